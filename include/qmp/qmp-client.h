@@ -1,0 +1,274 @@
+/*
+ * qmp-client.h: a connection to a QMP server (QEMU, qemu-storage-daemon).
+ *
+ * Typical use:
+ *
+ *   qmp_client *c = qmp_client_new();
+ *   if (qmp_client_connect_unix(c, "/run/vm1.qmp", 5000) < 0)
+ *       fprintf(stderr, "%s\n", qmp_error_last()->message);
+ *   json_t *ret;
+ *   if (qmp_client_execute(c, qmp_command_new("query-status", NULL), &ret) == 0) {
+ *       printf("%s\n", json_string_value(json_object_get(ret, "status")));
+ *       json_decref(ret);
+ *   }
+ *   qmp_client_free(c);
+ *
+ * Timeouts: every timeout_ms argument is in milliseconds; -1 waits forever
+ * and 0 means the client's default (qmp_client_set_timeout()).
+ *
+ * Threads: a client may be used from several threads at once.  The library
+ * starts no thread and installs no signal handler.  When no thread drives
+ * the connection, a synchronous call drives it itself; callbacks (events,
+ * async replies, close) run in the thread that drives, one at a time, in the
+ * order the server sent what they report, with no internal lock held, so
+ * they may call back into the client, including synchronous calls.
+ */
+#ifndef QMP_CLIENT_H
+#define QMP_CLIENT_H
+
+#include <jansson.h>
+#include <qmp/qmp-common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct qmp_client qmp_client;
+
+/* A new, unconnected client, or NULL (QMP_ENOMEM). */
+QMP_API qmp_client *qmp_client_new(void);
+
+/*
+ * Closes the connection and frees the client.  Pending operations end with
+ * QMP_ECANCELLED; every destroy notifier runs exactly once.  NULL is a
+ * no-op.  Safe from inside a callback of this client (the memory is released
+ * when the callback returns).  Calls still running in other threads return
+ * QMP_ECANCELLED; no new call may start after free.
+ */
+QMP_API void qmp_client_free(qmp_client *c);
+
+/* --- settings (take effect for the next connection or call) ------------- */
+
+/* Default timeout of synchronous calls and connecting; -1 = wait forever.  Default 30000. */
+QMP_API int qmp_client_set_timeout(qmp_client *c, int timeout_ms);
+/* Negotiate the "oob" capability when the server offers it.  Default off. */
+QMP_API int qmp_client_set_oob(qmp_client *c, int enable);
+/* Largest message accepted from the server; default 64 MiB, as QEMU.  Larger: QMP_ETOOBIG, connection closed. */
+QMP_API int qmp_client_set_max_message_size(qmp_client *c, size_t bytes);
+/* How many recent events the ring keeps for qmp_client_wait_event(); default 1024, at least 1. */
+QMP_API int qmp_client_set_event_buffer(qmp_client *c, size_t max_events);
+
+/* --- connecting ---------------------------------------------------------- */
+
+/*
+ * Each connect call reads the greeting and negotiates capabilities before it
+ * returns.  A Unix path that does not exist yet or refuses connections is
+ * retried until the timeout (QEMU may still be starting).
+ *
+ * Errors: QMP_ETIMEDOUT (nothing or not enough arrived in time; the message
+ * says at which stage), QMP_EHANDSHAKE (the first message is not a QMP
+ * greeting), QMP_ENEGOTIATION (qmp_capabilities was refused), QMP_EIO (a
+ * system call failed, e.g. ECONNREFUSED for TCP), QMP_ECLOSED (the server
+ * closed the connection during the handshake), QMP_EINVAL (already connected,
+ * bad argument).  On failure the client is left unconnected and may connect
+ * again.
+ */
+QMP_API int qmp_client_connect_unix(qmp_client *c, const char *path, int timeout_ms);
+QMP_API int qmp_client_connect_tcp(qmp_client *c, const char *host, const char *port, int timeout_ms);
+/* Adopts a connected stream socket (e.g. from socketpair()); takes the fd, also on failure. */
+QMP_API int qmp_client_connect_fd(qmp_client *c, int fd, int timeout_ms);
+
+/*
+ * Closes the connection.  Pending operations end with QMP_ECANCELLED and the
+ * close callback runs with reason QMP_OK.  Handlers stay registered; the
+ * client may connect again.  Closing an unconnected client is a no-op.
+ */
+QMP_API int qmp_client_close(qmp_client *c);
+/* 1 when connected (greeting and negotiation done and not closed since), else 0. */
+QMP_API int qmp_client_is_connected(qmp_client *c);
+
+/* The server's greeting {"QMP": {...}}: borrowed, valid until the client is closed; NULL when not connected. */
+QMP_API const json_t *qmp_client_greeting(qmp_client *c);
+/* The QEMU version from the greeting. QMP_ECLOSED when not connected.  Any out pointer may be NULL. */
+QMP_API int qmp_client_get_version(qmp_client *c, int *major, int *minor, int *micro);
+/* 1 if the capability (e.g. "oob") was negotiated on this connection, 0 if not. */
+QMP_API int qmp_client_has_capability(qmp_client *c, const char *capability);
+
+/* --- synchronous execution ------------------------------------------------ */
+
+#define QMP_EXEC_OPTIONS_VERSION 1
+
+typedef struct qmp_exec_options {
+    unsigned int version;        /* QMP_EXEC_OPTIONS_VERSION */
+    int          timeout_ms;     /* 0 = the client's default; -1 = forever */
+    const int   *fds;            /* passed with SCM_RIGHTS with the command; stay the caller's */
+    size_t       nfds;           /* at most QMP_MAX_FDS */
+    int          oob;            /* send as exec-oob (needs the "oob" capability) */
+} qmp_exec_options;
+#define QMP_EXEC_OPTIONS_INIT { QMP_EXEC_OPTIONS_VERSION, 0, NULL, 0, 0 }
+
+/* Most fds one command may carry (QEMU's own limit per message is 16 too). */
+#define QMP_MAX_FDS 16
+
+/*
+ * Sends command ({"execute": ...} or {"exec-oob": ...}, without "id": the
+ * library assigns ids) and waits for its reply.  The command is stolen, also
+ * on failure; a NULL command (a builder that failed) returns QMP_EINVAL and
+ * keeps the builder's error message.
+ *
+ * result may be NULL.  Otherwise, on success *result is a new reference to
+ * the "return" value; on QMP_ECOMMAND it is a new reference to the server's
+ * error object {"class": ..., "desc": ...} (class and desc are also in
+ * qmp_error_last()); on other errors it is NULL.
+ *
+ * Events that arrive while waiting are dispatched to the handlers and kept
+ * in the ring.  On QMP_ETIMEDOUT the client stays usable and the late reply
+ * is dropped when it comes.  Errors: QMP_ECOMMAND, QMP_ETIMEDOUT,
+ * QMP_ECLOSED (not connected, or the peer closed: every waiting call gets
+ * it), QMP_EPROTO (the peer answered with something that is not a reply, or
+ * an error without an id), QMP_ETOOBIG, QMP_EIO, QMP_ECANCELLED (closed or
+ * freed by another thread), QMP_EINVAL.
+ */
+QMP_API int qmp_client_execute(qmp_client *c, json_t *command, json_t **result);
+QMP_API int qmp_client_execute_full(qmp_client *c, json_t *command,
+                                    const qmp_exec_options *opts, json_t **result);
+
+/*
+ * The same with JSON text: command_json is {"execute": ...}; *result_json
+ * receives the text of the "return" value (or of the error object on
+ * QMP_ECOMMAND), to be freed with qmp_free().  result_json may be NULL.
+ */
+QMP_API int qmp_client_execute_str(qmp_client *c, const char *command_json, char **result_json);
+QMP_API int qmp_client_execute_str_full(qmp_client *c, const char *command_json,
+                                        const qmp_exec_options *opts, char **result_json);
+
+/* --- helpers --------------------------------------------------------------- */
+
+/* human-monitor-command: runs an HMP command line; *output (qmp_free()) is what HMP printed. */
+QMP_API int qmp_client_hmp(qmp_client *c, const char *command_line, char **output);
+/* getfd: passes fd (which stays the caller's) and names it fdname in QEMU. */
+QMP_API int qmp_client_getfd(qmp_client *c, int fd, const char *fdname);
+/* closefd: closes QEMU's copy of a named fd. */
+QMP_API int qmp_client_closefd(qmp_client *c, const char *fdname);
+/*
+ * add-fd: passes fd (which stays the caller's) into fd set fdset_id (< 0: a
+ * new set), with an optional opaque string.  The set's id and QEMU's number
+ * of the fd come back in the out pointers, which may be NULL.
+ */
+QMP_API int qmp_client_add_fd(qmp_client *c, int fd, long long fdset_id, const char *opaque,
+                              long long *out_fdset_id, long long *out_fd);
+
+/* --- asynchronous execution ---------------------------------------------- */
+
+typedef void (*qmp_destroy_fn)(void *user_data);
+
+/*
+ * status: QMP_OK with result the "return" value; QMP_ECOMMAND with result
+ * the error object; other errors with result NULL.  result is borrowed for
+ * the duration of the callback (json_incref() it to keep it).  During the
+ * callback qmp_error_last() describes status.
+ */
+typedef void (*qmp_reply_fn)(qmp_client *c, int status, const json_t *result, void *user_data);
+
+/*
+ * Queues command and returns at once; the reply arrives through cb, which
+ * runs exactly once (with the result, an error, QMP_ETIMEDOUT after
+ * opts->timeout_ms if that is > 0, QMP_ECLOSED, or QMP_ECANCELLED when the
+ * client is closed or freed first), and destroy runs exactly once after it.
+ * If the call itself fails (negative return), cb never runs and destroy
+ * runs before the call returns.  opts may be NULL; a timeout_ms of 0 means
+ * no timeout for async calls.  The command is stolen, also on failure.
+ * Many commands may be in flight; beyond QEMU's 8 queued in-band commands
+ * the client holds the rest back and sends them as replies come.
+ *
+ * Something must drive the connection for cb to run: a synchronous call,
+ * qmp_client_process() from the application's event loop, or a GMainContext
+ * (qmp-glib.h).
+ */
+QMP_API int qmp_client_execute_async(qmp_client *c, json_t *command, const qmp_exec_options *opts,
+                                     qmp_reply_fn cb, void *user_data, qmp_destroy_fn destroy);
+
+/* --- events ---------------------------------------------------------------- */
+
+/* A read-only view of one event, valid during the callback that receives it. */
+typedef struct qmp_event qmp_event;
+QMP_API const char   *qmp_event_name(const qmp_event *ev);
+/* The "data" member, borrowed; NULL when the event has none. */
+QMP_API const json_t *qmp_event_data(const qmp_event *ev);
+/* The server's timestamp; -1 when the event carried none or a malformed one. */
+QMP_API long long     qmp_event_seconds(const qmp_event *ev);
+QMP_API long long     qmp_event_microseconds(const qmp_event *ev);
+/* The event's sequence number on this client: 1, 2, 3... in arrival order. */
+QMP_API unsigned long long qmp_event_seq(const qmp_event *ev);
+/* The whole event as JSON text, as the server sent it; qmp_free() it. */
+QMP_API char         *qmp_event_to_json(const qmp_event *ev);
+
+typedef void (*qmp_event_fn)(qmp_client *c, const qmp_event *ev, void *user_data);
+
+/*
+ * Calls cb for every event named name (NULL: every event), in arrival order.
+ * *out_handler_id (may be NULL) receives an id for qmp_client_off_event().
+ * destroy runs exactly once: when the handler is removed, when the client is
+ * freed, or at once if registering fails.
+ */
+QMP_API int qmp_client_on_event(qmp_client *c, const char *name, qmp_event_fn cb,
+                                void *user_data, qmp_destroy_fn destroy,
+                                unsigned int *out_handler_id);
+/* Removes a handler; its destroy runs after any call of it in progress. QMP_EINVAL for an unknown id. */
+QMP_API int qmp_client_off_event(qmp_client *c, unsigned int handler_id);
+
+/* Sequence number of the newest event seen (0 before the first). */
+QMP_API unsigned long long qmp_client_event_seq(qmp_client *c);
+
+/*
+ * Waits for the first event with seq > after_seq whose name is name (NULL:
+ * any) and whose data contains every member of match, recursively (NULL: no
+ * filter).  Events already in the ring count, so take the sequence number
+ * before sending the command whose event you expect, and nothing is missed:
+ *
+ *   unsigned long long seq = qmp_client_event_seq(c);
+ *   qmp_client_execute(c, qmp_command_new("stop", NULL), NULL);
+ *   qmp_client_wait_event(c, "STOP", NULL, seq, 5000, &ev);
+ *
+ * *event (may be NULL) receives a new reference to the whole event object.
+ * QMP_ETIMEDOUT when none came in time.
+ */
+QMP_API int qmp_client_wait_event(qmp_client *c, const char *name, const json_t *match,
+                                  unsigned long long after_seq, int timeout_ms, json_t **event);
+QMP_API int qmp_client_wait_event_str(qmp_client *c, const char *name, const char *match_json,
+                                      unsigned long long after_seq, int timeout_ms, char **event_json);
+
+/*
+ * reason: QMP_OK when the application closed the connection (qmp_client_close()
+ * or qmp_client_free()), QMP_ECLOSED when the peer hung up, or the error that
+ * ended it (QMP_EPROTO, QMP_ETOOBIG, QMP_EIO).  Replaces an earlier close
+ * callback (whose destroy then runs).  destroy runs once, when replaced or
+ * when the client is freed.
+ */
+typedef void (*qmp_close_fn)(qmp_client *c, int reason, void *user_data);
+QMP_API int qmp_client_on_close(qmp_client *c, qmp_close_fn cb, void *user_data, qmp_destroy_fn destroy);
+
+/* --- event-loop integration (poll, epoll, libev, a toolstack's own) ------- */
+
+#define QMP_POLL_IN  1
+#define QMP_POLL_OUT 4
+
+/* The socket to watch, or -1 when not connected.  Stays the same while connected. */
+QMP_API int qmp_client_get_fd(qmp_client *c);
+/* QMP_POLL_IN and/or QMP_POLL_OUT: what to wait for now.  Ask again after every libqmp call. */
+QMP_API int qmp_client_get_events(qmp_client *c);
+/* Milliseconds until the nearest deadline (an async call's timeout); -1 when there is none. */
+QMP_API int qmp_client_get_timeout_ms(qmp_client *c);
+/*
+ * Does whatever I/O is possible now without blocking (revents: what poll()
+ * reported, QMP_POLL_IN/QMP_POLL_OUT; 0 when only a timeout expired), expires
+ * due deadlines and runs due callbacks.  Never blocks.  Returns 0, or
+ * QMP_ECLOSED when the connection is (now) closed.
+ */
+QMP_API int qmp_client_process(qmp_client *c, int revents);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QMP_CLIENT_H */

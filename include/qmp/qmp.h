@@ -1,0 +1,10 @@
+/* libqmp: the whole public API.  #include <qmp/qmp.h>, link with `pkg-config --libs libqmp`. */
+#ifndef QMP_H
+#define QMP_H
+
+#include <qmp/qmp-common.h>
+#include <qmp/qmp-command.h>
+#include <qmp/qmp-json.h>
+#include <qmp/qmp-client.h>
+
+#endif /* QMP_H */
