@@ -65,13 +65,18 @@ QMP_API int qmp_client_set_event_buffer(qmp_client *c, size_t max_events);
  * returns.  A Unix path that does not exist yet or refuses connections is
  * retried until the timeout (QEMU may still be starting).
  *
- * Errors: QMP_ETIMEDOUT (nothing or not enough arrived in time; the message
- * says at which stage), QMP_EHANDSHAKE (the first message is not a QMP
- * greeting), QMP_ENEGOTIATION (qmp_capabilities was refused), QMP_EIO (a
- * system call failed, e.g. ECONNREFUSED for TCP), QMP_ECLOSED (the server
- * closed the connection during the handshake), QMP_EINVAL (already connected,
- * bad argument).  On failure the client is left unconnected and may connect
- * again.
+ * Errors, each with a message that says which stage failed:
+ *   QMP_ETIMEDOUT     the server was silent, or too slow, within the timeout
+ *                     (connecting, waiting for the greeting, or for the
+ *                     answer to qmp_capabilities);
+ *   QMP_EHANDSHAKE    the first message is not a QMP greeting, is not JSON,
+ *                     or the server closed before sending a whole greeting;
+ *   QMP_ENEGOTIATION  qmp_capabilities was refused, answered with something
+ *                     else, or the server closed before answering it;
+ *   QMP_EIO           a system call failed (e.g. ECONNREFUSED for TCP);
+ *   QMP_ETOOBIG       the greeting exceeded the message limit;
+ *   QMP_EINVAL        already connected, or a bad argument.
+ * On failure the client is left unconnected and may connect again.
  */
 QMP_API int qmp_client_connect_unix(qmp_client *c, const char *path, int timeout_ms);
 QMP_API int qmp_client_connect_tcp(qmp_client *c, const char *host, const char *port, int timeout_ms);
