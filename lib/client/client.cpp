@@ -1,0 +1,771 @@
+#include "client/client.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <poll.h>
+
+#include "protocol/match.h"
+#include "transport/socket.h"
+#include "wire/codec.h"
+
+namespace qmp::client {
+
+namespace {
+
+constexpr size_t kReadChunk = 64 * 1024;
+
+}  // namespace
+
+// One command the client waits for (sync) or will call back about (async).
+struct Client::Call {
+    uint64_t id = 0;
+    std::string name;
+    bool async = false;
+    bool done = false;
+    Error error;
+    wire::Message reply;
+    Deadline deadline;  // async only; sync callers keep their own
+    qmp_reply_fn cb = nullptr;
+    void *user_data = nullptr;
+    qmp_destroy_fn destroy = nullptr;
+
+    ~Call() {
+        if (destroy) destroy(user_data);
+    }
+};
+
+struct Client::Handler {
+    unsigned int id;
+    std::string name;  // empty: every event
+    qmp_event_fn cb;
+    void *user_data;
+    qmp_destroy_fn destroy;
+    std::atomic<bool> removed{false};
+
+    ~Handler() {
+        if (destroy) destroy(user_data);
+    }
+};
+
+struct Client::CloseHook {
+    qmp_close_fn cb;
+    void *user_data;
+    qmp_destroy_fn destroy;
+
+    ~CloseHook() {
+        if (destroy) destroy(user_data);
+    }
+};
+
+// A qmp_client_wait_event() in progress, matched against each new event.
+struct Client::Waiter {
+    std::string name;  // empty: any
+    const json_t *match;
+    uint64_t after_seq;
+    protocol::EventPtr found;
+    bool closed = false;
+
+    bool matches(const protocol::Event &ev) const {
+        if (ev.seq() <= after_seq) return false;
+        if (!name.empty() && ev.name() != name) return false;
+        return !match || protocol::json_contains(ev.data(), match);
+    }
+};
+
+// A callback to run, in order, by the driver with the lock released.
+struct Client::Dispatch {
+    enum class Kind { Reply, Event, Close } kind;
+    std::shared_ptr<Call> call;
+    protocol::EventPtr event;
+    std::shared_ptr<CloseHook> hook;
+    int reason = 0;
+};
+
+// --- commands and replies ---------------------------------------------------
+
+Error prepare_command(const json_t *command, bool oob, std::string *text, std::string *name) {
+    if (!json_is_object(command)) return Error::make(QMP_EINVAL, "a command must be a JSON object");
+    json_t *exec = json_object_get(command, "execute");
+    json_t *exec_oob = json_object_get(command, "exec-oob");
+    if (exec && exec_oob) return Error::make(QMP_EINVAL, "a command has either \"execute\" or \"exec-oob\", not both");
+    json_t *n = exec ? exec : exec_oob;
+    if (!json_is_string(n))
+        return Error::make(QMP_EINVAL, "a command needs a string member \"execute\" (or \"exec-oob\")");
+    *name = json_string_value(n);
+    json_t *args = json_object_get(command, "arguments");
+    if (args && !json_is_object(args))
+        return Error::make(QMP_EINVAL, "command '%s': \"arguments\" must be an object", name->c_str());
+    if (json_object_get(command, "id"))
+        return Error::make(QMP_EINVAL, "command '%s' has an \"id\": the library assigns ids", name->c_str());
+    const char *key;
+    json_t *value;
+    json_object_foreach(const_cast<json_t *>(command), key, value) {
+        if (std::strcmp(key, "execute") && std::strcmp(key, "exec-oob") && std::strcmp(key, "arguments") &&
+            std::strcmp(key, "control"))
+            return Error::make(QMP_EINVAL, "command '%s' has an unknown member '%s'", name->c_str(), key);
+    }
+    text->clear();
+    text->reserve(64);
+    *text += oob || exec_oob ? "{\"exec-oob\":" : "{\"execute\":";
+    wire::encode_string(name->data(), name->size(), *text);
+    json_object_foreach(const_cast<json_t *>(command), key, value) {
+        if (!std::strcmp(key, "execute") || !std::strcmp(key, "exec-oob")) continue;
+        *text += ',';
+        wire::encode_string(key, std::strlen(key), *text);
+        *text += ':';
+        Error e = wire::encode(value, *text);
+        if (e) return e;
+    }
+    *text += '}';
+    return Error::ok();
+}
+
+static const wire::Slice &value_slice(const Outcome &o) {
+    return o.error.code == QMP_ECOMMAND ? o.reply.error : o.reply.ret;
+}
+
+Error reply_value_tree(const Outcome &o, json_t **out) {
+    *out = nullptr;
+    const wire::Slice &s = value_slice(o);
+    if (!s.present()) return Error::ok();
+    return wire::parse(o.reply.text.data() + s.off, s.len, out);
+}
+
+Error reply_value_text(const Outcome &o, std::string *out) {
+    const wire::Slice &s = value_slice(o);
+    if (s.present()) out->assign(o.reply.text, s.off, s.len);
+    return Error::ok();
+}
+
+// --- lifetime -----------------------------------------------------------------
+
+Client::Client() : rbuf_(kReadChunk) {}
+
+Client::~Client() {
+    transport::close_fd(fd_);
+    transport::close_fd(closing_fd_);
+    transport::close_fd(wake_fd_);
+}
+
+void Client::unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+void Client::release() {
+    std::vector<std::shared_ptr<Handler>> handlers;
+    std::shared_ptr<CloseHook> hook;
+    {
+        Lock lk(mu_);
+        released_ = true;
+        teardown(Error::make(QMP_ECANCELLED, "the client was freed"), QMP_OK);
+        handlers.swap(handlers_);
+        for (auto &h : handlers) h->removed = true;
+        hook.swap(close_hook_);
+        dispatch(lk);
+    }
+    // Destroy notifiers run here, unlocked (or later, after a callback in progress).
+    handlers.clear();
+    hook.reset();
+    unref();
+}
+
+// --- settings ---------------------------------------------------------------------
+
+Error Client::set_timeout(int timeout_ms) {
+    if (timeout_ms == 0 || timeout_ms < -1)
+        return Error::make(QMP_EINVAL, "timeout must be positive or -1 (forever), not %d", timeout_ms);
+    Lock lk(mu_);
+    timeout_ms_ = timeout_ms;
+    return Error::ok();
+}
+
+int Client::default_timeout() {
+    Lock lk(mu_);
+    return timeout_ms_;
+}
+
+Error Client::set_oob(bool enable) {
+    Lock lk(mu_);
+    want_oob_ = enable;
+    return Error::ok();
+}
+
+Error Client::set_max_message_size(size_t bytes) {
+    if (bytes < 64) return Error::make(QMP_EINVAL, "a message limit of %zu bytes is too small to be useful", bytes);
+    Lock lk(mu_);
+    max_message_ = bytes;
+    splitter_.set_limits(bytes, wire::kDefaultMaxDepth);
+    return Error::ok();
+}
+
+Error Client::set_event_buffer(size_t max_events) {
+    if (max_events == 0) return Error::make(QMP_EINVAL, "the event buffer must hold at least one event");
+    Lock lk(mu_);
+    session_.set_ring_size(max_events);
+    return Error::ok();
+}
+
+// --- connecting -------------------------------------------------------------------
+
+Error Client::connect_unix(const char *path, int timeout_ms) {
+    Deadline dl = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
+    if (is_connected()) return Error::make(QMP_EINVAL, "the client is already connected");
+    int fd = -1;
+    Error e = transport::connect_unix(path, dl, &fd);
+    if (e) return e;
+    return start(fd, dl, path);
+}
+
+Error Client::connect_tcp(const char *host, const char *port, int timeout_ms) {
+    Deadline dl = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
+    if (is_connected()) return Error::make(QMP_EINVAL, "the client is already connected");
+    int fd = -1;
+    Error e = transport::connect_tcp(host, port, dl, &fd);
+    if (e) return e;
+    return start(fd, dl, std::string(host) + ":" + port);
+}
+
+Error Client::connect_fd(int fd, int timeout_ms) {
+    Deadline dl = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
+    Error e = transport::adopt(fd);
+    if (e) {
+        transport::close_fd(fd);
+        return e;
+    }
+    return start(fd, dl, "fd " + std::to_string(fd));
+}
+
+Error Client::start(int fd, const Deadline &deadline, const std::string &peer) {
+    using Phase = protocol::Session::Phase;
+    Lock lk(mu_);
+    if (released_) {
+        transport::close_fd(fd);
+        return Error::make(QMP_ECANCELLED, "the client was freed");
+    }
+    if (fd_ >= 0) {
+        transport::close_fd(fd);
+        return Error::make(QMP_EINVAL, "the client is already connected");
+    }
+    if (wake_fd_ < 0) {
+        Error e = transport::wakeup_new(&wake_fd_);
+        if (e) {
+            transport::close_fd(fd);
+            return e;
+        }
+    }
+    fd_ = fd;
+    splitter_.set_limits(max_message_, wire::kDefaultMaxDepth);
+    splitter_.reset();
+    session_.begin(want_oob_);
+    close_error_ = Error::ok();
+    close_phase_ = Phase::Idle;
+    flush_locked();
+
+    int my_fd = fd_;
+    Error r = run_until(lk, [&] { return session_.phase() == Phase::Ready || fd_ != my_fd; }, deadline);
+    if (fd_ == my_fd && session_.phase() == Phase::Ready) return Error::ok();
+    if (fd_ == my_fd) {
+        // Still waiting: the deadline passed.
+        Error t = Error::make(QMP_ETIMEDOUT, "timed out waiting for %s from %s",
+                              session_.phase() == Phase::Greeting ? "the QMP greeting" : "the answer to qmp_capabilities",
+                              peer.c_str());
+        teardown(t, QMP_ETIMEDOUT);
+        return t;
+    }
+    if (r && r.code != QMP_ECLOSED && r.code != QMP_ETIMEDOUT) return r;
+    // The connection ended during the handshake: say at which stage.
+    Error why = close_error_;
+    if (close_phase_ == Phase::Greeting && (why.code == QMP_ECLOSED || why.code == QMP_EPROTO)) {
+        why.message = (why.code == QMP_ECLOSED ? "no QMP greeting from " : "no valid QMP greeting from ") + peer +
+                      ": " + why.message;
+        why.code = QMP_EHANDSHAKE;
+    } else if (close_phase_ == Phase::Negotiating && (why.code == QMP_ECLOSED || why.code == QMP_EPROTO)) {
+        why.code = QMP_ENEGOTIATION;
+        why.message = "negotiating capabilities with " + peer + ": " + why.message;
+    }
+    return why;
+}
+
+Error Client::close() {
+    Lock lk(mu_);
+    if (fd_ < 0) return Error::ok();
+    teardown(Error::make(QMP_ECANCELLED, "the client was closed"), QMP_OK);
+    dispatch(lk);
+    return Error::ok();
+}
+
+bool Client::is_connected() {
+    Lock lk(mu_);
+    return fd_ >= 0 && session_.phase() == protocol::Session::Phase::Ready;
+}
+
+const json_t *Client::greeting() {
+    Lock lk(mu_);
+    if (fd_ < 0 || session_.phase() != protocol::Session::Phase::Ready) return nullptr;
+    return session_.greeting();
+}
+
+Error Client::version(int *major, int *minor, int *micro) {
+    Lock lk(mu_);
+    if (fd_ < 0 || session_.phase() != protocol::Session::Phase::Ready || !session_.version(major, minor, micro))
+        return Error::make(QMP_ECLOSED, "not connected");
+    return Error::ok();
+}
+
+bool Client::has_capability(const char *name) {
+    Lock lk(mu_);
+    return fd_ >= 0 && session_.phase() == protocol::Session::Phase::Ready && session_.has_capability(name);
+}
+
+// --- executing --------------------------------------------------------------------
+
+Error Client::check_can_send(const ExecOptions &opts) {
+    if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
+    if (fd_ < 0 || session_.phase() != protocol::Session::Phase::Ready)
+        return Error::make(QMP_ECLOSED, "not connected");
+    if (opts.oob && !session_.has_capability("oob"))
+        return Error::make(QMP_EINVAL, "out-of-band execution needs the \"oob\" capability (qmp_client_set_oob)");
+    if (opts.nfds > QMP_MAX_FDS) return Error::make(QMP_EINVAL, "at most %d fds per command, not %zu", QMP_MAX_FDS, opts.nfds);
+    if (opts.nfds > 0 && !opts.fds) return Error::make(QMP_EINVAL, "nfds is %zu but fds is NULL", opts.nfds);
+    return Error::ok();
+}
+
+Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &opts, const std::shared_ptr<Call> &call) {
+    (void)lk;
+    Error e = check_can_send(opts);
+    if (e) return e;
+    // The session holds its own copies until the kernel has taken them, so
+    // the caller's fds stay the caller's, whatever happens.
+    std::vector<int> fds;
+    for (size_t i = 0; i < opts.nfds; i++) {
+        int d = -1;
+        e = transport::dup_cloexec(opts.fds[i], &d);
+        if (e) {
+            for (int f : fds) transport::close_fd(f);
+            return e;
+        }
+        fds.push_back(d);
+    }
+    call->id = session_.submit(command, opts.oob, std::move(fds));
+    calls_.emplace(call->id, call);
+    flush_locked();
+    if (session_.want_write()) wake_driver();
+    return Error::ok();
+}
+
+Error Client::execute(const std::string &command, const std::string &name, const ExecOptions &opts, Outcome *out) {
+    auto call = std::make_shared<Call>();
+    call->name = name;
+    Lock lk(mu_);
+    int timeout = opts.timeout_ms == 0 ? timeout_ms_ : opts.timeout_ms;
+    Deadline dl = Deadline::in_ms(timeout);
+    Error e = submit(lk, command, opts, call);
+    if (e) return e;
+    run_until(lk, [&] { return call->done; }, dl);
+    if (!call->done) {
+        session_.abandon(call->id);
+        calls_.erase(call->id);
+        return Error::make(QMP_ETIMEDOUT, "no reply to '%s' within %d ms", name.c_str(), timeout);
+    }
+    out->error = call->error;
+    out->reply = std::move(call->reply);
+    return out->error;
+}
+
+Error Client::execute_async(const std::string &command, const std::string &name, const ExecOptions &opts,
+                            qmp_reply_fn cb, void *user_data, qmp_destroy_fn destroy) {
+    auto call = std::make_shared<Call>();
+    call->name = name;
+    call->async = true;
+    call->cb = cb;
+    call->user_data = user_data;
+    call->destroy = destroy;
+    if (opts.timeout_ms > 0) call->deadline = Deadline::in_ms(opts.timeout_ms);
+    Lock lk(mu_);
+    Error e = submit(lk, command, opts, call);
+    if (e) {
+        // The call failed: cb never runs; destroy runs when `call` goes, unlocked.
+        lk.unlock();
+        return e;
+    }
+    dispatch(lk);  // the send may have found the connection gone
+    return Error::ok();
+}
+
+// --- events -------------------------------------------------------------------------
+
+Error Client::on_event(const char *name, qmp_event_fn cb, void *user_data, qmp_destroy_fn destroy,
+                       unsigned int *out_id) {
+    auto h = std::make_shared<Handler>();
+    h->name = name ? name : "";
+    h->cb = cb;
+    h->user_data = user_data;
+    h->destroy = destroy;
+    Lock lk(mu_);
+    if (released_) {
+        lk.unlock();
+        return Error::make(QMP_ECANCELLED, "the client was freed");
+    }
+    h->id = next_handler_id_++;
+    if (next_handler_id_ == 0) next_handler_id_ = 1;
+    handlers_.push_back(h);
+    if (out_id) *out_id = h->id;
+    return Error::ok();
+}
+
+Error Client::off_event(unsigned int id) {
+    std::shared_ptr<Handler> gone;
+    {
+        Lock lk(mu_);
+        auto it = std::find_if(handlers_.begin(), handlers_.end(), [id](const auto &h) { return h->id == id; });
+        if (it == handlers_.end()) return Error::make(QMP_EINVAL, "no event handler with id %u", id);
+        gone = std::move(*it);
+        gone->removed = true;
+        handlers_.erase(it);
+    }
+    return Error::ok();  // `gone` is released here, unlocked: destroy runs now or after a call in progress
+}
+
+uint64_t Client::event_seq() {
+    Lock lk(mu_);
+    return session_.last_seq();
+}
+
+Error Client::wait_event(const char *name, const json_t *match, uint64_t after_seq, int timeout_ms,
+                         protocol::EventPtr *out) {
+    Lock lk(mu_);
+    Waiter w;
+    w.name = name ? name : "";
+    w.match = match;
+    w.after_seq = after_seq;
+    for (const auto &ev : session_.ring()) {
+        if (w.matches(*ev)) {
+            *out = ev;
+            return Error::ok();
+        }
+    }
+    if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
+    if (fd_ < 0) return Error::make(QMP_ECLOSED, "not connected");
+    int timeout = timeout_ms == 0 ? timeout_ms_ : timeout_ms;
+    waiters_.push_back(&w);
+    run_until(lk, [&] { return w.found || w.closed; }, Deadline::in_ms(timeout));
+    waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &w));
+    if (w.found) {
+        *out = w.found;
+        return Error::ok();
+    }
+    if (w.closed) {
+        Error e = close_error_;
+        if (!e) e = Error::make(QMP_ECLOSED, "the connection was closed");
+        if (e.code != QMP_ECANCELLED) e.code = QMP_ECLOSED;
+        return e;
+    }
+    return Error::make(QMP_ETIMEDOUT, "no event%s%s within %d ms", name ? " " : "", name ? name : "", timeout);
+}
+
+Error Client::on_close(qmp_close_fn cb, void *user_data, qmp_destroy_fn destroy) {
+    auto hook = std::make_shared<CloseHook>();
+    hook->cb = cb;
+    hook->user_data = user_data;
+    hook->destroy = destroy;
+    Lock lk(mu_);
+    if (released_) {
+        lk.unlock();
+        return Error::make(QMP_ECANCELLED, "the client was freed");
+    }
+    close_hook_.swap(hook);
+    lk.unlock();
+    return Error::ok();  // the replaced hook is released here, unlocked
+}
+
+// --- loop integration -------------------------------------------------------------
+
+int Client::get_fd() {
+    Lock lk(mu_);
+    return fd_;
+}
+
+int Client::get_events() {
+    Lock lk(mu_);
+    if (fd_ < 0) return 0;
+    return QMP_POLL_IN | (session_.want_write() ? QMP_POLL_OUT : 0);
+}
+
+int Client::get_timeout_ms() {
+    Lock lk(mu_);
+    if (!dispatch_q_.empty()) return 0;
+    return next_call_deadline().remaining_ms();
+}
+
+Error Client::process(int revents) {
+    Lock lk(mu_);
+    if (!may_drive()) return Error::ok();  // another thread is driving; it does the work
+    auto self = std::this_thread::get_id();
+    bool outer = driver_ == std::thread::id();
+    driver_ = self;
+    if (fd_ >= 0 && (revents & QMP_POLL_IN)) read_locked();
+    if (fd_ >= 0) flush_locked();
+    expire_calls_locked();
+    dispatch(lk);
+    if (outer) driver_ = std::thread::id();
+    cv_.notify_all();
+    if (fd_ < 0) return Error::make(QMP_ECLOSED, "not connected");
+    return Error::ok();
+}
+
+// --- the driver -----------------------------------------------------------------------
+
+bool Client::may_drive() const {
+    return driver_ == std::thread::id() || driver_ == std::this_thread::get_id();
+}
+
+void Client::wake_driver() {
+    if (polling_ && wake_fd_ >= 0) transport::wakeup_signal(wake_fd_);
+}
+
+Error Client::run_until(Lock &lk, const std::function<bool()> &done, const Deadline &deadline) {
+    for (;;) {
+        if (may_drive()) dispatch(lk);
+        if (done()) return Error::ok();
+        if (fd_ < 0) return Error::make(QMP_ECLOSED, "not connected");
+        if (deadline.expired()) return Error::make(QMP_ETIMEDOUT, "timed out");
+        if (!may_drive()) {
+            if (deadline.infinite())
+                cv_.wait(lk);
+            else
+                cv_.wait_until(lk, deadline.when());
+            continue;
+        }
+        bool outer = driver_ == std::thread::id();
+        driver_ = std::this_thread::get_id();
+        drive_once(lk, deadline);
+        cv_.notify_all();  // replies routed to other threads: let them go now
+        dispatch(lk);
+        if (outer) {
+            driver_ = std::thread::id();
+            cv_.notify_all();
+        }
+    }
+}
+
+void Client::drive_once(Lock &lk, const Deadline &deadline) {
+    flush_locked();
+    if (fd_ < 0) return;
+    short events = POLLIN | (session_.want_write() ? POLLOUT : 0);
+    int timeout = deadline.earlier(next_call_deadline()).remaining_ms();
+    int fd = fd_;
+    short revents = 0;
+    bool woken = false;
+    polling_ = true;
+    lk.unlock();
+    Error e = transport::wait(fd, events, wake_fd_, timeout, &revents, &woken);
+    lk.lock();
+    polling_ = false;
+    if (closing_fd_ >= 0) {
+        transport::close_fd(closing_fd_);
+        closing_fd_ = -1;
+    }
+    if (fd_ != fd) return;  // the connection ended while we waited
+    if (e) {
+        teardown(e, e.code);
+        return;
+    }
+    if (revents & (POLLIN | POLLHUP | POLLERR)) read_locked();
+    if (fd_ >= 0 && (revents & POLLOUT)) flush_locked();
+    expire_calls_locked();
+}
+
+void Client::read_locked() {
+    size_t n = 0;
+    transport::IoResult res;
+    Error e = transport::receive(fd_, rbuf_.data(), rbuf_.size(), &n, &res);
+    if (e) {
+        teardown(e, e.code);
+        return;
+    }
+    if (res == transport::IoResult::WouldBlock) return;
+    if (res == transport::IoResult::Eof) {
+        Error why = splitter_.idle() ? Error::make(QMP_ECLOSED, "the server closed the connection")
+                                     : Error::make(QMP_ECLOSED, "the server closed the connection in the middle of a message");
+        teardown(why, QMP_ECLOSED);
+        return;
+    }
+    std::vector<wire::Message> msgs;
+    Error split = splitter_.feed(rbuf_.data(), n, msgs);
+    int fd = fd_;
+    for (auto &m : msgs) {
+        if (fd_ != fd) return;
+        protocol::Session::Effects fx;
+        session_.receive(std::move(m), fx);
+        apply(fx);
+    }
+    if (split && fd_ == fd) {
+        teardown(split, split.code);
+    }
+}
+
+void Client::flush_locked() {
+    protocol::Session::Chunk c;
+    while (fd_ >= 0 && session_.front(&c)) {
+        size_t n = 0;
+        transport::IoResult res;
+        Error e = transport::send(fd_, c.data, c.len, c.fds, c.nfds, &n, &res);
+        if (e) {
+            teardown(e, e.code);
+            return;
+        }
+        if (res == transport::IoResult::Eof) {
+            teardown(Error::make(QMP_ECLOSED, "the server closed the connection"), QMP_ECLOSED);
+            return;
+        }
+        if (res == transport::IoResult::WouldBlock) return;
+        session_.consumed(n);
+        if (n < c.len) return;  // the socket is full: wait for POLLOUT
+    }
+}
+
+void Client::apply(protocol::Session::Effects &fx) {
+    for (auto &c : fx.completions) {
+        auto it = calls_.find(c.id);
+        if (it == calls_.end()) continue;
+        auto call = it->second;
+        calls_.erase(it);
+        finish_call(call, std::move(c.error), std::move(c.reply));
+    }
+    for (auto &ev : fx.events) {
+        for (Waiter *w : waiters_)
+            if (!w->found && w->matches(*ev)) w->found = ev;
+        if (!handlers_.empty()) {
+            Dispatch d{Dispatch::Kind::Event, nullptr, ev, nullptr, 0};
+            dispatch_q_.push_back(std::move(d));
+        }
+    }
+    if (fx.became_ready || !fx.completions.empty() || !fx.events.empty()) cv_.notify_all();
+    if (fx.fatal) {
+        teardown(fx.fatal, fx.fatal.code);
+    }
+}
+
+void Client::finish_call(const std::shared_ptr<Call> &call, Error err, wire::Message &&reply) {
+    call->done = true;
+    call->error = std::move(err);
+    call->reply = std::move(reply);
+    if (call->async) {
+        Dispatch d{Dispatch::Kind::Reply, call, nullptr, nullptr, 0};
+        dispatch_q_.push_back(std::move(d));
+    }
+}
+
+Deadline Client::next_call_deadline() const {
+    Deadline next = Deadline::never();
+    for (const auto &kv : calls_)
+        if (kv.second->async) next = next.earlier(kv.second->deadline);
+    return next;
+}
+
+void Client::expire_calls_locked() {
+    std::vector<std::shared_ptr<Call>> due;
+    for (const auto &kv : calls_)
+        if (kv.second->async && kv.second->deadline.expired()) due.push_back(kv.second);
+    for (auto &call : due) {
+        session_.abandon(call->id);
+        calls_.erase(call->id);
+        finish_call(call, Error::make(QMP_ETIMEDOUT, "no reply to '%s' in time", call->name.c_str()), wire::Message());
+    }
+}
+
+// Ends the connection (called with the lock held).  Every waiting call completes with why (QMP_ECANCELLED
+// when the application closed), waiters wake, and the close hook is queued
+// with close_reason if the connection had been established.
+void Client::teardown(const Error &why, int close_reason) {
+    if (fd_ < 0) return;
+    bool was_ready = session_.phase() == protocol::Session::Phase::Ready;
+    close_phase_ = session_.phase();
+    close_error_ = why;
+    std::vector<uint64_t> ids = session_.end();
+    splitter_.reset();
+    std::vector<std::shared_ptr<Call>> calls;
+    for (auto &kv : calls_) calls.push_back(kv.second);
+    calls_.clear();
+    std::sort(calls.begin(), calls.end(), [](const auto &a, const auto &b) { return a->id < b->id; });
+    for (auto &call : calls) finish_call(call, why, wire::Message());
+    for (Waiter *w : waiters_) w->closed = true;
+    if (polling_) {
+        closing_fd_ = fd_;
+        wake_driver();
+    } else {
+        transport::close_fd(fd_);
+    }
+    fd_ = -1;
+    if (was_ready && close_hook_) {
+        Dispatch d{Dispatch::Kind::Close, nullptr, nullptr, close_hook_, close_reason};
+        dispatch_q_.push_back(std::move(d));
+    }
+    cv_.notify_all();
+}
+
+// Runs the queued callbacks in order, one at a time, with the lock released.
+// Only the driver dispatches (a thread with no driver around becomes it for
+// the while), which keeps callbacks ordered and in one thread at a time.
+void Client::dispatch(Lock &lk) {
+    if (!may_drive() || dispatch_q_.empty()) return;
+    bool outer = driver_ == std::thread::id();
+    driver_ = std::this_thread::get_id();
+    while (!dispatch_q_.empty()) {
+        Dispatch d = std::move(dispatch_q_.front());
+        dispatch_q_.pop_front();
+        run_dispatch(lk, d);
+    }
+    if (outer) {
+        driver_ = std::thread::id();
+        cv_.notify_all();
+    }
+}
+
+void Client::run_dispatch(Lock &lk, Dispatch &d) {
+    switch (d.kind) {
+    case Dispatch::Kind::Event: {
+        std::vector<std::shared_ptr<Handler>> targets;
+        for (const auto &h : handlers_)
+            if (h->name.empty() || h->name == d.event->name()) targets.push_back(h);
+        lk.unlock();
+        for (const auto &h : targets) {
+            if (h->removed) continue;
+            h->cb(handle(), reinterpret_cast<const qmp_event *>(d.event.get()), h->user_data);
+        }
+        targets.clear();
+        d.event.reset();
+        lk.lock();
+        break;
+    }
+    case Dispatch::Kind::Reply: {
+        std::shared_ptr<Call> call = std::move(d.call);
+        lk.unlock();
+        Outcome o;
+        o.error = call->error;
+        o.reply = std::move(call->reply);
+        json_t *result = nullptr;
+        if (!o.error || o.error.code == QMP_ECOMMAND) {
+            Error pe = reply_value_tree(o, &result);
+            if (pe) o.error = pe;
+        }
+        set_last_error(o.error);
+        if (call->cb) call->cb(handle(), o.error.code, result, call->user_data);
+        json_decref(result);
+        call.reset();  // destroy runs here, after cb
+        lk.lock();
+        break;
+    }
+    case Dispatch::Kind::Close: {
+        std::shared_ptr<CloseHook> hook = std::move(d.hook);
+        lk.unlock();
+        if (hook->cb) hook->cb(handle(), d.reason, hook->user_data);
+        hook.reset();
+        lk.lock();
+        break;
+    }
+    }
+}
+
+}  // namespace qmp::client

@@ -1,0 +1,164 @@
+// The client behind qmp_client_*: the connection, the lock, synchronous
+// waits, async callbacks, deadlines, event handlers and waiters, and the
+// calls that let any event loop drive it.
+//
+// Threading (API.md section 4): one mutex guards the state.  At most one
+// thread at a time is the *driver*: it polls the socket (with the lock
+// released), reads, routes, and runs the queued callbacks in order, with the
+// lock released for each.  A synchronous call drives the connection itself
+// when nobody else does, else it sleeps on the condition variable until the
+// driver has routed its reply.  A callback runs in the driver thread, so a
+// synchronous call made from inside one drives the connection re-entrantly.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <jansson.h>
+
+#include <qmp/qmp-client.h>
+
+#include "common/deadline.h"
+#include "common/error.h"
+#include "protocol/event.h"
+#include "protocol/session.h"
+#include "wire/message.h"
+#include "wire/splitter.h"
+
+namespace qmp::client {
+
+struct ExecOptions {
+    int timeout_ms = 0;  // 0: the client's default (sync) or none (async); -1: forever
+    const int *fds = nullptr;
+    size_t nfds = 0;
+    bool oob = false;
+};
+
+// What a command came to: the status, and the reply its value is read from.
+struct Outcome {
+    Error error;
+    wire::Message reply;
+};
+
+// Turns a command object into the text to send (compact, no "id"),
+// checking its shape.  *name receives the command's name for messages.
+Error prepare_command(const json_t *command, bool oob, std::string *text, std::string *name);
+
+// The value of a reply ("return", or "error" for QMP_ECOMMAND) as a tree or as text.
+Error reply_value_tree(const Outcome &o, json_t **out);
+Error reply_value_text(const Outcome &o, std::string *out);
+
+class Client {
+public:
+    Client();
+    ~Client();
+    Client(const Client &) = delete;
+    Client &operator=(const Client &) = delete;
+
+    static Client *from(qmp_client *c) { return reinterpret_cast<Client *>(c); }
+    qmp_client *handle() { return reinterpret_cast<qmp_client *>(this); }
+
+    void ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void unref();
+    // The application is done with the client: close, cancel, run every
+    // destroy notifier, and drop the application's reference.
+    void release();
+
+    Error set_timeout(int timeout_ms);
+    Error set_oob(bool enable);
+    Error set_max_message_size(size_t bytes);
+    Error set_event_buffer(size_t max_events);
+    int default_timeout();
+
+    Error connect_unix(const char *path, int timeout_ms);
+    Error connect_tcp(const char *host, const char *port, int timeout_ms);
+    Error connect_fd(int fd, int timeout_ms);
+    Error close();
+    bool is_connected();
+    const json_t *greeting();
+    Error version(int *major, int *minor, int *micro);
+    bool has_capability(const char *name);
+
+    Error execute(const std::string &command, const std::string &name, const ExecOptions &opts, Outcome *out);
+    Error execute_async(const std::string &command, const std::string &name, const ExecOptions &opts,
+                        qmp_reply_fn cb, void *user_data, qmp_destroy_fn destroy);
+
+    Error on_event(const char *name, qmp_event_fn cb, void *user_data, qmp_destroy_fn destroy,
+                   unsigned int *out_id);
+    Error off_event(unsigned int id);
+    uint64_t event_seq();
+    Error wait_event(const char *name, const json_t *match, uint64_t after_seq, int timeout_ms,
+                     protocol::EventPtr *out);
+    Error on_close(qmp_close_fn cb, void *user_data, qmp_destroy_fn destroy);
+
+    int get_fd();
+    int get_events();
+    int get_timeout_ms();
+    Error process(int revents);
+
+private:
+    using Lock = std::unique_lock<std::mutex>;
+
+    struct Call;
+    struct Handler;
+    struct CloseHook;
+    struct Waiter;
+    struct Dispatch;
+
+    Error start(int fd, const Deadline &deadline, const std::string &peer);
+    Error check_can_send(const ExecOptions &opts);
+    Error submit(Lock &lk, const std::string &command, const ExecOptions &opts, const std::shared_ptr<Call> &call);
+    Error run_until(Lock &lk, const std::function<bool()> &done, const Deadline &deadline);
+    void drive_once(Lock &lk, const Deadline &deadline);
+    void read_locked();
+    void flush_locked();
+    void apply(protocol::Session::Effects &fx);
+    void finish_call(const std::shared_ptr<Call> &call, Error err, wire::Message &&reply);
+    void expire_calls_locked();
+    Deadline next_call_deadline() const;
+    void teardown(const Error &why, int close_reason);
+    void dispatch(Lock &lk);
+    void run_dispatch(Lock &lk, Dispatch &d);
+    void wake_driver();
+    bool may_drive() const;
+
+    std::atomic<int> refs_{1};
+    std::mutex mu_;
+    std::condition_variable cv_;
+
+    // Settings.
+    int timeout_ms_ = 30000;
+    bool want_oob_ = false;
+    size_t max_message_ = wire::kDefaultMaxMessage;
+
+    // The connection.
+    int fd_ = -1;
+    int closing_fd_ = -1;  // closed by the driver once its poll() returns
+    int wake_fd_ = -1;
+    bool polling_ = false;
+    bool released_ = false;
+    wire::Splitter splitter_;
+    protocol::Session session_;
+    std::vector<char> rbuf_;
+    Error close_error_;
+    protocol::Session::Phase close_phase_ = protocol::Session::Phase::Idle;
+
+    std::thread::id driver_;
+    std::unordered_map<uint64_t, std::shared_ptr<Call>> calls_;
+    std::vector<std::shared_ptr<Handler>> handlers_;
+    unsigned int next_handler_id_ = 1;
+    std::shared_ptr<CloseHook> close_hook_;
+    std::vector<Waiter *> waiters_;
+    std::deque<Dispatch> dispatch_q_;
+};
+
+}  // namespace qmp::client

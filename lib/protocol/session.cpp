@@ -1,0 +1,346 @@
+#include "protocol/session.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "transport/socket.h"
+#include "wire/codec.h"
+
+namespace qmp::protocol {
+
+namespace {
+
+std::string preview(const std::string &text) {
+    constexpr size_t kMax = 80;
+    return text.size() <= kMax ? text : text.substr(0, kMax) + "...";
+}
+
+const char *json_type_name(char first) {
+    switch (first) {
+    case '[': return "an array";
+    case '"': return "a string";
+    case 't': case 'f': return "a boolean";
+    case 'n': return "null";
+    default: return "a number";
+    }
+}
+
+// Reads the "class" and "desc" of an error object; false when malformed.
+bool read_error(const wire::Message &m, std::string *cls, std::string *desc) {
+    json_t *e = nullptr;
+    if (wire::parse(m.text.data() + m.error.off, m.error.len, &e)) return false;
+    json_t *c = json_object_get(e, "class");
+    json_t *d = json_object_get(e, "desc");
+    bool ok = json_is_string(c) && json_is_string(d);
+    if (ok) {
+        cls->assign(json_string_value(c), json_string_length(c));
+        desc->assign(json_string_value(d), json_string_length(d));
+    }
+    json_decref(e);
+    return ok;
+}
+
+}  // namespace
+
+Session::~Session() {
+    end();
+    json_decref(greeting_);
+}
+
+void Session::close_fds(std::vector<int> &fds) {
+    for (int fd : fds) transport::close_fd(fd);
+    fds.clear();
+}
+
+void Session::begin(bool want_oob) {
+    end();
+    json_decref(greeting_);
+    greeting_ = nullptr;
+    offered_.clear();
+    negotiated_.clear();
+    want_oob_ = want_oob;
+    phase_ = Phase::Greeting;
+}
+
+std::vector<uint64_t> Session::end() {
+    std::vector<uint64_t> ids;
+    for (auto &p : pending_)
+        if (p.first != caps_id_ && !p.second.abandoned) ids.push_back(p.first);
+    std::sort(ids.begin(), ids.end());
+    for (auto &o : out_) close_fds(o.fds);
+    for (auto &o : held_) close_fds(o.fds);
+    out_.clear();
+    held_.clear();
+    pending_.clear();
+    inband_on_wire_.clear();
+    inband_in_flight_ = 0;
+    caps_id_ = 0;
+    phase_ = Phase::Idle;
+    return ids;
+}
+
+uint64_t Session::submit(const std::string &command, bool oob, std::vector<int> &&fds) {
+    uint64_t id = next_id_++;
+    Outgoing o;
+    o.id = id;
+    o.inband = !oob;
+    // The id goes first so it is there even if QEMU rejects the rest.
+    o.bytes.reserve(command.size() + 24);
+    o.bytes = "{\"id\":";
+    o.bytes += std::to_string(id);
+    if (command.size() > 2) o.bytes += ',';
+    o.bytes.append(command, 1, std::string::npos);
+    o.fds = std::move(fds);
+    pending_.emplace(id, Pending{o.inband});
+    if (o.inband && inband_in_flight_ >= kMaxInbandInFlight) {
+        held_.push_back(std::move(o));
+    } else {
+        if (o.inband) inband_in_flight_++;
+        out_.push_back(std::move(o));
+    }
+    return id;
+}
+
+void Session::release_held() {
+    while (!held_.empty() && inband_in_flight_ < kMaxInbandInFlight) {
+        inband_in_flight_++;
+        out_.push_back(std::move(held_.front()));
+        held_.pop_front();
+    }
+}
+
+void Session::abandon(uint64_t id) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;
+    if (it->second.on_wire) {
+        it->second.abandoned = true;
+        return;
+    }
+    // Not a byte sent yet: drop it as if it never existed.
+    auto drop_from = [&](std::deque<Outgoing> &q) {
+        for (auto o = q.begin(); o != q.end(); ++o) {
+            if (o->id != id) continue;
+            close_fds(o->fds);
+            q.erase(o);
+            return true;
+        }
+        return false;
+    };
+    if (drop_from(out_)) {
+        if (it->second.inband) inband_in_flight_--;
+        release_held();
+    } else {
+        drop_from(held_);
+    }
+    pending_.erase(it);
+}
+
+bool Session::front(Chunk *c) const {
+    if (out_.empty()) return false;
+    const Outgoing &o = out_.front();
+    c->data = o.bytes.data() + o.sent;
+    c->len = o.bytes.size() - o.sent;
+    bool first = o.sent == 0 && !o.fds.empty();
+    c->fds = first ? o.fds.data() : nullptr;
+    c->nfds = first ? o.fds.size() : 0;
+    return true;
+}
+
+void Session::consumed(size_t n) {
+    if (out_.empty() || n == 0) return;
+    Outgoing &o = out_.front();
+    if (o.sent == 0) {
+        // The fds went with the first byte: the kernel holds its own copies now.
+        close_fds(o.fds);
+        auto p = pending_.find(o.id);
+        if (p != pending_.end()) {
+            p->second.on_wire = true;
+            if (p->second.inband) inband_on_wire_.push_back(o.id);
+        }
+    }
+    o.sent += n;
+    if (o.sent >= o.bytes.size()) out_.pop_front();
+}
+
+void Session::receive(wire::Message &&m, Effects &fx) {
+    if (phase_ == Phase::Idle) return;
+    if (!m.is_object) {
+        int code = phase_ == Phase::Greeting ? QMP_EHANDSHAKE : QMP_EPROTO;
+        fx.fatal = Error::make(code, "the server sent %s where QMP needs an object: %s",
+                               json_type_name(m.text.empty() ? '0' : m.text[0]), preview(m.text).c_str());
+        return;
+    }
+    if (phase_ == Phase::Greeting) {
+        handle_greeting(std::move(m), fx);
+        return;
+    }
+    if (m.ret.present() || m.error.present()) {
+        handle_reply(std::move(m), fx);
+    } else if (m.event.present()) {
+        handle_event(std::move(m), fx);
+    } else if (m.qmp.present()) {
+        fx.notes.push_back("ignored a second greeting: " + preview(m.text));
+    } else {
+        uint64_t id;
+        if (lookup_id(m, &id)) {
+            complete(id, Error::make(QMP_EPROTO, "the reply has neither \"return\" nor \"error\": %s",
+                                     preview(m.text).c_str()),
+                     std::move(m), fx);
+        } else {
+            fx.fatal = Error::make(QMP_EPROTO, "the server sent a message that is not QMP: %s",
+                                   preview(m.text).c_str());
+        }
+    }
+}
+
+void Session::handle_greeting(wire::Message &&m, Effects &fx) {
+    json_t *g = nullptr;
+    json_t *qmp = nullptr;
+    if (m.qmp.present() && !wire::parse(m.text.data(), m.text.size(), &g)) qmp = json_object_get(g, "QMP");
+    json_t *version = json_object_get(json_object_get(qmp, "version"), "qemu");
+    json_t *caps = json_object_get(qmp, "capabilities");
+    if (!json_is_object(qmp) || !json_is_object(version) || !json_is_array(caps)) {
+        json_decref(g);
+        fx.fatal = Error::make(QMP_EHANDSHAKE, "expected a QMP greeting, got: %s", preview(m.text).c_str());
+        return;
+    }
+    greeting_ = g;
+    size_t i;
+    json_t *cap;
+    json_array_foreach(caps, i, cap) {
+        if (json_is_string(cap)) offered_.emplace_back(json_string_value(cap));
+    }
+    bool oob = want_oob_ && std::find(offered_.begin(), offered_.end(), "oob") != offered_.end();
+    if (oob) negotiated_.emplace_back("oob");
+    phase_ = Phase::Negotiating;
+    caps_id_ = submit(oob ? "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\"]}}"
+                          : "{\"execute\":\"qmp_capabilities\"}",
+                      false, {});
+}
+
+bool Session::lookup_id(const wire::Message &m, uint64_t *id) const {
+    if (!m.id.present()) return false;
+    // Our ids are plain decimal integers; anything else is not ours.
+    const char *p = m.text.data() + m.id.off;
+    if (m.id.len > 20 || *p < '0' || *p > '9') return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < m.id.len; i++) {
+        if (p[i] < '0' || p[i] > '9') return false;
+        v = v * 10 + static_cast<uint64_t>(p[i] - '0');
+    }
+    if (pending_.count(v) == 0) return false;
+    *id = v;
+    return true;
+}
+
+void Session::handle_reply(wire::Message &&m, Effects &fx) {
+    uint64_t id = 0;
+    bool known = lookup_id(m, &id);
+    if (!known && m.id.present()) {
+        // A late reply to a command whose caller gave up, or not ours at all.
+        fx.notes.push_back("dropped a reply with an unknown id: " + preview(m.text));
+        return;
+    }
+    if (!known) {
+        // QEMU answers a request it could not parse with an error without
+        // id; in-band requests are answered in order, so it belongs to the
+        // oldest in-band command on the wire.
+        if (inband_on_wire_.empty()) {
+            fx.notes.push_back("dropped a reply without id, no command waiting: " + preview(m.text));
+            return;
+        }
+        id = inband_on_wire_.front();
+        std::string what = preview(m.text);
+        std::string cls, desc;
+        if (m.error.present() && read_error(m, &cls, &desc))
+            what = cls + ": " + desc;
+        complete(id, Error::make(QMP_EPROTO, "the server answered without an id (it could not parse the command): %s",
+                                 what.c_str()),
+                 std::move(m), fx);
+        return;
+    }
+    if (m.ret.present() && m.error.present()) {
+        complete(id, Error::make(QMP_EPROTO, "the reply has both \"return\" and \"error\": %s", preview(m.text).c_str()),
+                 std::move(m), fx);
+        return;
+    }
+    if (m.error.present()) {
+        std::string cls, desc;
+        if (!read_error(m, &cls, &desc)) {
+            complete(id, Error::make(QMP_EPROTO, "malformed error reply: %s", preview(m.text).c_str()), std::move(m), fx);
+            return;
+        }
+        complete(id, Error::command(cls, desc), std::move(m), fx);
+        return;
+    }
+    complete(id, Error::ok(), std::move(m), fx);
+}
+
+void Session::complete(uint64_t id, Error &&err, wire::Message &&m, Effects &fx) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;
+    Pending p = it->second;
+    pending_.erase(it);
+    if (p.inband) {
+        auto w = std::find(inband_on_wire_.begin(), inband_on_wire_.end(), id);
+        if (w != inband_on_wire_.end()) inband_on_wire_.erase(w);
+        if (inband_in_flight_ > 0) inband_in_flight_--;
+        release_held();
+    }
+    if (id == caps_id_) {
+        caps_id_ = 0;
+        if (err) {
+            int code = err.code;
+            fx.fatal = Error::make(QMP_ENEGOTIATION, "qmp_capabilities was refused: %s", err.message.c_str());
+            if (code == QMP_ECOMMAND) {
+                fx.fatal.qmp_class = err.qmp_class;
+                fx.fatal.qmp_desc = err.qmp_desc;
+            }
+            return;
+        }
+        phase_ = Phase::Ready;
+        fx.became_ready = true;
+        return;
+    }
+    if (p.abandoned) {
+        fx.notes.push_back("dropped the late reply of command " + std::to_string(id));
+        return;
+    }
+    Completion c;
+    c.id = id;
+    c.error = std::move(err);
+    c.reply = std::move(m);
+    fx.completions.push_back(std::move(c));
+}
+
+void Session::handle_event(wire::Message &&m, Effects &fx) {
+    if (m.event_name.empty()) {
+        fx.notes.push_back("dropped an event without a name: " + preview(m.text));
+        return;
+    }
+    auto ev = std::make_shared<const Event>(std::move(m), ++seq_);
+    ring_.push_back(ev);
+    while (ring_.size() > ring_size_) ring_.pop_front();
+    fx.events.push_back(std::move(ev));
+}
+
+bool Session::version(int *major, int *minor, int *micro) const {
+    json_t *v = json_object_get(json_object_get(json_object_get(greeting_, "QMP"), "version"), "qemu");
+    if (!v) return false;
+    if (major) *major = static_cast<int>(json_integer_value(json_object_get(v, "major")));
+    if (minor) *minor = static_cast<int>(json_integer_value(json_object_get(v, "minor")));
+    if (micro) *micro = static_cast<int>(json_integer_value(json_object_get(v, "micro")));
+    return true;
+}
+
+bool Session::has_capability(const char *name) const {
+    return std::find(negotiated_.begin(), negotiated_.end(), name) != negotiated_.end();
+}
+
+void Session::set_ring_size(size_t n) {
+    ring_size_ = n;
+    while (ring_.size() > ring_size_) ring_.pop_front();
+}
+
+}  // namespace qmp::protocol

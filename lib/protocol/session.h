@@ -1,0 +1,127 @@
+// The QMP state machine, with no I/O of its own: greeting, negotiation, id
+// allocation, the table of pending commands, reply routing and the event
+// ring.  Fed messages, it emits completions and events; it keeps the bytes
+// to send (with their fds) for the client to write.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <jansson.h>
+
+#include "common/error.h"
+#include "protocol/event.h"
+#include "wire/message.h"
+
+namespace qmp::protocol {
+
+// QEMU queues at most 8 in-band commands per monitor (QMP_REQ_QUEUE_LEN_MAX
+// in monitor/qmp.c); beyond that it stops reading, so the client holds the
+// rest back instead of overrunning it.
+constexpr size_t kMaxInbandInFlight = 8;
+
+class Session {
+public:
+    enum class Phase { Idle, Greeting, Negotiating, Ready };
+
+    struct Completion {
+        uint64_t id = 0;
+        Error error;          // QMP_OK, QMP_ECOMMAND (class, desc) or QMP_EPROTO
+        wire::Message reply;  // the reply as received (empty for some QMP_EPROTO cases)
+    };
+
+    struct Effects {
+        std::vector<Completion> completions;
+        std::vector<EventPtr> events;
+        Error fatal;                     // set: the connection must end with this error
+        bool became_ready = false;
+        std::vector<std::string> notes;  // what was received but ignored, for the debug log
+    };
+
+    struct Chunk {
+        const char *data;
+        size_t len;
+        const int *fds;  // non-NULL only on a message's first byte
+        size_t nfds;
+    };
+
+    Session() = default;
+    ~Session();
+    Session(const Session &) = delete;
+    Session &operator=(const Session &) = delete;
+
+    // A new connection: wait for the greeting, then negotiate (oob if wanted and offered).
+    void begin(bool want_oob);
+    // The connection is gone: forgets commands and output (closing held fds);
+    // returns the ids of the commands that were still waiting.  The event
+    // ring and sequence numbers survive.
+    std::vector<uint64_t> end();
+    Phase phase() const { return phase_; }
+
+    // Queues a command (an encoded JSON object without "id").  fds are owned
+    // by the session from now on and closed once sent or dropped.
+    uint64_t submit(const std::string &command, bool oob, std::vector<int> &&fds);
+    // The caller gave up waiting: a command not yet sent is dropped; one on
+    // the wire keeps its place and its late reply is dropped.
+    void abandon(uint64_t id);
+    size_t pending_count() const { return pending_.size(); }
+
+    bool want_write() const { return !out_.empty(); }
+    bool front(Chunk *c) const;
+    void consumed(size_t n);
+
+    void receive(wire::Message &&m, Effects &fx);
+
+    const json_t *greeting() const { return greeting_; }
+    bool version(int *major, int *minor, int *micro) const;
+    bool has_capability(const char *name) const;
+
+    void set_ring_size(size_t n);
+    uint64_t last_seq() const { return seq_; }
+    const std::deque<EventPtr> &ring() const { return ring_; }
+
+private:
+    struct Outgoing {
+        uint64_t id;
+        bool inband;
+        std::string bytes;
+        std::vector<int> fds;
+        size_t sent = 0;
+    };
+    struct Pending {
+        bool inband;
+        bool abandoned = false;
+        bool on_wire = false;  // sending has started: the server will answer it
+    };
+
+    void release_held();
+    void handle_greeting(wire::Message &&m, Effects &fx);
+    void handle_reply(wire::Message &&m, Effects &fx);
+    void handle_event(wire::Message &&m, Effects &fx);
+    void complete(uint64_t id, Error &&err, wire::Message &&m, Effects &fx);
+    bool lookup_id(const wire::Message &m, uint64_t *id) const;
+    static void close_fds(std::vector<int> &fds);
+
+    Phase phase_ = Phase::Idle;
+    bool want_oob_ = false;
+    uint64_t next_id_ = 1;
+    uint64_t caps_id_ = 0;
+    json_t *greeting_ = nullptr;
+    std::vector<std::string> offered_;
+    std::vector<std::string> negotiated_;
+
+    std::deque<Outgoing> out_;   // to send, in order
+    std::deque<Outgoing> held_;  // in-band commands waiting for a free slot
+    size_t inband_in_flight_ = 0;
+    std::unordered_map<uint64_t, Pending> pending_;
+    std::deque<uint64_t> inband_on_wire_;  // in order: whom an id-less reply belongs to
+
+    std::deque<EventPtr> ring_;
+    size_t ring_size_ = 1024;
+    uint64_t seq_ = 0;
+};
+
+}  // namespace qmp::protocol

@@ -1,0 +1,275 @@
+#include "transport/socket.h"
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <qmp/qmp-client.h>
+
+namespace qmp::transport {
+
+namespace {
+
+// How often a Unix socket that is missing or refusing is retried.
+constexpr int kRetryMs = 20;
+
+Error wait_writable(int fd, const Deadline &deadline) {
+    for (;;) {
+        struct pollfd p = {fd, POLLOUT, 0};
+        int r = poll(&p, 1, deadline.remaining_ms());
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return Error::sys(errno, "poll");
+        if (r == 0) return Error::make(QMP_ETIMEDOUT, "timed out connecting");
+        return Error::ok();
+    }
+}
+
+Error finish_connect(int fd, const Deadline &deadline) {
+    Error e = wait_writable(fd, deadline);
+    if (e) return e;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return Error::sys(errno, "getsockopt");
+    if (err) return Error::sys(err, "connect");
+    return Error::ok();
+}
+
+void sleep_until_retry(const Deadline &deadline) {
+    int left = deadline.remaining_ms();
+    int ms = (left >= 0 && left < kRetryMs) ? left : kRetryMs;
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
+
+}  // namespace
+
+Error connect_unix(const char *path, const Deadline &deadline, int *out_fd) {
+    struct sockaddr_un addr;
+    std::memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    size_t len = std::strlen(path);
+    if (len == 0 || len >= sizeof addr.sun_path)
+        return Error::make(QMP_EINVAL, "Unix socket path '%s' is empty or longer than %zu bytes", path,
+                           sizeof addr.sun_path - 1);
+    std::memcpy(addr.sun_path, path, len);
+
+    for (;;) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) return Error::sys(errno, "socket");
+        int r;
+        do {
+            r = ::connect(fd, reinterpret_cast<struct sockaddr *>(&addr), sizeof addr);
+        } while (r < 0 && errno == EINTR);
+        if (r == 0) {
+            *out_fd = fd;
+            return Error::ok();
+        }
+        int err = errno;
+        if (err == EINPROGRESS || err == EAGAIN) {
+            // A full backlog: the server exists but is slow to accept.
+            Error e = finish_connect(fd, deadline);
+            if (!e) {
+                *out_fd = fd;
+                return e;
+            }
+            close_fd(fd);
+            if (e.code != QMP_EIO) return e;
+            err = e.sys_errno;
+        } else {
+            close_fd(fd);
+        }
+        bool retry = err == ENOENT || err == ECONNREFUSED || err == EAGAIN;
+        if (!retry) return Error::sys(err, "connect to %s", path);
+        if (deadline.expired())
+            return Error::make(QMP_ETIMEDOUT, "timed out connecting to %s: %s", path, std::strerror(err));
+        sleep_until_retry(deadline);
+    }
+}
+
+Error connect_tcp(const char *host, const char *port, const Deadline &deadline, int *out_fd) {
+    struct addrinfo hints;
+    std::memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    struct addrinfo *res = nullptr;
+    int gai = getaddrinfo(host, port, &hints, &res);
+    if (gai != 0) {
+        Error e = Error::make(QMP_EIO, "cannot resolve %s:%s: %s", host, port, gai_strerror(gai));
+        if (gai == EAI_SYSTEM) e.sys_errno = errno;
+        return e;
+    }
+    Error last = Error::make(QMP_EIO, "no address for %s:%s", host, port);
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+        if (fd < 0) {
+            last = Error::sys(errno, "socket");
+            continue;
+        }
+        int r;
+        do {
+            r = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+        } while (r < 0 && errno == EINTR);
+        Error e;
+        if (r < 0 && errno == EINPROGRESS)
+            e = finish_connect(fd, deadline);
+        else if (r < 0)
+            e = Error::sys(errno, "connect to %s:%s", host, port);
+        if (!e) {
+            freeaddrinfo(res);
+            *out_fd = fd;
+            return e;
+        }
+        close_fd(fd);
+        last = e;
+        if (e.code == QMP_ETIMEDOUT) break;
+    }
+    freeaddrinfo(res);
+    return last;
+}
+
+Error adopt(int fd) {
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+        return errno == ENOTSOCK ? Error::make(QMP_EINVAL, "fd %d is not a socket", fd)
+                                 : Error::sys(errno, "fd %d", fd);
+    if (type != SOCK_STREAM) return Error::make(QMP_EINVAL, "fd %d is not a stream socket", fd);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return Error::sys(errno, "fcntl");
+    int fdfl = fcntl(fd, F_GETFD);
+    if (fdfl < 0 || fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0) return Error::sys(errno, "fcntl");
+    return Error::ok();
+}
+
+Error receive(int fd, char *buf, size_t cap, size_t *n, IoResult *res) {
+    for (;;) {
+        ssize_t r = recv(fd, buf, cap, 0);
+        if (r > 0) {
+            *n = static_cast<size_t>(r);
+            *res = IoResult::Done;
+            return Error::ok();
+        }
+        if (r == 0) {
+            *n = 0;
+            *res = IoResult::Eof;
+            return Error::ok();
+        }
+        if (errno == EINTR) continue;
+        *n = 0;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            *res = IoResult::WouldBlock;
+            return Error::ok();
+        }
+        if (errno == ECONNRESET) {
+            *res = IoResult::Eof;
+            return Error::ok();
+        }
+        return Error::sys(errno, "recv");
+    }
+}
+
+Error send(int fd, const char *data, size_t len, const int *fds, size_t nfds, size_t *written,
+           IoResult *res) {
+    struct iovec iov;
+    iov.iov_base = const_cast<char *>(data);
+    iov.iov_len = len;
+    struct msghdr msg;
+    std::memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * QMP_MAX_FDS)];
+        struct cmsghdr align;
+    } control;
+    if (nfds > 0) {
+        if (nfds > QMP_MAX_FDS) return Error::make(QMP_EINVAL, "at most %d fds per command", QMP_MAX_FDS);
+        std::memset(&control, 0, sizeof control);
+        msg.msg_control = control.buf;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        std::memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    }
+    for (;;) {
+        ssize_t r = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (r >= 0) {
+            *written = static_cast<size_t>(r);
+            *res = IoResult::Done;
+            return Error::ok();
+        }
+        if (errno == EINTR) continue;
+        *written = 0;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            *res = IoResult::WouldBlock;
+            return Error::ok();
+        }
+        if (errno == EPIPE || errno == ECONNRESET) {
+            *res = IoResult::Eof;
+            return Error::ok();
+        }
+        return Error::sys(errno, "sendmsg");
+    }
+}
+
+Error wait(int fd, short events, int wake_fd, int timeout_ms, short *revents, bool *woken) {
+    struct pollfd p[2] = {{fd, events, 0}, {wake_fd, POLLIN, 0}};
+    nfds_t n = wake_fd >= 0 ? 2 : 1;
+    *revents = 0;
+    *woken = false;
+    int r = poll(p, n, timeout_ms);
+    if (r < 0) {
+        if (errno == EINTR) return Error::ok();  // the caller loops and recomputes its timeout
+        return Error::sys(errno, "poll");
+    }
+    *revents = p[0].revents;
+    if (n == 2 && (p[1].revents & POLLIN)) {
+        *woken = true;
+        wakeup_drain(wake_fd);
+    }
+    return Error::ok();
+}
+
+Error wakeup_new(int *out_fd) {
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0) return Error::sys(errno, "eventfd");
+    *out_fd = fd;
+    return Error::ok();
+}
+
+void wakeup_signal(int wake_fd) {
+    uint64_t one = 1;
+    ssize_t r;
+    do {
+        r = write(wake_fd, &one, sizeof one);
+    } while (r < 0 && errno == EINTR);
+}
+
+void wakeup_drain(int wake_fd) {
+    uint64_t v;
+    ssize_t r;
+    do {
+        r = read(wake_fd, &v, sizeof v);
+    } while (r < 0 && errno == EINTR);
+}
+
+Error dup_cloexec(int fd, int *out_fd) {
+    int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (d < 0) return errno == EBADF ? Error::make(QMP_EINVAL, "fd %d is not open", fd) : Error::sys(errno, "dup fd %d", fd);
+    *out_fd = d;
+    return Error::ok();
+}
+
+void close_fd(int fd) {
+    if (fd >= 0) ::close(fd);  // Linux: never retry close on EINTR
+}
+
+}  // namespace qmp::transport

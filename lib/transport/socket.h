@@ -1,0 +1,49 @@
+// Sockets: the one place that makes system calls on the connection.
+// Every fd made here is non-blocking and close-on-exec; every send uses
+// MSG_NOSIGNAL; EINTR is retried here and nowhere else.
+#pragma once
+
+#include <cstddef>
+
+#include "common/deadline.h"
+#include "common/error.h"
+
+namespace qmp::transport {
+
+// Connects to a Unix socket; a path that does not exist yet or refuses is
+// retried until the deadline (QEMU may still be starting).
+Error connect_unix(const char *path, const Deadline &deadline, int *out_fd);
+
+// Connects over TCP to every address of host:port in turn until the deadline.
+Error connect_tcp(const char *host, const char *port, const Deadline &deadline, int *out_fd);
+
+// Makes an adopted fd fit for use: non-blocking, close-on-exec, a stream socket.
+Error adopt(int fd);
+
+enum class IoResult { Done, WouldBlock, Eof };
+
+// Reads what is available into buf.  *n is the byte count when Done.
+Error receive(int fd, char *buf, size_t cap, size_t *n, IoResult *res);
+
+// Sends len bytes (fds, if any, ride on the first byte with SCM_RIGHTS).
+// *written is what the kernel took (0 with WouldBlock).  A peer that is gone
+// gives QMP_ECLOSED, never SIGPIPE.
+Error send(int fd, const char *data, size_t len, const int *fds, size_t nfds, size_t *written,
+           IoResult *res);
+
+// Waits for fd to be ready for `events` (POLLIN/POLLOUT) or for wake_fd to
+// be readable, until the deadline.  *revents gets fd's poll() revents (0 on
+// timeout); *woken is set when wake_fd fired (and it is drained).
+Error wait(int fd, short events, int wake_fd, int timeout_ms, short *revents, bool *woken);
+
+// An eventfd to wake a thread blocked in wait(); signal() from any thread.
+Error wakeup_new(int *out_fd);
+void wakeup_signal(int wake_fd);
+void wakeup_drain(int wake_fd);
+
+// Duplicates fd (close-on-exec), for fds held until a message is sent.
+Error dup_cloexec(int fd, int *out_fd);
+
+void close_fd(int fd);
+
+}  // namespace qmp::transport
