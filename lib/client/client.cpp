@@ -155,15 +155,18 @@ void Client::unref() {
 void Client::release() {
     std::vector<std::shared_ptr<Handler>> handlers;
     std::shared_ptr<CloseHook> hook;
+    std::shared_ptr<LoopHook> loop;
     {
         Lock lk(mu_);
         released_ = true;
+        loop = std::move(hook_);
         teardown(Error::make(QMP_ECANCELLED, "the client was freed"), QMP_OK);
         handlers.swap(handlers_);
         for (auto &h : handlers) h->removed = true;
         hook.swap(close_hook_);
         dispatch(lk);
     }
+    if (loop) loop->detached();
     // Destroy notifiers run here, unlocked (or later, after a callback in progress).
     handlers.clear();
     hook.reset();
@@ -350,7 +353,8 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
     call->id = session_.submit(command, opts.oob, std::move(fds));
     calls_.emplace(call->id, call);
     flush_locked();
-    if (session_.want_write()) wake_driver();
+    // The driver must poll for output, or recompute its timeout.
+    if (session_.want_write() || (call->async && !call->deadline.infinite())) wake_driver();
     return Error::ok();
 }
 
@@ -517,11 +521,37 @@ Error Client::process(int revents) {
 // --- the driver -----------------------------------------------------------------------
 
 bool Client::may_drive() const {
-    return driver_ == std::thread::id() || driver_ == std::this_thread::get_id();
+    if (driver_ == std::this_thread::get_id()) return true;
+    if (driver_ != std::thread::id()) return false;
+    return !hook_ || hook_->may_drive_here();
 }
 
 void Client::wake_driver() {
     if (polling_ && wake_fd_ >= 0) transport::wakeup_signal(wake_fd_);
+    if (hook_) hook_->wakeup();
+}
+
+Error Client::attach(std::shared_ptr<LoopHook> hook) {
+    std::shared_ptr<LoopHook> old;
+    {
+        Lock lk(mu_);
+        if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
+        old = std::move(hook_);
+        hook_ = std::move(hook);
+        hook_->wakeup();
+    }
+    if (old) old->detached();
+    return Error::ok();
+}
+
+void Client::detach() {
+    std::shared_ptr<LoopHook> old;
+    {
+        Lock lk(mu_);
+        old = std::move(hook_);
+        cv_.notify_all();  // waiters may drive themselves now
+    }
+    if (old) old->detached();
 }
 
 Error Client::run_until(Lock &lk, const std::function<bool()> &done, const Deadline &deadline) {
@@ -702,6 +732,7 @@ void Client::teardown(const Error &why, int close_reason) {
         Dispatch d{Dispatch::Kind::Close, nullptr, nullptr, close_hook_, close_reason};
         dispatch_q_.push_back(std::move(d));
     }
+    if (hook_ && !dispatch_q_.empty()) hook_->wakeup();
     cv_.notify_all();
 }
 

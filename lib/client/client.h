@@ -36,6 +36,20 @@
 
 namespace qmp::client {
 
+// An event loop the client is attached to (the GLib layer implements it).
+// While attached, only a thread that runs the loop drives the connection,
+// so callbacks run in the loop's thread.
+class LoopHook {
+public:
+    virtual ~LoopHook() = default;
+    // May the calling thread drive the connection now (it runs the loop, or nobody does)?
+    virtual bool may_drive_here() = 0;
+    // Something changed (output queued, callbacks due): ask get_events/get_timeout_ms again.
+    virtual void wakeup() = 0;
+    // The client is going away or attaching elsewhere: stop calling it.
+    virtual void detached() = 0;
+};
+
 struct ExecOptions {
     int timeout_ms = 0;  // 0: the client's default (sync) or none (async); -1: forever
     const int *fds = nullptr;
@@ -100,6 +114,10 @@ public:
                      protocol::EventPtr *out);
     Error on_close(qmp_close_fn cb, void *user_data, qmp_destroy_fn destroy);
 
+    // Attaches an event loop (replacing any other); detach() with nullptr.
+    Error attach(std::shared_ptr<LoopHook> hook);
+    void detach();
+
     int get_fd();
     int get_events();
     int get_timeout_ms();
@@ -159,6 +177,7 @@ private:
     std::shared_ptr<CloseHook> close_hook_;
     std::vector<Waiter *> waiters_;
     std::deque<Dispatch> dispatch_q_;
+    std::shared_ptr<LoopHook> hook_;
 };
 
 }  // namespace qmp::client

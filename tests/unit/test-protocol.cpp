@@ -1,0 +1,402 @@
+// The QMP state machine without a socket: greeting, negotiation, ids,
+// routing, the in-band limit, abandoned commands, events.
+#include <cstdarg>
+#include <cstddef>
+#include <cstdint>
+#include <csetjmp>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+extern "C" {
+#include <cmocka.h>
+}
+
+#include "protocol/session.h"
+#include "wire/splitter.h"
+
+using qmp::protocol::Session;
+
+namespace {
+
+const char kGreeting[] =
+    "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, \"package\": \"\"}, "
+    "\"capabilities\": [\"oob\"]}}";
+const char kGreetingNoOob[] =
+    "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, \"package\": \"\"}, "
+    "\"capabilities\": []}}";
+
+qmp::wire::Message msg(const std::string &text) {
+    qmp::wire::Splitter s;
+    std::vector<qmp::wire::Message> out;
+    qmp::Error e = s.feed(text.data(), text.size(), out);
+    assert_int_equal(e.code, QMP_OK);
+    assert_int_equal(out.size(), 1);
+    return std::move(out[0]);
+}
+
+Session::Effects feed(Session &s, const std::string &text) {
+    Session::Effects fx;
+    s.receive(msg(text), fx);
+    return fx;
+}
+
+// Takes every queued message as text (and the fds of its first byte).
+std::vector<std::string> drain(Session &s, std::vector<size_t> *nfds = nullptr) {
+    std::vector<std::string> out;
+    Session::Chunk c;
+    while (s.front(&c)) {
+        if (nfds) nfds->push_back(c.nfds);
+        out.emplace_back(c.data, c.len);
+        s.consumed(c.len);
+    }
+    return out;
+}
+
+void ready(Session &s, bool oob = false) {
+    s.begin(oob);
+    feed(s, kGreeting);
+    auto sent = drain(s);
+    assert_int_equal(sent.size(), 1);
+    auto fx = feed(s, "{\"return\": {}, \"id\": 1}");
+    assert_true(fx.became_ready);
+    assert_true(s.phase() == Session::Phase::Ready);
+}
+
+std::string reply(uint64_t id, const char *ret = "{}") {
+    return std::string("{\"return\": ") + ret + ", \"id\": " + std::to_string(id) + "}";
+}
+
+void test_negotiation_plain(void **) {
+    Session s;
+    s.begin(false);
+    assert_true(s.phase() == Session::Phase::Greeting);
+    auto fx = feed(s, kGreeting);
+    assert_false(fx.fatal);
+    auto sent = drain(s);
+    assert_int_equal(sent.size(), 1);
+    assert_string_equal(sent[0].c_str(), "{\"id\":1,\"execute\":\"qmp_capabilities\"}");
+    fx = feed(s, "{\"return\": {}, \"id\": 1}");
+    assert_true(fx.became_ready);
+    assert_false(s.has_capability("oob"));
+    int maj = 0, min = 0, mic = -1;
+    assert_true(s.version(&maj, &min, &mic));
+    assert_int_equal(maj, 7);
+    assert_int_equal(min, 2);
+    assert_int_equal(mic, 0);
+}
+
+void test_negotiation_oob(void **) {
+    Session s;
+    s.begin(true);
+    feed(s, kGreeting);
+    auto sent = drain(s);
+    assert_string_equal(sent[0].c_str(),
+                        "{\"id\":1,\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\"]}}");
+    feed(s, "{\"return\": {}, \"id\": 1}");
+    assert_true(s.has_capability("oob"));
+}
+
+void test_negotiation_oob_not_offered(void **) {
+    Session s;
+    s.begin(true);
+    feed(s, kGreetingNoOob);
+    auto sent = drain(s);
+    assert_string_equal(sent[0].c_str(), "{\"id\":1,\"execute\":\"qmp_capabilities\"}");
+    feed(s, "{\"return\": {}, \"id\": 1}");
+    assert_false(s.has_capability("oob"));
+}
+
+void test_not_a_greeting(void **) {
+    Session s;
+    s.begin(false);
+    auto fx = feed(s, "{\"hello\": 1}");
+    assert_int_equal(fx.fatal.code, QMP_EHANDSHAKE);
+}
+
+void test_greeting_not_object(void **) {
+    Session s;
+    s.begin(false);
+    auto fx = feed(s, "[1, 2]");
+    assert_int_equal(fx.fatal.code, QMP_EHANDSHAKE);
+}
+
+void test_negotiation_refused(void **) {
+    Session s;
+    s.begin(false);
+    feed(s, kGreeting);
+    drain(s);
+    auto fx = feed(s, "{\"id\": 1, \"error\": {\"class\": \"GenericError\", \"desc\": \"nope\"}}");
+    assert_int_equal(fx.fatal.code, QMP_ENEGOTIATION);
+    assert_string_equal(fx.fatal.qmp_class.c_str(), "GenericError");
+    assert_false(fx.became_ready);
+}
+
+void test_reply_routing_out_of_order(void **) {
+    Session s;
+    ready(s);
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, {});
+    uint64_t b = s.submit("{\"execute\":\"b\"}", false, {});
+    auto sent = drain(s);
+    assert_int_equal(sent.size(), 2);
+    assert_string_equal(sent[0].c_str(), ("{\"id\":" + std::to_string(a) + ",\"execute\":\"a\"}").c_str());
+    auto fx = feed(s, reply(b, "2"));
+    assert_int_equal(fx.completions.size(), 1);
+    assert_int_equal(fx.completions[0].id, b);
+    assert_int_equal(fx.completions[0].error.code, QMP_OK);
+    fx = feed(s, reply(a, "1"));
+    assert_int_equal(fx.completions[0].id, a);
+    assert_int_equal(s.pending_count(), 0);
+}
+
+void test_command_error(void **) {
+    Session s;
+    ready(s);
+    uint64_t a = s.submit("{\"execute\":\"x\"}", false, {});
+    drain(s);
+    auto fx = feed(s, "{\"id\": " + std::to_string(a) +
+                          ", \"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command x has not been found\"}}");
+    assert_int_equal(fx.completions.size(), 1);
+    assert_int_equal(fx.completions[0].error.code, QMP_ECOMMAND);
+    assert_string_equal(fx.completions[0].error.qmp_class.c_str(), "CommandNotFound");
+    assert_string_equal(fx.completions[0].error.qmp_desc.c_str(), "The command x has not been found");
+}
+
+void test_inband_limit_holds_back(void **) {
+    Session s;
+    ready(s);
+    std::vector<uint64_t> ids;
+    for (int i = 0; i < 10; i++) ids.push_back(s.submit("{\"execute\":\"q\"}", false, {}));
+    assert_int_equal(drain(s).size(), qmp::protocol::kMaxInbandInFlight);
+    // Out of band commands are not held back.
+    uint64_t oob = s.submit("{\"exec-oob\":\"o\"}", true, {});
+    auto sent = drain(s);
+    assert_int_equal(sent.size(), 1);
+    assert_true(sent[0].find("exec-oob") != std::string::npos);
+    (void)oob;
+    feed(s, reply(ids[0]));
+    sent = drain(s);
+    assert_int_equal(sent.size(), 1);
+    assert_true(sent[0].find("\"id\":" + std::to_string(ids[8]) + ",") != std::string::npos);
+    feed(s, reply(ids[1]));
+    assert_int_equal(drain(s).size(), 1);
+    feed(s, reply(ids[2]));
+    assert_int_equal(drain(s).size(), 0);
+}
+
+void test_error_without_id_goes_to_oldest(void **) {
+    Session s;
+    ready(s);
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, {});
+    uint64_t b = s.submit("{\"execute\":\"b\"}", false, {});
+    drain(s);
+    auto fx = feed(s, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}");
+    assert_int_equal(fx.completions.size(), 1);
+    assert_int_equal(fx.completions[0].id, a);
+    assert_int_equal(fx.completions[0].error.code, QMP_EPROTO);
+    assert_non_null(strstr(fx.completions[0].error.message.c_str(), "GenericError: JSON parse error"));
+    fx = feed(s, reply(b));
+    assert_int_equal(fx.completions[0].id, b);
+    assert_false(fx.fatal);
+}
+
+void test_error_without_id_nobody_waiting(void **) {
+    Session s;
+    ready(s);
+    auto fx = feed(s, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"x\"}}");
+    assert_int_equal(fx.completions.size(), 0);
+    assert_false(fx.fatal);
+    assert_int_equal(fx.notes.size(), 1);
+}
+
+void test_unknown_id_dropped(void **) {
+    Session s;
+    ready(s);
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, {});
+    drain(s);
+    auto fx = feed(s, "{\"return\": {}, \"id\": \"not-ours\"}");
+    assert_int_equal(fx.completions.size(), 0);
+    assert_false(fx.fatal);
+    fx = feed(s, reply(a + 100));
+    assert_int_equal(fx.completions.size(), 0);
+    fx = feed(s, reply(a));
+    assert_int_equal(fx.completions.size(), 1);
+}
+
+void test_duplicate_reply_dropped(void **) {
+    Session s;
+    ready(s);
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, {});
+    drain(s);
+    assert_int_equal(feed(s, reply(a)).completions.size(), 1);
+    auto fx = feed(s, reply(a));
+    assert_int_equal(fx.completions.size(), 0);
+    assert_false(fx.fatal);
+}
+
+void test_wrong_shapes(void **) {
+    Session s;
+    ready(s);
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, {});
+    uint64_t b = s.submit("{\"execute\":\"b\"}", false, {});
+    drain(s);
+    auto fx = feed(s, "{\"return\": {}, \"error\": {\"class\": \"C\", \"desc\": \"d\"}, \"id\": " + std::to_string(a) + "}");
+    assert_int_equal(fx.completions[0].error.code, QMP_EPROTO);
+    fx = feed(s, "{\"id\": " + std::to_string(b) + "}");
+    assert_int_equal(fx.completions[0].error.code, QMP_EPROTO);
+    fx = feed(s, "{\"something\": 1}");
+    assert_int_equal(fx.fatal.code, QMP_EPROTO);
+}
+
+void test_not_an_object_is_fatal(void **) {
+    Session s;
+    ready(s);
+    assert_int_equal(feed(s, "\"hello\"").fatal.code, QMP_EPROTO);
+    Session t;
+    ready(t);
+    assert_int_equal(feed(t, "[]").fatal.code, QMP_EPROTO);
+}
+
+void test_abandon_unsent_drops_it(void **) {
+    Session s;
+    ready(s);
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, {});
+    s.abandon(a);
+    assert_false(s.want_write());
+    assert_int_equal(s.pending_count(), 0);
+}
+
+void test_abandon_sent_drops_late_reply(void **) {
+    Session s;
+    ready(s);
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, {});
+    drain(s);
+    s.abandon(a);
+    uint64_t b = s.submit("{\"execute\":\"b\"}", false, {});
+    drain(s);
+    auto fx = feed(s, reply(a));
+    assert_int_equal(fx.completions.size(), 0);
+    fx = feed(s, reply(b));
+    assert_int_equal(fx.completions.size(), 1);
+    assert_int_equal(fx.completions[0].id, b);
+}
+
+void test_abandoned_keeps_inband_slot_until_reply(void **) {
+    Session s;
+    ready(s);
+    std::vector<uint64_t> ids;
+    for (int i = 0; i < 9; i++) ids.push_back(s.submit("{\"execute\":\"q\"}", false, {}));
+    assert_int_equal(drain(s).size(), 8);
+    s.abandon(ids[0]);  // on the wire: QEMU still holds it in its queue
+    assert_int_equal(drain(s).size(), 0);
+    feed(s, reply(ids[0]));
+    assert_int_equal(drain(s).size(), 1);
+}
+
+void test_fds_ride_on_first_byte(void **) {
+    Session s;
+    ready(s);
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    s.submit("{\"execute\":\"getfd\"}", false, {p[0], p[1]});
+    Session::Chunk c;
+    assert_true(s.front(&c));
+    assert_int_equal(c.nfds, 2);
+    s.consumed(3);  // a partial write
+    assert_true(s.front(&c));
+    assert_int_equal(c.nfds, 0);
+    assert_null(c.fds);
+    // The session closed its copies once the first byte was out.
+    assert_int_equal(fcntl(p[0], F_GETFD), -1);
+    assert_int_equal(fcntl(p[1], F_GETFD), -1);
+}
+
+void test_end_closes_held_fds_and_lists_pending(void **) {
+    Session s;
+    ready(s);
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, {});
+    drain(s);
+    uint64_t b = s.submit("{\"execute\":\"b\"}", false, {p[0], p[1]});
+    auto ids = s.end();
+    assert_int_equal(ids.size(), 2);
+    assert_int_equal(ids[0], a);
+    assert_int_equal(ids[1], b);
+    assert_int_equal(fcntl(p[0], F_GETFD), -1);
+    assert_int_equal(fcntl(p[1], F_GETFD), -1);
+    assert_true(s.phase() == Session::Phase::Idle);
+}
+
+void test_events_sequence_and_ring(void **) {
+    Session s;
+    s.set_ring_size(3);
+    ready(s);
+    for (int i = 0; i < 5; i++) {
+        auto fx = feed(s, "{\"timestamp\": {\"seconds\": 100, \"microseconds\": " + std::to_string(i) +
+                              "}, \"event\": \"E" + std::to_string(i) + "\", \"data\": {\"n\": " + std::to_string(i) + "}}");
+        assert_int_equal(fx.events.size(), 1);
+        assert_int_equal(fx.events[0]->seq(), i + 1);
+        assert_int_equal(fx.events[0]->seconds(), 100);
+        assert_int_equal(fx.events[0]->microseconds(), i);
+    }
+    assert_int_equal(s.last_seq(), 5);
+    assert_int_equal(s.ring().size(), 3);
+    assert_int_equal(s.ring().front()->seq(), 3);
+    const json_t *d = s.ring().back()->data();
+    assert_int_equal(json_integer_value(json_object_get(d, "n")), 4);
+}
+
+void test_event_bad_timestamp_and_no_name(void **) {
+    Session s;
+    ready(s);
+    auto fx = feed(s, "{\"timestamp\": \"yesterday\", \"event\": \"X\"}");
+    assert_int_equal(fx.events.size(), 1);
+    assert_int_equal(fx.events[0]->seconds(), -1);
+    assert_null(fx.events[0]->data());
+    fx = feed(s, "{\"event\": 42}");
+    assert_int_equal(fx.events.size(), 0);
+    assert_false(fx.fatal);
+}
+
+void test_second_greeting_ignored(void **) {
+    Session s;
+    ready(s);
+    auto fx = feed(s, kGreeting);
+    assert_false(fx.fatal);
+    assert_int_equal(fx.notes.size(), 1);
+    assert_false(s.want_write());
+}
+
+}  // namespace
+
+int main() {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_negotiation_plain),
+        cmocka_unit_test(test_negotiation_oob),
+        cmocka_unit_test(test_negotiation_oob_not_offered),
+        cmocka_unit_test(test_not_a_greeting),
+        cmocka_unit_test(test_greeting_not_object),
+        cmocka_unit_test(test_negotiation_refused),
+        cmocka_unit_test(test_reply_routing_out_of_order),
+        cmocka_unit_test(test_command_error),
+        cmocka_unit_test(test_inband_limit_holds_back),
+        cmocka_unit_test(test_error_without_id_goes_to_oldest),
+        cmocka_unit_test(test_error_without_id_nobody_waiting),
+        cmocka_unit_test(test_unknown_id_dropped),
+        cmocka_unit_test(test_duplicate_reply_dropped),
+        cmocka_unit_test(test_wrong_shapes),
+        cmocka_unit_test(test_not_an_object_is_fatal),
+        cmocka_unit_test(test_abandon_unsent_drops_it),
+        cmocka_unit_test(test_abandon_sent_drops_late_reply),
+        cmocka_unit_test(test_abandoned_keeps_inband_slot_until_reply),
+        cmocka_unit_test(test_fds_ride_on_first_byte),
+        cmocka_unit_test(test_end_closes_held_fds_and_lists_pending),
+        cmocka_unit_test(test_events_sequence_and_ring),
+        cmocka_unit_test(test_event_bad_timestamp_and_no_name),
+        cmocka_unit_test(test_second_greeting_ignored),
+    };
+    return cmocka_run_group_tests(tests, nullptr, nullptr);
+}
