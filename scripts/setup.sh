@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Prepares a Debian 12 machine to build and test libqmp, then builds it.
+#
+#   scripts/setup.sh            install what is missing, configure build/, compile
+#
+# Idempotent: packages that are already installed are not asked for again (no
+# apt at all when nothing is missing), and an existing build/ is reconfigured
+# rather than recreated.  Needs root, or sudo, only when something must be
+# installed.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+# Build: compilers, meson, and the libraries the code uses.
+# Tests: CMocka (unit/client/interop), valgrind (the valgrind test setup),
+# qemu-system-x86_64 and qemu-storage-daemon (the interop tests;
+# qemu-storage-daemon is in qemu-system-common, a dependency of
+# qemu-system-x86), qemu-utils (qemu-img, for images) and python3 (scripts).
+PACKAGES=(
+    meson ninja-build pkg-config gcc g++
+    libjansson-dev libglib2.0-dev libcmocka-dev
+    valgrind qemu-system-x86 qemu-utils python3
+)
+BUILD_DIR=build
+
+step=""
+on_error() {
+    echo "setup.sh: FAILED during: ${step}" >&2
+}
+trap on_error ERR
+
+run_step() {
+    step="$1"
+    echo "==> ${step}"
+}
+
+missing_packages() {
+    local p status
+    for p in "${PACKAGES[@]}"; do
+        status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+        if [ "$status" != "install ok installed" ]; then
+            printf '%s\n' "$p"
+        fi
+    done
+}
+
+run_step "checking Debian packages"
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "setup.sh: dpkg-query not found: this script expects Debian 12 (bookworm)" >&2
+    false
+fi
+mapfile -t missing < <(missing_packages)
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "    all ${#PACKAGES[@]} packages are installed"
+else
+    echo "    missing: ${missing[*]}"
+    if [ "$(id -u)" -eq 0 ]; then
+        SUDO=()
+    elif command -v sudo >/dev/null 2>&1; then
+        SUDO=(sudo)
+    else
+        step="installing packages (not root and no sudo)"
+        echo "setup.sh: run as root or install sudo to install: ${missing[*]}" >&2
+        false
+    fi
+    run_step "apt-get update"
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    run_step "apt-get install ${missing[*]}"
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+    mapfile -t still_missing < <(missing_packages)
+    if [ "${#still_missing[@]}" -ne 0 ]; then
+        step="verifying the installed packages"
+        echo "setup.sh: still not installed: ${still_missing[*]}" >&2
+        false
+    fi
+fi
+
+if [ -f "${BUILD_DIR}/meson-private/coredata.dat" ]; then
+    run_step "meson setup --reconfigure ${BUILD_DIR}"
+    if ! meson setup --reconfigure "${BUILD_DIR}"; then
+        # A build dir from another meson version, or a broken one.
+        run_step "meson setup --wipe ${BUILD_DIR}"
+        meson setup --wipe "${BUILD_DIR}"
+    fi
+else
+    run_step "meson setup ${BUILD_DIR}"
+    meson setup "${BUILD_DIR}"
+fi
+
+run_step "meson compile -C ${BUILD_DIR}"
+meson compile -C "${BUILD_DIR}"
+
+step=""
+echo "==> setup done: built in ${BUILD_DIR}/; run scripts/test.sh to test"

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The test command: every suite, then every suite again under valgrind.
+#
+#   scripts/test.sh           meson test, then meson test --setup=valgrind
+#   scripts/test.sh --quick   meson test only
+#
+# Ends with one line "tests: N passed, M failed" (both runs summed, from
+# meson's JSON test logs) and exits non-zero if anything failed.  Expects a
+# configured build/ (scripts/setup.sh).
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+
+BUILD_DIR=build
+quick=0
+for arg in "$@"; do
+    case "$arg" in
+        --quick) quick=1 ;;
+        -h|--help)
+            sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+            exit 0 ;;
+        *)
+            echo "test.sh: unknown option: $arg (try --help)" >&2
+            exit 2 ;;
+    esac
+done
+
+if [ ! -f "${BUILD_DIR}/meson-private/coredata.dat" ]; then
+    echo "test.sh: ${BUILD_DIR}/ is not configured; run scripts/setup.sh first" >&2
+    echo "tests: 0 passed, 1 failed"
+    exit 1
+fi
+
+passed=0
+failed=0
+skipped=0
+
+# count LOG: adds the results in meson's JSON test log to the totals.
+# A run that left no log (the build failed, meson crashed) is one failure.
+count() {
+    local log="$1" counts
+    if [ ! -s "$log" ]; then
+        echo "test.sh: no test log ${log}: the run did not complete" >&2
+        failed=$((failed + 1))
+        return
+    fi
+    if ! counts=$(python3 - "$log" <<'PY'
+import json, sys
+ok = bad = skip = 0
+with open(sys.argv[1]) as f:
+    for line in f:
+        line = line.strip()
+        if not line:
+            continue
+        r = json.loads(line).get("result")
+        if r in ("OK", "EXPECTEDFAIL"):
+            ok += 1
+        elif r == "SKIP":
+            skip += 1
+        else:  # FAIL, TIMEOUT, ERROR, UNEXPECTEDPASS, INTERRUPT
+            bad += 1
+print(ok, bad, skip)
+PY
+    ); then
+        echo "test.sh: cannot read ${log}" >&2
+        failed=$((failed + 1))
+        return
+    fi
+    read -r ok bad skip <<<"$counts"
+    passed=$((passed + ok))
+    failed=$((failed + bad))
+    skipped=$((skipped + skip))
+}
+
+# run NAME LOG ARGS...: one meson test run; its own exit status is not
+# trusted alone, the log is what counts (plus a failure if meson failed
+# without logging one).
+run() {
+    local name="$1" log="$2"
+    shift 2
+    rm -f "$log"
+    echo "==> ${name}: meson test -C ${BUILD_DIR} $*"
+    local before=$failed
+    meson test -C "${BUILD_DIR}" --print-errorlogs "$@"
+    local rc=$?
+    count "$log"
+    if [ "$rc" -ne 0 ] && [ "$failed" -eq "$before" ]; then
+        echo "test.sh: meson test exited with ${rc}" >&2
+        failed=$((failed + 1))
+    fi
+}
+
+run "all suites" "${BUILD_DIR}/meson-logs/testlog.json"
+if [ "$quick" -eq 0 ]; then
+    run "all suites under valgrind" "${BUILD_DIR}/meson-logs/testlog-valgrind.json" --setup=valgrind
+fi
+
+if [ "$skipped" -ne 0 ]; then
+    echo "(${skipped} skipped)"
+fi
+echo "tests: ${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ]
