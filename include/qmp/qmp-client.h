@@ -258,11 +258,30 @@ QMP_API int qmp_client_on_close(qmp_client *c, qmp_close_fn cb, void *user_data,
 #define QMP_POLL_IN  1
 #define QMP_POLL_OUT 4
 
-/* The socket to watch, or -1 when not connected.  Stays the same while connected. */
+/*
+ * Connecting without blocking.  These return at once: 0 when connecting has
+ * begun (cb will run exactly once, from qmp_client_process() or the
+ * GMainContext, with QMP_OK when the greeting and negotiation are done, or
+ * the error the blocking connect calls would return), or a negative status
+ * when it cannot begin (then cb never runs).  destroy runs exactly once, after
+ * cb or on failure.  While connecting, the fd may change (a Unix socket that
+ * is missing or refusing is retried every 20 ms until the timeout, with
+ * qmp_client_get_fd() returning -1 in between): ask qmp_client_get_fd(),
+ * _get_events() and _get_timeout_ms() again after every call.
+ */
+typedef void (*qmp_connect_fn)(qmp_client *c, int status, void *user_data);
+QMP_API int qmp_client_connect_unix_async(qmp_client *c, const char *path, int timeout_ms,
+                                          qmp_connect_fn cb, void *user_data, qmp_destroy_fn destroy);
+/* Takes fd, also on failure. */
+QMP_API int qmp_client_connect_fd_async(qmp_client *c, int fd, int timeout_ms,
+                                        qmp_connect_fn cb, void *user_data, qmp_destroy_fn destroy);
+
+/* The socket to watch, or -1 when there is none.  Stays the same while connected. */
 QMP_API int qmp_client_get_fd(qmp_client *c);
 /* QMP_POLL_IN and/or QMP_POLL_OUT: what to wait for now.  Ask again after every libqmp call. */
 QMP_API int qmp_client_get_events(qmp_client *c);
-/* Milliseconds until the nearest deadline (an async call's timeout); -1 when there is none. */
+/* Milliseconds until the nearest deadline (an async call's timeout, a connect retry); 0 when
+   callbacks are due; -1 when there is none. */
 QMP_API int qmp_client_get_timeout_ms(qmp_client *c);
 /*
  * Does whatever I/O is possible now without blocking (revents: what poll()

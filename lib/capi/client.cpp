@@ -136,6 +136,41 @@ QMP_API int qmp_client_connect_fd(qmp_client *c, int fd, int timeout_ms) {
     return guarded([&] { Error e = Hold(c)->connect_fd(fd, timeout_ms); return e ? fail(e) : 0; });
 }
 
+QMP_API int qmp_client_connect_unix_async(qmp_client *c, const char *path, int timeout_ms, qmp_connect_fn cb,
+                                          void *user_data, qmp_destroy_fn destroy) {
+    auto refuse = [&](int rc) {
+        if (destroy) destroy(user_data);
+        return rc;
+    };
+    if (!c) return refuse(null_client());
+    if (!path || !cb) return refuse(set_last_error(QMP_EINVAL, "path and cb must not be NULL"));
+    if (timeout_ms < -1) return refuse(set_last_error(QMP_EINVAL, "timeout_ms must be -1, 0 or positive"));
+    try {
+        Error e = Hold(c)->connect_unix_async(path, timeout_ms, cb, user_data, destroy);
+        return e ? fail(e) : 0;  // on failure the client already ran destroy
+    } catch (const std::bad_alloc &) {
+        return refuse(set_last_error(QMP_ENOMEM, "out of memory"));
+    }
+}
+
+QMP_API int qmp_client_connect_fd_async(qmp_client *c, int fd, int timeout_ms, qmp_connect_fn cb, void *user_data,
+                                        qmp_destroy_fn destroy) {
+    auto refuse = [&](int rc) {
+        if (fd >= 0) close(fd);
+        if (destroy) destroy(user_data);
+        return rc;
+    };
+    if (!c) return refuse(null_client());
+    if (fd < 0 || !cb) return refuse(set_last_error(QMP_EINVAL, "fd must be valid and cb not NULL"));
+    if (timeout_ms < -1) return refuse(set_last_error(QMP_EINVAL, "timeout_ms must be -1, 0 or positive"));
+    try {
+        Error e = Hold(c)->connect_fd_async(fd, timeout_ms, cb, user_data, destroy);
+        return e ? fail(e) : 0;  // on failure the client already closed fd and ran destroy
+    } catch (const std::bad_alloc &) {
+        return refuse(set_last_error(QMP_ENOMEM, "out of memory"));
+    }
+}
+
 QMP_API int qmp_client_close(qmp_client *c) {
     if (!c) return null_client();
     return guarded([&] { Error e = Hold(c)->close(); return e ? fail(e) : 0; });

@@ -73,13 +73,30 @@ struct Client::Waiter {
     }
 };
 
+// A qmp_client_connect_*_async() in progress.
+struct Client::Connecting {
+    std::string path;  // a Unix path to retry while missing or refusing; empty for an fd
+    std::string peer;
+    Deadline deadline;
+    Deadline retry_at = Deadline::never();
+    Error status;
+    qmp_connect_fn cb = nullptr;
+    void *user_data = nullptr;
+    qmp_destroy_fn destroy = nullptr;
+
+    ~Connecting() {
+        if (destroy) destroy(user_data);
+    }
+};
+
 // A callback to run, in order, by the driver with the lock released.
 struct Client::Dispatch {
-    enum class Kind { Reply, Event, Close } kind;
+    enum class Kind { Reply, Event, Close, Connect } kind;
     std::shared_ptr<Call> call;
     protocol::EventPtr event;
     std::shared_ptr<CloseHook> hook;
     int reason = 0;
+    std::shared_ptr<Connecting> connect = nullptr;
 };
 
 // --- commands and replies ---------------------------------------------------
@@ -160,6 +177,7 @@ void Client::release() {
         Lock lk(mu_);
         released_ = true;
         loop = std::move(hook_);
+        if (connecting_ && fd_ < 0) end_connecting(Error::make(QMP_ECANCELLED, "the client was freed"));
         teardown(Error::make(QMP_ECANCELLED, "the client was freed"), QMP_OK);
         handlers.swap(handlers_);
         for (auto &h : handlers) h->removed = true;
@@ -257,13 +275,11 @@ Error Client::start(int fd, const Deadline &deadline, const std::string &peer) {
             return e;
         }
     }
-    fd_ = fd;
-    splitter_.set_limits(max_message_, wire::kDefaultMaxDepth);
-    splitter_.reset();
-    session_.begin(want_oob_);
-    close_error_ = Error::ok();
-    close_phase_ = Phase::Idle;
-    flush_locked();
+    if (connecting_) {
+        transport::close_fd(fd);
+        return Error::make(QMP_EINVAL, "the client is already connecting");
+    }
+    begin_handshake(fd);
 
     int my_fd = fd_;
     Error r = run_until(lk, [&] { return session_.phase() == Phase::Ready || fd_ != my_fd; }, deadline);
@@ -277,7 +293,22 @@ Error Client::start(int fd, const Deadline &deadline, const std::string &peer) {
         return t;
     }
     if (r && r.code != QMP_ECLOSED && r.code != QMP_ETIMEDOUT) return r;
-    // The connection ended during the handshake: say at which stage.
+    return handshake_error(peer);
+}
+
+void Client::begin_handshake(int fd) {
+    fd_ = fd;
+    splitter_.set_limits(max_message_, wire::kDefaultMaxDepth);
+    splitter_.reset();
+    session_.begin(want_oob_);
+    close_error_ = Error::ok();
+    close_phase_ = protocol::Session::Phase::Idle;
+    flush_locked();
+}
+
+// Why the connection ended during the handshake, saying at which stage.
+Error Client::handshake_error(const std::string &peer) const {
+    using Phase = protocol::Session::Phase;
     Error why = close_error_;
     if (close_phase_ == Phase::Greeting && (why.code == QMP_ECLOSED || why.code == QMP_EPROTO)) {
         why.message = (why.code == QMP_ECLOSED ? "no QMP greeting from " : "no valid QMP greeting from ") + peer +
@@ -290,9 +321,96 @@ Error Client::start(int fd, const Deadline &deadline, const std::string &peer) {
     return why;
 }
 
+Error Client::connect_unix_async(const char *path, int timeout_ms, qmp_connect_fn cb, void *user_data,
+                                 qmp_destroy_fn destroy) {
+    auto conn = std::make_shared<Connecting>();
+    conn->path = path;
+    conn->peer = path;
+    conn->cb = cb;
+    conn->user_data = user_data;
+    conn->destroy = destroy;
+    conn->deadline = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
+    return start_async(std::move(conn), -1);
+}
+
+Error Client::connect_fd_async(int fd, int timeout_ms, qmp_connect_fn cb, void *user_data, qmp_destroy_fn destroy) {
+    auto conn = std::make_shared<Connecting>();
+    conn->peer = "fd " + std::to_string(fd);
+    conn->cb = cb;
+    conn->user_data = user_data;
+    conn->destroy = destroy;
+    conn->deadline = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
+    Error e = transport::adopt(fd);
+    if (e) {
+        transport::close_fd(fd);
+        return e;  // destroy runs as conn goes
+    }
+    return start_async(std::move(conn), fd);
+}
+
+// On failure the caller's destroy runs (as conn is released) and cb never does.
+Error Client::start_async(std::shared_ptr<Connecting> conn, int fd) {
+    Lock lk(mu_);
+    Error e;
+    if (released_)
+        e = Error::make(QMP_ECANCELLED, "the client was freed");
+    else if (fd_ >= 0 || connecting_)
+        e = Error::make(QMP_EINVAL, "the client is already connected or connecting");
+    else if (wake_fd_ < 0)
+        e = transport::wakeup_new(&wake_fd_);
+    if (e) {
+        transport::close_fd(fd);
+        lk.unlock();
+        return e;
+    }
+    connecting_ = std::move(conn);
+    if (fd >= 0)
+        begin_handshake(fd);
+    else
+        try_connect_locked();
+    if (hook_) hook_->wakeup();
+    return Error::ok();
+}
+
+// One connect attempt of an async Unix connect; a missing or refusing
+// socket is tried again shortly, until the deadline.
+void Client::try_connect_locked() {
+    constexpr int kRetryMs = 20;
+    int fd = -1;
+    bool retry = false;
+    Error e = transport::connect_unix_once(connecting_->path.c_str(), &fd, &retry);
+    if (!e) {
+        connecting_->retry_at = Deadline::never();
+        begin_handshake(fd);
+        return;
+    }
+    if (retry && !connecting_->deadline.expired()) {
+        connecting_->retry_at = Deadline::in_ms(kRetryMs).earlier(connecting_->deadline);
+        return;
+    }
+    if (retry) e = Error::make(QMP_ETIMEDOUT, "timed out connecting to %s: %s", connecting_->path.c_str(),
+                               std::strerror(e.sys_errno));
+    end_connecting(e);
+}
+
+// Queues the connect callback with its status; the connection is up or down by now.
+void Client::end_connecting(Error status) {
+    if (!connecting_) return;
+    connecting_->status = std::move(status);
+    Dispatch d{Dispatch::Kind::Connect, nullptr, nullptr, nullptr, 0, std::move(connecting_)};
+    dispatch_q_.push_back(std::move(d));
+    connecting_.reset();
+    if (hook_) hook_->wakeup();
+    cv_.notify_all();
+}
+
 Error Client::close() {
     Lock lk(mu_);
-    if (fd_ < 0) return Error::ok();
+    if (connecting_ && fd_ < 0) end_connecting(Error::make(QMP_ECANCELLED, "the client was closed"));
+    if (fd_ < 0) {
+        dispatch(lk);
+        return Error::ok();
+    }
     teardown(Error::make(QMP_ECANCELLED, "the client was closed"), QMP_OK);
     dispatch(lk);
     return Error::ok();
@@ -514,7 +632,7 @@ Error Client::process(int revents) {
     dispatch(lk);
     if (outer) driver_ = std::thread::id();
     cv_.notify_all();
-    if (fd_ < 0) return Error::make(QMP_ECLOSED, "not connected");
+    if (fd_ < 0 && !connecting_) return Error::make(QMP_ECLOSED, "not connected");
     return Error::ok();
 }
 
@@ -671,6 +789,7 @@ void Client::apply(protocol::Session::Effects &fx) {
             dispatch_q_.push_back(std::move(d));
         }
     }
+    if (fx.became_ready && connecting_) end_connecting(Error::ok());
     if (fx.became_ready || !fx.completions.empty() || !fx.events.empty()) cv_.notify_all();
     if (fx.fatal) {
         teardown(fx.fatal, fx.fatal.code);
@@ -689,12 +808,26 @@ void Client::finish_call(const std::shared_ptr<Call> &call, Error err, wire::Mes
 
 Deadline Client::next_call_deadline() const {
     Deadline next = Deadline::never();
+    if (connecting_) next = connecting_->deadline.earlier(connecting_->retry_at);
     for (const auto &kv : calls_)
         if (kv.second->async) next = next.earlier(kv.second->deadline);
     return next;
 }
 
 void Client::expire_calls_locked() {
+    if (connecting_ && fd_ < 0 && connecting_->retry_at.expired()) {
+        try_connect_locked();
+    } else if (connecting_ && connecting_->deadline.expired()) {
+        Error t = Error::make(QMP_ETIMEDOUT, "timed out waiting for %s from %s",
+                              session_.phase() == protocol::Session::Phase::Greeting ? "the QMP greeting"
+                                                                                      : "the answer to qmp_capabilities",
+                              connecting_->peer.c_str());
+        auto conn = connecting_;
+        connecting_.reset();
+        teardown(t, QMP_ETIMEDOUT);
+        connecting_ = std::move(conn);
+        end_connecting(t);
+    }
     std::vector<std::shared_ptr<Call>> due;
     for (const auto &kv : calls_)
         if (kv.second->async && kv.second->deadline.expired()) due.push_back(kv.second);
@@ -728,6 +861,7 @@ void Client::teardown(const Error &why, int close_reason) {
         transport::close_fd(fd_);
     }
     fd_ = -1;
+    if (connecting_) end_connecting(handshake_error(connecting_->peer));
     if (was_ready && close_hook_) {
         Dispatch d{Dispatch::Kind::Close, nullptr, nullptr, close_hook_, close_reason};
         dispatch_q_.push_back(std::move(d));
@@ -785,6 +919,15 @@ void Client::run_dispatch(Lock &lk, Dispatch &d) {
         if (call->cb) call->cb(handle(), o.error.code, result, call->user_data);
         json_decref(result);
         call.reset();  // destroy runs here, after cb
+        lk.lock();
+        break;
+    }
+    case Dispatch::Kind::Connect: {
+        std::shared_ptr<Connecting> conn = std::move(d.connect);
+        lk.unlock();
+        set_last_error(conn->status);
+        if (conn->cb) conn->cb(handle(), conn->status.code, conn->user_data);
+        conn.reset();  // destroy runs here, after cb
         lk.lock();
         break;
     }

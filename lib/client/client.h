@@ -96,6 +96,10 @@ public:
     Error connect_unix(const char *path, int timeout_ms);
     Error connect_tcp(const char *host, const char *port, int timeout_ms);
     Error connect_fd(int fd, int timeout_ms);
+    // Non-blocking: start connecting and return; cb reports the handshake's end.
+    Error connect_unix_async(const char *path, int timeout_ms, qmp_connect_fn cb, void *user_data,
+                             qmp_destroy_fn destroy);
+    Error connect_fd_async(int fd, int timeout_ms, qmp_connect_fn cb, void *user_data, qmp_destroy_fn destroy);
     Error close();
     bool is_connected();
     const json_t *greeting();
@@ -130,9 +134,15 @@ private:
     struct Handler;
     struct CloseHook;
     struct Waiter;
+    struct Connecting;
     struct Dispatch;
 
     Error start(int fd, const Deadline &deadline, const std::string &peer);
+    void begin_handshake(int fd);
+    Error handshake_error(const std::string &peer) const;
+    Error start_async(std::shared_ptr<Connecting> conn, int fd);
+    void try_connect_locked();
+    void end_connecting(Error status);
     Error check_can_send(const ExecOptions &opts);
     Error submit(Lock &lk, const std::string &command, const ExecOptions &opts, const std::shared_ptr<Call> &call);
     Error run_until(Lock &lk, const std::function<bool()> &done, const Deadline &deadline);
@@ -178,6 +188,7 @@ private:
     std::vector<Waiter *> waiters_;
     std::deque<Dispatch> dispatch_q_;
     std::shared_ptr<LoopHook> hook_;
+    std::shared_ptr<Connecting> connecting_;  // an async connect in progress
 };
 
 }  // namespace qmp::client

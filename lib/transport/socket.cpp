@@ -50,7 +50,8 @@ void sleep_until_retry(const Deadline &deadline) {
 
 }  // namespace
 
-Error connect_unix(const char *path, const Deadline &deadline, int *out_fd) {
+Error connect_unix_once(const char *path, int *out_fd, bool *retry) {
+    *retry = false;
     struct sockaddr_un addr;
     std::memset(&addr, 0, sizeof addr);
     addr.sun_family = AF_UNIX;
@@ -59,36 +60,30 @@ Error connect_unix(const char *path, const Deadline &deadline, int *out_fd) {
         return Error::make(QMP_EINVAL, "Unix socket path '%s' is empty or longer than %zu bytes", path,
                            sizeof addr.sun_path - 1);
     std::memcpy(addr.sun_path, path, len);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return Error::sys(errno, "socket");
+    int r;
+    do {
+        r = ::connect(fd, reinterpret_cast<struct sockaddr *>(&addr), sizeof addr);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0) {
+        *out_fd = fd;
+        return Error::ok();
+    }
+    int err = errno;
+    close_fd(fd);
+    // EAGAIN: the server's backlog is full; it exists but is slow to accept.
+    *retry = err == ENOENT || err == ECONNREFUSED || err == EAGAIN;
+    return Error::sys(err, "connect to %s", path);
+}
 
+Error connect_unix(const char *path, const Deadline &deadline, int *out_fd) {
     for (;;) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0) return Error::sys(errno, "socket");
-        int r;
-        do {
-            r = ::connect(fd, reinterpret_cast<struct sockaddr *>(&addr), sizeof addr);
-        } while (r < 0 && errno == EINTR);
-        if (r == 0) {
-            *out_fd = fd;
-            return Error::ok();
-        }
-        int err = errno;
-        if (err == EINPROGRESS || err == EAGAIN) {
-            // A full backlog: the server exists but is slow to accept.
-            Error e = finish_connect(fd, deadline);
-            if (!e) {
-                *out_fd = fd;
-                return e;
-            }
-            close_fd(fd);
-            if (e.code != QMP_EIO) return e;
-            err = e.sys_errno;
-        } else {
-            close_fd(fd);
-        }
-        bool retry = err == ENOENT || err == ECONNREFUSED || err == EAGAIN;
-        if (!retry) return Error::sys(err, "connect to %s", path);
+        bool retry = false;
+        Error e = connect_unix_once(path, out_fd, &retry);
+        if (!e || !retry) return e;
         if (deadline.expired())
-            return Error::make(QMP_ETIMEDOUT, "timed out connecting to %s: %s", path, std::strerror(err));
+            return Error::make(QMP_ETIMEDOUT, "timed out connecting to %s: %s", path, std::strerror(e.sys_errno));
         sleep_until_retry(deadline);
     }
 }

@@ -14,6 +14,10 @@ namespace qmp::transport {
 // retried until the deadline (QEMU may still be starting).
 Error connect_unix(const char *path, const Deadline &deadline, int *out_fd);
 
+// One non-blocking attempt: *out_fd on success; *retry set (and an error
+// returned) when the socket is missing or refusing, worth trying again.
+Error connect_unix_once(const char *path, int *out_fd, bool *retry);
+
 // Connects over TCP to every address of host:port in turn until the deadline.
 Error connect_tcp(const char *host, const char *port, const Deadline &deadline, int *out_fd);
 
