@@ -18,8 +18,14 @@ sock="$dir/qmp.sock"
 "$qemu" -M none -nodefaults -display none -qmp "unix:$sock,server=on,wait=off" >"$dir/qemu.log" 2>&1 &
 qpid=$!
 trap 'kill -9 $qpid 2>/dev/null; wait $qpid 2>/dev/null; rm -rf "$dir"' EXIT INT TERM
+# Under `meson test --setup=valgrind` valgrind wraps this script; the
+# example itself is what must be checked.
+wrap=""
+if [ "${LIBQMP_TEST_VALGRIND:-0}" = 1 ]; then
+    wrap="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect"
+fi
 # The examples connect with a timeout and retry while the socket appears.
-"$example" "$sock" "$@" >"$dir/out" 2>&1
+$wrap "$example" "$sock" "$@" >"$dir/out" 2>&1
 rc=$?
 cat "$dir/out"
 if [ $rc -ne 0 ]; then
