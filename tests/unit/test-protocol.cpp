@@ -3,6 +3,7 @@
 #include <cstdarg>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <csetjmp>
 #include <string>
 #include <vector>
@@ -74,7 +75,7 @@ void test_negotiation_plain(void **) {
     s.begin(false);
     assert_true(s.phase() == Session::Phase::Greeting);
     auto fx = feed(s, kGreeting);
-    assert_false(fx.fatal);
+    assert_int_equal(fx.fatal.code, QMP_OK);
     auto sent = drain(s);
     assert_int_equal(sent.size(), 1);
     assert_string_equal(sent[0].c_str(), "{\"id\":1,\"execute\":\"qmp_capabilities\"}");
@@ -199,7 +200,7 @@ void test_error_without_id_goes_to_oldest(void **) {
     assert_non_null(strstr(fx.completions[0].error.message.c_str(), "GenericError: JSON parse error"));
     fx = feed(s, reply(b));
     assert_int_equal(fx.completions[0].id, b);
-    assert_false(fx.fatal);
+    assert_int_equal(fx.fatal.code, QMP_OK);
 }
 
 void test_error_without_id_nobody_waiting(void **) {
@@ -207,7 +208,7 @@ void test_error_without_id_nobody_waiting(void **) {
     ready(s);
     auto fx = feed(s, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"x\"}}");
     assert_int_equal(fx.completions.size(), 0);
-    assert_false(fx.fatal);
+    assert_int_equal(fx.fatal.code, QMP_OK);
     assert_int_equal(fx.notes.size(), 1);
 }
 
@@ -218,7 +219,7 @@ void test_unknown_id_dropped(void **) {
     drain(s);
     auto fx = feed(s, "{\"return\": {}, \"id\": \"not-ours\"}");
     assert_int_equal(fx.completions.size(), 0);
-    assert_false(fx.fatal);
+    assert_int_equal(fx.fatal.code, QMP_OK);
     fx = feed(s, reply(a + 100));
     assert_int_equal(fx.completions.size(), 0);
     fx = feed(s, reply(a));
@@ -233,7 +234,7 @@ void test_duplicate_reply_dropped(void **) {
     assert_int_equal(feed(s, reply(a)).completions.size(), 1);
     auto fx = feed(s, reply(a));
     assert_int_equal(fx.completions.size(), 0);
-    assert_false(fx.fatal);
+    assert_int_equal(fx.fatal.code, QMP_OK);
 }
 
 void test_wrong_shapes(void **) {
@@ -358,14 +359,14 @@ void test_event_bad_timestamp_and_no_name(void **) {
     assert_null(fx.events[0]->data());
     fx = feed(s, "{\"event\": 42}");
     assert_int_equal(fx.events.size(), 0);
-    assert_false(fx.fatal);
+    assert_int_equal(fx.fatal.code, QMP_OK);
 }
 
 void test_second_greeting_ignored(void **) {
     Session s;
     ready(s);
     auto fx = feed(s, kGreeting);
-    assert_false(fx.fatal);
+    assert_int_equal(fx.fatal.code, QMP_OK);
     assert_int_equal(fx.notes.size(), 1);
     assert_false(s.want_write());
 }
