@@ -57,15 +57,15 @@ struct JsonRef {
     ~JsonRef() { json_decref(v); }
 };
 
-int run(qmp_client *c, const json_t *command, const qmp_exec_options *opts, qmp::client::Outcome *o) {
+// Runs command; o->error is the outcome (the reply's, or why there is none).
+void run(qmp_client *c, const json_t *command, const qmp_exec_options *opts, qmp::client::Outcome *o) {
     qmp::client::ExecOptions eo;
-    Error e = read_options(opts, &eo);
-    if (e) return fail(e);
+    o->error = read_options(opts, &eo);
+    if (o->error) return;
     std::string text, name;
-    e = qmp::client::prepare_command(command, eo.oob, &text, &name);
-    if (e) return fail(e);
-    e = Hold(c)->execute(text, name, eo, o);
-    return e.code;
+    o->error = qmp::client::prepare_command(command, eo.oob, &text, &name);
+    if (o->error) return;
+    o->error = Hold(c)->execute(text, name, eo, o);
 }
 
 }  // namespace
@@ -207,12 +207,13 @@ QMP_API int qmp_client_execute_full(qmp_client *c, json_t *command, const qmp_ex
     if (!c) return null_client();
     return guarded([&] {
         qmp::client::Outcome o;
-        int rc = run(c, command, opts, &o);
+        run(c, command, opts, &o);
+        int rc = o.error.code;
         if (result && (rc == QMP_OK || rc == QMP_ECOMMAND)) {
             Error pe = qmp::client::reply_value_tree(o, result);
             if (pe) return fail(Error::make(QMP_EPROTO, "cannot decode the reply: %s", pe.message.c_str()));
         }
-        return rc ? fail(o.error.code ? o.error : qmp::last_error_copy()) : 0;
+        return rc ? fail(o.error) : 0;
     });
 }
 
@@ -231,14 +232,15 @@ QMP_API int qmp_client_execute_str_full(qmp_client *c, const char *command_json,
         if (e) return set_last_error(QMP_EINVAL, "the command is not valid JSON: %s", e.message.c_str());
         JsonRef hold{cmd};
         qmp::client::Outcome o;
-        int rc = run(c, cmd, opts, &o);
+        run(c, cmd, opts, &o);
+        int rc = o.error.code;
         if (result_json && (rc == QMP_OK || rc == QMP_ECOMMAND)) {
             std::string text;
             qmp::client::reply_value_text(o, &text);
             *result_json = dup_string(text);
             if (!*result_json) return set_last_error(QMP_ENOMEM, "out of memory");
         }
-        return rc ? fail(o.error.code ? o.error : qmp::last_error_copy()) : 0;
+        return rc ? fail(o.error) : 0;
     });
 }
 
