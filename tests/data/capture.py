@@ -19,7 +19,7 @@ import time
 
 QEMU = "qemu-system-x86_64"
 
-# (file name, command, expect events) in the order they are sent.
+# (file name, command) in the order they are sent.
 COMMANDS = [
     ("qmp_capabilities", {"execute": "qmp_capabilities"}),
     ("query-version", {"execute": "query-version", "id": 1}),
