@@ -87,10 +87,14 @@ int qemu_require(const qemu_kind *kinds, int nkinds)
     for (int i = 0; i < nkinds; i++) {
         if (!qemu_binary(kinds[i])) {
             const char *env = getenv(env_names[kinds[i]]);
-            fprintf(stderr, "interop: %s not found (%s%s; install qemu-system-x86, "
-                    "or set %s)\n", default_names[kinds[i]],
-                    env && *env ? "$" : "PATH", env && *env ? env_names[kinds[i]] : "",
-                    env_names[kinds[i]]);
+            if (env && *env)
+                fprintf(stderr, "interop: %s not found: %s=%s is not executable\n",
+                        default_names[kinds[i]], env_names[kinds[i]], env);
+            else
+                fprintf(stderr, "interop: %s not found in PATH: install %s (scripts/setup.sh) "
+                        "or set %s\n", default_names[kinds[i]],
+                        kinds[i] == QEMU_SYSTEM ? "qemu-system-x86" : "qemu-system-common",
+                        env_names[kinds[i]]);
             missing = 1;
         }
     }

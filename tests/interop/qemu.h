@@ -11,7 +11,6 @@
 #ifndef LIBQMP_TEST_QEMU_H
 #define LIBQMP_TEST_QEMU_H
 
-#include <limits.h>
 #include <sys/types.h>
 
 #include <qmp/qmp.h>
@@ -25,9 +24,9 @@ typedef struct qemu_proc {
     qemu_kind kind;
     pid_t pid;              /* -1 once reaped */
     int stopped;            /* SIGSTOPped by qemu_freeze() */
-    char dir[PATH_MAX];     /* private mkdtemp() directory */
-    char sock[PATH_MAX];    /* the QMP socket, in dir */
-    char log[PATH_MAX];     /* QEMU's stdout and stderr, in dir */
+    char dir[128];          /* private mkdtemp() directory (short: sun_path is 108 bytes) */
+    char sock[160];         /* the QMP socket, in dir */
+    char log[160];          /* QEMU's stdout and stderr, in dir */
 } qemu_proc;
 
 /* The binary to run for kind (from the environment or PATH), or NULL. */

@@ -698,6 +698,9 @@ int main(void)
     int rc = qemu_require(needed, 1);
     if (rc)
         return rc;
+    /* LIBQMP_TEST_FILTER=test_name (a glob) runs some of the cases only. */
+    if (getenv("LIBQMP_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("LIBQMP_TEST_FILTER"));
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup_system, fixture_teardown)
     const struct CMUnitTest tests[] = {

@@ -1,0 +1,67 @@
+#!/bin/sh
+# Installs the build into a temporary DESTDIR and builds consumer.c against
+# it with only pkg-config, then runs it.
+#   test-install.sh BUILD_ROOT SOURCE_DIR CC...
+set -eu
+
+if [ "${LIBQMP_TEST_VALGRIND:-0}" = 1 ]; then
+    echo "install test: nothing to check under valgrind (the consumer runs in the plain run)"
+    exit 77
+fi
+
+build_root=$1
+src_dir=$2
+shift 2
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/libqmp-install-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+dest=$tmp/dest
+
+echo "== meson install --destdir $dest"
+meson install -C "$build_root" --no-rebuild --quiet --destdir "$dest" >"$tmp/install.log" 2>&1 || {
+    cat "$tmp/install.log"
+    echo "install test: meson install failed" >&2
+    exit 1
+}
+
+pc=$(find "$dest" -name libqmp.pc | head -n 1)
+if [ -z "$pc" ]; then
+    echo "install test: no libqmp.pc installed" >&2
+    find "$dest" >&2
+    exit 1
+fi
+pcdir=$(dirname "$pc")
+echo "== $pc"
+cat "$pc"
+
+# The .pc names the real prefix: the sysroot maps its paths into the destdir.
+PKG_CONFIG_PATH=$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+PKG_CONFIG_SYSROOT_DIR=$dest
+# Keep -I/-L even for a /usr prefix: inside the sysroot they are not the system's.
+PKG_CONFIG_ALLOW_SYSTEM_CFLAGS=1
+PKG_CONFIG_ALLOW_SYSTEM_LIBS=1
+export PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_ALLOW_SYSTEM_CFLAGS PKG_CONFIG_ALLOW_SYSTEM_LIBS
+cflags=$(pkg-config --cflags libqmp)
+libs=$(pkg-config --libs libqmp)
+echo "== cflags: $cflags"
+echo "== libs: $libs"
+case " $libs " in
+    *" -L$dest"*) ;;
+    *) echo "install test: pkg-config --libs does not point into the destdir" >&2; exit 1 ;;
+esac
+
+# shellcheck disable=SC2086 # word splitting of the flags is intended
+"$@" -std=c99 -pedantic -Wall -Wextra -Werror -o "$tmp/consumer" \
+    "$src_dir/consumer.c" $cflags $libs
+
+libdir=$(pkg-config --variable=libdir libqmp)
+case "$libdir" in
+    "$dest"/*) ;;                 # some pkg-config versions add the sysroot
+    *) libdir=$dest$libdir ;;
+esac
+echo "== run with LD_LIBRARY_PATH=$libdir"
+# The runtime library must be the installed one, under its SONAME.
+ls -l "$libdir"/libqmp.so*
+test -e "$libdir/libqmp.so.0"
+LD_LIBRARY_PATH=$libdir "$tmp/consumer"
+echo "== install test passed"
