@@ -494,7 +494,8 @@ static void run_expect(peer *p, struct step *s)
     }
 
     json_error_t err;
-    json_t *msg = json_loadb(r.text, r.length, JSON_REJECT_DUPLICATES, &err);
+    /* Integers as reals, on both sides: jansson cannot hold a uint64 above INT64_MAX. */
+    json_t *msg = json_loadb(r.text, r.length, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &err);
     char *id = member_text(r.text, r.length, "id");
     if (!msg || !json_is_object(msg)) {
         fail(p, "peer: %s: not a JSON object: %s", what, r.text);
@@ -519,7 +520,7 @@ static void run_expect(peer *p, struct step *s)
             if (args)
                 fail(p, "peer: %s: expected no \"arguments\": %s", what, r.text);
         } else if (s->text) {
-            json_t *want = json_loads(s->text, JSON_DECODE_ANY, &err);
+            json_t *want = json_loads(s->text, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &err);
             if (!want)
                 fail(p, "peer: %s: the test's expected arguments are not JSON: %s", what, s->text);
             else if (!args || !json_equal(args, want))
@@ -958,6 +959,30 @@ void peer_wait_idle(peer *p)
 #include <stdint.h>
 #include <cmocka.h>
 
+const char *status_name(int status)
+{
+    static const char *const names[] = {
+        "QMP_OK", "QMP_EINVAL", "QMP_ENOMEM", "QMP_EIO", "QMP_ECLOSED", "QMP_ETIMEDOUT",
+        "QMP_EPROTO", "QMP_EHANDSHAKE", "QMP_ENEGOTIATION", "QMP_ECOMMAND", "QMP_ETOOBIG",
+        "QMP_ECANCELLED", "QMP_EDEADLK",
+    };
+    if (status <= 0 && -status < (int)(sizeof names / sizeof names[0]))
+        return names[-status];
+    return "(not a qmp_status)";
+}
+
+void assert_status_at(int rc, int expected, const char *file, int line)
+{
+    const qmp_error *e = qmp_error_last();
+    if (rc != expected)
+        fail_msg("%s:%d: got %s (%d; last error: %s), expected %s", file, line,
+                 status_name(rc), rc, e->message, status_name(expected));
+    /* A success leaves the last error alone (qmp-common.h). */
+    if (expected != QMP_OK && e->code != expected)
+        fail_msg("%s:%d: returned %s but qmp_error_last()->code is %s (%s)", file, line,
+                 status_name(rc), status_name(e->code), e->message);
+}
+
 qmp_client *connect_client(peer **pp)
 {
     int fd;
@@ -965,9 +990,7 @@ qmp_client *connect_client(peer **pp)
     peer_handshake(p, 0, 0);
     qmp_client *c = qmp_client_new();
     assert_non_null(c);
-    int rc = qmp_client_connect_fd(c, fd, peer_io_timeout_ms());
-    if (rc != QMP_OK)
-        fail_msg("connect: %d (%s)", rc, qmp_error_last()->message);
+    assert_status(qmp_client_connect_fd(c, fd, peer_io_timeout_ms()), QMP_OK);
     assert_int_equal(qmp_client_is_connected(c), 1);
     *pp = p;
     return c;
@@ -979,9 +1002,7 @@ void assert_client_usable(qmp_client *c, peer *p)
     peer_expect(p, "query-status", PEER_NO_ARGS);
     peer_return(p, "{\"status\": \"running\", \"singlestep\": false, \"running\": true}");
     json_t *result = NULL;
-    int rc = qmp_client_execute(c, qmp_command_new("query-status", NULL), &result);
-    if (rc != QMP_OK)
-        fail_msg("query-status after the test: %d (%s)", rc, qmp_error_last()->message);
+    assert_status(qmp_client_execute(c, qmp_command_new("query-status", NULL), &result), QMP_OK);
     assert_non_null(result);
     assert_string_equal(json_string_value(json_object_get(result, "status")), "running");
     json_decref(result);
@@ -993,13 +1014,12 @@ void assert_client_closed(qmp_client *c)
     assert_null(qmp_client_greeting(c));
     assert_int_equal(qmp_client_get_fd(c), -1);
     json_t *result = (json_t *)(uintptr_t)1;
-    assert_int_equal(qmp_client_execute(c, qmp_command_new("query-status", NULL), &result), QMP_ECLOSED);
-    assert_int_equal(qmp_error_last()->code, QMP_ECLOSED);
+    assert_status(qmp_client_execute(c, qmp_command_new("query-status", NULL), &result), QMP_ECLOSED);
     assert_null(result);
     char *text = (char *)(uintptr_t)1;
-    assert_int_equal(qmp_client_execute_str(c, "{\"execute\": \"query-status\"}", &text), QMP_ECLOSED);
+    assert_status(qmp_client_execute_str(c, "{\"execute\": \"query-status\"}", &text), QMP_ECLOSED);
     assert_null(text);
-    assert_int_equal(qmp_client_get_version(c, NULL, NULL, NULL), QMP_ECLOSED);
+    assert_status(qmp_client_get_version(c, NULL, NULL, NULL), QMP_ECLOSED);
 }
 
 void assert_client_usable_or_closed(qmp_client *c, peer *p)

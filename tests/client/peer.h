@@ -142,6 +142,12 @@ void peer_wait_idle(peer *p);
 
 #include <qmp/qmp.h>
 
+/* Fails the test unless rc == expected (and, for an error, qmp_error_last()->code == expected). */
+#define assert_status(rc, expected) assert_status_at((rc), (expected), __FILE__, __LINE__)
+void assert_status_at(int rc, int expected, const char *file, int line);
+/* "QMP_ETIMEDOUT" for QMP_ETIMEDOUT. */
+const char *status_name(int status);
+
 /* A new peer (*pp) that does the handshake (no oob), and a client connected to it. */
 qmp_client *connect_client(peer **pp);
 /* Asserts that c still works: a query-status round trip through p. */

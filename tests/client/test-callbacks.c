@@ -48,12 +48,6 @@ static void count_destroy(void *user_data)
     k->calls_at_destroy = k->calls;
 }
 
-static void assert_status(int rc, int expected)
-{
-    if (rc != expected)
-        fail_msg("got %d (%s), expected %d", rc, qmp_error_last()->message, expected);
-}
-
 static void finish(qmp_client *c, peer *p)
 {
     qmp_client_free(c);

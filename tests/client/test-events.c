@@ -66,12 +66,6 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void assert_status(int rc, int expected)
-{
-    if (rc != expected)
-        fail_msg("got %d (%s), expected %d", rc, qmp_error_last()->message, expected);
-}
-
 static void finish(qmp_client *c, peer *p)
 {
     qmp_client_free(c);

@@ -20,13 +20,6 @@ static void finish(qmp_client *c, peer *p)
     assert_int_equal(peer_finish(p), 0);
 }
 
-static void assert_status(int rc, int expected)
-{
-    if (rc != expected)
-        fail_msg("got %d (%s), expected %d", rc, qmp_error_last()->message, expected);
-    assert_int_equal(qmp_error_last()->code, expected);
-}
-
 static void test_return_json(void **state)
 {
     (void)state;
@@ -392,7 +385,7 @@ static void test_null_command_keeps_builder_message(void **state)
     assert_non_null(strstr(qmp_error_last()->message, "j:n"));
 
     json_t *r = (json_t *)(uintptr_t)1;
-    assert_int_equal(qmp_client_execute(c, cmd, &r), QMP_EINVAL);
+    assert_status(qmp_client_execute(c, cmd, &r), QMP_EINVAL);
     assert_int_equal(qmp_error_last()->code, QMP_EINVAL);
     assert_non_null(strstr(qmp_error_last()->message, "j:n"));
     assert_null(r);
@@ -400,7 +393,7 @@ static void test_null_command_keeps_builder_message(void **state)
     /* The same through execute_full. */
     qmp_exec_options opts = QMP_EXEC_OPTIONS_INIT;
     assert_null(qmp_command_new("x", "s:name", NULL, NULL));
-    assert_int_equal(qmp_client_execute_full(c, NULL, &opts, NULL), QMP_EINVAL);
+    assert_status(qmp_client_execute_full(c, NULL, &opts, NULL), QMP_EINVAL);
     assert_non_null(strstr(qmp_error_last()->message, "s:name"));
 
     assert_client_usable(c, p);
@@ -475,7 +468,7 @@ static void test_execute_after_close(void **state)
     (void)state;
     peer *p;
     qmp_client *c = connect_client(&p);
-    assert_int_equal(qmp_client_close(c), QMP_OK);
+    assert_status(qmp_client_close(c), QMP_OK);
     assert_client_closed(c);
     finish(c, p);
 }

@@ -42,19 +42,12 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void assert_status(int rc, int expected)
-{
-    if (rc != expected)
-        fail_msg("got %d (%s), expected %d", rc, qmp_error_last()->message, expected);
-    assert_int_equal(qmp_error_last()->code, expected);
-}
-
 /* A connected client whose close callback records into rec. */
 static qmp_client *setup(peer **pp, struct close_record *rec)
 {
     memset(rec, 0, sizeof *rec);
     qmp_client *c = connect_client(pp);
-    assert_int_equal(qmp_client_on_close(c, on_close, rec, on_close_destroy), QMP_OK);
+    assert_status(qmp_client_on_close(c, on_close, rec, on_close_destroy), QMP_OK);
     return c;
 }
 
@@ -155,9 +148,9 @@ static void test_oversized_reply(void **state)
     peer *p = peer_new(&fd);
     peer_handshake(p, 0, 0);
     qmp_client *c = qmp_client_new();
-    assert_int_equal(qmp_client_set_max_message_size(c, 4096), QMP_OK);
-    assert_int_equal(qmp_client_on_close(c, on_close, &rec, on_close_destroy), QMP_OK);
-    assert_int_equal(qmp_client_connect_fd(c, fd, 5000), QMP_OK);
+    assert_status(qmp_client_set_max_message_size(c, 4096), QMP_OK);
+    assert_status(qmp_client_on_close(c, on_close, &rec, on_close_destroy), QMP_OK);
+    assert_status(qmp_client_connect_fd(c, fd, 5000), QMP_OK);
 
     /* Under the limit is fine. */
     char *filler = malloc(10241);
@@ -228,7 +221,7 @@ static void test_close_mid_reply(void **state)
     struct close_record rec;
     peer *p;
     qmp_client *c = setup(&p, &rec);
-    assert_int_equal(qmp_client_set_timeout(c, 30000), QMP_OK);
+    assert_status(qmp_client_set_timeout(c, 30000), QMP_OK);
 
     peer_expect(p, "query-status", PEER_NO_ARGS);
     peer_reply_raw(p, PEER_LAST, "{\"return\": {\"status\": \"runn");

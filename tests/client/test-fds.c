@@ -15,12 +15,6 @@
 #include <qmp/qmp.h>
 #include "peer.h"
 
-static void assert_status(int rc, int expected)
-{
-    if (rc != expected)
-        fail_msg("got %d (%s), expected %d", rc, qmp_error_last()->message, expected);
-}
-
 static void assert_open(int fd)
 {
     assert_true(fcntl(fd, F_GETFD) != -1);

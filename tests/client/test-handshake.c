@@ -23,11 +23,10 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void assert_failed_connect(qmp_client *c, int rc, int expected)
+#define assert_failed_connect(c, rc, expected) assert_failed_connect_at((c), (rc), (expected), __LINE__)
+static void assert_failed_connect_at(qmp_client *c, int rc, int expected, int line)
 {
-    if (rc != expected)
-        fail_msg("connect gave %d (%s), expected %d", rc, qmp_error_last()->message, expected);
-    assert_int_equal(qmp_error_last()->code, expected);
+    assert_status_at(rc, expected, __FILE__, line);
     assert_non_null(qmp_error_last()->message);
     assert_true(strlen(qmp_error_last()->message) > 0);
     assert_client_closed(c);
@@ -39,7 +38,7 @@ static void assert_can_connect_again(qmp_client *c)
     int fd;
     peer *p = peer_new(&fd);
     peer_handshake(p, 0, 0);
-    assert_int_equal(qmp_client_connect_fd(c, fd, peer_io_timeout_ms()), QMP_OK);
+    assert_status(qmp_client_connect_fd(c, fd, peer_io_timeout_ms()), QMP_OK);
     assert_client_usable(c, p);
     qmp_client_free(c);
     assert_int_equal(peer_finish(p), 0);
@@ -58,16 +57,16 @@ static void test_plain(void **state)
     assert_non_null(c);
     assert_int_equal(qmp_client_is_connected(c), 0);
     assert_null(qmp_client_greeting(c));
-    assert_int_equal(qmp_client_connect_fd(c, fd, 5000), QMP_OK);
+    assert_status(qmp_client_connect_fd(c, fd, 5000), QMP_OK);
     assert_int_equal(qmp_client_is_connected(c), 1);
     assert_int_equal(qmp_client_has_capability(c, "oob"), 0);
 
     int major = -1, minor = -1, micro = -1;
-    assert_int_equal(qmp_client_get_version(c, &major, &minor, &micro), QMP_OK);
+    assert_status(qmp_client_get_version(c, &major, &minor, &micro), QMP_OK);
     assert_int_equal(major, 7);
     assert_int_equal(minor, 2);
     assert_int_equal(micro, 22);
-    assert_int_equal(qmp_client_get_version(c, NULL, &minor, NULL), QMP_OK);
+    assert_status(qmp_client_get_version(c, NULL, &minor, NULL), QMP_OK);
     assert_int_equal(minor, 2);
 
     const json_t *greeting = qmp_client_greeting(c);
@@ -96,8 +95,8 @@ static void test_oob_negotiated(void **state)
     peer_return(p, "{}");
 
     qmp_client *c = qmp_client_new();
-    assert_int_equal(qmp_client_set_oob(c, 1), QMP_OK);
-    assert_int_equal(qmp_client_connect_fd(c, fd, 5000), QMP_OK);
+    assert_status(qmp_client_set_oob(c, 1), QMP_OK);
+    assert_status(qmp_client_connect_fd(c, fd, 5000), QMP_OK);
     assert_int_equal(qmp_client_has_capability(c, "oob"), 1);
     assert_int_equal(qmp_client_has_capability(c, "no-such-capability"), 0);
     const json_t *caps = json_object_get(json_object_get(qmp_client_greeting(c), "QMP"), "capabilities");
@@ -108,14 +107,14 @@ static void test_oob_negotiated(void **state)
     peer_return(p, "{}");
     qmp_exec_options opts = QMP_EXEC_OPTIONS_INIT;
     opts.oob = 1;
-    assert_int_equal(qmp_client_execute_full(c, qmp_command_new("migrate-pause", NULL), &opts, NULL), QMP_OK);
+    assert_status(qmp_client_execute_full(c, qmp_command_new("migrate-pause", NULL), &opts, NULL), QMP_OK);
 
     /* And so does a command turned into exec-oob by qmp_command_set_oob(). */
     json_t *cmd = qmp_command_new("migrate-pause", NULL);
     assert_int_equal(qmp_command_set_oob(cmd), QMP_OK);
     peer_expect_oob(p, "migrate-pause", PEER_NO_ARGS);
     peer_return(p, "{}");
-    assert_int_equal(qmp_client_execute(c, cmd, NULL), QMP_OK);
+    assert_status(qmp_client_execute(c, cmd, NULL), QMP_OK);
 
     assert_client_usable(c, p);
     qmp_client_free(c);
@@ -132,8 +131,8 @@ static void test_oob_not_offered(void **state)
     peer_return(p, "{}");
 
     qmp_client *c = qmp_client_new();
-    assert_int_equal(qmp_client_set_oob(c, 1), QMP_OK);
-    assert_int_equal(qmp_client_connect_fd(c, fd, 5000), QMP_OK);
+    assert_status(qmp_client_set_oob(c, 1), QMP_OK);
+    assert_status(qmp_client_connect_fd(c, fd, 5000), QMP_OK);
     assert_int_equal(qmp_client_has_capability(c, "oob"), 0);
     assert_client_usable(c, p);
     qmp_client_free(c);
@@ -150,7 +149,7 @@ static void test_oob_offered_not_wanted(void **state)
     peer_return(p, "{}");
 
     qmp_client *c = qmp_client_new();
-    assert_int_equal(qmp_client_connect_fd(c, fd, 5000), QMP_OK);
+    assert_status(qmp_client_connect_fd(c, fd, 5000), QMP_OK);
     assert_int_equal(qmp_client_has_capability(c, "oob"), 0);
     assert_client_usable(c, p);
     qmp_client_free(c);
@@ -201,7 +200,7 @@ static void test_default_timeout_applies(void **state)
     peer_silent_until_close(p);
 
     qmp_client *c = qmp_client_new();
-    assert_int_equal(qmp_client_set_timeout(c, 200), QMP_OK);
+    assert_status(qmp_client_set_timeout(c, 200), QMP_OK);
     long long start = now_ms();
     int rc = qmp_client_connect_fd(c, fd, 0);   /* 0: the client's default */
     assert_failed_connect(c, rc, QMP_ETIMEDOUT);
@@ -306,9 +305,9 @@ static void test_greeting_byte_by_byte(void **state)
     peer_return(p, "{}");
 
     qmp_client *c = qmp_client_new();
-    assert_int_equal(qmp_client_connect_fd(c, fd, 10000), QMP_OK);
+    assert_status(qmp_client_connect_fd(c, fd, 10000), QMP_OK);
     int micro = 0;
-    assert_int_equal(qmp_client_get_version(c, NULL, NULL, &micro), QMP_OK);
+    assert_status(qmp_client_get_version(c, NULL, NULL, &micro), QMP_OK);
     assert_int_equal(micro, 22);
     assert_client_usable(c, p);
     qmp_client_free(c);
@@ -343,10 +342,10 @@ static void test_pretty_greeting(void **state)
     peer_reply_raw(p, caps, "{\n    \"return\": {\n    },\n    \"id\": " PEER_ID "\n}\n");
 
     qmp_client *c = qmp_client_new();
-    assert_int_equal(qmp_client_set_oob(c, 1), QMP_OK);
-    assert_int_equal(qmp_client_connect_fd(c, fd, 5000), QMP_OK);
+    assert_status(qmp_client_set_oob(c, 1), QMP_OK);
+    assert_status(qmp_client_connect_fd(c, fd, 5000), QMP_OK);
     int major = 0, minor = 0, micro = 0;
-    assert_int_equal(qmp_client_get_version(c, &major, &minor, &micro), QMP_OK);
+    assert_status(qmp_client_get_version(c, &major, &minor, &micro), QMP_OK);
     assert_int_equal(major * 10000 + minor * 100 + micro, 70222);
     assert_int_equal(qmp_client_has_capability(c, "oob"), 1);
 
@@ -357,7 +356,7 @@ static void test_pretty_greeting(void **state)
                    "        \"singlestep\": false,\n        \"running\": true\n    },\n"
                    "    \"id\": " PEER_ID "\n}\n");
     json_t *r = NULL;
-    assert_int_equal(qmp_client_execute(c, qmp_command_new("query-status", NULL), &r), QMP_OK);
+    assert_status(qmp_client_execute(c, qmp_command_new("query-status", NULL), &r), QMP_OK);
     assert_true(json_is_true(json_object_get(r, "running")));
     json_decref(r);
 
@@ -384,7 +383,7 @@ static void test_greeting_too_big(void **state)
     peer_silent_until_close(p);
 
     qmp_client *c = qmp_client_new();
-    assert_int_equal(qmp_client_set_max_message_size(c, 4096), QMP_OK);
+    assert_status(qmp_client_set_max_message_size(c, 4096), QMP_OK);
     assert_failed_connect(c, qmp_client_connect_fd(c, fd, 5000), QMP_ETOOBIG);
     assert_int_equal(peer_finish(p), 0);
     qmp_client_free(c);
@@ -400,7 +399,7 @@ static void test_connect_when_connected(void **state)
     int fd2;
     peer *p2 = peer_new(&fd2);
     peer_expect_close(p2);
-    assert_int_equal(qmp_client_connect_fd(c, fd2, 5000), QMP_EINVAL);
+    assert_status(qmp_client_connect_fd(c, fd2, 5000), QMP_EINVAL);
     assert_int_equal(qmp_error_last()->code, QMP_EINVAL);
     assert_int_equal(peer_finish(p2), 0);
 
@@ -415,11 +414,11 @@ static void test_close_and_reconnect(void **state)
     peer *p;
     qmp_client *c = connect_client(&p);
     peer_expect_close(p);   /* the client sends nothing more before closing */
-    assert_int_equal(qmp_client_close(c), QMP_OK);
+    assert_status(qmp_client_close(c), QMP_OK);
     assert_client_closed(c);
     assert_int_equal(peer_finish(p), 0);
     /* Closing an unconnected client is a no-op. */
-    assert_int_equal(qmp_client_close(c), QMP_OK);
+    assert_status(qmp_client_close(c), QMP_OK);
     assert_can_connect_again(c);
 }
 

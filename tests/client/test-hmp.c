@@ -12,12 +12,6 @@
 #include <qmp/qmp.h>
 #include "peer.h"
 
-static void assert_status(int rc, int expected)
-{
-    if (rc != expected)
-        fail_msg("got %d (%s), expected %d", rc, qmp_error_last()->message, expected);
-}
-
 static void test_hmp_output(void **state)
 {
     (void)state;
