@@ -9,7 +9,7 @@
  *
  *   int fd;
  *   peer *p = peer_new(&fd);
- *   peer_handshake(p, 0);                  // greeting, expect qmp_capabilities, reply
+ *   peer_handshake(p, 0, 0);               // greeting, expect qmp_capabilities, reply
  *   qmp_client *c = qmp_client_new();
  *   assert_int_equal(qmp_client_connect_fd(c, fd, 5000), QMP_OK);
  *
@@ -116,7 +116,7 @@ void peer_silent_until_close(peer *p);
  */
 char *peer_received(peer *p, int cmd);
 
-/* --- replying (cmd: a number from peer_expect(); PEER_LAST: the last one read) */
+/* --- replying (cmd: a number from peer_expect(); PEER_LAST: that of the latest peer_expect() queued) */
 
 #define PEER_LAST (-1)
 
