@@ -703,11 +703,12 @@ void Client::drive_once(Lock &lk, const Deadline &deadline) {
     short events = POLLIN | (session_.want_write() ? POLLOUT : 0);
     int timeout = deadline.earlier(next_call_deadline()).remaining_ms();
     int fd = fd_;
+    int wake = wake_fd_;
     short revents = 0;
     bool woken = false;
     polling_ = true;
     lk.unlock();
-    Error e = transport::wait(fd, events, wake_fd_, timeout, &revents, &woken);
+    Error e = transport::wait(fd, events, wake, timeout, &revents, &woken);
     lk.lock();
     polling_ = false;
     if (closing_fd_ >= 0) {

@@ -22,7 +22,7 @@ trap 'kill -9 $qpid 2>/dev/null; wait $qpid 2>/dev/null; rm -rf "$dir"' EXIT INT
 # example itself is what must be checked.
 wrap=""
 if [ "${LIBQMP_TEST_VALGRIND:-0}" = 1 ]; then
-    wrap="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect"
+    wrap="$(dirname "$0")/../valgrind-wrap.sh"
 fi
 # The examples connect with a timeout and retry while the socket appears.
 $wrap "$example" "$sock" "$@" >"$dir/out" 2>&1
