@@ -5,7 +5,9 @@
  *
  *   fd-passing /path/to/qmp.sock
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>

@@ -253,6 +253,39 @@ QMP_API int qmp_client_wait_event_str(qmp_client *c, const char *name, const cha
 typedef void (*qmp_close_fn)(qmp_client *c, int reason, void *user_data);
 QMP_API int qmp_client_on_close(qmp_client *c, qmp_close_fn cb, void *user_data, qmp_destroy_fn destroy);
 
+/* --- wire trace ------------------------------------------------------------ */
+
+/*
+ * A trace of what goes over the wire, for debugging: every command sent
+ * (QMP_LOG_SEND), every message received (QMP_LOG_RECEIVE) and what the
+ * client dropped or ignored, with why (QMP_LOG_INFO).  Secrets never reach
+ * it: the values of secret members (see qmp_add_secret_member()) are
+ * replaced by "<redacted>".  The callback runs with the client's internal
+ * lock held, in whatever thread does the I/O: it must return quickly and
+ * must not call into this client.  Replaces an earlier callback (whose
+ * destroy then runs); fn NULL turns the trace off.  destroy runs once, when
+ * replaced or when the client is freed (or at once if the call fails).
+ *
+ * Without a callback, setting the environment variable LIBQMP_DEBUG=1 before
+ * qmp_client_new() writes the same trace to stderr.
+ */
+enum {
+    QMP_LOG_SEND    = 1,
+    QMP_LOG_RECEIVE = 2,
+    QMP_LOG_INFO    = 3
+};
+typedef void (*qmp_log_fn)(qmp_client *c, int kind, const char *text, void *user_data);
+QMP_API int qmp_client_set_log(qmp_client *c, qmp_log_fn fn, void *user_data, qmp_destroy_fn destroy);
+
+/*
+ * Adds a member name to the process-wide list of members whose values are
+ * secrets.  Built in: password, passwd, secret, new-secret, key-secret,
+ * password-secret, passphrase, keyfile-passphrase, token; any name ending in
+ * "-secret", "-password" or "-passphrase"; and the "data" of an object of a
+ * qom-type starting with "secret" (object-add of a secret).
+ */
+QMP_API int qmp_add_secret_member(const char *name);
+
 /* --- event-loop integration (poll, epoll, libev, a toolstack's own) ------- */
 
 #define QMP_POLL_IN  1

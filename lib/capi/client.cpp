@@ -7,6 +7,7 @@
 #include "capi/guard.h"
 #include "client/client.h"
 #include "wire/codec.h"
+#include "wire/redact.h"
 
 using qmp::Error;
 using qmp::set_last_error;
@@ -417,6 +418,28 @@ QMP_API int qmp_client_on_close(qmp_client *c, qmp_close_fn cb, void *user_data,
     } catch (const std::bad_alloc &) {
         return refuse(set_last_error(QMP_ENOMEM, "out of memory"));
     }
+}
+
+QMP_API int qmp_client_set_log(qmp_client *c, qmp_log_fn fn, void *user_data, qmp_destroy_fn destroy) {
+    if (!c) {
+        if (destroy) destroy(user_data);
+        return null_client();
+    }
+    try {
+        Error e = Client::from(c)->set_log(fn, user_data, destroy);
+        return e ? fail(e) : 0;
+    } catch (const std::bad_alloc &) {
+        if (destroy) destroy(user_data);
+        return set_last_error(QMP_ENOMEM, "out of memory");
+    }
+}
+
+QMP_API int qmp_add_secret_member(const char *name) {
+    if (!name || !*name) return set_last_error(QMP_EINVAL, "the member name is empty");
+    return guarded([&] {
+        qmp::wire::add_secret_member(name);
+        return 0;
+    });
 }
 
 QMP_API int qmp_client_get_fd(qmp_client *c) {

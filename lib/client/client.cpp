@@ -1,6 +1,8 @@
 #include "client/client.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include <poll.h>
@@ -8,6 +10,7 @@
 #include "protocol/match.h"
 #include "transport/socket.h"
 #include "wire/codec.h"
+#include "wire/redact.h"
 
 namespace qmp::client {
 
@@ -70,6 +73,16 @@ struct Client::Waiter {
         if (ev.seq() <= after_seq) return false;
         if (!name.empty() && ev.name() != name) return false;
         return !match || protocol::json_contains(ev.data(), match);
+    }
+};
+
+struct Client::LogHook {
+    qmp_log_fn fn;
+    void *user_data;
+    qmp_destroy_fn destroy;
+
+    ~LogHook() {
+        if (destroy) destroy(user_data);
     }
 };
 
@@ -157,7 +170,10 @@ Error reply_value_text(const Outcome &o, std::string *out) {
 
 // --- lifetime -----------------------------------------------------------------
 
-Client::Client() : rbuf_(kReadChunk) {}
+Client::Client() : rbuf_(kReadChunk) {
+    const char *debug = std::getenv("LIBQMP_DEBUG");
+    debug_to_stderr_ = debug && *debug && std::strcmp(debug, "0") != 0;
+}
 
 Client::~Client() {
     transport::close_fd(fd_);
@@ -173,6 +189,7 @@ void Client::release() {
     std::vector<std::shared_ptr<Handler>> handlers;
     std::shared_ptr<CloseHook> hook;
     std::shared_ptr<LoopHook> loop;
+    std::shared_ptr<LogHook> log;
     {
         Lock lk(mu_);
         released_ = true;
@@ -182,12 +199,14 @@ void Client::release() {
         handlers.swap(handlers_);
         for (auto &h : handlers) h->removed = true;
         hook.swap(close_hook_);
+        log.swap(log_);
         dispatch(lk);
     }
     if (loop) loop->detached();
     // Destroy notifiers run here, unlocked (or later, after a callback in progress).
     handlers.clear();
     hook.reset();
+    log.reset();
     unref();
 }
 
@@ -601,6 +620,33 @@ Error Client::on_close(qmp_close_fn cb, void *user_data, qmp_destroy_fn destroy)
     return Error::ok();  // the replaced hook is released here, unlocked
 }
 
+Error Client::set_log(qmp_log_fn fn, void *user_data, qmp_destroy_fn destroy) {
+    std::shared_ptr<LogHook> hook;
+    if (fn) {
+        hook = std::make_shared<LogHook>();
+        hook->fn = fn;
+        hook->user_data = user_data;
+        hook->destroy = destroy;
+    } else if (destroy) {
+        destroy(user_data);
+    }
+    Lock lk(mu_);
+    log_.swap(hook);
+    lk.unlock();
+    return Error::ok();  // the replaced hook is released here, unlocked
+}
+
+// Called with the lock held; secrets never reach the log.
+void Client::trace(int kind, const std::string &text) {
+    std::string shown = kind == QMP_LOG_INFO ? text : wire::redact(text);
+    if (log_) {
+        log_->fn(handle(), kind, shown.c_str(), log_->user_data);
+        return;
+    }
+    const char *arrow = kind == QMP_LOG_SEND ? "->" : kind == QMP_LOG_RECEIVE ? "<-" : "--";
+    std::fprintf(stderr, "libqmp %p %s %s\n", static_cast<void *>(this), arrow, shown.c_str());
+}
+
 // --- loop integration -------------------------------------------------------------
 
 int Client::get_fd() {
@@ -745,6 +791,7 @@ void Client::read_locked() {
     int fd = fd_;
     for (auto &m : msgs) {
         if (fd_ != fd) return;
+        if (tracing()) trace(QMP_LOG_RECEIVE, m.text);
         protocol::Session::Effects fx;
         session_.receive(std::move(m), fx);
         apply(fx);
@@ -769,12 +816,17 @@ void Client::flush_locked() {
             return;
         }
         if (res == transport::IoResult::WouldBlock) return;
+        if (c.first && n > 0 && tracing()) trace(QMP_LOG_SEND, std::string(c.data, c.len));
         session_.consumed(n);
         if (n < c.len) return;  // the socket is full: wait for POLLOUT
     }
 }
 
 void Client::apply(protocol::Session::Effects &fx) {
+    if (tracing()) {
+        for (const auto &note : fx.notes) trace(QMP_LOG_INFO, note);
+        if (fx.fatal) trace(QMP_LOG_INFO, "closing: " + fx.fatal.message);
+    }
     for (auto &c : fx.completions) {
         auto it = calls_.find(c.id);
         if (it == calls_.end()) continue;

@@ -117,6 +117,7 @@ public:
     Error wait_event(const char *name, const json_t *match, uint64_t after_seq, int timeout_ms,
                      protocol::EventPtr *out);
     Error on_close(qmp_close_fn cb, void *user_data, qmp_destroy_fn destroy);
+    Error set_log(qmp_log_fn fn, void *user_data, qmp_destroy_fn destroy);
 
     // Attaches an event loop (replacing any other); detach() with nullptr.
     Error attach(std::shared_ptr<LoopHook> hook);
@@ -135,6 +136,7 @@ private:
     struct CloseHook;
     struct Waiter;
     struct Connecting;
+    struct LogHook;
     struct Dispatch;
 
     Error start(int fd, const Deadline &deadline, const std::string &peer);
@@ -157,6 +159,8 @@ private:
     void dispatch(Lock &lk);
     void run_dispatch(Lock &lk, Dispatch &d);
     void wake_driver();
+    bool tracing() const { return log_ || debug_to_stderr_; }
+    void trace(int kind, const std::string &text);
     bool may_drive() const;
 
     std::atomic<int> refs_{1};
@@ -189,6 +193,8 @@ private:
     std::deque<Dispatch> dispatch_q_;
     std::shared_ptr<LoopHook> hook_;
     std::shared_ptr<Connecting> connecting_;  // an async connect in progress
+    std::shared_ptr<LogHook> log_;
+    bool debug_to_stderr_ = false;  // LIBQMP_DEBUG=1 and no log callback
 };
 
 }  // namespace qmp::client

@@ -144,6 +144,7 @@ bool Session::front(Chunk *c) const {
     bool first = o.sent == 0 && !o.fds.empty();
     c->fds = first ? o.fds.data() : nullptr;
     c->nfds = first ? o.fds.size() : 0;
+    c->first = o.sent == 0;
     return true;
 }
 

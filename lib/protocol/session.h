@@ -46,6 +46,7 @@ public:
         size_t len;
         const int *fds;  // non-NULL only on a message's first byte
         size_t nfds;
+        bool first;      // data starts a message (and is all of it)
     };
 
     Session() = default;

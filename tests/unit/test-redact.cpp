@@ -1,0 +1,72 @@
+// Secrets never reach the wire trace.
+#include <cstdarg>
+#include <cstddef>
+#include <csetjmp>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+extern "C" {
+#include <cmocka.h>
+}
+
+#include "wire/redact.h"
+
+using qmp::wire::redact;
+
+namespace {
+
+void expect(const char *in, const char *out) { assert_string_equal(redact(in).c_str(), out); }
+
+void test_plain_message_unchanged(void **) {
+    expect("{\"execute\": \"query-status\", \"id\": 3}", "{\"execute\":\"query-status\",\"id\":3}");
+}
+
+void test_password_member(void **) {
+    expect("{\"execute\":\"change-vnc-password\",\"arguments\":{\"password\":\"hunter2\"}}",
+           "{\"execute\":\"change-vnc-password\",\"arguments\":{\"password\":\"<redacted>\"}}");
+}
+
+void test_secret_object_data(void **) {
+    expect("{\"execute\":\"object-add\",\"arguments\":{\"qom-type\":\"secret\",\"id\":\"s0\",\"data\":\"hunter2\"}}",
+           "{\"execute\":\"object-add\",\"arguments\":{\"qom-type\":\"secret\",\"id\":\"s0\",\"data\":\"<redacted>\"}}");
+    expect("{\"qom-type\":\"secret_keyring\",\"data\":\"x\"}", "{\"qom-type\":\"secret_keyring\",\"data\":\"<redacted>\"}");
+}
+
+void test_data_of_other_objects_kept(void **) {
+    expect("{\"qom-type\":\"memory-backend-ram\",\"data\":\"x\"}", "{\"qom-type\":\"memory-backend-ram\",\"data\":\"x\"}");
+    expect("{\"event\":\"X\",\"data\":{\"a\":1}}", "{\"event\":\"X\",\"data\":{\"a\":1}}");
+}
+
+void test_suffixes_and_nesting(void **) {
+    expect("{\"a\":[{\"key-secret\":\"k\"},{\"b\":{\"new-secret\":1,\"tls-password\":\"p\",\"x-passphrase\":\"q\"}}]}",
+           "{\"a\":[{\"key-secret\":\"<redacted>\"},{\"b\":{\"new-secret\":\"<redacted>\",\"tls-password\":\"<redacted>\","
+           "\"x-passphrase\":\"<redacted>\"}}]}");
+}
+
+void test_extendable_list(void **) {
+    expect("{\"my-token-field\":\"t\"}", "{\"my-token-field\":\"t\"}");
+    qmp::wire::add_secret_member("my-token-field");
+    expect("{\"my-token-field\":\"t\"}", "{\"my-token-field\":\"<redacted>\"}");
+}
+
+void test_not_json_shows_nothing(void **) {
+    std::string out = redact("{\"password\": \"hunter2\"");
+    assert_null(strstr(out.c_str(), "hunter2"));
+    assert_non_null(strstr(out.c_str(), "not JSON"));
+}
+
+}  // namespace
+
+int main() {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plain_message_unchanged),
+        cmocka_unit_test(test_password_member),
+        cmocka_unit_test(test_secret_object_data),
+        cmocka_unit_test(test_data_of_other_objects_kept),
+        cmocka_unit_test(test_suffixes_and_nesting),
+        cmocka_unit_test(test_extendable_list),
+        cmocka_unit_test(test_not_json_shows_nothing),
+    };
+    return cmocka_run_group_tests(tests, nullptr, nullptr);
+}
