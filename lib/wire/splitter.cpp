@@ -1,4 +1,5 @@
 #include "wire/splitter.h"
+#include "wire/text.h"
 
 #include <cstdint>
 #include <cstring>
@@ -57,32 +58,8 @@ struct WsTable {
 };
 constexpr WsTable kWs;
 
-inline bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
-inline int hex_value(unsigned char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
 
-void append_utf8(std::string &s, uint32_t cp) {
-    if (cp < 0x80) {
-        s += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        s += static_cast<char>(0xC0 | (cp >> 6));
-        s += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        s += static_cast<char>(0xE0 | (cp >> 12));
-        s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        s += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        s += static_cast<char>(0xF0 | (cp >> 18));
-        s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        s += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
 
 // Unescapes the body of a string the scanner has already validated.
 std::string unescape(const char *s, size_t n) {
