@@ -1,0 +1,242 @@
+/*
+ * test-pipeline: many async commands at once.  QEMU queues at most 8
+ * in-band commands per monitor, so the client sends 8 and holds the rest
+ * back until replies come; replies in any order reach their own callbacks;
+ * out-of-band commands are not held back and may overtake.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <qmp/qmp.h>
+
+#include "helpers.h"
+#include "peer.h"
+
+#define N 20
+
+static json_t *work(int n)
+{
+    return qmp_command_new("work", "i:n", n, NULL);
+}
+
+static int expect_work(peer *p, int n)
+{
+    char args[32];
+    snprintf(args, sizeof args, "{\"n\": %d}", n);
+    return peer_expect(p, "work", args);
+}
+
+static void return_work(peer *p, int cmd, int n)
+{
+    char ret[48];
+    snprintf(ret, sizeof ret, "{\"n\": %d, \"echo\": \"w%d\"}", n, n);
+    peer_return_to(p, cmd, ret);
+}
+
+static void assert_work_result(struct tally *t, int n)
+{
+    char want[48];
+    snprintf(want, sizeof want, "{\"echo\":\"w%d\",\"n\":%d}", n, n);
+    assert_tally(t, QMP_OK, want);
+}
+
+/* The order in which the peer replies: reversed, then shuffled, then shuffled. */
+static const int reply_order[N] = { 7, 6, 5, 4, 3, 2, 1, 0,
+                                    11, 8, 15, 9, 14, 10, 13, 12,
+                                    18, 16, 19, 17 };
+
+static void test_limit_and_reordering(void **state)
+{
+    (void)state;
+    peer *p;
+    qmp_client *c = connect_client(&p);
+    int cmd[N];
+
+    /* Eight arrive at once; the ninth not before a reply. */
+    for (int n = 0; n < 8; n++)
+        cmd[n] = expect_work(p, n);
+    peer_expect_quiet(p, 300);
+    for (int k = 0; k < 8; k++)
+        return_work(p, cmd[reply_order[k]], reply_order[k]);
+    /* The replies free eight places: the next eight come, and again no more. */
+    for (int n = 8; n < 16; n++)
+        cmd[n] = expect_work(p, n);
+    peer_expect_quiet(p, 300);
+    for (int k = 8; k < 16; k++)
+        return_work(p, cmd[reply_order[k]], reply_order[k]);
+    for (int n = 16; n < N; n++)
+        cmd[n] = expect_work(p, n);
+    for (int k = 16; k < N; k++)
+        return_work(p, cmd[reply_order[k]], reply_order[k]);
+
+    atomic_int done = 0;
+    struct tally t[N];
+    for (int n = 0; n < N; n++) {
+        tally_init(&t[n], &done);
+        assert_status(tally_send(c, work(n), NULL, &t[n]), QMP_OK);
+    }
+    /* Sent without anything driving the client. */
+    free(peer_received(p, cmd[7]));
+
+    assert_int_equal(pump_until(c, &done, N, t_io_timeout_ms(), NULL), QMP_OK);
+    for (int n = 0; n < N; n++)
+        assert_work_result(&t[n], n);
+    /* Callbacks in the order the server replied. */
+    for (int k = 1; k < N; k++) {
+        if (atomic_load(&t[reply_order[k]].cb_tick) <= atomic_load(&t[reply_order[k - 1]].cb_tick))
+            fail_msg("reply %d (to work %d) reached its callback before reply %d (to work %d)",
+                     k, reply_order[k], k - 1, reply_order[k - 1]);
+    }
+
+    qmp_client_free(c);
+    for (int n = 0; n < N; n++)
+        tally_clear(&t[n]);
+    assert_int_equal(peer_finish(p), 0);
+}
+
+/* A synchronous call waits its turn behind held-back async ones, and gets its own reply. */
+static void test_sync_behind_async(void **state)
+{
+    (void)state;
+    peer *p;
+    qmp_client *c = connect_client(&p);
+    int cmd[9];
+    for (int n = 0; n < 8; n++)
+        cmd[n] = expect_work(p, n);
+    peer_expect_quiet(p, 200);
+    for (int n = 7; n >= 0; n--)
+        return_work(p, cmd[n], n);
+    cmd[8] = peer_expect(p, "query-status", PEER_NO_ARGS);
+    peer_return_to(p, cmd[8], "{\"status\": \"running\"}");
+
+    atomic_int done = 0;
+    struct tally t[8];
+    for (int n = 0; n < 8; n++) {
+        tally_init(&t[n], &done);
+        assert_status(tally_send(c, work(n), NULL, &t[n]), QMP_OK);
+    }
+    json_t *r = NULL;
+    assert_status(qmp_client_execute(c, qmp_command_new("query-status", NULL), &r), QMP_OK);
+    assert_string_equal(json_string_value(json_object_get(r, "status")), "running");
+    json_decref(r);
+    /* The synchronous call drove the connection: the async replies before it ran their callbacks. */
+    assert_int_equal(atomic_load(&done), 8);
+    for (int n = 0; n < 8; n++) {
+        assert_work_result(&t[n], n);
+        tally_clear(&t[n]);
+    }
+    qmp_client_free(c);
+    assert_int_equal(peer_finish(p), 0);
+}
+
+static void test_oob_not_held_back(void **state)
+{
+    (void)state;
+    int fd;
+    peer *p = peer_new(&fd);
+    peer_handshake(p, 1, 1);
+    qmp_client *c = qmp_client_new();
+    assert_status(qmp_client_set_oob(c, 1), QMP_OK);
+    assert_status(qmp_client_connect_fd(c, fd, t_io_timeout_ms()), QMP_OK);
+    assert_int_equal(qmp_client_has_capability(c, "oob"), 1);
+
+    int cmd[9];
+    for (int n = 0; n < 8; n++)
+        cmd[n] = expect_work(p, n);
+    /* The oob command passes the held-back ninth in-band one... */
+    int oob = peer_expect_oob(p, "ping", PEER_NO_ARGS);
+    /* ...and its reply comes first, while all in-band ones are pending. */
+    peer_return_to(p, oob, "{\"pong\": true}");
+    peer_expect_quiet(p, 200);
+    for (int n = 0; n < 8; n++)
+        return_work(p, cmd[n], n);
+    cmd[8] = expect_work(p, 8);
+    return_work(p, cmd[8], 8);
+
+    atomic_int done = 0, oob_done = 0;
+    struct tally t[9], to;
+    for (int n = 0; n < 9; n++) {
+        tally_init(&t[n], &done);
+        assert_status(tally_send(c, work(n), NULL, &t[n]), QMP_OK);
+    }
+    tally_init(&to, &oob_done);
+    qmp_exec_options o = QMP_EXEC_OPTIONS_INIT;
+    o.oob = 1;
+    assert_status(tally_send(c, qmp_command_new("ping", NULL), &o, &to), QMP_OK);
+
+    assert_int_equal(pump_until(c, &oob_done, 1, t_io_timeout_ms(), NULL), QMP_OK);
+    assert_tally(&to, QMP_OK, "{\"pong\":true}");
+    for (int n = 0; n < 9; n++)
+        assert_int_equal(atomic_load(&t[n].cb), 0);
+
+    assert_int_equal(pump_until(c, &done, 9, t_io_timeout_ms(), NULL), QMP_OK);
+    for (int n = 0; n < 9; n++) {
+        assert_work_result(&t[n], n);
+        assert_true(atomic_load(&t[n].cb_tick) > atomic_load(&to.cb_tick));
+        tally_clear(&t[n]);
+    }
+    tally_clear(&to);
+    qmp_client_free(c);
+    assert_int_equal(peer_finish(p), 0);
+}
+
+/* The oob command given as {"exec-oob": ...} is out-of-band too, with or without opts.oob. */
+static void test_oob_by_command_text(void **state)
+{
+    (void)state;
+    int fd;
+    peer *p = peer_new(&fd);
+    peer_handshake(p, 1, 1);
+    qmp_client *c = qmp_client_new();
+    assert_status(qmp_client_set_oob(c, 1), QMP_OK);
+    assert_status(qmp_client_connect_fd(c, fd, t_io_timeout_ms()), QMP_OK);
+
+    int cmd[8];
+    for (int n = 0; n < 8; n++)
+        cmd[n] = expect_work(p, n);
+    int oob = peer_expect_oob(p, "ping", PEER_NO_ARGS);
+    peer_return_to(p, oob, "{}");
+    for (int n = 0; n < 8; n++)
+        return_work(p, cmd[n], n);
+
+    atomic_int done = 0;
+    struct tally t[8], to;
+    for (int n = 0; n < 8; n++) {
+        tally_init(&t[n], &done);
+        assert_status(tally_send(c, work(n), NULL, &t[n]), QMP_OK);
+    }
+    tally_init(&to, &done);
+    json_t *ping = qmp_command_new("ping", NULL);
+    assert_status(qmp_command_set_oob(ping), QMP_OK);
+    assert_status(tally_send(c, ping, NULL, &to), QMP_OK);
+    if (pump_until(c, &done, 9, t_valgrind() ? 30000 : 3000, NULL) != QMP_OK)
+        fail_msg("%d of 9 callbacks: the {\"exec-oob\": ...} command (qmp_command_set_oob) was not sent "
+                 "while 8 in-band commands were pending: the client held it back as if it were in-band",
+                 atomic_load(&done));
+    assert_tally(&to, QMP_OK, "{}");
+    for (int n = 0; n < 8; n++) {
+        assert_work_result(&t[n], n);
+        assert_true(atomic_load(&t[n].cb_tick) > atomic_load(&to.cb_tick));
+        tally_clear(&t[n]);
+    }
+    tally_clear(&to);
+    qmp_client_free(c);
+    assert_int_equal(peer_finish(p), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_limit_and_reordering),
+        cmocka_unit_test(test_sync_behind_async),
+        cmocka_unit_test(test_oob_not_held_back),
+        cmocka_unit_test(test_oob_by_command_text),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
