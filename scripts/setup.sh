@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a Debian 12 machine to build and test libqmp, then builds it.
 #
-#   scripts/setup.sh            install what is missing, configure build/, compile
+#   scripts/setup.sh            install what is missing, configure build/, compile,
+#                               then show qmpctl's demo against a private QEMU
 #
 # Idempotent: packages that are already installed are not asked for again (no
 # apt at all when nothing is missing), and an existing build/ is reconfigured
@@ -12,13 +13,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Build: compilers, meson, and the libraries the code uses.
+# qmpctl: libedit (BSD licensed) for its shell's line editing.
 # Tests: CMocka (unit/client/interop), valgrind (the valgrind test setup),
 # qemu-system-x86_64 and qemu-storage-daemon (the interop tests;
 # qemu-storage-daemon is in qemu-system-common, a dependency of
 # qemu-system-x86), qemu-utils (qemu-img, for images) and python3 (scripts).
 PACKAGES=(
     meson ninja-build pkg-config gcc g++
-    libjansson-dev libglib2.0-dev libcmocka-dev
+    libjansson-dev libglib2.0-dev libcmocka-dev libedit-dev
     valgrind qemu-system-x86 qemu-utils python3
 )
 BUILD_DIR=build
@@ -91,6 +93,9 @@ fi
 
 run_step "meson compile -C ${BUILD_DIR}"
 meson compile -C "${BUILD_DIR}"
+
+run_step "qmpctl --launch (the demo)"
+"${BUILD_DIR}/tools/qmpctl/qmpctl" --launch
 
 step=""
 echo "==> setup done: built in ${BUILD_DIR}/; run scripts/test.sh to test"

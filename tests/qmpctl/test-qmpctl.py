@@ -1,0 +1,505 @@
+#!/usr/bin/python3
+"""qmpctl against real QEMU, one case per run:
+
+    test-qmpctl.py QMPCTL CASE [MANPAGE]
+
+QEMU comes from $QEMU_SYSTEM or PATH; missing QEMU fails the test (CI
+installs it) unless LIBQMP_QEMU_OPTIONAL=1, then it is skipped (77).  Under
+`meson test --setup=valgrind` (LIBQMP_TEST_VALGRIND=1) every qmpctl run is
+wrapped by tests/valgrind-wrap.sh, so valgrind judges qmpctl, not Python.
+Standard library only.
+"""
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+QMPCTL = os.path.abspath(sys.argv[1])
+CASE = sys.argv[2]
+MANPAGE = sys.argv[3] if len(sys.argv) > 3 else None
+HERE = os.path.dirname(os.path.abspath(__file__))
+QEMU = os.environ.get("QEMU_SYSTEM", "qemu-system-x86_64")
+VALGRIND = os.environ.get("LIBQMP_TEST_VALGRIND") == "1"
+SLOW = 10 if VALGRIND else 1
+WRAP = [os.path.join(HERE, "..", "valgrind-wrap.sh")] if VALGRIND else []
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what, *details):
+    if not cond:
+        raise Failure(what + "".join("\n--- " + str(d) for d in details))
+
+
+def qmpctl_cmd(args):
+    return WRAP + [QMPCTL] + list(args)
+
+
+def run(args, env=None, stdin=None, timeout=60):
+    """Runs qmpctl; returns (exit code, stdout, stderr)."""
+    e = dict(os.environ)
+    e.pop("QMP_SOCKET", None)
+    e.update(env or {})
+    p = subprocess.run(qmpctl_cmd(args), env=e, input=stdin, capture_output=True,
+                       text=True, timeout=timeout * SLOW)
+    print("$ qmpctl %s -> %d" % (" ".join(args), p.returncode))
+    sys.stdout.write(p.stdout)
+    sys.stderr.write(p.stderr)
+    return p.returncode, p.stdout, p.stderr
+
+
+def spawn(args, env=None, **kw):
+    e = dict(os.environ)
+    e.pop("QMP_SOCKET", None)
+    e.update(env or {})
+    return subprocess.Popen(qmpctl_cmd(args), env=e, text=True, **kw)
+
+
+def wait_for(pred, what, timeout=10):
+    end = time.time() + timeout * SLOW
+    while time.time() < end:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise Failure("timed out waiting for " + what)
+
+
+def read_file(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+class Qemu:
+    """A private QEMU with two QMP monitors: a (for the command tested) and b (to poke it)."""
+
+    def __init__(self, tmp):
+        self.a = os.path.join(tmp, "a.sock")
+        self.b = os.path.join(tmp, "b.sock")
+        self.log = open(os.path.join(tmp, "qemu.log"), "w")
+        self.proc = subprocess.Popen(
+            [QEMU, "-M", "none", "-nodefaults", "-display", "none",
+             "-qmp", "unix:%s,server=on,wait=off" % self.a,
+             "-qmp", "unix:%s,server=on,wait=off" % self.b],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        wait_for(lambda: os.path.exists(self.a) and os.path.exists(self.b), "QEMU's sockets")
+
+    def poke(self, *args):
+        """Runs qmpctl on monitor b, without valgrind (it only helps)."""
+        p = subprocess.run([QMPCTL, "-s", self.b] + list(args), capture_output=True, text=True,
+                           timeout=30)
+        check(p.returncode == 0, "helper qmpctl %s failed" % " ".join(args), p.stdout, p.stderr)
+        return p.stdout
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+
+# --- cases without QEMU --------------------------------------------------------
+
+def case_usage(tmp):
+    rc, out, err = run(["--help"])
+    check(rc == 0 and "Exit status:" in out and "job watch" in out, "--help")
+    rc, out, _ = run(["--version"])
+    check(rc == 0 and out.startswith("qmpctl "), "--version")
+    for args in ([], ["frobnicate"], ["--bogus", "demo"], ["exec"], ["wait"], ["hmp"],
+                 ["exec", "query-status", "--name", "X"], ["events", "--count", "0"],
+                 ["--timeout", "soon", "demo"], ["--color=purple", "demo"], ["job", "list"],
+                 ["migrate", "watch", "extra"], ["-s", "x", "--tcp", "h:1", "demo"],
+                 ["demo", "--", "-m", "1G"]):
+        rc, _, err = run(args)
+        check(rc == 2 and "qmpctl:" in err, "usage error %r: exit 2" % (args,))
+    rc, _, err = run(["exec", "query-status"])
+    check(rc == 2 and "QMP_SOCKET" in err, "no server given: exit 2")
+    rc, _, err = run(["-s", os.path.join(tmp, "none.sock"), "--timeout", "0.2", "exec", "x"])
+    check(rc == 3 and "connect" in err, "missing socket: exit 3")
+    rc, _, err = run(["--tcp", "127.0.0.1:1", "exec", "x"])
+    check(rc == 3, "refused TCP: exit 3")
+
+
+def case_manpage(tmp):
+    """The man page names every option, command, variable and exit code of --help, and no others."""
+    _, help_text, _ = run(["--help"])
+    man = read_file(MANPAGE)
+    man_text = man.replace("\\-", "-").replace("\\fB", "").replace("\\fI", "").replace("\\fR", "")
+    help_opts = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", help_text))
+    man_opts = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", man_text))
+    check(help_opts == man_opts, "options differ", "help only: %s" % (help_opts - man_opts),
+          "man only: %s" % (man_opts - help_opts))
+    for short in re.findall(r"^\s+(-[a-zA-Z]),", help_text, re.M):
+        check(short in man_text, "man page lacks " + short)
+    for cmd in ("exec", "hmp", "events", "wait", "demo", "shell", "job watch", "migrate watch"):
+        check(re.search(r"^\.SS %s\b" % cmd, man_text, re.M), "man page lacks a section for " + cmd)
+    for var in re.findall(r"\b([A-Z][A-Z_]{3,})\b", help_text.split("Environment:")[1].split("\n\n")[0]):
+        check(re.search(r"^\.B %s$" % var, man_text, re.M), "man page lacks " + var)
+    help_codes = re.findall(r"^  (\d)  ", help_text, re.M)
+    man_codes = re.findall(r"^\.IP (\d)$", man_text.split(".SH EXIT STATUS")[1].split(".SH")[0], re.M)
+    check(help_codes == man_codes and help_codes == ["0", "1", "2", "3", "4", "5"], "exit codes",
+          help_codes, man_codes)
+
+
+# --- cases against a QEMU of the test's own ---------------------------------------
+
+def case_exec(tmp, q):
+    env = {"QMP_SOCKET": q.a}
+    rc, out, _ = run(["exec", "query-status"], env)
+    check(rc == 0 and json.loads(out)["status"] == "running", "query-status")
+    check(out.count("\n") == 1, "not a terminal: compact, one line")
+    rc, out, _ = run(["--color=always", "exec", "query-status"], env)
+    check(rc == 0 and "\033[" in out, "--color=always")
+    # key=value: JSON where it parses (the size), a string otherwise (the names).
+    rc, _, _ = run(["exec", "blockdev-add", "driver=null-co", "node-name=n1", "size=1048576"], env)
+    check(rc == 0, "blockdev-add with key=value")
+    # nested keys: file.driver=... builds {"file": {"driver": ...}}
+    rc, _, _ = run(["exec", "blockdev-add", "driver=raw", "node-name=r1", "file.driver=null-co",
+                    "file.size=4096", "file.node-name=r1-file"], env)
+    check(rc == 0, "blockdev-add with nested keys")
+    rc, _, _ = run(["exec", "--args", '{"driver": "null-co", "node-name": "n2"}', "blockdev-add"], env)
+    check(rc == 0, "blockdev-add with --args")
+    rc, out, _ = run(["--compact", "exec", "query-named-block-nodes", "flat=true"], env)
+    nodes = {n["node-name"]: n for n in json.loads(out)}
+    check(nodes["n1"]["image"]["virtual-size"] == 1048576, "size=1048576 became a number")
+    check(nodes["r1"]["drv"] == "raw" and nodes["r1-file"]["image"]["virtual-size"] == 4096,
+          "nested keys built the node")
+    check("n2" in nodes, "--args built the node")
+    rc, _, _ = run(["exec", "object-add", "qom-type=secret", "id=s1", "data=abc"], env)
+    check(rc == 0, "object-add")
+    rc, out, _ = run(["exec", "qom-get", "path=/objects/s1", "property=data"], env)
+    check(rc == 0 and json.loads(out) == "abc", "a value that is not JSON is a string")
+    rc, out, err = run(["exec", "no-such-command"], env)
+    check(rc == 1 and out == "" and
+          err.startswith("CommandNotFound: The command no-such-command has not been found"),
+          "a QMP error: Class: desc on stderr, exit 1")
+    rc, _, err = run(["exec", "blockdev-del", "node-name=nope"], env)
+    check(rc == 1 and err.startswith("GenericError: "), "GenericError, exit 1")
+    rc, _, err = run(["exec", "x", "a=1", "a.b=2"], env)
+    check(rc == 2, "conflicting keys: exit 2")
+    rc, _, err = run(["exec", "x", "novalue"], env)
+    check(rc == 2, "a word without '=': exit 2")
+
+
+def case_hmp(tmp, q):
+    rc, out, _ = run(["-s", q.a, "hmp", "info status"])
+    check(rc == 0 and "VM status: running" in out, "hmp 'info status'")
+    rc, out, _ = run(["-s", q.a, "hmp", "info", "version"])
+    check(rc == 0 and re.match(r"\d+\.\d+\.\d+", out), "hmp info version (words joined)")
+
+
+def started(proc_err_path, text):
+    return lambda: text in read_file(proc_err_path)
+
+
+def case_events(tmp, q):
+    err_path = os.path.join(tmp, "events.err")
+    with open(err_path, "w") as err:
+        p = spawn(["-v", "-s", q.a, "events", "--count", "2", "--timeout", "60"],
+                  stdout=subprocess.PIPE, stderr=err)
+        wait_for(started(err_path, "listening"), "events to listen")
+        q.poke("exec", "stop")
+        q.poke("exec", "cont")
+        out, _ = p.communicate(timeout=30 * SLOW)
+    print(out, read_file(err_path))
+    check(p.returncode == 0, "events --count 2: exit 0")
+    lines = out.splitlines()
+    check([json.loads(l)["event"] for l in lines] == ["STOP", "RESUME"], "two events, one per line", out)
+
+    with open(err_path, "w") as err:
+        p = spawn(["-v", "-s", q.a, "events", "--name", "RESUME", "--count", "1"],
+                  stdout=subprocess.PIPE, stderr=err)
+        wait_for(started(err_path, "listening"), "events to listen")
+        q.poke("exec", "stop")
+        q.poke("exec", "cont")
+        out, _ = p.communicate(timeout=30 * SLOW)
+    check(p.returncode == 0 and [json.loads(l)["event"] for l in out.splitlines()] == ["RESUME"],
+          "--name RESUME", out)
+
+    rc, out, _ = run(["-s", q.a, "events", "--timeout", "0.3"])
+    check(rc == 0 and out == "", "events --timeout without --count: exit 0")
+    rc, _, err = run(["-s", q.a, "events", "--count", "1", "--timeout", "0.3"])
+    check(rc == 4 and "timeout" in err, "events --count 1 --timeout: exit 4")
+
+
+def case_wait(tmp, q):
+    err_path = os.path.join(tmp, "wait.err")
+    with open(err_path, "w") as err:
+        p = spawn(["-v", "-s", q.a, "wait", "STOP", "--timeout", "60"], stdout=subprocess.PIPE, stderr=err)
+        wait_for(started(err_path, "waiting for STOP"), "wait to wait")
+        q.poke("exec", "stop")
+        out, _ = p.communicate(timeout=30 * SLOW)
+    check(p.returncode == 0 and json.loads(out)["event"] == "STOP", "wait STOP", out, read_file(err_path))
+    q.poke("exec", "cont")
+
+    # Matching data members: only the job's "concluded" status change ends the wait.
+    img = os.path.join(tmp, "w.img")
+    with open(err_path, "w") as err:
+        p = spawn(["-v", "-s", q.a, "wait", "JOB_STATUS_CHANGE", "id=w1", "status=concluded"],
+                  stdout=subprocess.PIPE, stderr=err)
+        wait_for(started(err_path, "waiting for"), "wait to wait")
+        q.poke("exec", "blockdev-create", "job-id=w1", "options.driver=file",
+               "options.filename=" + img, "options.size=1048576")
+        out, _ = p.communicate(timeout=30 * SLOW)
+    ev = json.loads(out)
+    check(p.returncode == 0 and ev["data"] == {"id": "w1", "status": "concluded"}, "wait with a match", out)
+
+    rc, _, err = run(["-s", q.a, "wait", "RESET", "--timeout", "0.3"])
+    check(rc == 4 and "timeout" in err, "wait timeout: exit 4")
+
+
+def case_job_watch(tmp, q):
+    env = {"QMP_SOCKET": q.a}
+    img = os.path.join(tmp, "disk.img")
+    q.poke("exec", "blockdev-create", "job-id=j1", "options.driver=file", "options.filename=" + img,
+           "options.size=%d" % (64 << 20), "options.preallocation=full")
+    rc, out, _ = run(["job", "watch", "j1", "--interval", "0.05"], env)
+    check(rc == 0 and out.splitlines()[-1] == "job j1: concluded", "job watch j1: concluded", out)
+    rc, out, _ = run(["job", "watch"], env)
+    check(rc == 0 and "job j1: concluded" in out, "job watch (the only job)")
+    q.poke("exec", "job-dismiss", "id=j1")
+
+    bad = os.path.join(tmp, "no-such-dir", "disk.img")
+    q.poke("exec", "blockdev-create", "job-id=j2", "options.driver=file", "options.filename=" + bad,
+           "options.size=1048576")
+    rc, out, _ = run(["job", "watch", "j2"], env)
+    check(rc == 5 and "job j2: concluded, failed: " in out, "a failed job: exit 5", out)
+    q.poke("exec", "job-dismiss", "id=j2")
+
+    rc, _, err = run(["job", "watch", "nope"], env)
+    check(rc == 5 and "no job 'nope'" in err, "no such job: exit 5")
+    rc, _, err = run(["job", "watch"], env)
+    check(rc == 5 and "no job" in err, "no job at all: exit 5")
+
+
+def case_migrate_watch(tmp, q):
+    env = {"QMP_SOCKET": q.a}
+    rc, _, err = run(["migrate", "watch"], env)
+    check(rc == 5 and "no migration" in err, "no migration: exit 5")
+    # A port nobody listens on: the migration fails after it started.
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    q.poke("exec", "migrate", "uri=tcp:127.0.0.1:%d" % port)
+    rc, out, _ = run(["migrate", "watch", "--timeout", "30"], env)
+    check(rc == 5 and "migration: failed" in out, "a failed migration: exit 5", out)
+    q.poke("exec", "migrate", "uri=exec:cat > /dev/null")
+    rc, out, _ = run(["migrate", "watch", "--timeout", "30"], env)
+    check(rc == 0 and out.splitlines()[-1].startswith("migration: completed"), "migrate watch: completed", out)
+
+
+def case_shell_batch(tmp, q):
+    rc, out, err = run(["-s", q.a, "shell"], stdin="query-status\nhmp info status\n"
+                       "no-such-command\n{\"execute\": \"query-name\"}\n/hmp\ninfo version\n")
+    lines = out.splitlines()
+    check(json.loads(lines[0])["status"] == "running" and lines[1] == "VM status: running",
+          "commands from stdin", out)
+    check("CommandNotFound: " in err and rc == 1, "a failed command is reported, exit 1", err)
+    check(json.loads(lines[2]) == {} and re.match(r"\d+\.", lines[3]), "JSON line and /hmp mode", out)
+
+
+class Pty:
+    """qmpctl shell on a pseudo-terminal, read and written like a user would."""
+
+    def __init__(self, args, env):
+        import pty  # noqa: F401 (os.openpty is what is used; pty documents the intent)
+        self.master, slave = os.openpty()
+        self.proc = spawn(args, env=dict(env, TERM="xterm"), stdin=slave, stdout=slave, stderr=slave,
+                          start_new_session=True)
+        os.close(slave)
+        self.buf = b""
+
+    def expect(self, pattern, timeout=10):
+        """Reads until pattern (bytes regex) appears in what came since the last expect."""
+        end = time.time() + timeout * SLOW
+        while True:
+            m = re.search(pattern, self.buf, re.S)
+            if m:
+                self.buf = self.buf[m.end():]
+                return m
+            left = end - time.time()
+            check(left > 0, "the terminal never showed %r" % pattern, repr(self.buf))
+            r, _, _ = select.select([self.master], [], [], left)
+            if r:
+                try:
+                    data = os.read(self.master, 65536)
+                except OSError:
+                    data = b""
+                check(data, "the terminal closed while waiting for %r" % pattern, repr(self.buf))
+                self.buf += data
+
+    def send(self, data):
+        os.write(self.master, data)
+
+    def close(self):
+        rc = self.proc.wait(timeout=30 * SLOW)
+        os.close(self.master)
+        return rc
+
+
+def case_shell(tmp, q):
+    state = os.path.join(tmp, "state")
+    os.mkdir(state)
+    env = {"XDG_STATE_HOME": state, "QMP_SOCKET": q.a}
+    t = Pty(["shell"], env)
+    t.expect(rb"qmp> ")
+    t.send(b"query-vers\t")                   # tab completes the command name
+    t.expect(rb"ion ")
+    t.send(b"\r")
+    t.expect(rb'"major".*?qmp> ')
+    t.send(b"query-stat\t\t")                 # ambiguous: the second tab lists the candidates
+    t.expect(rb"query-stats-schemas.*?query-status.*?qmp> query-stat")
+    t.send(b"\x15")                           # ^U: clear the line
+    t.send(b"query-status\r")
+    t.expect(rb'"running".*?qmp> ')
+    t.send(b"\x1b[A")                         # up-arrow: the last command again
+    t.expect(rb"query-status")
+    t.send(b"\r")
+    t.expect(rb'"running".*?qmp> ')
+    t.send(b"query-")                         # half a line, then an event arrives
+    t.expect(rb"query-")
+    q.poke("exec", "stop")
+    t.expect(rb'\r\x1b\[K[^\n]*"STOP"[^\n]*\r\n')
+    t.expect(rb"qmp> query-")                 # the prompt and the half line, drawn again
+    t.send(b"\x15no-such-command\r")
+    t.expect(rb"CommandNotFound: The command no-such-command has not been found.*?qmp> ")
+    t.send(b"/hmp\r")
+    t.expect(rb"hmp> ")
+    t.send(b"info status\r")
+    t.expect(rb"VM status: paused.*?hmp> ")
+    t.send(b"/qmp\r")
+    t.expect(rb"qmp> ")
+    t.send(b"quit\r")
+    check(t.close() == 0, "quit: exit 0")
+    hist = read_file(os.path.join(state, "qmpctl_history"))
+    check("query-status" in hist and "info\\040status" in hist, "history saved", hist)
+
+    # The history is there in the next session.
+    t = Pty(["shell"], env)
+    t.expect(rb"qmp> ")
+    t.send(b"\x1b[A")
+    t.expect(rb"quit")
+    t.send(b"\r")
+    check(t.close() == 0, "quit from history: exit 0")
+
+    # ^D on an empty line leaves too.
+    t = Pty(["shell"], env)
+    t.expect(rb"qmp> ")
+    t.send(b"\x04")
+    check(t.close() == 0, "^D: exit 0")
+
+
+# --- cases with --launch ------------------------------------------------------------
+
+def launch_dirs(d):
+    """The private directories qmpctl made in $TMPDIR (valgrind puts its own files there too)."""
+    return [n for n in os.listdir(d) if n.startswith("qmpctl.")]
+
+
+def launch_env(tmp):
+    d = os.path.join(tmp, "launch-tmp")
+    os.makedirs(d, exist_ok=True)
+    return d, {"TMPDIR": d}
+
+
+def case_demo(tmp):
+    d, env = launch_env(tmp)
+    rc, out, _ = run(["--launch"], env)
+    check(rc == 0, "qmpctl --launch: exit 0")
+    for text in ("== 1/5", "connected to QEMU", "== 2/5", '"status":"running"', "<- event STOP",
+                 "<- event RESUME", "query-fdsets", '"opaque":"qmpctl-demo"',
+                 "error class CommandNotFound", "demo: all 5 steps worked"):
+        check(text in out, "the demo shows " + text)
+    check(launch_dirs(d) == [], "the private directory is removed", launch_dirs(d))
+    rc, out, _ = run(["--launch", "demo", "--", "-name", "demo-vm"], env)
+    check(rc == 0 and "all 5 steps worked" in out, "--launch demo -- QEMU ARGS")
+    rc, out, _ = run(["--launch", "exec", "query-name", "--", "-name", "demo-vm"], env)
+    check(rc == 0 and json.loads(out) == {"name": "demo-vm"}, "QEMU ARGS reach QEMU")
+    check(launch_dirs(d) == [], "the private directory is removed", launch_dirs(d))
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[-1][0] != "Z"
+    except OSError:
+        return False
+
+
+def case_launch(tmp):
+    d, env = launch_env(tmp)
+    rc, _, err = run(["--launch", "exec", "query-status", "--", "-no-such-option"], env)
+    check(rc == 3 and "no-such-option" in err, "QEMU that fails to start: exit 3 with its output", err)
+    check(launch_dirs(d) == [], "the private directory is removed", launch_dirs(d))
+    rc, _, err = run(["--launch", "demo"], dict(env, QEMU_SYSTEM=os.path.join(tmp, "no-qemu")))
+    check(rc == 3 and "cannot run" in err, "$QEMU_SYSTEM that does not exist: exit 3")
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        err_path = os.path.join(tmp, "launch.err")
+        with open(err_path, "w") as err:
+            p = spawn(["-v", "--launch", "events"], env=env, stdout=subprocess.DEVNULL, stderr=err)
+            wait_for(started(err_path, "listening"), "events to listen")
+        pid = int(re.search(r"\(pid (\d+)\)", read_file(err_path)).group(1))
+        check(pid_alive(pid), "QEMU runs")
+        p.send_signal(sig)
+        rc = p.wait(timeout=30 * SLOW)
+        check(rc == -sig, "qmpctl ends by the signal %d" % sig, rc, read_file(err_path))
+        check(not pid_alive(pid), "QEMU is gone after signal %d" % sig)
+        check(launch_dirs(d) == [], "the private directory is removed", launch_dirs(d))
+
+    # Stopped by the reader going away (SIGPIPE): events | head -1
+    p = spawn(["--launch", "events"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    wait_for(lambda: any(os.path.exists(os.path.join(d, sub, "qmp.sock")) for sub in launch_dirs(d)),
+             "the socket")
+    time.sleep(0.3 * SLOW)
+    p.stdout.close()
+    p.send_signal(signal.SIGPIPE)
+    p.wait(timeout=30 * SLOW)
+    check(launch_dirs(d) == [], "the private directory is removed after SIGPIPE", launch_dirs(d))
+
+
+CASES_NO_QEMU = {"usage": case_usage, "manpage": case_manpage}
+CASES_QEMU = {"exec": case_exec, "hmp": case_hmp, "events": case_events, "wait": case_wait,
+              "job-watch": case_job_watch, "migrate-watch": case_migrate_watch,
+              "shell": case_shell, "shell-batch": case_shell_batch}
+CASES_LAUNCH = {"demo": case_demo, "launch": case_launch}
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="qmpctl-test.")
+    q = None
+    try:
+        if CASE in CASES_NO_QEMU:
+            CASES_NO_QEMU[CASE](tmp)
+        else:
+            if not shutil.which(QEMU):
+                print("test-qmpctl: %s not found" % QEMU, file=sys.stderr)
+                return 77 if os.environ.get("LIBQMP_QEMU_OPTIONAL") == "1" else 1
+            if CASE in CASES_LAUNCH:
+                CASES_LAUNCH[CASE](tmp)
+            else:
+                q = Qemu(tmp)
+                CASES_QEMU[CASE](tmp, q)
+    except Failure as e:
+        print("FAIL: %s" % e, file=sys.stderr)
+        return 1
+    finally:
+        if q:
+            q.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("PASS: %s" % CASE)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+/* qmpctl: parse the command line, connect, run one subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include <qmp/qmp.h>
+
+#include "cli.h"
+#include "connect.h"
+#include "exitcode.h"
+#include "launch.h"
+#include "qmpctl.h"
+#include "signals.h"
+
+static int run(qmpctl *q)
+{
+    const char *c = q->opt->command;
+    if (!strcmp(c, "exec")) return cmd_exec(q);
+    if (!strcmp(c, "hmp")) return cmd_hmp(q);
+    if (!strcmp(c, "events")) return cmd_events(q);
+    if (!strcmp(c, "wait")) return cmd_wait(q);
+    if (!strcmp(c, "demo")) return cmd_demo(q);
+    if (!strcmp(c, "shell")) return cmd_shell(q);
+    if (!strcmp(c, "job")) return cmd_watch_job(q);
+    return cmd_watch_migrate(q);
+}
+
+int main(int argc, char **argv)
+{
+    cli opt;
+    int rc = cli_parse(argc, argv, &opt);
+    if (rc != 0) {
+        cli_free(&opt);
+        return rc > 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    signals_install();
+    qmpctl q = {&opt, qmp_client_new(), jsonout_style_for(&opt, stdout)};
+    if (!q.client) {
+        warn_msg("out of memory");
+        cli_free(&opt);
+        return EXIT_CONN;
+    }
+    /* --timeout bounds every synchronous call too. */
+    if (opt.timeout_ms >= 0) qmp_client_set_timeout(q.client, opt.timeout_ms > 0 ? opt.timeout_ms : 1);
+    rc = qmpctl_connect(&opt, q.client);
+    if (rc == EXIT_OK) rc = run(&q);
+    qmp_client_free(q.client);
+    launch_stop();
+    cli_free(&opt);
+    if (fflush(stdout) != 0 && rc == EXIT_OK) rc = EXIT_CONN;
+    return rc;
+}

@@ -1,0 +1,304 @@
+/*
+ * qmpctl shell: NAME KEY=VALUE..., hmp LINE, {JSON}, /hmp and /qmp to switch
+ * modes, help, quit.  On a terminal, libedit edits the line (history, tab
+ * completion) from a poll() loop that also drives the client, so events are
+ * printed as they arrive, above the line being typed.  Without a terminal
+ * it reads lines from stdin.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <editline/readline.h>
+
+#include <qmp/qmp.h>
+
+#include "event-print.h"
+#include "exitcode.h"
+#include "kvargs.h"
+#include "loop.h"
+#include "qmpctl.h"
+#include "shell-complete.h"
+#include "signals.h"
+#include "words.h"
+
+#define HISTORY_LINES 1000
+
+static struct shell {
+    qmpctl *q;
+    int     hmp_mode;
+    int     at_prompt;  /* libedit shows the prompt and owns the line */
+    int     quit;
+    int     line_done;  /* a line was handled: libedit must be set up again */
+    int     status;     /* the last failed command's exit code */
+} sh;
+
+static void help(void)
+{
+    puts("  NAME [KEY=VALUE...]  run a QMP command (VALUE: JSON, else a string; a.b=1 nests)\n"
+         "  {\"execute\": ...}     run a QMP command given as JSON\n"
+         "  hmp LINE             run a human monitor command\n"
+         "  /hmp, /qmp           switch to HMP mode (every line is HMP) and back\n"
+         "  help                 this help\n"
+         "  quit, exit, ^D       leave (QMP's own quit: {\"execute\": \"quit\"})\n"
+         "Tab completes command names; events are printed as they arrive.");
+}
+
+static const char *prompt(void)
+{
+    return sh.hmp_mode ? "hmp> " : "qmp> ";
+}
+
+static void on_event(qmp_client *c, const qmp_event *ev, void *user_data)
+{
+    (void)c;
+    (void)user_data;
+    if (!sh.at_prompt) {
+        event_print(stdout, ev, &sh.q->out);
+        return;
+    }
+    /* Above the line being typed: clear it, print, draw prompt and line again. */
+    fputs("\r\33[K", stdout);
+    event_print(stdout, ev, &sh.q->out);
+    rl_forced_update_display();
+}
+
+static void failed(int code)
+{
+    sh.status = code;
+}
+
+static void run_hmp(const char *line)
+{
+    char *output = NULL;
+    if (qmp_client_hmp(sh.q->client, line, &output) < 0) {
+        failed(report_qmp_error("hmp"));
+        return;
+    }
+    fputs(output, stdout);
+    qmp_free(output);
+}
+
+static void print_result(json_t *result)
+{
+    jsonout_print(stdout, result, &sh.q->out);
+    json_decref(result);
+}
+
+static void run_json(const char *line)
+{
+    json_t *cmd = qmp_json_parse(line, strlen(line));
+    if (!cmd) {
+        warn_msg("%s", qmp_error_last()->message);
+        failed(EXIT_USAGE);
+        return;
+    }
+    json_t *result = NULL;
+    if (qmp_client_execute(sh.q->client, cmd, &result) < 0) {
+        json_decref(result);
+        failed(report_qmp_error("execute"));
+        return;
+    }
+    print_result(result);
+}
+
+static void run_exec(const words *w)
+{
+    json_t *args = json_object();
+    if (kvargs_add(args, w->v + 1, w->n - 1) < 0) {
+        json_decref(args);
+        failed(EXIT_USAGE);
+        return;
+    }
+    json_t *cmd = json_object();
+    json_object_set_new(cmd, "execute", json_string(w->v[0]));
+    if (json_object_size(args)) json_object_set(cmd, "arguments", args);
+    json_decref(args);
+    json_t *result = NULL;
+    if (qmp_client_execute(sh.q->client, cmd, &result) < 0) {
+        json_decref(result);
+        failed(report_qmp_error(w->v[0]));
+        return;
+    }
+    print_result(result);
+}
+
+static void set_mode(int hmp)
+{
+    sh.hmp_mode = hmp;
+    complete_set_hmp_mode(hmp);
+}
+
+static void run_line(const char *line)
+{
+    while (*line == ' ' || *line == '\t') line++;
+    if (!*line) return;
+    words w;
+    const char *error;
+    if (words_split(line, &w, &error) < 0) {
+        warn_msg("%s", error);
+        failed(EXIT_USAGE);
+        return;
+    }
+    const char *first = w.v[0];
+    if (!strcmp(first, "quit") || !strcmp(first, "exit")) sh.quit = 1;
+    else if (!strcmp(first, "help") && w.n == 1) help();
+    else if (!strcmp(first, "/hmp") || !strcmp(first, "/qmp")) set_mode(!strcmp(first, "/hmp"));
+    else if (sh.hmp_mode) run_hmp(line);
+    else if (!strcmp(first, "hmp")) run_hmp(line + 3 + strspn(line + 3, " \t"));
+    else if (line[0] == '{') run_json(line);
+    else run_exec(&w);
+    words_free(&w);
+    fflush(stdout);
+}
+
+/* --- on a terminal ---------------------------------------------------------- */
+
+static char *history_path(void)
+{
+    const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    char *path = NULL;
+    if (state && *state) {
+        if (asprintf(&path, "%s/qmpctl_history", state) < 0) path = NULL;
+    } else if (home && *home) {
+        if (asprintf(&path, "%s/.qmpctl_history", home) < 0) path = NULL;
+    }
+    return path;
+}
+
+static void on_line(char *line)
+{
+    sh.at_prompt = 0;
+    if (!line) { /* ^D */
+        putchar('\n');
+        sh.quit = 1;
+        return;
+    }
+    if (line[strspn(line, " \t")]) {
+        HIST_ENTRY *last = history_length > 0 ? history_get(history_base + history_length - 1) : NULL;
+        if (!last || strcmp(last->line, line)) add_history(line);
+    }
+    run_line(line);
+    free(line);
+    sh.line_done = 1;
+}
+
+/*
+ * libedit's rl_callback_read_char() leaves the terminal in cooked mode after
+ * the line handler ran (libedit 20221030); installing the handler again
+ * restores raw mode and draws the (possibly new) prompt.
+ */
+static void new_prompt(void)
+{
+    sh.line_done = 0;
+    rl_callback_handler_install(prompt(), on_line);
+    sh.at_prompt = 1;
+}
+
+static void on_signal(int sig)
+{
+    if (sig == SIGINT) {
+        /* ^C drops the line being typed, as in a shell. */
+        rl_replace_line("", 0);
+        fputs("\n", stdout);
+        new_prompt();
+        return;
+    }
+    if (sig == SIGPIPE) return;
+    sh.quit = 1;
+    sh.status = 128 + sig;
+}
+
+static int interactive(void)
+{
+    char *hist = history_path();
+    using_history();
+    stifle_history(HISTORY_LINES);
+    if (hist) read_history(hist);
+    rl_catch_signals = 0;
+    rl_attempted_completion_function = complete_attempt;
+    int sig_pipe[2];
+    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+        warn_msg("pipe: %s", strerror(errno));
+        free(hist);
+        return EXIT_CONN;
+    }
+    signals_defer_to(sig_pipe[1]);
+    new_prompt();
+    int closed = 0;
+    while (!sh.quit) {
+        struct pollfd p[3] = {{STDIN_FILENO, POLLIN, 0}, loop_pollfd(sh.q->client), {sig_pipe[0], POLLIN, 0}};
+        int n = poll(p, 3, qmp_client_get_timeout_ms(sh.q->client));
+        if (n < 0 && errno != EINTR) break;
+        if (p[2].revents & POLLIN) {
+            unsigned char sig;
+            while (read(sig_pipe[0], &sig, 1) == 1) on_signal(sig);
+        }
+        if (qmp_client_process(sh.q->client, n > 0 ? loop_revents(&p[1]) : 0) == QMP_ECLOSED) {
+            closed = 1;
+            break;
+        }
+        if ((p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) && !(p[0].revents & POLLIN)) {
+            sh.quit = 1; /* the terminal is gone */
+        } else if (!sh.quit && (p[0].revents & POLLIN)) {
+            rl_callback_read_char();
+            if (sh.line_done && !sh.quit) new_prompt();
+        }
+    }
+    sh.at_prompt = 0;
+    rl_callback_handler_remove();
+    signals_defer_to(-1);
+    close(sig_pipe[0]);
+    close(sig_pipe[1]);
+    if (hist && write_history(hist) != 0) warn_msg("cannot save the history in %s", hist);
+    free(hist);
+    clear_history();
+    if (closed) {
+        fputs("\n", stdout);
+        warn_msg("the server closed the connection");
+        return EXIT_CONN;
+    }
+    return sh.status >= 128 ? sh.status : EXIT_OK;
+}
+
+/* --- from a pipe or file ----------------------------------------------------- */
+
+static int batch(void)
+{
+    char *line = NULL;
+    size_t size = 0;
+    ssize_t len;
+    while (!sh.quit && (len = getline(&line, &size, stdin)) >= 0) {
+        if (len > 0 && line[len - 1] == '\n') line[len - 1] = '\0';
+        run_line(line);
+        if (!qmp_client_is_connected(sh.q->client)) {
+            sh.status = EXIT_CONN;
+            break;
+        }
+    }
+    free(line);
+    return sh.status;
+}
+
+int cmd_shell(qmpctl *q)
+{
+    memset(&sh, 0, sizeof sh);
+    sh.q = q;
+    unsigned int handler;
+    if (qmp_client_on_event(q->client, NULL, on_event, NULL, NULL, &handler) < 0)
+        return report_qmp_error("on_event");
+    int rc;
+    if (isatty(STDIN_FILENO)) {
+        if (complete_init(q->client) < 0) report_qmp_error("query-commands");
+        rc = interactive();
+        complete_free();
+    } else {
+        rc = batch();
+    }
+    qmp_client_off_event(q->client, handler);
+    return rc;
+}
