@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The test command: every suite, then every suite again under valgrind.
+# The test command: every suite, then every suite again under valgrind,
+# then the async suite under ThreadSanitizer.
 #
-#   scripts/test.sh           meson test, then meson test --setup=valgrind
+#   scripts/test.sh           meson test, meson test --setup=valgrind, and
+#                             meson test --suite async in build-tsan/
 #   scripts/test.sh --quick   meson test only
 #
-# Ends with one line "tests: N passed, M failed" (both runs summed, from
+# Ends with one line "tests: N passed, M failed" (all runs summed, from
 # meson's JSON test logs) and exits non-zero if anything failed.  Expects a
-# configured build/ (scripts/setup.sh).
+# configured build/ (scripts/setup.sh); build-tsan/ (-Db_sanitize=thread)
+# is configured here when missing.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -17,7 +20,7 @@ for arg in "$@"; do
     case "$arg" in
         --quick) quick=1 ;;
         -h|--help)
-            sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
             exit 0 ;;
         *)
             echo "test.sh: unknown option: $arg (try --help)" >&2
@@ -72,16 +75,16 @@ PY
     skipped=$((skipped + skip))
 }
 
-# run NAME LOG ARGS...: one meson test run; its own exit status is not
-# trusted alone, the log is what counts (plus a failure if meson failed
-# without logging one).
-run() {
-    local name="$1" log="$2"
-    shift 2
+# run_in DIR NAME LOG ARGS...: one meson test run in build dir DIR; its own
+# exit status is not trusted alone, the log is what counts (plus a failure
+# if meson failed without logging one).
+run_in() {
+    local dir="$1" name="$2" log="$3"
+    shift 3
     rm -f "$log"
-    echo "==> ${name}: meson test -C ${BUILD_DIR} $*"
+    echo "==> ${name}: meson test -C ${dir} $*"
     local before=$failed
-    meson test -C "${BUILD_DIR}" --print-errorlogs "$@"
+    meson test -C "${dir}" --print-errorlogs "$@"
     local rc=$?
     count "$log"
     if [ "$rc" -ne 0 ] && [ "$failed" -eq "$before" ]; then
@@ -90,9 +93,36 @@ run() {
     fi
 }
 
+# run NAME LOG ARGS...: run_in the main build dir.
+run() {
+    run_in "${BUILD_DIR}" "$@"
+}
+
+# The thread tests (tests/async) again with libqmp and the tests built with
+# -fsanitize=thread, in a build dir of their own.  A set-up or build that
+# fails is one failure.
+TSAN_DIR=build-tsan
+run_tsan() {
+    if [ ! -f "${TSAN_DIR}/meson-private/coredata.dat" ]; then
+        echo "==> configuring ${TSAN_DIR}/ (ThreadSanitizer)"
+        if ! meson setup "${TSAN_DIR}" -Db_sanitize=thread -Dbuildtype=debug; then
+            echo "test.sh: cannot configure ${TSAN_DIR}/" >&2
+            failed=$((failed + 1))
+            return
+        fi
+    fi
+    if ! meson compile -C "${TSAN_DIR}"; then
+        echo "test.sh: the ThreadSanitizer build failed" >&2
+        failed=$((failed + 1))
+        return
+    fi
+    run_in "${TSAN_DIR}" "async suite under ThreadSanitizer" "${TSAN_DIR}/meson-logs/testlog.json" --suite async
+}
+
 run "all suites" "${BUILD_DIR}/meson-logs/testlog.json"
 if [ "$quick" -eq 0 ]; then
     run "all suites under valgrind" "${BUILD_DIR}/meson-logs/testlog-valgrind.json" --setup=valgrind
+    run_tsan
 fi
 
 if [ "$skipped" -ne 0 ]; then

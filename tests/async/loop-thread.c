@@ -5,22 +5,32 @@
 
 #include <stdlib.h>
 
+/*
+ * pthread locks, not GMutex: ThreadSanitizer sees only what is not a bare
+ * futex.  Static ones, as a lock made before g_source_attach() and first
+ * taken in the loop's thread would be handed over by GLib, unseen by TSan.
+ */
+static pthread_mutex_t call_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t call_cond = PTHREAD_COND_INITIALIZER;
+
 struct call {
-    void (*fn)(void *data);
+    void (*fn)(void *data);     /* guarded by call_lock */
     void *data;
-    GMutex lock;
-    GCond cond;
     int done;
 };
 
 static gboolean run_call(gpointer data)
 {
     struct call *k = data;
-    k->fn(k->data);
-    g_mutex_lock(&k->lock);
+    pthread_mutex_lock(&call_lock);
+    void (*fn)(void *) = k->fn;
+    void *arg = k->data;
+    pthread_mutex_unlock(&call_lock);
+    fn(arg);
+    pthread_mutex_lock(&call_lock);
     k->done = 1;
-    g_cond_signal(&k->cond);
-    g_mutex_unlock(&k->lock);
+    pthread_cond_broadcast(&call_cond);
+    pthread_mutex_unlock(&call_lock);
     return G_SOURCE_REMOVE;
 }
 
@@ -40,19 +50,20 @@ static void *loop_main(void *arg)
 
 void loop_thread_call(struct loop_thread *l, void (*fn)(void *data), void *data)
 {
-    struct call k = { fn, data, { 0 }, { 0 }, 0 };
-    g_mutex_init(&k.lock);
-    g_cond_init(&k.cond);
+    struct call k;
+    pthread_mutex_lock(&call_lock);
+    k.fn = fn;
+    k.data = data;
+    k.done = 0;
+    pthread_mutex_unlock(&call_lock);
     GSource *s = g_idle_source_new();
     g_source_set_callback(s, run_call, &k, NULL);
     g_source_attach(s, l->ctx);
     g_source_unref(s);
-    g_mutex_lock(&k.lock);
+    pthread_mutex_lock(&call_lock);
     while (!k.done)
-        g_cond_wait(&k.cond, &k.lock);
-    g_mutex_unlock(&k.lock);
-    g_mutex_clear(&k.lock);
-    g_cond_clear(&k.cond);
+        pthread_cond_wait(&call_cond, &call_lock);
+    pthread_mutex_unlock(&call_lock);
 }
 
 void loop_thread_start(struct loop_thread *l)

@@ -420,6 +420,55 @@ static void test_reattach(void **state)
     assert_int_equal(peer_finish(p), 0);
 }
 
+/* Timeouts while the loop drives: a synchronous call from another thread, and an async one. */
+static void test_timeouts_while_attached(void **state)
+{
+    (void)state;
+    struct loop_thread l;
+    loop_thread_start(&l);
+    peer *p;
+    qmp_client *c = connect_client(&p);
+    assert_int_equal(qmp_client_attach(c, l.ctx), QMP_OK);
+
+    int slow = peer_expect(p, "slow", PEER_NO_ARGS);
+    peer_sleep(p, 400);
+    peer_return_to(p, slow, "{\"late\": 1}");
+    qmp_exec_options o = QMP_EXEC_OPTIONS_INIT;
+    o.timeout_ms = 100;
+    json_t *r = (json_t *)1;
+    long long t0 = t_now_ms();
+    assert_status(qmp_client_execute_full(c, qmp_command_new("slow", NULL), &o, &r), QMP_ETIMEDOUT);
+    long long took = t_now_ms() - t0;
+    assert_null(r);
+    assert_true(took >= 95);
+    if (!t_valgrind())
+        assert_true(took < 350);
+    assert_client_usable(c, p);   /* after the late reply, which is dropped */
+
+    slow = peer_expect(p, "slow", PEER_NO_ARGS);
+    peer_sleep(p, 400);
+    peer_return_to(p, slow, "{\"late\": 2}");
+    atomic_int done = 0;
+    struct tally t;
+    tally_init(&t, &done);
+    t0 = t_now_ms();
+    assert_int_equal(tally_send(c, qmp_command_new("slow", NULL), &o, &t), QMP_OK);
+    assert_true(wait_until(&done, 1, t_io_timeout_ms()));
+    took = t_now_ms() - t0;
+    assert_tally(&t, QMP_ETIMEDOUT, NULL);
+    assert_true(pthread_equal(t.cb_thread, l.thread));
+    assert_true(took >= 95);
+    if (!t_valgrind())
+        assert_true(took < 350);
+    assert_client_usable(c, p);
+    assert_tally(&t, QMP_ETIMEDOUT, NULL);
+    tally_clear(&t);
+
+    qmp_client_free(c);
+    loop_thread_stop(&l);
+    assert_int_equal(peer_finish(p), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_sync_call_inside_callback),
         cmocka_unit_test(test_attached_nobody_runs_context),
         cmocka_unit_test(test_reattach),
+        cmocka_unit_test(test_timeouts_while_attached),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -480,6 +480,61 @@ static void test_connect_async_cancelled(void **state)
     }
 }
 
+/* Synchronous calls from inside the connect and close callbacks: they work, or fail at once. */
+struct in_cb {
+    atomic_int connect_cb, close_cb;
+    int connect_status, echo_status, close_reason, close_call_status;
+    char *echo;
+    long long close_call_ms;
+};
+
+static void connect_then_call(qmp_client *c, int status, void *user_data)
+{
+    struct in_cb *k = user_data;
+    k->connect_status = status;
+    json_t *r = NULL;
+    k->echo_status = qmp_client_execute(c, qmp_command_new("echo", "s:from", "connect-cb", NULL), &r);
+    k->echo = r ? json_dumps(r, JSON_COMPACT) : NULL;
+    json_decref(r);
+    atomic_fetch_add(&k->connect_cb, 1);
+}
+
+static void close_then_call(qmp_client *c, int reason, void *user_data)
+{
+    struct in_cb *k = user_data;
+    k->close_reason = reason;
+    long long t0 = t_now_ms();
+    k->close_call_status = qmp_client_execute(c, qmp_command_new("echo", NULL), NULL);
+    k->close_call_ms = t_now_ms() - t0;
+    atomic_fetch_add(&k->close_cb, 1);
+}
+
+static void test_sync_calls_in_connect_and_close_callbacks(void **state)
+{
+    (void)state;
+    int fd;
+    echo_peer *p = echo_peer_new(&fd, 0, 0);
+    qmp_client *c = qmp_client_new();
+    struct in_cb k;
+    memset(&k, 0, sizeof k);
+    assert_int_equal(qmp_client_on_close(c, close_then_call, &k, NULL), QMP_OK);
+    assert_int_equal(qmp_client_connect_fd_async(c, fd, t_io_timeout_ms(), connect_then_call, &k, NULL), QMP_OK);
+    assert_int_equal(pump_until(c, &k.connect_cb, 1, t_io_timeout_ms(), NULL), QMP_OK);
+    assert_int_equal(k.connect_status, QMP_OK);
+    assert_int_equal(k.echo_status, QMP_OK);
+    assert_string_equal(k.echo, "{\"from\":\"connect-cb\"}");
+    free(k.echo);
+
+    assert_int_equal(qmp_client_close(c), QMP_OK);
+    assert_int_equal(atomic_load(&k.close_cb), 1);
+    assert_int_equal(k.close_reason, QMP_OK);
+    assert_int_equal(k.close_call_status, QMP_ECLOSED);
+    assert_true(k.close_call_ms < 1000);
+    qmp_client_free(c);
+    assert_int_equal(atomic_load(&k.close_cb), 1);
+    assert_int_equal(echo_peer_finish(p), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -492,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_connect_async_refused),
         cmocka_unit_test(test_connect_async_busy),
         cmocka_unit_test(test_connect_async_cancelled),
+        cmocka_unit_test(test_sync_calls_in_connect_and_close_callbacks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -128,7 +128,7 @@ static void *stress_worker(void *arg)
 
 static void run_stress(int attach)
 {
-    int per_thread = t_scale(10000, 100, 10);
+    int per_thread = t_scale(10000, 20, 10);
     int event_every = 50;
     int fd;
     echo_peer *p = echo_peer_new(&fd, 0, event_every);
