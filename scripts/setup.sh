@@ -17,11 +17,13 @@ cd "$(dirname "$0")/.."
 # Tests: CMocka (unit/client/interop), valgrind (the valgrind test setup),
 # qemu-system-x86_64 and qemu-storage-daemon (the interop tests;
 # qemu-storage-daemon is in qemu-system-common, a dependency of
-# qemu-system-x86), qemu-utils (qemu-img, for images) and python3 (scripts).
+# qemu-system-x86), qemu-utils (qemu-img, for images), python3 (scripts) and
+# abigail-tools (abidiff: the ABI test against tests/abi/libqmp.abi).
 PACKAGES=(
     meson ninja-build pkg-config gcc g++
     libjansson-dev libglib2.0-dev libcmocka-dev libedit-dev
     valgrind qemu-system-x86 qemu-utils python3
+    abigail-tools
 )
 BUILD_DIR=build
 

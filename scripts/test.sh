@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The test command: every suite, then every suite again under valgrind,
-# then the async suite under ThreadSanitizer.
+# then the async suite under ThreadSanitizer, then every suite under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
 #
-#   scripts/test.sh           meson test, meson test --setup=valgrind, and
-#                             meson test --suite async in build-tsan/
+#   scripts/test.sh           meson test, meson test --setup=valgrind,
+#                             meson test --suite async in build-tsan/, and
+#                             meson test in build-asan/
 #   scripts/test.sh --quick   meson test only
 #
 # Ends with one line "tests: N passed, M failed" (all runs summed, from
 # meson's JSON test logs) and exits non-zero if anything failed.  Expects a
 # configured build/ (scripts/setup.sh); build-tsan/ (-Db_sanitize=thread)
-# is configured here when missing.
+# and build-asan/ (-Db_sanitize=address,undefined) are configured here when
+# missing.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -119,10 +122,34 @@ run_tsan() {
     run_in "${TSAN_DIR}" "async suite under ThreadSanitizer" "${TSAN_DIR}/meson-logs/testlog.json" --suite async
 }
 
+# Every suite again with libqmp and the tests built with
+# -fsanitize=address,undefined, in a build dir of their own: any memory
+# error, leak or undefined behaviour fails the test that hit it.  A set-up
+# or build that fails is one failure.
+ASAN_DIR=build-asan
+run_asan() {
+    if [ ! -f "${ASAN_DIR}/meson-private/coredata.dat" ]; then
+        echo "==> configuring ${ASAN_DIR}/ (AddressSanitizer + UndefinedBehaviorSanitizer)"
+        if ! meson setup "${ASAN_DIR}" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug; then
+            echo "test.sh: cannot configure ${ASAN_DIR}/" >&2
+            failed=$((failed + 1))
+            return
+        fi
+    fi
+    if ! meson compile -C "${ASAN_DIR}"; then
+        echo "test.sh: the AddressSanitizer build failed" >&2
+        failed=$((failed + 1))
+        return
+    fi
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+        run_in "${ASAN_DIR}" "all suites under ASan+UBSan" "${ASAN_DIR}/meson-logs/testlog.json"
+}
+
 run "all suites" "${BUILD_DIR}/meson-logs/testlog.json"
 if [ "$quick" -eq 0 ]; then
     run "all suites under valgrind" "${BUILD_DIR}/meson-logs/testlog-valgrind.json" --setup=valgrind
     run_tsan
+    run_asan
 fi
 
 if [ "$skipped" -ne 0 ]; then
