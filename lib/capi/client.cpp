@@ -64,7 +64,7 @@ void run(qmp_client *c, const json_t *command, const qmp_exec_options *opts, qmp
     o->error = read_options(opts, &eo);
     if (o->error) return;
     std::string text, name;
-    o->error = qmp::client::prepare_command(command, eo.oob, &text, &name);
+    o->error = qmp::client::prepare_command(command, &eo.oob, &text, &name);
     if (o->error) return;
     o->error = Hold(c)->execute(text, name, eo, o);
 }
@@ -324,7 +324,7 @@ QMP_API int qmp_client_execute_async(qmp_client *c, json_t *command, const qmp_e
     Error e = read_options(opts, &eo);
     if (e) return refuse(fail(e));
     std::string text, name;
-    e = qmp::client::prepare_command(command, eo.oob, &text, &name);
+    e = qmp::client::prepare_command(command, &eo.oob, &text, &name);
     if (e) return refuse(fail(e));
     try {
         e = Hold(c)->execute_async(text, name, eo, cb, user_data, destroy);

@@ -114,7 +114,7 @@ struct Client::Dispatch {
 
 // --- commands and replies ---------------------------------------------------
 
-Error prepare_command(const json_t *command, bool oob, std::string *text, std::string *name) {
+Error prepare_command(const json_t *command, bool *oob, std::string *text, std::string *name) {
     if (!json_is_object(command)) return Error::make(QMP_EINVAL, "a command must be a JSON object");
     json_t *exec = json_object_get(command, "execute");
     json_t *exec_oob = json_object_get(command, "exec-oob");
@@ -135,9 +135,10 @@ Error prepare_command(const json_t *command, bool oob, std::string *text, std::s
             std::strcmp(key, "control"))
             return Error::make(QMP_EINVAL, "command '%s' has an unknown member '%s'", name->c_str(), key);
     }
+    if (exec_oob) *oob = true;
     text->clear();
     text->reserve(64);
-    *text += oob || exec_oob ? "{\"exec-oob\":" : "{\"execute\":";
+    *text += *oob ? "{\"exec-oob\":" : "{\"execute\":";
     wire::encode_string(name->data(), name->size(), *text);
     json_object_foreach(const_cast<json_t *>(command), key, value) {
         if (!std::strcmp(key, "execute") || !std::strcmp(key, "exec-oob")) continue;

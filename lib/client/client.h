@@ -65,7 +65,9 @@ struct Outcome {
 
 // Turns a command object into the text to send (compact, no "id"),
 // checking its shape.  *name receives the command's name for messages.
-Error prepare_command(const json_t *command, bool oob, std::string *text, std::string *name);
+// *oob is set when the command is to run out of band: already true (from
+// the options) or because the command says "exec-oob".
+Error prepare_command(const json_t *command, bool *oob, std::string *text, std::string *name);
 
 // The value of a reply ("return", or "error" for QMP_ECOMMAND) as a tree or as text.
 Error reply_value_tree(const Outcome &o, json_t **out);
