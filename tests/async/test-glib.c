@@ -469,6 +469,86 @@ static void test_timeouts_while_attached(void **state)
     assert_int_equal(peer_finish(p), 0);
 }
 
+/* "Stays attached across reconnects": connecting again while the loop runs, blocking and not. */
+struct glib_connect {
+    atomic_int cb;
+    int status;
+    pthread_t thread;
+};
+
+static void on_connected(qmp_client *c, int status, void *user_data)
+{
+    (void)c;
+    struct glib_connect *k = user_data;
+    k->status = status;
+    k->thread = pthread_self();
+    atomic_fetch_add(&k->cb, 1);
+}
+
+static void test_connect_async_while_attached(void **state)
+{
+    (void)state;
+    struct loop_thread l;
+    loop_thread_start(&l);
+    qmp_client *c = qmp_client_new();
+    assert_int_equal(qmp_client_attach(c, l.ctx), QMP_OK);
+
+    /* Attached before connecting: the connect callback runs in the loop's thread. */
+    for (int round = 0; round < 2; round++) {
+        int fd;
+        peer *p = peer_new(&fd);
+        peer_handshake(p, 0, 0);
+        struct glib_connect k;
+        memset(&k, 0, sizeof k);
+        t_sleep_ms(50);   /* the loop is idle in poll() */
+        assert_int_equal(qmp_client_connect_fd_async(c, fd, t_io_timeout_ms(), on_connected, &k, NULL), QMP_OK);
+        assert_true(wait_until(&k.cb, 1, t_io_timeout_ms()));
+        assert_int_equal(k.status, QMP_OK);
+        assert_true(pthread_equal(k.thread, l.thread));
+        assert_client_usable(c, p);
+        peer_expect_close(p);
+        assert_int_equal(qmp_client_close(c), QMP_OK);   /* and again: still attached */
+        assert_int_equal(peer_finish(p), 0);
+    }
+    qmp_client_free(c);
+    loop_thread_stop(&l);
+}
+
+/*
+ * A blocking connect from another thread while the loop runs: the loop's
+ * thread owns the context, so it must route the greeting -- the client has
+ * to wake it up to watch the new socket.
+ */
+static void test_blocking_connect_while_attached(void **state)
+{
+    (void)state;
+    struct loop_thread l;
+    loop_thread_start(&l);
+    qmp_client *c = qmp_client_new();
+    assert_int_equal(qmp_client_attach(c, l.ctx), QMP_OK);
+
+    for (int round = 0; round < 2; round++) {
+        int fd;
+        peer *p = peer_new(&fd);
+        peer_handshake(p, 0, 0);
+        t_sleep_ms(50);   /* the loop is idle in poll(), watching no socket */
+        long long t0 = t_now_ms();
+        int rc = qmp_client_connect_fd(c, fd, 2000);
+        long long took = t_now_ms() - t0;
+        if (rc != QMP_OK)
+            fail_msg("round %d: qmp_client_connect_fd() while attached to a running context: status %d after "
+                     "%lld ms (%s)", round, rc, took, qmp_error_last()->message);
+        if (!t_valgrind())
+            assert_true(took < 1000);
+        assert_client_usable(c, p);
+        peer_expect_close(p);
+        assert_int_equal(qmp_client_close(c), QMP_OK);   /* stays attached: connect again */
+        assert_int_equal(peer_finish(p), 0);
+    }
+    qmp_client_free(c);
+    loop_thread_stop(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -480,6 +560,8 @@ int main(void)
         cmocka_unit_test(test_attached_nobody_runs_context),
         cmocka_unit_test(test_reattach),
         cmocka_unit_test(test_timeouts_while_attached),
+        cmocka_unit_test(test_connect_async_while_attached),
+        cmocka_unit_test(test_blocking_connect_while_attached),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -215,7 +215,7 @@ static void test_oob_by_command_text(void **state)
     json_t *ping = qmp_command_new("ping", NULL);
     assert_status(qmp_command_set_oob(ping), QMP_OK);
     assert_status(tally_send(c, ping, NULL, &to), QMP_OK);
-    if (pump_until(c, &done, 9, t_valgrind() ? 30000 : 3000, NULL) != QMP_OK)
+    if (pump_until(c, &done, 9, t_valgrind() ? 10000 : 3000, NULL) != QMP_OK)
         fail_msg("%d of 9 callbacks: the {\"exec-oob\": ...} command (qmp_command_set_oob) was not sent "
                  "while 8 in-band commands were pending: the client held it back as if it were in-band",
                  atomic_load(&done));
