@@ -65,4 +65,30 @@ echo "== run with LD_LIBRARY_PATH=$libdir"
 ls -l "$libdir"/libqmp.so*
 test -e "$libdir/libqmp.so.0"
 LD_LIBRARY_PATH=$libdir $wrap "$tmp/consumer"
+
+# Every example builds out of tree, from the installed files and pkg-config alone.
+examples_dir=$src_dir/../../examples
+for ex in "$examples_dir"/*.c; do
+    name=$(basename "$ex" .c)
+    extra=""
+    case "$name" in
+        # GLib is the system's, outside the sysroot that maps libqmp's paths.
+        async-glib) extra=$(env -u PKG_CONFIG_SYSROOT_DIR pkg-config --cflags --libs glib-2.0) ;;
+    esac
+    # shellcheck disable=SC2086 # word splitting of the flags is intended
+    "$@" -std=gnu11 -Wall -Wextra -Werror -o "$tmp/$name" "$ex" \
+        $(pkg-config --cflags --libs libqmp) $extra -pthread || {
+        echo "install test: example $name does not build against the installed library" >&2
+        exit 1
+    }
+    echo "== example $name builds out of tree"
+done
+
+# The man pages are installed: the overview, one per header, one per function, qmpctl(1).
+mandir=$(find "$dest" -type d -name man3 | head -n 1)
+for page in libqmp qmp-client qmp-command qmp-common qmp-json qmp-glib qmp_client_execute qmp_command_new; do
+    test -f "$mandir/$page.3" || { echo "install test: no man page $page(3)" >&2; exit 1; }
+done
+test -f "$mandir/../man1/qmpctl.1" || { echo "install test: no man page qmpctl(1)" >&2; exit 1; }
+echo "== man pages installed"
 echo "== install test passed"
