@@ -85,7 +85,7 @@ static int replay_path(const char *path) {
         count++;
     }
     closedir(d);
-    qsort(names, count, sizeof *names, cmp);  /* the same order every run */
+    if (count > 0) qsort(names, count, sizeof *names, cmp); /* the same order every run */
     int rc = 0;
     for (size_t i = 0; i < count; i++) {
         if (replay_path(names[i]) < 0) rc = -1;
