@@ -75,6 +75,8 @@ QMP_API int qmp_client_set_event_buffer(qmp_client *c, size_t max_events);
  *                     else, or the server closed before answering it;
  *   QMP_EIO           a system call failed (e.g. ECONNREFUSED for TCP);
  *   QMP_ETOOBIG       the greeting exceeded the message limit;
+ *   QMP_ECLOSED,      the connection broke right after the handshake (the
+ *   QMP_EPROTO        server closed it, or sent garbage behind its answer);
  *   QMP_EINVAL        already connected, or a bad argument.
  * On failure the client is left unconnected and may connect again.
  */
@@ -141,7 +143,10 @@ QMP_API int qmp_client_execute_full(qmp_client *c, json_t *command,
 /*
  * The same with JSON text: command_json is {"execute": ...}; *result_json
  * receives the text of the "return" value (or of the error object on
- * QMP_ECOMMAND), to be freed with qmp_free().  result_json may be NULL.
+ * QMP_ECOMMAND), exactly as the server sent it, to be freed with qmp_free().
+ * result_json may be NULL.  (A number no double can hold, such as 1e999, is
+ * valid JSON and comes through here as sent; qmp_client_execute() cannot put
+ * it in a jansson tree and returns QMP_EPROTO "number out of range".)
  */
 QMP_API int qmp_client_execute_str(qmp_client *c, const char *command_json, char **result_json);
 QMP_API int qmp_client_execute_str_full(qmp_client *c, const char *command_json,
