@@ -35,6 +35,8 @@ static int connect_launched(const cli *o, qmp_client *c)
     char why[128];
     while (!s.done) {
         if (!launch_alive(why, sizeof why)) {
+            /* Cancel the connect now: its callback points at `s`, on this stack. */
+            qmp_client_close(c);
             warn_msg("QEMU %s before QMP was ready; its output:", why);
             launch_show_log();
             return EXIT_CONN;
