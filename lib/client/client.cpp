@@ -324,6 +324,8 @@ void Client::begin_handshake(int fd) {
     close_error_ = Error::ok();
     close_phase_ = protocol::Session::Phase::Idle;
     flush_locked();
+    // An attached loop must start watching the new socket: it drives the handshake.
+    if (hook_) hook_->wakeup();
 }
 
 // Why the connection ended during the handshake, saying at which stage.
