@@ -64,7 +64,10 @@ echo "== run with LD_LIBRARY_PATH=$libdir"
 # The runtime library must be the installed one, under its SONAME.
 ls -l "$libdir"/libqmp.so*
 test -e "$libdir/libqmp.so.0"
-LD_LIBRARY_PATH=$libdir $wrap "$tmp/consumer"
+# In a sanitizer build the library needs the ASan runtime loaded first; the
+# consumer, built plainly here, does not bring it, so preload it.
+preload=$(ldd "$libdir/libqmp.so.0" | awk '/libasan/ { print $3 }')
+LD_PRELOAD=$preload LD_LIBRARY_PATH=$libdir $wrap "$tmp/consumer"
 
 # Every example builds out of tree, from the installed files and pkg-config alone.
 examples_dir=$src_dir/../../examples
