@@ -40,14 +40,19 @@ struct LastError {
 
 thread_local LastError tls_last;
 
+Error vmake(int code, const char *fmt, va_list ap) {
+    Error e;
+    e.code = code;
+    e.message = vformat(fmt, ap);
+    return e;
+}
+
 }  // namespace
 
 Error Error::make(int code, const char *fmt, ...) {
-    Error e;
-    e.code = code;
     va_list ap;
     va_start(ap, fmt);
-    e.message = vformat(fmt, ap);
+    Error e = vmake(code, fmt, ap);
     va_end(ap);
     return e;
 }
@@ -80,11 +85,9 @@ int set_last_error(const Error &e) {
 }
 
 int set_last_error(int code, const char *fmt, ...) {
-    Error e;
-    e.code = code;
     va_list ap;
     va_start(ap, fmt);
-    e.message = vformat(fmt, ap);
+    Error e = vmake(code, fmt, ap);
     va_end(ap);
     return set_last_error(e);
 }
