@@ -171,7 +171,7 @@ Error reply_value_text(const Outcome &o, std::string *out) {
 
 // --- lifetime -----------------------------------------------------------------
 
-Client::Client() : rbuf_(kReadChunk) {
+Client::Client() {
     const char *debug = std::getenv("LIBQMP_DEBUG");
     debug_to_stderr_ = debug && *debug && std::strcmp(debug, "0") != 0;
 }
@@ -774,10 +774,18 @@ void Client::drive_once(Lock &lk, const Deadline &deadline) {
     expire_calls_locked();
 }
 
+// One read buffer per thread, not per client: reads happen under the lock
+// and the splitter keeps what it needs, so an idle client holds none.
+static char *read_buffer() {
+    thread_local std::unique_ptr<char[]> buf(new char[kReadChunk]);
+    return buf.get();
+}
+
 void Client::read_locked() {
     size_t n = 0;
     transport::IoResult res;
-    Error e = transport::receive(fd_, rbuf_.data(), rbuf_.size(), &n, &res);
+    char *buf = read_buffer();
+    Error e = transport::receive(fd_, buf, kReadChunk, &n, &res);
     if (e) {
         teardown(e, e.code);
         return;
@@ -790,7 +798,7 @@ void Client::read_locked() {
         return;
     }
     std::vector<wire::Message> msgs;
-    Error split = splitter_.feed(rbuf_.data(), n, msgs);
+    Error split = splitter_.feed(buf, n, msgs);
     int fd = fd_;
     for (auto &m : msgs) {
         if (fd_ != fd) return;

@@ -182,7 +182,6 @@ private:
     bool released_ = false;
     wire::Splitter splitter_;
     protocol::Session session_;
-    std::vector<char> rbuf_;
     Error close_error_;
     protocol::Session::Phase close_phase_ = protocol::Session::Phase::Idle;
 
