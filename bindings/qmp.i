@@ -1,0 +1,840 @@
+/*
+ * qmp.i: the one SWIG interface of libqmp, shared by every language.
+ *
+ * The raw C API is not bindable as it is: it hands out jansson trees, keeps
+ * the error in a per-thread qmp_error_last() that a Go call may read from
+ * another OS thread, returns values through out-pointers and calls back into
+ * the program.  So the languages bind a small shim, "qmpb_", defined here,
+ * with these rules (bindings/README.md has the list):
+ *
+ *   - JSON is text: every language parses and builds it with its own library.
+ *   - Every call that can fail returns a new qmpb_result that carries the
+ *     status and a copy of the error, read in the same C call that failed,
+ *     plus what the call returns (JSON or HMP text, an event's seq).
+ *   - No callback crosses the language boundary: a handler registered in C
+ *     queues the events, and the language takes them with
+ *     qmpb_client_next_event() / _poll_event() and dispatches them itself.
+ *   - fds are ints, passed as a decimal list "5,7"; they stay the caller's.
+ *   - Blocking calls release the interpreter lock: Python through swig
+ *     -threads, Ruby through rb_thread_call_without_gvl() (the SWIGRUBY
+ *     block below); Go needs nothing.
+ *
+ * The module name is the language's to choose: swig -module NAME.  A
+ * language that needs its own typemaps or features writes a small .i that
+ * sets them and then does %include "qmp.i" (run swig with -I<bindings>).
+ */
+%module libqmp
+
+%{
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <qmp/qmp.h>
+
+/* ---- results ------------------------------------------------------------ */
+
+typedef struct qmpb_result {
+    int code;                 /* QMP_OK (0) or a negative qmp_status */
+    int sys_errno;            /* errno for QMP_EIO, else 0 */
+    char *message;            /* the error message; NULL on success */
+    char *error_class;        /* QMP_ECOMMAND: the server's class, e.g. "CommandNotFound" */
+    char *error_desc;         /* QMP_ECOMMAND: the server's desc */
+    char *text;               /* what the call returns: JSON text (HMP: plain text); may be NULL */
+    char *name;               /* events: the event's name */
+    unsigned long long seq;   /* events from the queue: the event's sequence number */
+} qmpb_result;
+
+static void qmpb_result_free(qmpb_result *r)
+{
+    if (!r)
+        return;
+    free(r->message);
+    free(r->error_class);
+    free(r->error_desc);
+    free(r->text);
+    free(r->name);
+    free(r);
+}
+
+static char *qmpb_strdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* The result of status rc, with qmp_error_last() copied when rc < 0: call it
+   right after the libqmp call, in the same thread.  NULL only without memory. */
+static qmpb_result *qmpb_result_of(int rc)
+{
+    qmpb_result *r = (qmpb_result *)calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->code = rc;
+    if (rc < 0) {
+        const qmp_error *e = qmp_error_last();
+        r->sys_errno = e->sys_errno;
+        r->message = qmpb_strdup(e->message && *e->message ? e->message : qmp_strerror(rc));
+        r->error_class = qmpb_strdup(e->qmp_class);
+        r->error_desc = qmpb_strdup(e->qmp_desc);
+    }
+    return r;
+}
+
+/* Takes text (qmp_free()-able, may be NULL) into the result. */
+static qmpb_result *qmpb_result_with_text(int rc, char *text)
+{
+    qmpb_result *r = qmpb_result_of(rc);
+    if (r && text)
+        r->text = strdup(text);
+    qmp_free(text);
+    return r;
+}
+
+/* A result that the shim itself fails with (no libqmp call behind it). */
+static qmpb_result *qmpb_result_error(int code, const char *message)
+{
+    qmpb_result *r = (qmpb_result *)calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->code = code;
+    r->message = strdup(message);
+    return r;
+}
+
+/* ---- blocking calls ----------------------------------------------------- */
+
+/* A language whose interpreter lock SWIG does not release by itself sets
+   this to run fn(arg) without the lock (Ruby: rb_thread_call_without_gvl).
+   fn touches C data only. */
+typedef void (*qmpb_blocking_fn)(void *(*fn)(void *), void *arg);
+static qmpb_blocking_fn qmpb_blocking_hook;
+
+static void qmpb_run_blocking(void *(*fn)(void *), void *arg)
+{
+    if (qmpb_blocking_hook)
+        qmpb_blocking_hook(fn, arg);
+    else
+        fn(arg);
+}
+
+/* ---- the client and its event queue -------------------------------------- */
+
+typedef struct qmpb_event {
+    struct qmpb_event *next;
+    unsigned long long seq;
+    char *name;
+    char *text;
+} qmpb_event;
+
+typedef struct qmpb_client {
+    qmp_client *c;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;                /* an event was queued, or the connection closed */
+    qmpb_event *head, *tail;
+    size_t queued, max_queued;        /* max_queued 0: no queue */
+    unsigned long long dropped;       /* events dropped because the queue was full */
+    unsigned long long seen_seq;      /* newest seq the queue has seen (or skipped) */
+    unsigned int handler_id;
+    unsigned long long closes;        /* how many times the connection closed */
+    int close_reason;                 /* the last close's reason (qmp_close_fn) */
+} qmpb_client;
+
+static void qmpb_event_free(qmpb_event *e)
+{
+    if (!e)
+        return;
+    free(e->name);
+    free(e->text);
+    free(e);
+}
+
+/* The handler behind the queue: runs in whatever thread drives the client. */
+static void qmpb_on_event(qmp_client *c, const qmp_event *ev, void *user_data)
+{
+    (void)c;
+    qmpb_client *b = (qmpb_client *)user_data;
+    qmpb_event *e = (qmpb_event *)calloc(1, sizeof *e);
+    if (e) {
+        e->seq = qmp_event_seq(ev);
+        e->name = qmpb_strdup(qmp_event_name(ev));
+        e->text = qmp_event_to_json(ev);
+        if (!e->name || !e->text) {
+            qmp_free(e->text);
+            e->text = NULL;
+            qmpb_event_free(e);
+            e = NULL;
+        } else {
+            /* e->text came from the library: keep one allocator per pointer. */
+            char *copy = strdup(e->text);
+            qmp_free(e->text);
+            e->text = copy;
+            if (!copy) {
+                qmpb_event_free(e);
+                e = NULL;
+            }
+        }
+    }
+    pthread_mutex_lock(&b->mu);
+    unsigned long long seq = qmp_event_seq(ev);
+    if (seq > b->seen_seq)
+        b->seen_seq = seq;
+    if (b->max_queued == 0) {
+        qmpb_event_free(e);
+    } else if (!e) {
+        b->dropped++;         /* out of memory */
+    } else {
+        if (b->queued >= b->max_queued) {
+            qmpb_event *old = b->head;
+            b->head = old->next;
+            if (!b->head)
+                b->tail = NULL;
+            b->queued--;
+            b->dropped++;
+            qmpb_event_free(old);
+        }
+        if (b->tail)
+            b->tail->next = e;
+        else
+            b->head = e;
+        b->tail = e;
+        b->queued++;
+    }
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void qmpb_on_close(qmp_client *c, int reason, void *user_data)
+{
+    (void)c;
+    qmpb_client *b = (qmpb_client *)user_data;
+    pthread_mutex_lock(&b->mu);
+    b->closes++;
+    b->close_reason = reason;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static qmpb_client *qmpb_client_new(void)
+{
+    qmpb_client *b = (qmpb_client *)calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->c = qmp_client_new();
+    if (!b->c) {
+        free(b);
+        return NULL;
+    }
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    qmp_client_on_close(b->c, qmpb_on_close, b, NULL);
+    return b;
+}
+
+static void qmpb_client_free(qmpb_client *b)
+{
+    if (!b)
+        return;
+    qmp_client_free(b->c);   /* runs no handler after this */
+    qmpb_event *e = b->head;
+    while (e) {
+        qmpb_event *next = e->next;
+        qmpb_event_free(e);
+        e = next;
+    }
+    pthread_cond_destroy(&b->cv);
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+}
+
+#define QMPB_CHECK(b) \
+    do { if (!(b)) return qmpb_result_error(QMP_EINVAL, "no client (NULL)"); } while (0)
+
+/* ---- settings ------------------------------------------------------------ */
+
+static qmpb_result *qmpb_client_set_timeout(qmpb_client *b, int timeout_ms)
+{
+    QMPB_CHECK(b);
+    return qmpb_result_of(qmp_client_set_timeout(b->c, timeout_ms));
+}
+
+static qmpb_result *qmpb_client_set_oob(qmpb_client *b, int enable)
+{
+    QMPB_CHECK(b);
+    return qmpb_result_of(qmp_client_set_oob(b->c, enable));
+}
+
+static qmpb_result *qmpb_client_set_max_message_size(qmpb_client *b, unsigned long long bytes)
+{
+    QMPB_CHECK(b);
+    return qmpb_result_of(qmp_client_set_max_message_size(b->c, (size_t)bytes));
+}
+
+static qmpb_result *qmpb_client_set_event_buffer(qmpb_client *b, unsigned long long max_events)
+{
+    QMPB_CHECK(b);
+    return qmpb_result_of(qmp_client_set_event_buffer(b->c, (size_t)max_events));
+}
+
+static qmpb_result *qmpb_add_secret_member(const char *name)
+{
+    return qmpb_result_of(qmp_add_secret_member(name));
+}
+
+/* ---- connecting ---------------------------------------------------------- */
+
+struct qmpb_connect_args {
+    qmpb_client *b;
+    int kind;                 /* 0 unix, 1 tcp, 2 fd */
+    const char *path, *host, *port;
+    int fd, timeout_ms;
+    qmpb_result *r;
+};
+
+static void *qmpb_connect_run(void *p)
+{
+    struct qmpb_connect_args *a = (struct qmpb_connect_args *)p;
+    int rc;
+    if (a->kind == 0)
+        rc = qmp_client_connect_unix(a->b->c, a->path, a->timeout_ms);
+    else if (a->kind == 1)
+        rc = qmp_client_connect_tcp(a->b->c, a->host, a->port, a->timeout_ms);
+    else
+        rc = qmp_client_connect_fd(a->b->c, a->fd, a->timeout_ms);
+    a->r = qmpb_result_of(rc);
+    return NULL;
+}
+
+static qmpb_result *qmpb_connect(struct qmpb_connect_args *a)
+{
+    qmpb_run_blocking(qmpb_connect_run, a);
+    return a->r;
+}
+
+static qmpb_result *qmpb_client_connect_unix(qmpb_client *b, const char *path, int timeout_ms)
+{
+    QMPB_CHECK(b);
+    struct qmpb_connect_args a = { b, 0, path, NULL, NULL, -1, timeout_ms, NULL };
+    return qmpb_connect(&a);
+}
+
+static qmpb_result *qmpb_client_connect_tcp(qmpb_client *b, const char *host, const char *port,
+                                            int timeout_ms)
+{
+    QMPB_CHECK(b);
+    struct qmpb_connect_args a = { b, 1, NULL, host, port, -1, timeout_ms, NULL };
+    return qmpb_connect(&a);
+}
+
+static qmpb_result *qmpb_client_connect_fd(qmpb_client *b, int fd, int timeout_ms)
+{
+    QMPB_CHECK(b);
+    struct qmpb_connect_args a = { b, 2, NULL, NULL, NULL, fd, timeout_ms, NULL };
+    return qmpb_connect(&a);
+}
+
+static qmpb_result *qmpb_client_close(qmpb_client *b)
+{
+    QMPB_CHECK(b);
+    return qmpb_result_of(qmp_client_close(b->c));
+}
+
+static int qmpb_client_is_connected(qmpb_client *b) { return b ? qmp_client_is_connected(b->c) : 0; }
+
+static int qmpb_client_has_capability(qmpb_client *b, const char *capability)
+{
+    return b && capability ? qmp_client_has_capability(b->c, capability) : 0;
+}
+
+static qmpb_result *qmpb_client_greeting(qmpb_client *b)
+{
+    QMPB_CHECK(b);
+    const json_t *g = qmp_client_greeting(b->c);
+    if (!g)
+        return qmpb_result_error(QMP_ECLOSED, "not connected");
+    char *text = qmp_json_dumps(g);
+    if (!text)
+        return qmpb_result_of(QMP_ENOMEM);
+    return qmpb_result_with_text(QMP_OK, text);
+}
+
+static int qmpb_client_get_fd(qmpb_client *b) { return b ? qmp_client_get_fd(b->c) : -1; }
+
+static int qmpb_client_close_reason(qmpb_client *b)
+{
+    if (!b)
+        return QMP_EINVAL;
+    pthread_mutex_lock(&b->mu);
+    int reason = b->close_reason;
+    pthread_mutex_unlock(&b->mu);
+    return reason;
+}
+
+/* ---- executing ----------------------------------------------------------- */
+
+/* "5,7" (NULL or "": none) into fds; -1 if malformed or more than QMP_MAX_FDS. */
+static int qmpb_parse_fds(const char *list, int *fds)
+{
+    int n = 0;
+    if (!list)
+        return 0;
+    const char *p = list;
+    while (*p) {
+        if (n == QMP_MAX_FDS)
+            return -1;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v > INT_MAX)
+            return -1;
+        fds[n++] = (int)v;
+        p = end;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return -1;
+    }
+    return n;
+}
+
+struct qmpb_exec_args {
+    qmpb_client *b;
+    const char *command_json;
+    qmp_exec_options opts;
+    qmpb_result *r;
+};
+
+static void *qmpb_execute_run(void *p)
+{
+    struct qmpb_exec_args *a = (struct qmpb_exec_args *)p;
+    char *text = NULL;
+    int rc = qmp_client_execute_str_full(a->b->c, a->command_json, &a->opts, &text);
+    a->r = qmpb_result_with_text(rc, text);
+    return NULL;
+}
+
+static qmpb_result *qmpb_client_execute(qmpb_client *b, const char *command_json, int timeout_ms,
+                                        const char *fds, int oob)
+{
+    QMPB_CHECK(b);
+    int fdv[QMP_MAX_FDS];
+    int nfds = qmpb_parse_fds(fds, fdv);
+    if (nfds < 0)
+        return qmpb_result_error(QMP_EINVAL, "fds: expected up to 16 decimal fds separated by commas");
+    struct qmpb_exec_args a;
+    memset(&a, 0, sizeof a);
+    a.b = b;
+    a.command_json = command_json;
+    a.opts.version = QMP_EXEC_OPTIONS_VERSION;
+    a.opts.timeout_ms = timeout_ms;
+    a.opts.fds = nfds ? fdv : NULL;
+    a.opts.nfds = (size_t)nfds;
+    a.opts.oob = oob;
+    qmpb_run_blocking(qmpb_execute_run, &a);
+    return a.r;
+}
+
+struct qmpb_helper_args {
+    qmpb_client *b;
+    int kind;                 /* 0 hmp, 1 getfd, 2 closefd, 3 add-fd */
+    const char *str;
+    int fd;
+    long long fdset_id;
+    qmpb_result *r;
+};
+
+static void *qmpb_helper_run(void *p)
+{
+    struct qmpb_helper_args *a = (struct qmpb_helper_args *)p;
+    if (a->kind == 0) {
+        char *out = NULL;
+        int rc = qmp_client_hmp(a->b->c, a->str, &out);
+        a->r = qmpb_result_with_text(rc, out);
+    } else if (a->kind == 1) {
+        a->r = qmpb_result_of(qmp_client_getfd(a->b->c, a->fd, a->str));
+    } else if (a->kind == 2) {
+        a->r = qmpb_result_of(qmp_client_closefd(a->b->c, a->str));
+    } else {
+        long long set = -1, fd = -1;
+        int rc = qmp_client_add_fd(a->b->c, a->fd, a->fdset_id, a->str, &set, &fd);
+        a->r = qmpb_result_of(rc);
+        if (a->r && rc == 0) {
+            char buf[96];
+            snprintf(buf, sizeof buf, "{\"fdset-id\": %lld, \"fd\": %lld}", set, fd);
+            a->r->text = strdup(buf);
+        }
+    }
+    return NULL;
+}
+
+static qmpb_result *qmpb_helper(qmpb_client *b, int kind, const char *str, int fd, long long fdset_id)
+{
+    QMPB_CHECK(b);
+    struct qmpb_helper_args a = { b, kind, str, fd, fdset_id, NULL };
+    qmpb_run_blocking(qmpb_helper_run, &a);
+    return a.r;
+}
+
+static qmpb_result *qmpb_client_hmp(qmpb_client *b, const char *command_line)
+{
+    return qmpb_helper(b, 0, command_line, -1, 0);
+}
+
+static qmpb_result *qmpb_client_getfd(qmpb_client *b, int fd, const char *fdname)
+{
+    return qmpb_helper(b, 1, fdname, fd, 0);
+}
+
+static qmpb_result *qmpb_client_closefd(qmpb_client *b, const char *fdname)
+{
+    return qmpb_helper(b, 2, fdname, -1, 0);
+}
+
+static qmpb_result *qmpb_client_add_fd(qmpb_client *b, int fd, long long fdset_id, const char *opaque)
+{
+    if (opaque && !*opaque)
+        opaque = NULL;
+    return qmpb_helper(b, 3, opaque, fd, fdset_id);
+}
+
+/* ---- events -------------------------------------------------------------- */
+
+static unsigned long long qmpb_client_event_seq(qmpb_client *b)
+{
+    return b ? qmp_client_event_seq(b->c) : 0;
+}
+
+static unsigned long long qmpb_client_events_dropped(qmpb_client *b)
+{
+    if (!b)
+        return 0;
+    pthread_mutex_lock(&b->mu);
+    unsigned long long n = b->dropped;
+    pthread_mutex_unlock(&b->mu);
+    return n;
+}
+
+static unsigned long long qmpb_client_events_queued(qmpb_client *b)
+{
+    if (!b)
+        return 0;
+    pthread_mutex_lock(&b->mu);
+    unsigned long long n = b->queued;
+    pthread_mutex_unlock(&b->mu);
+    return n;
+}
+
+static qmpb_result *qmpb_client_queue_events(qmpb_client *b, unsigned long long max_events)
+{
+    QMPB_CHECK(b);
+    pthread_mutex_lock(&b->mu);
+    int registered = b->handler_id != 0;
+    b->max_queued = (size_t)max_events;
+    if (max_events == 0) {
+        /* Off: forget what is queued. */
+        while (b->head) {
+            qmpb_event *e = b->head;
+            b->head = e->next;
+            qmpb_event_free(e);
+        }
+        b->tail = NULL;
+        b->queued = 0;
+    }
+    while (b->queued > b->max_queued) {
+        qmpb_event *e = b->head;
+        b->head = e->next;
+        if (!b->head)
+            b->tail = NULL;
+        b->queued--;
+        b->dropped++;
+        qmpb_event_free(e);
+    }
+    pthread_mutex_unlock(&b->mu);
+    if (max_events == 0 || registered)
+        return qmpb_result_of(QMP_OK);
+    unsigned int id = 0;
+    int rc = qmp_client_on_event(b->c, NULL, qmpb_on_event, b, NULL, &id);
+    if (rc < 0)
+        return qmpb_result_of(rc);
+    /* Events in the ring from before the handler are not queued: skip them. */
+    unsigned long long seq = qmp_client_event_seq(b->c);
+    pthread_mutex_lock(&b->mu);
+    b->handler_id = id;
+    if (seq > b->seen_seq)
+        b->seen_seq = seq;
+    pthread_mutex_unlock(&b->mu);
+    return qmpb_result_of(QMP_OK);
+}
+
+/* Pops the oldest queued event into a result; NULL when the queue is empty.  Holds b->mu. */
+static qmpb_result *qmpb_pop_locked(qmpb_client *b, int *nomem)
+{
+    qmpb_event *e = b->head;
+    *nomem = 0;
+    if (!e)
+        return NULL;
+    qmpb_result *r = qmpb_result_of(QMP_OK);
+    if (!r) {
+        *nomem = 1;
+        return NULL;
+    }
+    b->head = e->next;
+    if (!b->head)
+        b->tail = NULL;
+    b->queued--;
+    r->seq = e->seq;
+    r->name = e->name;
+    r->text = e->text;
+    free(e);
+    return r;
+}
+
+static long long qmpb_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Processes input that is readable now, without blocking; then pops one event. */
+static qmpb_result *qmpb_client_poll_event(qmpb_client *b)
+{
+    QMPB_CHECK(b);
+    int nomem;
+    pthread_mutex_lock(&b->mu);
+    qmpb_result *r = qmpb_pop_locked(b, &nomem);
+    pthread_mutex_unlock(&b->mu);
+    if (r || nomem)
+        return r;
+    int rc = qmp_client_process(b->c, QMP_POLL_IN);
+    pthread_mutex_lock(&b->mu);
+    r = qmpb_pop_locked(b, &nomem);
+    pthread_mutex_unlock(&b->mu);
+    if (r || nomem)
+        return r;
+    return qmpb_result_of(rc == QMP_ECLOSED ? rc : QMP_OK);
+}
+
+struct qmpb_next_args {
+    qmpb_client *b;
+    int timeout_ms;
+    qmpb_result *r;
+};
+
+static void *qmpb_next_run(void *p)
+{
+    struct qmpb_next_args *a = (struct qmpb_next_args *)p;
+    qmpb_client *b = a->b;
+    int nomem;
+    long long deadline = a->timeout_ms > 0 ? qmpb_now_ms() + a->timeout_ms : -1;
+    for (;;) {
+        pthread_mutex_lock(&b->mu);
+        qmpb_result *r = qmpb_pop_locked(b, &nomem);
+        unsigned long long after = b->seen_seq;
+        int queueing = b->max_queued > 0;
+        pthread_mutex_unlock(&b->mu);
+        if (r || nomem) {
+            a->r = r;
+            return NULL;
+        }
+        if (!queueing) {
+            a->r = qmpb_result_error(QMP_EINVAL, "events are not queued: call queue_events first");
+            return NULL;
+        }
+        int remaining = a->timeout_ms;
+        if (deadline >= 0) {
+            long long left = deadline - qmpb_now_ms();
+            if (left <= 0) {
+                a->r = qmpb_result_error(QMP_ETIMEDOUT, "no event within the timeout");
+                return NULL;
+            }
+            remaining = (int)left;
+        }
+        /* Drives the connection (or waits for its driver) until an event
+           newer than the queue's newest exists; the handler queues it. */
+        int rc = qmp_client_wait_event_str(b->c, NULL, NULL, after, remaining, NULL);
+        if (rc < 0) {
+            pthread_mutex_lock(&b->mu);
+            r = qmpb_pop_locked(b, &nomem);
+            pthread_mutex_unlock(&b->mu);
+            a->r = r || nomem ? r : qmpb_result_of(rc);
+            return NULL;
+        }
+        /* Another thread may be the driver and run the handler a moment
+           after waking us: wait for it, a slice at a time. */
+        pthread_mutex_lock(&b->mu);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += 100 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (!b->head && b->seen_seq <= after) {
+            if (pthread_cond_timedwait(&b->cv, &b->mu, &until) == ETIMEDOUT)
+                break;
+        }
+        if (!b->head && b->seen_seq <= after) {
+            /* An event the handler will never see (it came before the
+               queue started): do not wait for it again. */
+            unsigned long long seq = qmp_client_event_seq(b->c);
+            if (seq > b->seen_seq)
+                b->seen_seq = seq;
+        }
+        pthread_mutex_unlock(&b->mu);
+    }
+}
+
+static qmpb_result *qmpb_client_next_event(qmpb_client *b, int timeout_ms)
+{
+    QMPB_CHECK(b);
+    struct qmpb_next_args a = { b, timeout_ms, NULL };
+    qmpb_run_blocking(qmpb_next_run, &a);
+    return a.r;
+}
+
+struct qmpb_wait_args {
+    qmpb_client *b;
+    const char *name, *match_json;
+    unsigned long long after_seq;
+    int timeout_ms;
+    qmpb_result *r;
+};
+
+static void *qmpb_wait_run(void *p)
+{
+    struct qmpb_wait_args *a = (struct qmpb_wait_args *)p;
+    char *text = NULL;
+    int rc = qmp_client_wait_event_str(a->b->c, a->name, a->match_json, a->after_seq,
+                                       a->timeout_ms, &text);
+    a->r = qmpb_result_with_text(rc, text);
+    return NULL;
+}
+
+static qmpb_result *qmpb_client_wait_event(qmpb_client *b, const char *name, const char *match_json,
+                                           unsigned long long after_seq, int timeout_ms)
+{
+    QMPB_CHECK(b);
+    if (name && !*name)
+        name = NULL;
+    if (match_json && !*match_json)
+        match_json = NULL;
+    struct qmpb_wait_args a = { b, name, match_json, after_seq, timeout_ms, NULL };
+    qmpb_run_blocking(qmpb_wait_run, &a);
+    return a.r;
+}
+%}
+
+/* ---- Ruby: the GVL is released around the blocking calls ----------------- */
+#ifdef SWIGRUBY
+%{
+#include <ruby/thread.h>
+static void qmpb_ruby_without_gvl(void *(*fn)(void *), void *arg)
+{
+    /* No unblocking function: the call ends by its own timeout. */
+    rb_thread_call_without_gvl(fn, arg, NULL, NULL);
+}
+%}
+%init %{
+    qmpb_blocking_hook = qmpb_ruby_without_gvl;
+%}
+#endif
+
+/* ---- what the languages see ---------------------------------------------- */
+
+/* Status codes (qmp_status), qmp_strerror(), qmp_version_string(), QMP_MAX_FDS,
+   QMP_POLL_*, QMP_VERSION_*. */
+%ignore qmp_error;
+%ignore qmp_error_last;   /* read inside the shim, never from a language */
+%ignore qmp_free;
+%include "qmp/qmp-common.h"
+%constant int QMP_VERSION_MAJOR = QMP_VERSION_MAJOR;
+%constant int QMP_VERSION_MINOR = QMP_VERSION_MINOR;
+%constant int QMP_VERSION_MICRO = QMP_VERSION_MICRO;
+%constant int QMP_MAX_FDS = QMP_MAX_FDS;
+%constant int QMP_POLL_IN = QMP_POLL_IN;
+%constant int QMP_POLL_OUT = QMP_POLL_OUT;
+
+/* A result: read its members, then let it go (Python/Ruby: the garbage
+   collector frees it; Go: DeleteQmpb_result). */
+%nodefaultctor qmpb_result;
+%immutable;
+typedef struct qmpb_result {
+    int code;
+    int sys_errno;
+    char *message;
+    char *error_class;
+    char *error_desc;
+    char *text;
+    char *name;
+    unsigned long long seq;
+} qmpb_result;
+%mutable;
+%extend qmpb_result {
+    ~qmpb_result() { qmpb_result_free($self); }
+}
+
+/* Every function that returns a qmpb_result returns a new one (NULL only
+   when out of memory): the language owns it. */
+%newobject qmpb_client_set_timeout;
+%newobject qmpb_client_set_oob;
+%newobject qmpb_client_set_max_message_size;
+%newobject qmpb_client_set_event_buffer;
+%newobject qmpb_add_secret_member;
+%newobject qmpb_client_connect_unix;
+%newobject qmpb_client_connect_tcp;
+%newobject qmpb_client_connect_fd;
+%newobject qmpb_client_close;
+%newobject qmpb_client_greeting;
+%newobject qmpb_client_execute;
+%newobject qmpb_client_hmp;
+%newobject qmpb_client_getfd;
+%newobject qmpb_client_closefd;
+%newobject qmpb_client_add_fd;
+%newobject qmpb_client_queue_events;
+%newobject qmpb_client_poll_event;
+%newobject qmpb_client_next_event;
+%newobject qmpb_client_wait_event;
+
+/* The client: opaque; qmpb_client_free() it (after every call on it has returned). */
+typedef struct qmpb_client qmpb_client;
+qmpb_client *qmpb_client_new(void);
+void qmpb_client_free(qmpb_client *b);
+
+qmpb_result *qmpb_client_set_timeout(qmpb_client *b, int timeout_ms);
+qmpb_result *qmpb_client_set_oob(qmpb_client *b, int enable);
+qmpb_result *qmpb_client_set_max_message_size(qmpb_client *b, unsigned long long bytes);
+qmpb_result *qmpb_client_set_event_buffer(qmpb_client *b, unsigned long long max_events);
+qmpb_result *qmpb_add_secret_member(const char *name);
+
+qmpb_result *qmpb_client_connect_unix(qmpb_client *b, const char *path, int timeout_ms);
+qmpb_result *qmpb_client_connect_tcp(qmpb_client *b, const char *host, const char *port, int timeout_ms);
+qmpb_result *qmpb_client_connect_fd(qmpb_client *b, int fd, int timeout_ms);
+qmpb_result *qmpb_client_close(qmpb_client *b);
+int qmpb_client_is_connected(qmpb_client *b);
+int qmpb_client_has_capability(qmpb_client *b, const char *capability);
+qmpb_result *qmpb_client_greeting(qmpb_client *b);
+int qmpb_client_get_fd(qmpb_client *b);
+int qmpb_client_close_reason(qmpb_client *b);
+
+qmpb_result *qmpb_client_execute(qmpb_client *b, const char *command_json, int timeout_ms,
+                                 const char *fds, int oob);
+qmpb_result *qmpb_client_hmp(qmpb_client *b, const char *command_line);
+qmpb_result *qmpb_client_getfd(qmpb_client *b, int fd, const char *fdname);
+qmpb_result *qmpb_client_closefd(qmpb_client *b, const char *fdname);
+qmpb_result *qmpb_client_add_fd(qmpb_client *b, int fd, long long fdset_id, const char *opaque);
+
+unsigned long long qmpb_client_event_seq(qmpb_client *b);
+qmpb_result *qmpb_client_queue_events(qmpb_client *b, unsigned long long max_events);
+unsigned long long qmpb_client_events_queued(qmpb_client *b);
+unsigned long long qmpb_client_events_dropped(qmpb_client *b);
+qmpb_result *qmpb_client_poll_event(qmpb_client *b);
+qmpb_result *qmpb_client_next_event(qmpb_client *b, int timeout_ms);
+qmpb_result *qmpb_client_wait_event(qmpb_client *b, const char *name, const char *match_json,
+                                    unsigned long long after_seq, int timeout_ms);
