@@ -19,13 +19,18 @@ cd "$(dirname "$0")/.."
 # qemu-storage-daemon is in qemu-system-common, a dependency of
 # qemu-system-x86), qemu-utils (qemu-img, for images), python3 (scripts) and
 # abigail-tools (abidiff: the ABI test against tests/abi/libqmp.abi).
+# Bindings (bindings/): swig, and python3-dev for the Python extension.
 PACKAGES=(
     meson ninja-build pkg-config gcc g++
     libjansson-dev libglib2.0-dev libcmocka-dev libedit-dev
     valgrind qemu-system-x86 qemu-utils python3
     abigail-tools
+    swig python3-dev
 )
 BUILD_DIR=build
+# The SWIG bindings built into build/ and tested (meson option -Dbindings):
+# a comma-separated list; each language appends itself here.
+BINDINGS=python
 
 step=""
 on_error() {
@@ -82,15 +87,15 @@ else
 fi
 
 if [ -f "${BUILD_DIR}/meson-private/coredata.dat" ]; then
-    run_step "meson setup --reconfigure ${BUILD_DIR}"
-    if ! meson setup --reconfigure "${BUILD_DIR}"; then
+    run_step "meson setup --reconfigure ${BUILD_DIR} -Dbindings=${BINDINGS}"
+    if ! meson setup --reconfigure "${BUILD_DIR}" -Dbindings="${BINDINGS}"; then
         # A build dir from another meson version, or a broken one.
-        run_step "meson setup --wipe ${BUILD_DIR}"
-        meson setup --wipe "${BUILD_DIR}"
+        run_step "meson setup --wipe ${BUILD_DIR} -Dbindings=${BINDINGS}"
+        meson setup --wipe "${BUILD_DIR}" -Dbindings="${BINDINGS}"
     fi
 else
-    run_step "meson setup ${BUILD_DIR}"
-    meson setup "${BUILD_DIR}"
+    run_step "meson setup ${BUILD_DIR} -Dbindings=${BINDINGS}"
+    meson setup "${BUILD_DIR}" -Dbindings="${BINDINGS}"
 fi
 
 run_step "meson compile -C ${BUILD_DIR}"
