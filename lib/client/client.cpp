@@ -492,6 +492,9 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
     }
     call->id = session_.submit(command, opts.oob, std::move(fds));
     calls_.emplace(call->id, call);
+    // A command sent from a callback waits for the callbacks of the same
+    // read to finish, then goes out with the others (dispatch() flushes).
+    if (dispatch_depth_ > 0 && driver_ == std::this_thread::get_id()) return Error::ok();
     flush_locked();
     // The driver must poll for output, or recompute its timeout.
     if (session_.want_write() || (call->async && !call->deadline.infinite())) wake_driver();
@@ -812,12 +815,22 @@ void Client::read_locked() {
     }
 }
 
+// Sends what is queued, several messages per system call.
 void Client::flush_locked() {
-    protocol::Session::Chunk c;
-    while (fd_ >= 0 && session_.front(&c)) {
+    constexpr size_t kMaxGather = 64;
+    protocol::Session::Chunk cs[kMaxGather];
+    struct iovec iov[kMaxGather];
+    size_t k;
+    while (fd_ >= 0 && (k = session_.fronts(cs, kMaxGather)) > 0) {
+        size_t total = 0;
+        for (size_t i = 0; i < k; i++) {
+            iov[i].iov_base = const_cast<char *>(cs[i].data);
+            iov[i].iov_len = cs[i].len;
+            total += cs[i].len;
+        }
         size_t n = 0;
         transport::IoResult res;
-        Error e = transport::send(fd_, c.data, c.len, c.fds, c.nfds, &n, &res);
+        Error e = transport::send_iov(fd_, iov, k, cs[0].fds, cs[0].nfds, &n, &res);
         if (e) {
             teardown(e, e.code);
             return;
@@ -827,9 +840,13 @@ void Client::flush_locked() {
             return;
         }
         if (res == transport::IoResult::WouldBlock) return;
-        if (c.first && n > 0 && tracing()) trace(QMP_LOG_SEND, std::string(c.data, c.len));
+        if (tracing()) {
+            size_t off = 0;
+            for (size_t i = 0; i < k && off < n; off += cs[i].len, i++)
+                if (cs[i].first) trace(QMP_LOG_SEND, std::string(cs[i].data, cs[i].len));
+        }
         session_.consumed(n);
-        if (n < c.len) return;  // the socket is full: wait for POLLOUT
+        if (n < total) return;  // the socket is full: wait for POLLOUT
     }
 }
 
@@ -941,11 +958,14 @@ void Client::dispatch(Lock &lk) {
     if (!may_drive() || dispatch_q_.empty()) return;
     bool outer = driver_ == std::thread::id();
     driver_ = std::this_thread::get_id();
+    dispatch_depth_++;
     while (!dispatch_q_.empty()) {
         Dispatch d = std::move(dispatch_q_.front());
         dispatch_q_.pop_front();
         run_dispatch(lk, d);
+        if (dispatch_q_.empty() && dispatch_depth_ == 1) flush_locked();  // may queue a close
     }
+    dispatch_depth_--;
     if (outer) {
         driver_ = std::thread::id();
         cv_.notify_all();

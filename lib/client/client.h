@@ -186,6 +186,7 @@ private:
     protocol::Session::Phase close_phase_ = protocol::Session::Phase::Idle;
 
     std::thread::id driver_;
+    int dispatch_depth_ = 0;  // > 0 while the driver runs callbacks (their commands are sent after)
     std::unordered_map<uint64_t, std::shared_ptr<Call>> calls_;
     std::vector<std::shared_ptr<Handler>> handlers_;
     unsigned int next_handler_id_ = 1;

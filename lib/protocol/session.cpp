@@ -148,20 +148,38 @@ bool Session::front(Chunk *c) const {
     return true;
 }
 
-void Session::consumed(size_t n) {
-    if (out_.empty() || n == 0) return;
-    Outgoing &o = out_.front();
-    if (o.sent == 0) {
-        // The fds went with the first byte: the kernel holds its own copies now.
-        close_fds(o.fds);
-        auto p = pending_.find(o.id);
-        if (p != pending_.end()) {
-            p->second.on_wire = true;
-            if (p->second.inband) inband_on_wire_.push_back(o.id);
-        }
+size_t Session::fronts(Chunk *out, size_t max) const {
+    size_t k = 0;
+    for (const Outgoing &o : out_) {
+        if (k == max || (k > 0 && !o.fds.empty())) break;
+        out[k].data = o.bytes.data() + o.sent;
+        out[k].len = o.bytes.size() - o.sent;
+        bool first = o.sent == 0 && !o.fds.empty();
+        out[k].fds = first ? o.fds.data() : nullptr;
+        out[k].nfds = first ? o.fds.size() : 0;
+        out[k].first = o.sent == 0;
+        k++;
     }
-    o.sent += n;
-    if (o.sent >= o.bytes.size()) out_.pop_front();
+    return k;
+}
+
+void Session::consumed(size_t n) {
+    while (n > 0 && !out_.empty()) {
+        Outgoing &o = out_.front();
+        if (o.sent == 0) {
+            // The fds went with the first byte: the kernel holds its own copies now.
+            close_fds(o.fds);
+            auto p = pending_.find(o.id);
+            if (p != pending_.end()) {
+                p->second.on_wire = true;
+                if (p->second.inband) inband_on_wire_.push_back(o.id);
+            }
+        }
+        size_t take = std::min(n, o.bytes.size() - o.sent);
+        o.sent += take;
+        n -= take;
+        if (o.sent >= o.bytes.size()) out_.pop_front();
+    }
 }
 
 void Session::receive(wire::Message &&m, Effects &fx) {

@@ -72,6 +72,11 @@ public:
 
     bool want_write() const { return !out_.empty(); }
     bool front(Chunk *c) const;
+    // Up to max chunks to send in one go: the front one and the whole
+    // messages after it, stopping before a message that carries fds (they
+    // must ride on its first byte).  Returns how many.
+    size_t fronts(Chunk *out, size_t max) const;
+    // n bytes were sent, possibly spanning several messages.
     void consumed(size_t n);
 
     void receive(wire::Message &&m, Effects &fx);

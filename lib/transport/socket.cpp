@@ -175,10 +175,15 @@ Error send(int fd, const char *data, size_t len, const int *fds, size_t nfds, si
     struct iovec iov;
     iov.iov_base = const_cast<char *>(data);
     iov.iov_len = len;
+    return send_iov(fd, &iov, 1, fds, nfds, written, res);
+}
+
+Error send_iov(int fd, const struct iovec *iov, size_t niov, const int *fds, size_t nfds, size_t *written,
+               IoResult *res) {
     struct msghdr msg;
     std::memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
+    msg.msg_iov = const_cast<struct iovec *>(iov);
+    msg.msg_iovlen = niov;
     union {
         char buf[CMSG_SPACE(sizeof(int) * QMP_MAX_FDS)];
         struct cmsghdr align;

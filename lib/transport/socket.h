@@ -3,6 +3,8 @@
 // MSG_NOSIGNAL; EINTR is retried here and nowhere else.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstddef>
 
 #include "common/deadline.h"
@@ -34,6 +36,9 @@ Error receive(int fd, char *buf, size_t cap, size_t *n, IoResult *res);
 // gives QMP_ECLOSED, never SIGPIPE.
 Error send(int fd, const char *data, size_t len, const int *fds, size_t nfds, size_t *written,
            IoResult *res);
+// The same for niov buffers sent together, in one system call.
+Error send_iov(int fd, const struct iovec *iov, size_t niov, const int *fds, size_t nfds, size_t *written,
+               IoResult *res);
 
 // Waits for fd to be ready for `events` (POLLIN/POLLOUT) or for wake_fd to
 // be readable, until the deadline.  *revents gets fd's poll() revents (0 on
