@@ -1,0 +1,565 @@
+# frozen_string_literal: true
+#
+# libqmp for Ruby: a client for QEMU's QMP.
+#
+#   require "libqmp"
+#   LibQMP::Client.open("/tmp/qmp.sock", timeout: 5) do |c|
+#     p c.execute("query-status")                  # => {"status"=>"running", ...}
+#     c.execute("blockdev-add", driver: "null-co", "node-name": "n0")
+#   end
+#
+# A thin layer over the SWIG extension libqmp_ext (LibQMP::Libqmp_ext, made
+# from bindings/qmp.i): JSON crosses as text and is parsed with Ruby's json;
+# every native call returns a result that carries its own error.
+#
+# Threads: a blocking call (connect, execute, hmp, getfd, closefd, add_fd,
+# wait_event, process, each_event) releases the GVL, so other Ruby threads
+# run meanwhile.  It has no unblocking function: Thread#kill, Thread#raise
+# and Ctrl-C take effect when the call returns, at the latest after its
+# timeout (the client's default is 30 s).  Several threads may share a
+# client.
+#
+# Events: handlers registered with on_event run in the Ruby thread that
+# drives the client, never inside C: libqmp queues the events in C, and the
+# queue is drained (handlers called, in order) after every blocking call
+# and by process and each_event.  A program that only waits for events calls
+# process or each_event in a loop.
+require "json"
+require "libqmp_ext"
+
+module LibQMP
+  Native = Libqmp_ext
+  private_constant :Native
+
+  # The status codes of the C API (LibQMP::ETIMEDOUT, ...), as Error#code.
+  %w[OK EINVAL ENOMEM EIO ECLOSED ETIMEDOUT EPROTO EHANDSHAKE ENEGOTIATION
+     ECOMMAND ETOOBIG ECANCELLED EDEADLK MAX_FDS].each do |name|
+    const_set(name, Native.const_get("QMP_#{name}"))
+  end
+
+  # The library's version, "MAJOR.MINOR.MICRO".
+  VERSION = Native.qmp_version_string
+
+  # Every error of this library; #code is a status code (LibQMP::EIO, ...).
+  class Error < StandardError
+    attr_reader :code, :errno
+
+    def initialize(message = nil, code: nil, errno: 0)
+      super(message)
+      @code = code
+      @errno = errno
+    end
+  end
+
+  # The server answered {"error": {"class": ..., "desc": ...}}.
+  class CommandError < Error
+    attr_reader :error_class, :desc
+
+    def initialize(error_class, desc, message = nil)
+      super(message || "#{error_class}: #{desc}", code: ECOMMAND)
+      @error_class = error_class
+      @desc = desc
+    end
+  end
+
+  class TimeoutError < Error; end
+  # The connection is gone (the peer hung up, or it was never made).
+  class ConnectionClosed < Error; end
+  # The call was dropped because the client was closed meanwhile.
+  class Cancelled < ConnectionClosed; end
+  # The peer sent something that is not QMP.
+  class ProtocolError < Error; end
+  class MessageTooBig < ProtocolError; end
+  class HandshakeError < ProtocolError; end
+  class NegotiationError < HandshakeError; end
+  # A system call failed: #errno says which error.
+  class SocketError < Error; end
+  class InvalidArgument < Error; end
+  class OutOfMemory < Error; end
+  # The call would have waited on itself (see libqmp's threading rules).
+  class DeadlockError < Error; end
+
+  ERRORS = {
+    EINVAL => InvalidArgument, ENOMEM => OutOfMemory, EIO => SocketError,
+    ECLOSED => ConnectionClosed, ETIMEDOUT => TimeoutError, EPROTO => ProtocolError,
+    EHANDSHAKE => HandshakeError, ENEGOTIATION => NegotiationError,
+    ETOOBIG => MessageTooBig, ECANCELLED => Cancelled, EDEADLK => DeadlockError
+  }.freeze
+  private_constant :ERRORS
+
+  # An event: its name, data ({} when it has none), timestamp (a Time) and
+  # sequence number (nil for one returned by wait_event); #to_h is the whole
+  # message as QEMU sent it.
+  class Event
+    attr_reader :name, :data, :timestamp, :seq
+
+    def initialize(message, seq = nil)
+      @message = message
+      @name = message["event"]
+      @data = message["data"] || {}
+      ts = message["timestamp"]
+      @timestamp = Time.at(ts["seconds"], ts["microseconds"], :usec) if ts
+      @seq = seq
+    end
+
+    def [](key) = @message[key]
+    def to_h = @message
+
+    def inspect
+      "#<LibQMP::Event #{@name} seq=#{@seq.inspect} data=#{@data.inspect}>"
+    end
+    alias to_s inspect
+  end
+
+  # The actions of a transaction (Client#transaction).
+  class Transaction
+    attr_reader :actions
+
+    def initialize
+      @actions = []
+    end
+
+    # Adds the action type with data: add("block-dirty-bitmap-add", node: "n0", name: "b0").
+    def add(type, data = nil, **kwargs)
+      @actions << { "type" => type, "data" => LibQMP.arguments(data, kwargs) }
+      self
+    end
+    alias << add
+  end
+
+  # Makes a native result into its text, or raises the error it carries.
+  def self.check(r)
+    raise OutOfMemory.new("out of memory", code: ENOMEM) if r.nil?
+    code = r.code
+    return r.text && r.text.force_encoding(Encoding::UTF_8) if code == OK
+
+    message = r.message || Native.qmp_strerror(code)
+    if code == ECOMMAND
+      raise CommandError.new(r.error_class, r.error_desc, message)
+    end
+    raise ERRORS.fetch(code, Error).new(message, code: code, errno: r.sys_errno)
+  end
+
+  # Seconds (Integer or Float) into the C API's milliseconds: nil is the
+  # client's default timeout, Float::INFINITY waits forever.
+  def self.ms(seconds)
+    return 0 if seconds.nil?
+    return -1 if seconds == Float::INFINITY
+    raise ArgumentError, "timeout: expected seconds >= 0, got #{seconds.inspect}" unless seconds.is_a?(Numeric) && seconds >= 0
+
+    [(seconds * 1000).ceil, 1].max.clamp(1, 2**31 - 1)
+  end
+
+  # An IO (or anything with fileno) or an Integer into a file descriptor.
+  def self.fd_of(f)
+    return f if f.is_a?(Integer)
+    return f.fileno if f.respond_to?(:fileno)
+
+    raise ArgumentError, "expected an IO or a file descriptor, got #{f.class}"
+  end
+
+  # A command's arguments from a Hash and keywords (keywords win).
+  def self.arguments(args, kwargs)
+    raise ArgumentError, "arguments: expected a Hash, got #{args.class}" unless args.nil? || args.is_a?(Hash)
+
+    out = {}
+    args&.each { |k, v| out[k.to_s] = v }
+    kwargs.each { |k, v| out[k.to_s] = v }
+    out
+  end
+
+  # Makes name (e.g. "password") redacted from traces, process-wide.
+  def self.add_secret_member(name)
+    check(Native.qmpb_add_secret_member(name))
+    nil
+  end
+
+  # Owns the native client: freed by Client#close or, failing that, by the
+  # garbage collector; never while a call on it is running.
+  class Handle
+    attr_reader :ptr
+
+    def initialize(ptr)
+      @ptr = ptr
+      @lock = Mutex.new
+      @active = 0
+      @closed = false
+      @freed = false
+    end
+
+    # Runs the block with the native pointer, counted as a running call.
+    def use
+      @lock.synchronize do
+        raise ConnectionClosed.new("the client is closed", code: ECLOSED) if @closed
+
+        @active += 1
+      end
+      begin
+        yield @ptr
+      ensure
+        @lock.synchronize do
+          @active -= 1
+          free_locked if @closed && @active.zero?
+        end
+      end
+    end
+
+    def closed? = @closed
+
+    # Closes the connection (running calls end with Cancelled) and frees the
+    # client once the last running call has returned.
+    def close
+      ptr = @lock.synchronize do
+        return if @closed
+
+        @closed = true
+        @ptr
+      end
+      # The result is freed by the GC; a close cannot fail in a way that matters here.
+      Native.qmpb_client_close(ptr)
+      @lock.synchronize { free_locked if @active.zero? }
+    end
+
+    # The finalizer: the client object is gone, so no call is running.
+    def self.finalizer(handle)
+      proc { handle.send(:free_locked) }
+    end
+
+    private
+
+    def free_locked
+      return if @freed
+
+      @freed = true
+      Native.qmpb_client_free(@ptr)
+    end
+  end
+  private_constant :Handle
+
+  class Client
+    # Default size of the C-side event queue that feeds on_event handlers.
+    EVENT_QUEUE = 1024
+
+    # Connects to the Unix socket path; with a block, yields the client and
+    # closes it when the block ends, returning the block's value.
+    def self.open(path, timeout: nil, **settings, &block)
+      c = connect_unix(path, timeout: timeout, **settings)
+      return c unless block
+
+      begin
+        yield c
+      ensure
+        c.close
+      end
+    end
+
+    def self.connect_unix(path, timeout: nil, **settings)
+      connected(new(**settings)) { |c| c.connect_unix(path, timeout: timeout) }
+    end
+
+    def self.connect_tcp(host, port, timeout: nil, **settings)
+      connected(new(**settings)) { |c| c.connect_tcp(host, port, timeout: timeout) }
+    end
+
+    # Talks QMP over io (a UNIXSocket, TCPSocket, ... or an fd); the caller
+    # keeps io: the client uses a duplicate of its descriptor.
+    def self.from_io(io, timeout: nil, **settings)
+      connected(new(**settings)) { |c| c.connect_io(io, timeout: timeout) }
+    end
+
+    # Connects c with the block, or closes it and raises.
+    def self.connected(c)
+      yield c
+      c
+    rescue Exception # rubocop:disable Lint/RescueException -- closed also on Interrupt
+      c.close
+      raise
+    end
+    private_class_method :connected
+
+    # settings: oob: true negotiates out-of-band execution (when the server
+    # offers it); command_timeout: the default for calls (seconds; nil: 30);
+    # event_buffer: events kept for wait_event (1024); max_message_size: bytes.
+    def initialize(oob: false, command_timeout: nil, event_buffer: nil, max_message_size: nil,
+                   event_queue: EVENT_QUEUE)
+      ptr = Native.qmpb_client_new or raise OutOfMemory.new("out of memory", code: ENOMEM)
+      @handle = Handle.new(ptr)
+      ObjectSpace.define_finalizer(self, Handle.finalizer(@handle))
+      @handlers = {}
+      @next_handler_id = 0
+      @event_queue = event_queue
+      @queueing = false
+      @dispatch_lock = Mutex.new
+      @waiters = 0 # threads in process/each_event, which pop the queue themselves
+      @waiters_lock = Mutex.new
+      self.oob = oob if oob
+      self.timeout = command_timeout if command_timeout
+      call(:qmpb_client_set_event_buffer, event_buffer) if event_buffer
+      call(:qmpb_client_set_max_message_size, max_message_size) if max_message_size
+    end
+
+    # --- connecting ---------------------------------------------------------
+
+    def connect_unix(path, timeout: nil)
+      drive(:qmpb_client_connect_unix, path.to_s, LibQMP.ms(timeout))
+      self
+    end
+
+    def connect_tcp(host, port, timeout: nil)
+      drive(:qmpb_client_connect_tcp, host.to_s, port.to_s, LibQMP.ms(timeout))
+      self
+    end
+
+    def connect_io(io, timeout: nil)
+      source = io.is_a?(IO) ? io : IO.for_fd(LibQMP.fd_of(io), autoclose: false)
+      copy = source.dup
+      copy.autoclose = false # the client takes the descriptor, also on failure
+      drive(:qmpb_client_connect_fd, copy.fileno, LibQMP.ms(timeout))
+      self
+    end
+
+    # Closes the connection; calls still running in other threads raise
+    # Cancelled.  Further calls raise ConnectionClosed.  Idempotent.
+    def close
+      @handle.close
+      nil
+    end
+
+    def closed? = @handle.closed?
+
+    def connected?
+      !closed? && @handle.use { |b| Native.qmpb_client_is_connected(b) == 1 }
+    end
+
+    # The greeting, {"QMP" => {"version" => ..., "capabilities" => [...]}}.
+    def greeting = JSON.parse(call(:qmpb_client_greeting))
+
+    def capability?(name) = @handle.use { |b| Native.qmpb_client_has_capability(b, name.to_s) == 1 }
+
+    # The connection's socket descriptor (borrowed), or -1.
+    def fileno = @handle.use { |b| Native.qmpb_client_get_fd(b) }
+
+    # Why the connection ended: LibQMP::OK (we closed it), ECLOSED (the peer
+    # hung up), EIO, EPROTO, ...
+    def close_reason = @handle.use { |b| Native.qmpb_client_close_reason(b) }
+
+    # The default timeout of calls in seconds (Float::INFINITY: none).
+    def timeout=(seconds)
+      call(:qmpb_client_set_timeout, LibQMP.ms(seconds))
+    end
+
+    def oob=(on)
+      call(:qmpb_client_set_oob, on ? 1 : 0)
+    end
+
+    # --- executing ----------------------------------------------------------
+
+    # Executes command name with arguments (a Hash and/or keywords) and
+    # returns the server's "return" value (Hash, Array, ...).  timeout:
+    # seconds (nil: the client's default); fds: IOs or ints passed with the
+    # command (the caller keeps them); oob: out of band.  An argument named
+    # like one of these options goes in the Hash: execute("x", {"timeout" => 1}).
+    def execute(name, arguments = nil, timeout: nil, fds: nil, oob: false, **kwargs)
+      command = { "execute" => name.to_s }
+      args = LibQMP.arguments(arguments, kwargs)
+      command["arguments"] = args unless args.empty?
+      execute_json(JSON.generate(command), timeout: timeout, fds: fds, oob: oob)
+    end
+
+    # Executes a command given as JSON text ({"execute": ..., "arguments": ...}, no "id").
+    def execute_json(command_json, timeout: nil, fds: nil, oob: false)
+      fd_list = Array(fds).map { |f| LibQMP.fd_of(f) }.join(",")
+      text = drive(:qmpb_client_execute, command_json, LibQMP.ms(timeout), fd_list, oob ? 1 : 0)
+      JSON.parse(text || "null", quirks_mode: true)
+    end
+
+    # Runs a human monitor command line and returns what it printed.
+    def hmp(command_line) = drive(:qmpb_client_hmp, command_line.to_s) || ""
+
+    # Executes "transaction": with a block, yields a Transaction to add the
+    # actions to; or pass [{"type" => ..., "data" => ...}, ...].
+    def transaction(actions = nil, completion_mode: nil, timeout: nil)
+      if block_given?
+        t = Transaction.new
+        yield t
+        actions = (actions || []) + t.actions
+      end
+      args = { "actions" => actions || [] }
+      args["properties"] = { "completion-mode" => completion_mode.to_s } if completion_mode
+      execute("transaction", args, timeout: timeout)
+    end
+
+    # Passes file (an IO or fd; the caller keeps it) to QEMU as fdname.
+    def getfd(file, fdname)
+      drive(:qmpb_client_getfd, LibQMP.fd_of(file), fdname.to_s)
+      nil
+    end
+
+    def closefd(fdname)
+      drive(:qmpb_client_closefd, fdname.to_s)
+      nil
+    end
+
+    # Adds file (an IO or fd; the caller keeps it) to fd set fdset_id (nil:
+    # a new set); returns {"fdset-id" => N, "fd" => M}.
+    def add_fd(file, fdset_id: nil, opaque: nil)
+      JSON.parse(drive(:qmpb_client_add_fd, LibQMP.fd_of(file), fdset_id || -1, opaque.to_s))
+    end
+
+    # --- events -------------------------------------------------------------
+
+    # The newest event's sequence number: take it before a command whose
+    # event you will wait for, and pass it as wait_event's after:.
+    def event_seq = @handle.use { |b| Native.qmpb_client_event_seq(b) }
+
+    # Waits for an event named name (nil: any) whose data contains match (a
+    # Hash, compared recursively) and returns it (an Event).  after: a
+    # sequence number from event_seq; events after it count even if they
+    # came before this call, so none is lost between a command and the wait
+    # for its event; nil: only events from now on.  Raises TimeoutError.
+    def wait_event(name = nil, match: nil, after: nil, timeout: nil)
+      after ||= event_seq
+      match_json = match && !match.empty? ? JSON.generate(match) : ""
+      text = drive(:qmpb_client_wait_event, name.to_s, match_json, Integer(after), LibQMP.ms(timeout))
+      Event.new(JSON.parse(text))
+    end
+
+    # Calls the block with every event named name (nil: every event), in the
+    # thread that drives the client (see the top of this file); returns an
+    # id for off_event.  An exception raised by a handler propagates out of
+    # the call that dispatched it.
+    def on_event(name = nil, &handler)
+      raise ArgumentError, "on_event needs a block" unless handler
+
+      unless @queueing
+        call(:qmpb_client_queue_events, @event_queue)
+        @queueing = true
+      end
+      id = (@next_handler_id += 1)
+      @handlers = @handlers.merge(id => [name&.to_s, handler])
+      id
+    end
+
+    def off_event(id)
+      @handlers = @handlers.reject { |k, _| k == id }
+      nil
+    end
+
+    # Events dropped because the queue for handlers was full.
+    def events_dropped = @handle.use { |b| Native.qmpb_client_events_dropped(b) }
+
+    # Waits up to timeout seconds (0: do not wait) for an event, then
+    # dispatches every queued event to the handlers; returns how many.
+    def process(timeout = 0)
+      raise InvalidArgument.new("process: no event handler registered", code: EINVAL) unless @queueing
+      return dispatch_queued if timeout == 0
+
+      n = 0
+      waiting do
+        ev = next_event(LibQMP.ms(timeout))
+        if ev
+          n += 1
+          run_handlers(ev)
+        end
+      end
+      n + dispatch_queued
+    end
+
+    # Yields every event (after the handlers have seen it) as it arrives,
+    # until the connection closes, or, with timeout:, until none came for
+    # that many seconds.  Without a block, an Enumerator.
+    def each_event(timeout: Float::INFINITY)
+      return enum_for(:each_event, timeout: timeout) unless block_given?
+
+      unless @queueing
+        call(:qmpb_client_queue_events, @event_queue)
+        @queueing = true
+      end
+      ms = LibQMP.ms(timeout)
+      loop do
+        ev = waiting { next_event(ms) } or break
+        run_handlers(ev)
+        yield ev
+      end
+      dispatch_queued
+      nil
+    end
+
+    def inspect
+      state = closed? ? "closed" : (connected? ? "connected" : "not connected")
+      "#<LibQMP::Client #{state}>"
+    end
+
+    private
+
+    # A call that does not drive the connection: its result's text.
+    def call(fn, *args)
+      @handle.use { |b| LibQMP.check(Native.send(fn, b, *args)) }
+    end
+
+    # A blocking call (GVL released in C); then the queued events go to the
+    # handlers, also when the call failed.
+    def drive(fn, *args)
+      r = @handle.use { |b| Native.send(fn, b, *args) }
+      dispatch_queued if @queueing && @waiters.zero?
+      LibQMP.check(r)
+    end
+
+    # While a thread waits in process or each_event, it pops the queue and
+    # the other threads' calls leave it alone: a waiter blocked in C could
+    # not be woken for an event that another thread took.  The count drops
+    # before the waiter's last drain, so nothing queued stays behind.
+    def waiting
+      @waiters_lock.synchronize { @waiters += 1 }
+      begin
+        yield
+      ensure
+        @waiters_lock.synchronize { @waiters -= 1 }
+      end
+    end
+
+    # The next queued event, waiting up to ms; nil on timeout or when the
+    # connection is closed.
+    def next_event(ms)
+      r = @handle.use { |b| Native.qmpb_client_next_event(b, ms) }
+      text = LibQMP.check(r)
+      Event.new(JSON.parse(text), r.seq)
+    rescue TimeoutError, ConnectionClosed
+      nil
+    end
+
+    # Pops and dispatches queued events until none is left.  One thread
+    # dispatches at a time, so handlers see the events in order; a handler
+    # that makes a call does not dispatch recursively (the loop here goes on).
+    def dispatch_queued
+      n = 0
+      loop do
+        return n if @dispatch_lock.owned?
+        return n unless @dispatch_lock.try_lock
+
+        begin
+          loop do
+            r = @handle.use { |b| Native.qmpb_client_poll_event(b) }
+            break if r.nil? || r.code != OK || r.text.nil?
+
+            n += 1
+            run_handlers(Event.new(JSON.parse(r.text.force_encoding(Encoding::UTF_8)), r.seq))
+          end
+        ensure
+          @dispatch_lock.unlock
+        end
+        # An event queued after the last poll and before the unlock, that a
+        # thread turned away by try_lock would otherwise leave queued.
+        return n if closed? || @handle.use { |b| Native.qmpb_client_events_queued(b) }.zero?
+      end
+    rescue ConnectionClosed
+      n
+    end
+
+    def run_handlers(ev)
+      @handlers.each_value do |name, handler|
+        handler.call(ev) if name.nil? || name == ev.name
+      end
+    end
+  end
+end
