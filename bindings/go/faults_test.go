@@ -1,0 +1,98 @@
+package qmp_test
+
+import (
+	"errors"
+	"syscall"
+	"testing"
+	"time"
+
+	"libqmp.org/qmp"
+)
+
+func TestTimeout(t *testing.T) {
+	q := startQEMU(t)
+	c := q.dial()
+	q.signal(syscall.SIGSTOP)
+	start := time.Now()
+	_, err := c.Execute("query-status", nil, qmp.WithTimeout(300*time.Millisecond))
+	elapsed := time.Since(start)
+	if !errors.Is(err, qmp.ErrTimeout) {
+		t.Fatalf("Execute on a stopped QEMU: %v (%T), want ErrTimeout", err, err)
+	}
+	var e *qmp.Error
+	if !errors.As(err, &e) || e.Code != qmp.CodeTimedOut || errors.Is(err, qmp.ErrClosed) {
+		t.Fatalf("timeout error %#v", err)
+	}
+	if elapsed < 250*time.Millisecond || elapsed > 3*time.Second {
+		t.Fatalf("the 300 ms timeout took %v", elapsed)
+	}
+	q.signal(syscall.SIGCONT)
+	// The late answer to the timed-out command is not taken for this one's.
+	var st struct{ Status string }
+	if err := c.ExecuteInto(&st, "query-status", nil, qmp.WithTimeout(10*time.Second)); err != nil || st.Status == "" {
+		t.Fatalf("after SIGCONT: %+v, %v", st, err)
+	}
+	if _, err := c.Execute("query-version", nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestQEMUKilledMidCall(t *testing.T) {
+	q := startQEMU(t)
+	c := q.dial()
+	events := c.Events("")
+	q.signal(syscall.SIGSTOP)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Execute("query-status", nil, qmp.WithTimeout(20*time.Second))
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	q.signal(syscall.SIGKILL)
+	select {
+	case err := <-done:
+		if !errors.Is(err, qmp.ErrClosed) {
+			t.Fatalf("Execute when QEMU died: %v (%T), want ErrClosed", err, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Execute did not end when QEMU died")
+	}
+	if _, err := c.Execute("query-status", nil); !errors.Is(err, qmp.ErrClosed) {
+		t.Fatalf("Execute after QEMU died: %v, want ErrClosed", err)
+	}
+	if c.Connected() {
+		t.Fatal("Connected after QEMU died")
+	}
+	within(t, 5*time.Second, "event channel closed when the peer hung up", func() {
+		for range events {
+		}
+	})
+}
+
+func TestCloseEndsBlockedCalls(t *testing.T) {
+	q := startQEMU(t)
+	c := q.dial()
+	c.OnEvent("", func(qmp.Event) {}) // the pump is in C too
+	q.signal(syscall.SIGSTOP)
+	done := make(chan error, 2)
+	go func() {
+		_, err := c.Execute("query-status", nil, qmp.WithTimeout(-1))
+		done <- err
+	}()
+	go func() {
+		_, err := c.WaitEvent("NEVER", nil, c.EventSeq(), -1)
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	within(t, 5*time.Second, "Close", func() { c.Close() })
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-done:
+			if !errors.Is(err, qmp.ErrClosed) {
+				t.Fatalf("a call pending at Close: %v, want ErrClosed", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a call pending at Close did not end")
+		}
+	}
+}

@@ -1,0 +1,3 @@
+module libqmp.org/qmp
+
+go 1.19

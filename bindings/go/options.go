@@ -1,0 +1,100 @@
+package qmp
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// An Option tunes a Dial (or FromConn) or a single call.  Each says where it
+// applies; one that does not apply makes the call fail with CodeInvalid.
+type Option func(*settings)
+
+type settings struct {
+	timeout    time.Duration
+	hasTimeout bool
+	files      []*os.File
+	oob        bool
+	eventBuf   int
+	maxMessage int
+
+	usedFiles, usedEventBuf, usedMaxMessage bool
+}
+
+// WithTimeout bounds a call (Execute, HMP, WaitEvent...), or for Dial the
+// connect and handshake and then every call that sets no timeout of its own.
+// d < 0 waits forever; 0 (or no WithTimeout) means the client's default,
+// 30 s unless Dial was given one.
+func WithTimeout(d time.Duration) Option {
+	return func(s *settings) { s.timeout, s.hasTimeout = d, true }
+}
+
+// WithFiles passes open files with an Execute (SCM_RIGHTS), as for QEMU's
+// getfd or add-fd; at most 16.  The files stay the caller's: libqmp sends
+// copies and never closes them.
+func WithFiles(files ...*os.File) Option {
+	return func(s *settings) { s.files, s.usedFiles = append(s.files, files...), true }
+}
+
+// WithOOB: for Dial, negotiate the "oob" capability when the server offers
+// it; for Execute, run the command out of band (needs that capability).
+func WithOOB() Option {
+	return func(s *settings) { s.oob = true }
+}
+
+// WithEventBuffer (Dial only) keeps the last n events for WaitEvent (1024
+// unless set).
+func WithEventBuffer(n int) Option {
+	return func(s *settings) { s.eventBuf, s.usedEventBuf = n, true }
+}
+
+// WithMaxMessageSize (Dial only) limits the size of one message from the
+// server, in bytes.
+func WithMaxMessageSize(bytes int) Option {
+	return func(s *settings) { s.maxMessage, s.usedMaxMessage = bytes, true }
+}
+
+func collect(opts []Option) settings {
+	var s settings
+	for _, o := range opts {
+		if o != nil {
+			o(&s)
+		}
+	}
+	return s
+}
+
+// timeoutMS is the shim's timeout for s: -1 forever, 0 the client's default.
+func (s *settings) timeoutMS() int {
+	switch {
+	case !s.hasTimeout:
+		return 0
+	case s.timeout < 0:
+		return -1
+	}
+	ms := (s.timeout + time.Millisecond - 1) / time.Millisecond // rounded up: 1ns is not "the default"
+	if ms > 1<<31-1 {
+		return -1
+	}
+	return int(ms)
+}
+
+func invalid(format string, args ...any) error {
+	return &Error{Code: CodeInvalid, Message: fmt.Sprintf(format, args...)}
+}
+
+// forCall rejects the options that only Dial takes.
+func (s *settings) forCall(what string) error {
+	if s.usedEventBuf || s.usedMaxMessage {
+		return invalid("%s: WithEventBuffer and WithMaxMessageSize are for Dial", what)
+	}
+	return nil
+}
+
+// noFiles rejects WithFiles and WithOOB for calls other than Execute.
+func (s *settings) noFiles(what string) error {
+	if s.usedFiles || s.oob {
+		return invalid("%s: WithFiles and WithOOB are for Execute", what)
+	}
+	return s.forCall(what)
+}
