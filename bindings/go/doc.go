@@ -1,0 +1,31 @@
+// Package qmp is the Go binding of libqmp, a client of QEMU's QMP monitor.
+//
+//	c, err := qmp.DialUnix("/tmp/qmp.sock", qmp.WithTimeout(5*time.Second))
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer c.Close()
+//	var st struct{ Status string }
+//	err = c.ExecuteInto(&st, "query-status", nil)
+//
+// Commands take their arguments as a map, a struct with json tags or a
+// json.RawMessage, and return the "return" value as a json.RawMessage
+// (Execute) or decoded (ExecuteInto).  Per call: WithTimeout, WithFiles
+// (file descriptors passed with the command; the files stay the caller's)
+// and WithOOB.
+//
+// Errors: the server's {"error": ...} is a *CommandError (errors.As);
+// errors.Is(err, ErrTimeout) and errors.Is(err, ErrClosed) test for a
+// timeout and for a connection that is gone; anything else from libqmp is
+// an *Error with its Code and, for I/O, its Errno.
+//
+// Events: OnEvent registers a func and Events returns a channel; both are
+// fed in order by one goroutine per Client.  To wait for the event a
+// command causes, take EventSeq before the command and pass it to
+// WaitEvent as after: an event that arrives before the wait still counts.
+//
+// A Client may be used from several goroutines at once.  Each call is one
+// cgo call, and the error travels back in the result of that call (see
+// bindings/README.md: the qmpb_ shim), so goroutines moving between OS
+// threads do not matter.
+package qmp
