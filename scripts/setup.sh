@@ -19,19 +19,19 @@ cd "$(dirname "$0")/.."
 # qemu-storage-daemon is in qemu-system-common, a dependency of
 # qemu-system-x86), qemu-utils (qemu-img, for images), python3 (scripts) and
 # abigail-tools (abidiff: the ABI test against tests/abi/libqmp.abi).
-# Bindings (bindings/): swig, python3-dev for the Python extension and
-# ruby-dev for the Ruby one.
+# Bindings (bindings/): swig, python3-dev for the Python extension,
+# ruby-dev for the Ruby one and golang-go for the Go one.
 PACKAGES=(
     meson ninja-build pkg-config gcc g++
     libjansson-dev libglib2.0-dev libcmocka-dev libedit-dev
     valgrind qemu-system-x86 qemu-utils python3
     abigail-tools
-    swig python3-dev ruby-dev
+    swig python3-dev ruby-dev golang-go
 )
 BUILD_DIR=build
 # The SWIG bindings built into build/ and tested (meson option -Dbindings):
 # a comma-separated list; each language appends itself here.
-BINDINGS=python,ruby
+BINDINGS=python,ruby,go
 
 step=""
 on_error() {
