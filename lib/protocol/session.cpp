@@ -191,7 +191,12 @@ void Session::receive(wire::Message &&m, Effects &fx) {
         return;
     }
     if (phase_ == Phase::Greeting) {
-        handle_greeting(std::move(m), fx);
+        // An event may race the greeting on a monitor that was just opened;
+        // it is still an event, not a broken greeting.
+        if (m.event.present() && !m.qmp.present())
+            handle_event(std::move(m), fx);
+        else
+            handle_greeting(std::move(m), fx);
         return;
     }
     if (m.ret.present() || m.error.present()) {

@@ -117,6 +117,18 @@ void test_not_a_greeting(void **) {
     assert_int_equal(fx.fatal.code, QMP_EHANDSHAKE);
 }
 
+void test_event_before_greeting(void **) {
+    Session s;
+    s.begin(false);
+    auto fx = feed(s, "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": \"RESUME\"}");
+    assert_int_equal(fx.fatal.code, QMP_OK);
+    assert_int_equal(fx.events.size(), 1);
+    assert_true(s.phase() == Session::Phase::Greeting);
+    fx = feed(s, kGreeting);
+    assert_int_equal(fx.fatal.code, QMP_OK);
+    assert_true(s.phase() == Session::Phase::Negotiating);
+}
+
 void test_greeting_not_object(void **) {
     Session s;
     s.begin(false);
@@ -379,6 +391,7 @@ int main() {
         cmocka_unit_test(test_negotiation_oob),
         cmocka_unit_test(test_negotiation_oob_not_offered),
         cmocka_unit_test(test_not_a_greeting),
+        cmocka_unit_test(test_event_before_greeting),
         cmocka_unit_test(test_greeting_not_object),
         cmocka_unit_test(test_negotiation_refused),
         cmocka_unit_test(test_reply_routing_out_of_order),
