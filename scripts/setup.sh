@@ -21,12 +21,15 @@ cd "$(dirname "$0")/.."
 # abigail-tools (abidiff: the ABI test against tests/abi/libqmp.abi).
 # Bindings (bindings/): swig, python3-dev for the Python extension,
 # ruby-dev for the Ruby one and golang-go for the Go one.
+# Benchmarks (bench/, whose quick run is the 'bench' test suite): golang-go and
+# golang-github-digitalocean-go-qemu-dev for the go-qemu peer.
 PACKAGES=(
     meson ninja-build pkg-config gcc g++
     libjansson-dev libglib2.0-dev libcmocka-dev libedit-dev
     valgrind qemu-system-x86 qemu-utils python3
     abigail-tools
-    swig python3-dev ruby-dev golang-go
+    swig python3-dev ruby-dev
+    golang-go golang-github-digitalocean-go-qemu-dev
 )
 BUILD_DIR=build
 # The SWIG bindings built into build/ and tested (meson option -Dbindings):

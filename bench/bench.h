@@ -1,0 +1,47 @@
+/* The benchmarks' shared pieces: one sample, timing, memory, the clients' entry points. */
+#ifndef BENCH_H
+#define BENCH_H
+
+#include <stddef.h>
+
+/* One measurement: value (and, for floods, extra = RSS growth in bytes), or
+   error[0] != 0 when the client could not do it. */
+typedef struct {
+    double value;
+    double extra;
+    char error[200];
+} sample_t;
+
+void sample_fail(sample_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+double now_s(void);
+long rss_bytes(void);
+void raise_fd_limit(void);
+
+/* Runs fn(arg, s) in a child process, so memory figures start clean. */
+void in_child(void (*fn)(void *arg, sample_t *s), void *arg, sample_t *s);
+
+/* The raw baseline (raw.c): blocking socket, one write(), json_loadb per reply. */
+void raw_round_trip(const char *sock, long count, sample_t *s);      /* us per call */
+void raw_big_reply(const char *sock, long count, sample_t *s);       /* ms per call */
+void raw_flood(const char *sock, long count, sample_t *s);           /* events/s, RSS growth */
+
+/* libqmp through each path (paths.c). */
+void lib_round_trip(const char *sock, long count, int str_api, sample_t *s);  /* us per call */
+void lib_pipelined(const char *sock, long count, int in_flight, sample_t *s); /* calls/s */
+void lib_big_reply(const char *sock, long count, int str_api, sample_t *s);   /* ms per call */
+enum flood_kind { FLOOD_NAME, FLOOD_DATA, FLOOD_WAIT };
+void lib_flood(const char *sock, long count, enum flood_kind kind, sample_t *s); /* events/s, RSS growth */
+void lib_clients(const char *sock, long count, sample_t *s);                 /* bytes per client */
+
+/* Processes (procs.c): the mock, real QEMU, the go-qemu peer. */
+typedef struct {
+    int pid;
+    char dir[256];
+    char sock[300];
+} server_t;
+int mock_start(server_t *m, const char *mock_bin, const char *schema);
+int qemu_start(server_t *q, const char *qemu_bin);
+void server_stop(server_t *srv);
+void go_sample(const char *go_bin, const char *sock, const char *workload, long count, sample_t *s);
+
+#endif

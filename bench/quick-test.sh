@@ -1,0 +1,23 @@
+#!/bin/sh
+# The 'bench' suite: every benchmark once with small counts.  It checks that
+# everything runs and the table comes out whole; speed is never asserted.
+set -u
+out=$("$@" --quick 2>&1)
+rc=$?
+printf '%s\n' "$out"
+if [ "$rc" -ne 0 ]; then
+    echo "quick-test: qmp-bench exited with $rc" >&2
+    exit 1
+fi
+for want in '| workload | client | median |' 'round trip vs mock' 'throughput vs mock' 'big reply' \
+            'event flood' 'RSS growth' 'round trip vs real QEMU' 'memory per idle connected client'; do
+    if ! printf '%s\n' "$out" | grep -qF -- "$want"; then
+        echo "quick-test: the table has no row for: $want" >&2
+        exit 1
+    fi
+done
+rows=$(printf '%s\n' "$out" | grep -c '^| ')
+if [ "$rows" -lt 27 ]; then
+    echo "quick-test: the table has $rows lines, expected 27 (the header and 26 rows)" >&2
+    exit 1
+fi
