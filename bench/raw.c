@@ -24,7 +24,7 @@ typedef struct {
 static json_t *raw_read(raw_t *r) {
     size_t scanned = 0;
     for (;;) {
-        char *nl = memchr(r->buf + scanned, '\n', r->len - scanned);
+        char *nl = r->len > scanned ? memchr(r->buf + scanned, '\n', r->len - scanned) : NULL;
         if (nl) {
             size_t line = (size_t)(nl - r->buf) + 1;
             json_t *v = json_loadb(r->buf, line, 0, NULL);
