@@ -19,6 +19,8 @@ extern "C" {
 
 #include <jansson.h>
 
+#include "qemu-data.h"
+
 #include "wire/codec.h"
 #include "wire/uint64.h"
 
@@ -29,19 +31,6 @@ using qmp::wire::parse;
 
 namespace {
 
-std::string read_file(const std::string &name) {
-    const char *dir = getenv("LIBQMP_TEST_DATA");
-    if (!dir) fail_msg("LIBQMP_TEST_DATA is not set");
-    std::string path = std::string(dir) + "/qemu-7.2/" + name;
-    FILE *f = fopen(path.c_str(), "rb");
-    if (!f) fail_msg("cannot open %s", path.c_str());
-    std::string s;
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
-    fclose(f);
-    return s;
-}
 
 json_t *parse_ok(const std::string &text, size_t max_depth = 1024) {
     json_t *v = nullptr;
@@ -333,7 +322,7 @@ void test_parse_errors_free_partial_trees(void **) {
 void test_parse_schema_equals_jansson(void **) {
     for (const char *f : {"query-qmp-schema.json", "pretty/query-qmp-schema.json", "query-commands.json",
                           "greeting.json", "pretty/greeting.json", "error.json", "event-stop.json"}) {
-        std::string text = read_file(f);
+        std::string text = qemu_data::read(f);
         json_t *mine = parse_ok(text);
         json_error_t jerr;
         json_t *theirs = json_loadb(text.data(), text.size(), 0, &jerr);
@@ -352,7 +341,7 @@ void test_parse_schema_equals_jansson(void **) {
 }
 
 void test_parse_schema_reencode_roundtrip(void **) {
-    std::string text = read_file("query-qmp-schema.json");
+    std::string text = qemu_data::read("query-qmp-schema.json");
     json_t *a = parse_ok(text);
     std::string once = enc(a);
     json_t *b = parse_ok(once);

@@ -19,6 +19,8 @@ extern "C" {
 
 #include <jansson.h>
 
+#include "qemu-data.h"
+
 #include "wire/codec.h"
 #include "wire/splitter.h"
 
@@ -31,23 +33,6 @@ namespace {
 
 // ---------------------------------------------------------------- helpers
 
-std::string data_path(const std::string &name) {
-    const char *dir = getenv("LIBQMP_TEST_DATA");
-    if (!dir) fail_msg("LIBQMP_TEST_DATA is not set");
-    return std::string(dir) + "/qemu-7.2/" + name;
-}
-
-std::string read_file(const std::string &name) {
-    std::string path = data_path(name);
-    FILE *f = fopen(path.c_str(), "rb");
-    if (!f) fail_msg("cannot open %s", path.c_str());
-    std::string s;
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
-    fclose(f);
-    return s;
-}
 
 // Every file holds one message except session.raw (the whole stream).
 const char *const kCorpus[] = {
@@ -148,7 +133,7 @@ json_t *tree(const std::string &text) {
 void test_corpus_one_message_each(void **) {
     for (const std::string &f : all_corpus_files()) {
         if (f.find("session.raw") != std::string::npos) continue;
-        std::string data = read_file(f);
+        std::string data = qemu_data::read(f);
         std::vector<Message> v = split_ok(data);
         assert_int_equal(v.size(), 1);
         assert_true(v[0].text == rtrim(data));  // the trailing CR LF is between messages
@@ -158,7 +143,7 @@ void test_corpus_one_message_each(void **) {
 
 void test_corpus_sessions(void **) {
     for (const char *f : {"session.raw", "pretty/session.raw"}) {
-        std::vector<Message> v = split_ok(read_file(f));
+        std::vector<Message> v = split_ok(qemu_data::read(f));
         // greeting, 9 replies, STOP, RESUME, SHUTDOWN, quit's reply
         assert_int_equal(v.size(), 14);
         assert_true(v[0].qmp.present());
@@ -177,7 +162,7 @@ void test_corpus_sessions(void **) {
 
 void test_corpus_byte_by_byte(void **) {
     for (const std::string &f : all_corpus_files()) {
-        std::string data = read_file(f);
+        std::string data = qemu_data::read(f);
         std::vector<Message> whole = split_ok(data);
         assert_same(whole, split_ok(data, 1));
     }
@@ -185,7 +170,7 @@ void test_corpus_byte_by_byte(void **) {
 
 void test_corpus_odd_chunks(void **) {
     for (const std::string &f : all_corpus_files()) {
-        std::string data = read_file(f);
+        std::string data = qemu_data::read(f);
         std::vector<Message> whole = split_ok(data);
         for (size_t chunk : {2, 3, 7, 64, 4095, 65536}) assert_same(whole, split_ok(data, chunk));
     }
@@ -193,8 +178,8 @@ void test_corpus_odd_chunks(void **) {
 
 void test_corpus_pretty_equals_compact(void **) {
     for (const char *f : kCorpus) {
-        Message c = one(read_file(f));
-        Message p = one(read_file(std::string("pretty/") + f));
+        Message c = one(qemu_data::read(f));
+        Message p = one(qemu_data::read(std::string("pretty/") + f));
         json_t *tc = tree(c.text), *tp = tree(p.text);
         // Events were captured in two runs: only their timestamps differ.
         json_object_del(tc, "timestamp");
@@ -218,46 +203,46 @@ void test_corpus_pretty_equals_compact(void **) {
 }
 
 void test_corpus_facts(void **) {
-    Message g = one(read_file("greeting.json"));
+    Message g = one(qemu_data::read("greeting.json"));
     assert_true(g.qmp.present());
     assert_true(g.slice(g.qmp).rfind("{\"version\": ", 0) == 0);
     assert_false(g.ret.present() || g.error.present() || g.event.present() || g.id.present());
 
-    Message v = one(read_file("query-version.json"));
+    Message v = one(qemu_data::read("query-version.json"));
     assert_string_equal(v.slice(v.id).c_str(), "1");
     assert_true(v.slice(v.ret).rfind("{\"qemu\": {", 0) == 0);
 
-    Message s = one(read_file("pretty/query-status.json"));
+    Message s = one(qemu_data::read("pretty/query-status.json"));
     assert_string_equal(s.slice(s.id).c_str(), "\"status\"");
 
-    Message sc = one(read_file("query-qmp-schema.json"));
+    Message sc = one(qemu_data::read("query-qmp-schema.json"));
     assert_string_equal(sc.slice(sc.id).c_str(), "{\"nested\": [1, 2.5, null]}");
     assert_int_equal(sc.ret.off, strlen("{\"return\": "));
     assert_int_equal(sc.text[sc.ret.off], '[');
     assert_int_equal(sc.text[sc.ret.off + sc.ret.len - 1], ']');
 
-    Message e = one(read_file("pretty/error.json"));
+    Message e = one(qemu_data::read("pretty/error.json"));
     assert_string_equal(e.slice(e.id).c_str(), "7");
     json_t *err = tree(e.slice(e.error));
     assert_string_equal(json_string_value(json_object_get(err, "class")), "CommandNotFound");
     json_decref(err);
 
-    Message st = one(read_file("event-stop.json"));
+    Message st = one(qemu_data::read("event-stop.json"));
     assert_string_equal(st.event_name.c_str(), "STOP");
     assert_string_equal(st.slice(st.event).c_str(), "\"STOP\"");
     assert_true(st.timestamp.present());
     assert_false(st.data.present());
     assert_true(st.slice(st.timestamp).rfind("{\"seconds\": ", 0) == 0);
 
-    Message r = one(read_file("pretty/event-resume.json"));
+    Message r = one(qemu_data::read("pretty/event-resume.json"));
     assert_string_equal(r.event_name.c_str(), "RESUME");
 }
 
 // ---------------------------------------------------------------- framing
 
 void test_split_at_every_offset(void **) {
-    std::string data = read_file("pretty/greeting.json") + read_file("query-version.json") +
-                       read_file("pretty/event-stop.json") + read_file("error.json") + "\"str\\\"ing\" 42 [1,{\"id\":2}]";
+    std::string data = qemu_data::read("pretty/greeting.json") + qemu_data::read("query-version.json") +
+                       qemu_data::read("pretty/event-stop.json") + qemu_data::read("error.json") + "\"str\\\"ing\" 42 [1,{\"id\":2}]";
     std::vector<Message> whole = split_ok(data);
     assert_int_equal(whole.size(), 7);
     for (size_t i = 0; i <= data.size(); i++) {
@@ -780,9 +765,9 @@ void test_agrees_with_parser_on_mutations(void **) {
     // The splitter accepts exactly one message iff the parser accepts the
     // text, over random byte edits of real and tricky messages.
     const std::string seeds[] = {
-        read_file("greeting.json"),
-        read_file("pretty/error.json"),
-        read_file("event-stop.json"),
+        qemu_data::read("greeting.json"),
+        qemu_data::read("pretty/error.json"),
+        qemu_data::read("event-stop.json"),
         "{\"id\": [1, -2.5e+3, true, null, \"\\u00e9\\ud83d\\ude00\"], \"return\": {\"a\\\"\": \"caf\xc3\xa9\"}}",
         "[0, 1.5, \"\\/\\b\", {}, [], \"\xf0\x9f\x98\x80\"]",
     };
@@ -830,7 +815,7 @@ void test_agrees_with_parser_on_mutations(void **) {
 // ---------------------------------------------------------------- speed
 
 void test_schema_split_time(void **) {
-    std::string data = read_file("query-qmp-schema.json");
+    std::string data = qemu_data::read("query-qmp-schema.json");
     const char *vg = getenv("LIBQMP_TEST_VALGRIND");
     int rounds = vg && *vg ? 2 : 200;
     double best = 1e9;
@@ -847,7 +832,7 @@ void test_schema_split_time(void **) {
     }
     printf("# split %zu bytes of query-qmp-schema: best %.1f us (%.0f MB/s)\n", data.size(), best,
            data.size() / best);
-    std::string pretty = read_file("pretty/query-qmp-schema.json");
+    std::string pretty = qemu_data::read("pretty/query-qmp-schema.json");
     double best_pretty = 1e9;
     for (int i = 0; i < rounds; i++) {
         Splitter sp;
