@@ -84,7 +84,7 @@ func (q *qemu) signal(sig syscall.Signal) {
 // dial connects to q's Unix socket; the client is closed when the test ends.
 func (q *qemu) dial(opts ...qmp.Option) *qmp.Client {
 	q.t.Helper()
-	c, err := qmp.DialUnix(q.sock, append([]qmp.Option{qmp.WithTimeout(10 * time.Second)}, opts...)...)
+	c, err := qmp.DialUnix(q.sock, append([]qmp.Option{qmp.WithTimeout(30 * time.Second)}, opts...)...) // QEMU may start slowly under load
 	if err != nil {
 		q.t.Fatalf("DialUnix: %v", err)
 	}

@@ -312,7 +312,8 @@ qmp_client *qemu_connect(qemu_proc *q, int oob)
     assert_non_null(c);
     if (oob)
         assert_int_equal(qmp_client_set_oob(c, 1), QMP_OK);
-    int rc = qmp_client_connect_unix(c, q->sock, 10000);
+    /* QEMU may start slowly on a loaded machine: a generous handshake budget. */
+    int rc = qmp_client_connect_unix(c, q->sock, 30000);
     if (rc != QMP_OK) {
         fprintf(stderr, "interop: connecting to %s: %d %s\n", q->sock, rc, qmp_error_last()->message);
         qmp_client_free(c);

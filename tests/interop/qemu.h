@@ -58,7 +58,7 @@ void qemu_freeze(qemu_proc *q);
 void qemu_thaw(qemu_proc *q);
 
 /*
- * A new client connected to q (10 s for the socket to appear and the
+ * A new client connected to q (30 s for the socket to appear and the
  * handshake), negotiating "oob" if oob; fails the test on error.
  */
 qmp_client *qemu_connect(qemu_proc *q, int oob);

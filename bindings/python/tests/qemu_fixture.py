@@ -53,7 +53,8 @@ class QemuTestCase(unittest.TestCase):
         self.addCleanup(self.qemu.stop)
 
     def connect(self, **settings):
-        c = libqmp.Client.connect_unix(self.qemu.sock, timeout=10, **settings)
+        # QEMU may start slowly on a loaded machine: a generous handshake budget.
+        c = libqmp.Client.connect_unix(self.qemu.sock, timeout=30, **settings)
         self.addCleanup(c.close)
         return c
 

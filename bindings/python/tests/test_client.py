@@ -12,7 +12,7 @@ from qemu_fixture import Qemu, QemuTestCase, main
 
 class TestClient(QemuTestCase):
     def test_connect_and_execute(self):
-        with libqmp.Client.connect_unix(self.qemu.sock, timeout=10) as c:
+        with libqmp.Client.connect_unix(self.qemu.sock, timeout=30) as c:
             self.assertTrue(c.connected)
             status = c.execute("query-status")
             self.assertIsInstance(status, dict)

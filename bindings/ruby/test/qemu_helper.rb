@@ -93,7 +93,7 @@ module QemuHelper
   end
 
   def connect(**settings)
-    c = LibQMP::Client.connect_unix(@qemu.sock, timeout: 10, **settings)
+    c = LibQMP::Client.connect_unix(@qemu.sock, timeout: 30, **settings) # QEMU may start slowly under load
     @clients << c
     c
   end
