@@ -103,7 +103,12 @@ QMP_API int qmp_client_has_capability(qmp_client *c, const char *capability);
 
 /* --- synchronous execution ------------------------------------------------ */
 
-#define QMP_EXEC_OPTIONS_VERSION 1
+/*
+ * Version 2 (libqmp 0.2) added validate.  The library accepts every version
+ * up to its own and reads only the members that version has, so a program
+ * built against an older header keeps working.
+ */
+#define QMP_EXEC_OPTIONS_VERSION 2
 
 typedef struct qmp_exec_options {
     unsigned int version;        /* QMP_EXEC_OPTIONS_VERSION */
@@ -111,8 +116,11 @@ typedef struct qmp_exec_options {
     const int   *fds;            /* passed with SCM_RIGHTS with the command; stay the caller's */
     size_t       nfds;           /* at most QMP_MAX_FDS */
     int          oob;            /* send as exec-oob (needs the "oob" capability) */
+    int          validate;       /* version 2: 0 = the client's setting (qmp_client_set_validation());
+                                    QMP_VALIDATE_OFF = not this call; else QMP_VALIDATE flags
+                                    (qmp-schema.h) */
 } qmp_exec_options;
-#define QMP_EXEC_OPTIONS_INIT { QMP_EXEC_OPTIONS_VERSION, 0, NULL, 0, 0 }
+#define QMP_EXEC_OPTIONS_INIT { QMP_EXEC_OPTIONS_VERSION, 0, NULL, 0, 0, 0 }
 
 /* Most fds one command may carry (QEMU's own limit per message is 16 too). */
 #define QMP_MAX_FDS 16
@@ -262,8 +270,9 @@ QMP_API int qmp_client_on_close(qmp_client *c, qmp_close_fn cb, void *user_data,
 
 /*
  * A trace of what goes over the wire, for debugging: every command sent
- * (QMP_LOG_SEND), every message received (QMP_LOG_RECEIVE) and what the
- * client dropped or ignored, with why (QMP_LOG_INFO).  Secrets never reach
+ * (QMP_LOG_SEND), every message received (QMP_LOG_RECEIVE), what the
+ * client dropped or ignored, with why (QMP_LOG_INFO), and what validation
+ * flagged (QMP_LOG_WARNING).  Secrets never reach
  * it: the values of secret members (see qmp_add_secret_member()) are
  * replaced by "<redacted>".  The callback runs with the client's internal
  * lock held, in whatever thread does the I/O: it must return quickly and
@@ -277,7 +286,8 @@ QMP_API int qmp_client_on_close(qmp_client *c, qmp_close_fn cb, void *user_data,
 enum {
     QMP_LOG_SEND    = 1,
     QMP_LOG_RECEIVE = 2,
-    QMP_LOG_INFO    = 3
+    QMP_LOG_INFO    = 3,
+    QMP_LOG_WARNING = 4   /* validation flagged a deprecated or unstable use (qmp-schema.h) */
 };
 typedef void (*qmp_log_fn)(qmp_client *c, int kind, const char *text, void *user_data);
 QMP_API int qmp_client_set_log(qmp_client *c, qmp_log_fn fn, void *user_data, qmp_destroy_fn destroy);

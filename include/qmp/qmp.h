@@ -6,5 +6,6 @@
 #include <qmp/qmp-command.h>
 #include <qmp/qmp-json.h>
 #include <qmp/qmp-client.h>
+#include <qmp/qmp-schema.h>
 
 #endif /* QMP_H */

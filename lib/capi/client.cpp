@@ -6,6 +6,7 @@
 
 #include "capi/guard.h"
 #include "client/client.h"
+#include "schema/schema.h"
 #include "wire/codec.h"
 #include "wire/redact.h"
 
@@ -35,15 +36,40 @@ int null_client() { return set_last_error(QMP_EINVAL, "the client is NULL"); }
 
 Error read_options(const qmp_exec_options *opts, qmp::client::ExecOptions *out) {
     if (!opts) return Error::ok();
-    if (opts->version != QMP_EXEC_OPTIONS_VERSION)
-        return Error::make(QMP_EINVAL, "qmp_exec_options.version is %u; this library knows version %d (use QMP_EXEC_OPTIONS_INIT)",
+    if (opts->version < 1 || opts->version > QMP_EXEC_OPTIONS_VERSION)
+        return Error::make(QMP_EINVAL, "qmp_exec_options.version is %u; this library knows versions 1 to %d (use QMP_EXEC_OPTIONS_INIT)",
                            opts->version, QMP_EXEC_OPTIONS_VERSION);
     if (opts->timeout_ms < -1) return Error::make(QMP_EINVAL, "timeout_ms must be -1, 0 or positive, not %d", opts->timeout_ms);
     out->timeout_ms = opts->timeout_ms;
     out->fds = opts->fds;
     out->nfds = opts->nfds;
     out->oob = opts->oob != 0;
+    if (opts->version >= 2) {
+        int v = opts->validate;
+        if (v != 0 && v != QMP_VALIDATE_OFF && (v & ~qmp::schema::kAllFlags))
+            return Error::make(QMP_EINVAL, "qmp_exec_options.validate is %d: use 0, QMP_VALIDATE_OFF or QMP_VALIDATE flags", v);
+        out->validate = v;
+    }
     return Error::ok();
+}
+
+// Checks command against the connection's schema when the call's options or
+// the client's setting ask for it; reports what it flagged to the trace.
+Error validate_command(Client *cl, const json_t *command, const std::string &name,
+                       const qmp::client::ExecOptions &eo) {
+    int flags = eo.validate == QMP_VALIDATE_OFF ? 0 : eo.validate ? eo.validate : cl->validation();
+    if (!flags) return Error::ok();
+    qmp::schema::Schema *s = nullptr;
+    Error e = cl->schema(0, &s);
+    if (e) {
+        e.message = "cannot validate '" + name + "' without the server's schema: " + e.message;
+        return e;
+    }
+    std::vector<std::string> warnings;
+    e = s->validate(command, flags | QMP_VALIDATE, &warnings, eo.oob);
+    s->unref();
+    for (const std::string &w : warnings) cl->warn(w);
+    return e;
 }
 
 // A command argument that may be NULL because a builder failed: keep the
@@ -66,7 +92,10 @@ void run(qmp_client *c, const json_t *command, const qmp_exec_options *opts, qmp
     std::string text, name;
     o->error = qmp::client::prepare_command(command, &eo.oob, &text, &name);
     if (o->error) return;
-    o->error = Hold(c)->execute(text, name, eo, o);
+    Hold h(c);
+    o->error = validate_command(h.get(), command, name, eo);
+    if (o->error) return;
+    o->error = h->execute(text, name, eo, o);
 }
 
 }  // namespace
@@ -327,7 +356,10 @@ QMP_API int qmp_client_execute_async(qmp_client *c, json_t *command, const qmp_e
     e = qmp::client::prepare_command(command, &eo.oob, &text, &name);
     if (e) return refuse(fail(e));
     try {
-        e = Hold(c)->execute_async(text, name, eo, cb, user_data, destroy);
+        Hold h(c);
+        e = validate_command(h.get(), command, name, eo);
+        if (e) return refuse(fail(e));
+        e = h->execute_async(text, name, eo, cb, user_data, destroy);
     } catch (const std::bad_alloc &) {
         return refuse(set_last_error(QMP_ENOMEM, "out of memory"));
     }

@@ -8,6 +8,7 @@
 #include <poll.h>
 
 #include "protocol/match.h"
+#include "schema/schema.h"
 #include "transport/socket.h"
 #include "wire/codec.h"
 #include "wire/redact.h"
@@ -177,6 +178,7 @@ Client::Client() {
 }
 
 Client::~Client() {
+    if (schema_) schema_->unref();
     transport::close_fd(fd_);
     transport::close_fd(closing_fd_);
     transport::close_fd(wake_fd_);
@@ -644,13 +646,71 @@ Error Client::set_log(qmp_log_fn fn, void *user_data, qmp_destroy_fn destroy) {
 
 // Called with the lock held; secrets never reach the log.
 void Client::trace(int kind, const std::string &text) {
-    std::string shown = kind == QMP_LOG_INFO ? text : wire::redact(text);
+    bool wire_text = kind == QMP_LOG_SEND || kind == QMP_LOG_RECEIVE;
+    std::string shown = wire_text ? wire::redact(text) : text;
     if (log_) {
         log_->fn(handle(), kind, shown.c_str(), log_->user_data);
         return;
     }
-    const char *arrow = kind == QMP_LOG_SEND ? "->" : kind == QMP_LOG_RECEIVE ? "<-" : "--";
+    const char *arrow = kind == QMP_LOG_SEND ? "->" : kind == QMP_LOG_RECEIVE ? "<-" : kind == QMP_LOG_WARNING ? "!!" : "--";
     std::fprintf(stderr, "libqmp %p %s %s\n", static_cast<void *>(this), arrow, shown.c_str());
+}
+
+// --- the schema -------------------------------------------------------------------
+
+Error Client::schema(int timeout_ms, schema::Schema **out) {
+    *out = nullptr;
+    uint64_t gen;
+    {
+        Lock lk(mu_);
+        if (fd_ < 0 || session_.phase() != protocol::Session::Phase::Ready)
+            return Error::make(QMP_ECLOSED, "not connected: the schema comes from the server");
+        if (schema_) {
+            schema_->ref();
+            *out = schema_;
+            return Error::ok();
+        }
+        gen = conn_gen_;
+    }
+    // Two threads may fetch at once; the first to finish is kept.
+    ExecOptions eo;
+    eo.timeout_ms = timeout_ms;
+    Outcome o;
+    Error e = execute("{\"execute\":\"query-qmp-schema\"}", "query-qmp-schema", eo, &o);
+    if (e) {
+        if (e.code == QMP_ECOMMAND) e.message = "query-qmp-schema failed: " + e.message;
+        return e;
+    }
+    std::string text;
+    if ((e = reply_value_text(o, &text))) return e;
+    schema::Schema *s = nullptr;
+    if ((e = schema::Schema::build_text(text.data(), text.size(), &s))) {
+        e.code = QMP_EPROTO;  // the server's own schema is malformed
+        return e;
+    }
+    Lock lk(mu_);
+    if (gen == conn_gen_) {
+        if (schema_) {
+            s->unref();
+            s = schema_;
+        } else {
+            schema_ = s;
+        }
+        s->ref();
+    }
+    *out = s;  // from a connection that has ended meanwhile: used, not kept
+    return Error::ok();
+}
+
+schema::Schema *Client::cached_schema() {
+    Lock lk(mu_);
+    if (schema_) schema_->ref();
+    return schema_;
+}
+
+void Client::warn(const std::string &text) {
+    Lock lk(mu_);
+    if (tracing()) trace(QMP_LOG_WARNING, text);
 }
 
 // --- loop integration -------------------------------------------------------------
@@ -924,6 +984,11 @@ void Client::expire_calls_locked() {
 // with close_reason if the connection had been established.
 void Client::teardown(const Error &why, int close_reason) {
     if (fd_ < 0) return;
+    conn_gen_++;
+    if (schema_) {
+        schema_->unref();  // immutable and reference counted: no callback can be using ours
+        schema_ = nullptr;
+    }
     bool was_ready = session_.phase() == protocol::Session::Phase::Ready;
     close_phase_ = session_.phase();
     close_error_ = why;

@@ -34,6 +34,10 @@
 #include "wire/message.h"
 #include "wire/splitter.h"
 
+namespace qmp::schema {
+class Schema;
+}
+
 namespace qmp::client {
 
 // An event loop the client is attached to (the GLib layer implements it).
@@ -55,6 +59,7 @@ struct ExecOptions {
     const int *fds = nullptr;
     size_t nfds = 0;
     bool oob = false;
+    int validate = 0;  // qmp_exec_options.validate (read by the C layer, which validates)
 };
 
 // What a command came to: the status, and the reply its value is read from.
@@ -120,6 +125,16 @@ public:
                      protocol::EventPtr *out);
     Error on_close(qmp_close_fn cb, void *user_data, qmp_destroy_fn destroy);
     Error set_log(qmp_log_fn fn, void *user_data, qmp_destroy_fn destroy);
+
+    // The connection's schema, fetched with query-qmp-schema on first use and
+    // kept until the connection ends; *out is a new reference.
+    Error schema(int timeout_ms, schema::Schema **out);
+    // The cached schema, if any (a new reference), without fetching.
+    schema::Schema *cached_schema();
+    void set_validation(int flags) { validate_.store(flags, std::memory_order_relaxed); }
+    int validation() const { return validate_.load(std::memory_order_relaxed); }
+    // Reports what validation flagged to the trace (QMP_LOG_WARNING).
+    void warn(const std::string &text);
 
     // Attaches an event loop (replacing any other); detach() with nullptr.
     Error attach(std::shared_ptr<LoopHook> hook);
@@ -197,6 +212,11 @@ private:
     std::shared_ptr<Connecting> connecting_;  // an async connect in progress
     std::shared_ptr<LogHook> log_;
     bool debug_to_stderr_ = false;  // LIBQMP_DEBUG=1 and no log callback
+
+    // Schema intelligence (qmp-schema.h).
+    schema::Schema *schema_ = nullptr;  // this connection's, once fetched
+    uint64_t conn_gen_ = 0;             // advances when a connection ends
+    std::atomic<int> validate_{0};
 };
 
 }  // namespace qmp::client

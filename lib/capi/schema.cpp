@@ -1,0 +1,189 @@
+// The C boundary for qmp-schema.h.
+#include <qmp/qmp-schema.h>
+
+#include "capi/guard.h"
+#include "client/client.h"
+#include "schema/schema.h"
+
+using qmp::Error;
+using qmp::set_last_error;
+using qmp::capi::guarded;
+using qmp::client::Client;
+using qmp::schema::Schema;
+
+namespace {
+
+int null_schema() { return set_last_error(QMP_EINVAL, "the schema is NULL"); }
+
+// Runs body, which returns a new JSON value or sets the error; NULL on failure.
+template <typename F>
+json_t *json_result(F &&body) {
+    json_t *out = nullptr;
+    int rc = guarded([&] {
+        Error e = body(&out);
+        return e ? set_last_error(e) : 0;
+    });
+    if (rc < 0) {
+        json_decref(out);
+        return nullptr;
+    }
+    return out;
+}
+
+class Hold {
+public:
+    explicit Hold(qmp_client *c) : c_(Client::from(c)) { c_->ref(); }
+    ~Hold() { c_->unref(); }
+    Client *operator->() const { return c_; }
+
+private:
+    Client *c_;
+};
+
+}  // namespace
+
+extern "C" {
+
+QMP_API qmp_schema *qmp_schema_new(const json_t *schema) {
+    Schema *s = nullptr;
+    int rc = guarded([&] {
+        Error e = Schema::build(schema, &s);
+        return e ? set_last_error(e) : 0;
+    });
+    return rc < 0 ? nullptr : s->handle();
+}
+
+QMP_API qmp_schema *qmp_schema_new_str(const char *json, size_t len) {
+    if (!json) {
+        set_last_error(QMP_EINVAL, "the schema text is NULL");
+        return nullptr;
+    }
+    Schema *s = nullptr;
+    int rc = guarded([&] {
+        Error e = Schema::build_text(json, len, &s);
+        return e ? set_last_error(e) : 0;
+    });
+    return rc < 0 ? nullptr : s->handle();
+}
+
+QMP_API qmp_schema *qmp_schema_ref(qmp_schema *s) {
+    if (s) Schema::from(s)->ref();
+    return s;
+}
+
+QMP_API void qmp_schema_unref(qmp_schema *s) {
+    if (s) Schema::from(s)->unref();
+}
+
+QMP_API int qmp_schema_has(const qmp_schema *s, const char *query) {
+    if (!s) return null_schema();
+    return guarded([&] {
+        int found = 0;
+        Error e = Schema::from(s)->has(query, &found);
+        return e ? set_last_error(e) : found;
+    });
+}
+
+QMP_API json_t *qmp_schema_list(const qmp_schema *s, int what) {
+    if (!s) {
+        null_schema();
+        return nullptr;
+    }
+    return json_result([&](json_t **out) {
+        if (what != QMP_SCHEMA_COMMANDS && what != QMP_SCHEMA_EVENTS)
+            return Error::make(QMP_EINVAL, "what is %d: use QMP_SCHEMA_COMMANDS or QMP_SCHEMA_EVENTS", what);
+        *out = Schema::from(s)->list(what);
+        return *out ? Error::ok() : Error::make(QMP_ENOMEM, "out of memory");
+    });
+}
+
+QMP_API json_t *qmp_schema_arguments(const qmp_schema *s, const char *name) {
+    if (!s) {
+        null_schema();
+        return nullptr;
+    }
+    return json_result([&](json_t **out) { return Schema::from(s)->arguments(name, out); });
+}
+
+QMP_API json_t *qmp_schema_describe(const qmp_schema *s, const char *name) {
+    if (!s) {
+        null_schema();
+        return nullptr;
+    }
+    return json_result([&](json_t **out) { return Schema::from(s)->describe(name, out); });
+}
+
+QMP_API int qmp_schema_validate(const qmp_schema *s, const json_t *command, int flags, json_t **warnings) {
+    if (warnings) *warnings = nullptr;
+    if (!s) return null_schema();
+    if (!command) return set_last_error(QMP_EINVAL, "the command is NULL");
+    if (flags & ~qmp::schema::kAllFlags)
+        return set_last_error(QMP_EINVAL, "flags is %d: use QMP_VALIDATE flags", flags);
+    return guarded([&] {
+        std::vector<std::string> list;
+        Error e = Schema::from(s)->validate(command, flags | QMP_VALIDATE, &list);
+        if (e) return set_last_error(e);
+        if (warnings) {
+            json_t *a = json_array();
+            if (!a) return set_last_error(QMP_ENOMEM, "out of memory");
+            for (const std::string &w : list) json_array_append_new(a, json_stringn(w.data(), w.size()));
+            *warnings = a;
+        }
+        return 0;
+    });
+}
+
+QMP_API qmp_schema *qmp_client_get_schema(qmp_client *c, int timeout_ms) {
+    if (!c) {
+        set_last_error(QMP_EINVAL, "the client is NULL");
+        return nullptr;
+    }
+    if (timeout_ms < -1) {
+        set_last_error(QMP_EINVAL, "timeout_ms must be -1, 0 or positive");
+        return nullptr;
+    }
+    Schema *s = nullptr;
+    int rc = guarded([&] {
+        Error e = Hold(c)->schema(timeout_ms, &s);
+        return e ? set_last_error(e) : 0;
+    });
+    return rc < 0 ? nullptr : s->handle();
+}
+
+QMP_API int qmp_client_schema_has(qmp_client *c, const char *query) {
+    if (!c) return set_last_error(QMP_EINVAL, "the client is NULL");
+    if (!query) return set_last_error(QMP_EINVAL, "the schema query is NULL");
+    return guarded([&] {
+        Schema *s = nullptr;
+        Error e = Hold(c)->schema(0, &s);
+        if (e) return set_last_error(e);
+        int found = 0;
+        e = s->has(query, &found);
+        s->unref();
+        return e ? set_last_error(e) : found;
+    });
+}
+
+QMP_API int qmp_client_set_validation(qmp_client *c, int flags) {
+    if (!c) return set_last_error(QMP_EINVAL, "the client is NULL");
+    if (flags < 0 || (flags & ~qmp::schema::kAllFlags))
+        return set_last_error(QMP_EINVAL, "flags is %d: use 0 or QMP_VALIDATE flags", flags);
+    return guarded([&] {
+        Hold h(c);
+        if (flags && h->is_connected()) {
+            Schema *s = nullptr;
+            Error e = h->schema(0, &s);
+            if (e) return set_last_error(e);
+            s->unref();
+        }
+        h->set_validation(flags ? flags | QMP_VALIDATE : 0);
+        return 0;
+    });
+}
+
+QMP_API int qmp_client_get_validation(qmp_client *c) {
+    if (!c) return 0;
+    return Client::from(c)->validation();
+}
+
+}  // extern "C"

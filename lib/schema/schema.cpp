@@ -1,0 +1,704 @@
+#include "schema/schema.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <unordered_set>
+
+#include "wire/codec.h"
+
+namespace qmp::schema {
+
+namespace {
+
+const char *str_member(const json_t *o, const char *key) {
+    const json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? json_string_value(v) : nullptr;
+}
+
+Error bad(const std::string &entity, const char *what) {
+    return Error::make(QMP_EINVAL, "not a valid QMP schema: entity '%s': %s", entity.c_str(), what);
+}
+
+Error read_features(const json_t *o, const std::string &entity, Features *out) {
+    const json_t *f = json_object_get(o, "features");
+    if (!f) return Error::ok();
+    if (!json_is_array(f)) return bad(entity, "\"features\" is not an array");
+    size_t i;
+    const json_t *v;
+    json_array_foreach(f, i, v) {
+        if (!json_is_string(v)) return bad(entity, "a feature is not a string");
+        out->emplace_back(json_string_value(v));
+    }
+    return Error::ok();
+}
+
+}  // namespace
+
+// --- entities -----------------------------------------------------------------
+
+const Member *Entity::member(std::string_view n) const {
+    for (const Member &m : members)
+        if (m.name == n) return &m;
+    return nullptr;
+}
+
+const Variant *Entity::variant(std::string_view v) const {
+    for (const Variant &x : variants)
+        if (x.value == v) return &x;
+    return nullptr;
+}
+
+const EnumValue *Entity::value(std::string_view v) const {
+    for (const EnumValue &x : values)
+        if (x.name == v) return &x;
+    return nullptr;
+}
+
+bool has_feature(const Features &f, std::string_view name) {
+    return std::find(f.begin(), f.end(), name) != f.end();
+}
+
+const char *flagged_feature(const Features &f) {
+    if (has_feature(f, "deprecated")) return "deprecated";
+    if (has_feature(f, "unstable")) return "unstable";
+    return nullptr;
+}
+
+// --- building -------------------------------------------------------------------
+
+void Schema::unref() const {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+Error Schema::build(const json_t *entities, Schema **out) {
+    *out = nullptr;
+    auto *s = new Schema();
+    Error e = s->load(entities);
+    if (e) {
+        delete s;
+        return e;
+    }
+    *out = s;
+    return Error::ok();
+}
+
+Error Schema::build_text(const char *text, size_t len, Schema **out) {
+    *out = nullptr;
+    json_t *v = nullptr;
+    Error e = wire::parse(text, len, &v);
+    if (e) return Error::make(QMP_EINVAL, "the schema is not valid JSON: %s", e.message.c_str());
+    const json_t *arr = json_is_object(v) ? json_object_get(v, "return") : v;
+    e = build(arr, out);
+    json_decref(v);
+    return e;
+}
+
+Error Schema::load(const json_t *list) {
+    if (!json_is_array(list))
+        return Error::make(QMP_EINVAL, "not a valid QMP schema: expected the array query-qmp-schema returns");
+    size_t n = json_array_size(list);
+    // First every entity by name, then the references between them.
+    for (size_t i = 0; i < n; i++) {
+        const json_t *o = json_array_get(list, i);
+        const char *name = json_is_object(o) ? str_member(o, "name") : nullptr;
+        if (!name) return Error::make(QMP_EINVAL, "not a valid QMP schema: element %zu has no name", i);
+        const char *meta = str_member(o, "meta-type");
+        if (!meta) return bad(name, "no meta-type");
+        Entity ent;
+        ent.name = name;
+        static const std::pair<const char *, Meta> metas[] = {
+            {"builtin", Meta::Builtin}, {"enum", Meta::Enum},           {"array", Meta::Array},
+            {"object", Meta::Object},   {"alternate", Meta::Alternate}, {"command", Meta::Command},
+            {"event", Meta::Event}};
+        bool known = false;
+        for (auto &m : metas)
+            if (std::strcmp(meta, m.first) == 0) {
+                ent.meta = m.second;
+                known = true;
+            }
+        if (!known) return bad(name, "unknown meta-type");
+        entities_.push_back(std::move(ent));
+        const Entity *p = &entities_.back();
+        if (!by_name_.emplace(p->name, p).second) return bad(name, "defined twice");
+    }
+    auto lookup = [&](const json_t *o, const char *key, const std::string &who, const Entity **out) {
+        const char *ref = str_member(o, key);
+        if (!ref) return bad(who, (std::string("no \"") + key + "\"").c_str());
+        *out = find(ref);
+        if (!*out) return bad(who, (std::string("\"") + key + "\" names the unknown type '" + ref + "'").c_str());
+        return Error::ok();
+    };
+    for (size_t i = 0; i < n; i++) {
+        const json_t *o = json_array_get(list, i);
+        Entity &ent = entities_[i];
+        Error e = read_features(o, ent.name, &ent.features);
+        if (e) return e;
+        switch (ent.meta) {
+        case Meta::Builtin: {
+            const char *jt = str_member(o, "json-type");
+            if (!jt) return bad(ent.name, "no json-type");
+            ent.json_type = jt;
+            break;
+        }
+        case Meta::Enum: {
+            // "members" (with features) since QEMU 6.2; "values" before.
+            const json_t *mem = json_object_get(o, "members");
+            const json_t *vals = json_object_get(o, "values");
+            size_t j;
+            const json_t *v;
+            if (json_is_array(mem)) {
+                json_array_foreach(mem, j, v) {
+                    const char *vn = json_is_object(v) ? str_member(v, "name") : nullptr;
+                    if (!vn) return bad(ent.name, "an enum member has no name");
+                    EnumValue ev{vn, {}};
+                    if ((e = read_features(v, ent.name, &ev.features))) return e;
+                    ent.values.push_back(std::move(ev));
+                }
+            } else if (json_is_array(vals)) {
+                json_array_foreach(vals, j, v) {
+                    if (!json_is_string(v)) return bad(ent.name, "an enum value is not a string");
+                    ent.values.push_back(EnumValue{json_string_value(v), {}});
+                }
+            } else {
+                return bad(ent.name, "an enum without values");
+            }
+            break;
+        }
+        case Meta::Array:
+            if ((e = lookup(o, "element-type", ent.name, &ent.element))) return e;
+            break;
+        case Meta::Object: {
+            const json_t *mem = json_object_get(o, "members");
+            if (!json_is_array(mem)) return bad(ent.name, "an object without members");
+            size_t j;
+            const json_t *v;
+            json_array_foreach(mem, j, v) {
+                const char *mn = json_is_object(v) ? str_member(v, "name") : nullptr;
+                if (!mn) return bad(ent.name, "a member has no name");
+                Member m;
+                m.name = mn;
+                if ((e = lookup(v, "type", ent.name + "." + mn, &m.type))) return e;
+                m.optional = json_object_get(v, "default") != nullptr;
+                if ((e = read_features(v, ent.name, &m.features))) return e;
+                ent.members.push_back(std::move(m));
+            }
+            if (const char *tag = str_member(o, "tag")) {
+                ent.tag = tag;
+                if (!ent.member(tag)) return bad(ent.name, "the tag is not a member");
+                const json_t *vars = json_object_get(o, "variants");
+                if (!json_is_array(vars)) return bad(ent.name, "a union without variants");
+                json_array_foreach(vars, j, v) {
+                    const char *c = json_is_object(v) ? str_member(v, "case") : nullptr;
+                    if (!c) return bad(ent.name, "a variant has no case");
+                    Variant var;
+                    var.value = c;
+                    if ((e = lookup(v, "type", ent.name + "+" + c, &var.type))) return e;
+                    if (var.type->meta != Meta::Object) return bad(ent.name, "a variant is not an object");
+                    ent.variants.push_back(std::move(var));
+                }
+            }
+            break;
+        }
+        case Meta::Alternate: {
+            const json_t *mem = json_object_get(o, "members");
+            if (!json_is_array(mem)) return bad(ent.name, "an alternate without members");
+            size_t j;
+            const json_t *v;
+            json_array_foreach(mem, j, v) {
+                const Entity *t;
+                if (!json_is_object(v) || (e = lookup(v, "type", ent.name, &t)))
+                    return e ? e : bad(ent.name, "an alternative is not an object");
+                ent.alternatives.push_back(t);
+            }
+            break;
+        }
+        case Meta::Command:
+            if ((e = lookup(o, "arg-type", ent.name, &ent.arg))) return e;
+            if ((e = lookup(o, "ret-type", ent.name, &ent.ret))) return e;
+            ent.allow_oob = json_is_true(json_object_get(o, "allow-oob"));
+            commands_.push_back(&ent);
+            break;
+        case Meta::Event:
+            if ((e = lookup(o, "arg-type", ent.name, &ent.arg))) return e;
+            events_.push_back(&ent);
+            break;
+        }
+        if ((ent.meta == Meta::Command || ent.meta == Meta::Event) && ent.arg->meta != Meta::Object)
+            return bad(ent.name, "the arguments are not an object");
+    }
+    auto by_name = [](const Entity *a, const Entity *b) { return a->name < b->name; };
+    std::sort(commands_.begin(), commands_.end(), by_name);
+    std::sort(events_.begin(), events_.end(), by_name);
+    return Error::ok();
+}
+
+const Entity *Schema::find(std::string_view name) const {
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : it->second;
+}
+
+// --- queries --------------------------------------------------------------------
+
+namespace {
+
+struct Query {
+    std::vector<std::string_view> parts;
+};
+
+// Where a query stands: a command, event or type, with the member that led
+// there (for $feature) and, inside an object union whose branch was picked,
+// the objects whose members may be named next.
+struct Pos {
+    const Entity *ent = nullptr;
+    const Member *via = nullptr;
+    std::vector<const Entity *> scope;  // objects to look members up in; empty: just ent
+};
+
+class Walker {
+public:
+    Walker(const Schema &s, const std::vector<std::string_view> &parts) : s_(s), parts_(parts) {}
+
+    // 1 found, 0 not, -1 malformed (err_ says why).
+    int walk(const Pos &p, size_t i);
+    Error err_;
+
+private:
+    int terminal(size_t i, const char *what);
+    int enum_value(const Entity *t, std::string_view v, size_t i);
+    bool builtin_is(const Entity *t, std::string_view want);
+    bool feature_of(const Pos &p, std::string_view f);
+    const Member *lookup(const Pos &p, std::string_view name);
+
+    const Schema &s_;
+    const std::vector<std::string_view> &parts_;
+};
+
+int Walker::terminal(size_t i, const char *what) {
+    if (i + 1 == parts_.size()) return 0;
+    err_ = Error::make(QMP_EINVAL, "malformed schema query: '%.*s' (%s) must be the last component",
+                       int(parts_[i].size()), parts_[i].data(), what);
+    return -1;
+}
+
+bool Walker::builtin_is(const Entity *t, std::string_view want) {
+    if (t->meta == Meta::Array) return false;
+    if (t->meta == Meta::Alternate) {
+        for (const Entity *a : t->alternatives)
+            if (builtin_is(a, want)) return true;
+        return false;
+    }
+    return t->meta == Meta::Builtin && (t->json_type == want || t->name == want);
+}
+
+bool Walker::feature_of(const Pos &p, std::string_view f) {
+    if (p.via && has_feature(p.via->features, f)) return true;
+    const Entity *t = p.ent;
+    while (t->meta == Meta::Array) t = t->element;
+    return has_feature(t->features, f);
+}
+
+const Member *Walker::lookup(const Pos &p, std::string_view name) {
+    if (p.scope.empty()) return p.ent->member(name);
+    for (const Entity *o : p.scope)
+        if (const Member *m = o->member(name)) return m;
+    return nullptr;
+}
+
+int Walker::enum_value(const Entity *t, std::string_view v, size_t i) {
+    const EnumValue *ev = t->value(v);
+    if (!ev) return 0;
+    if (i + 1 == parts_.size()) return 1;
+    // Only ^value/$feature may follow.
+    std::string_view next = parts_[i + 1];
+    if (i + 2 != parts_.size() || next.size() < 2 || next[0] != '$') {
+        err_ = Error::make(QMP_EINVAL, "malformed schema query: '^%.*s' may only be followed by a $feature",
+                           int(v.size()), v.data());
+        return -1;
+    }
+    return has_feature(ev->features, next.substr(1)) ? 1 : 0;
+}
+
+int Walker::walk(const Pos &p, size_t i) {
+    if (i == parts_.size()) return 1;
+    std::string_view c = parts_[i];
+    const Entity *t = p.ent;
+    char prefix = c[0];
+    std::string_view name = c.substr(1);
+    if (prefix == ' ') {
+        prefix = 0;  // a name that starts with a special character, escaped by one space
+    } else if (prefix != '^' && prefix != '!' && prefix != '$' && prefix != '+' && prefix != '*') {
+        prefix = 0;
+        name = c;
+    }
+    if (name.empty()) {
+        err_ = Error::make(QMP_EINVAL, "malformed schema query: the component '%.*s' names nothing", int(c.size()),
+                           c.data());
+        return -1;
+    }
+    if (prefix == '$') {
+        int r = terminal(i, "a $feature");
+        if (r < 0) return r;
+        if (feature_of(p, name)) return 1;
+        if (t->meta == Meta::Alternate) {
+            for (const Entity *a : t->alternatives)
+                if (has_feature(a->features, name)) return 1;
+        }
+        return 0;
+    }
+    if (prefix == '!') {
+        int r = terminal(i, "a !type");
+        if (r < 0) return r;
+        return builtin_is(t, name) ? 1 : 0;
+    }
+    // Look through arrays; try each branch of an alternate.
+    while (t->meta == Meta::Array) t = t->element;
+    if (t->meta == Meta::Alternate) {
+        for (const Entity *a : t->alternatives) {
+            Pos q;
+            q.ent = a;
+            q.via = p.via;
+            int r = walk(q, i);
+            if (r != 0) return r;
+        }
+        return 0;
+    }
+    if (prefix == '^') {
+        if (t->meta != Meta::Enum) {
+            // Still check the query's form.
+            if (i + 1 < parts_.size() && !(i + 2 == parts_.size() && parts_[i + 1][0] == '$')) {
+                err_ = Error::make(QMP_EINVAL, "malformed schema query: '^%.*s' may only be followed by a $feature",
+                                   int(name.size()), name.data());
+                return -1;
+            }
+            return 0;
+        }
+        return enum_value(t, name, i);
+    }
+    if (t->meta == Meta::Command || t->meta == Meta::Event) {
+        if (prefix) return 0;
+        Pos q;
+        if (name == "arg-type") q.ent = t->arg;
+        else if (name == "ret-type" && t->meta == Meta::Command) q.ent = t->ret;
+        else return 0;
+        return walk(q, i + 1);
+    }
+    if (t->meta != Meta::Object) return 0;
+    Pos base = p;
+    if (base.ent != t) {
+        base.ent = t;
+        base.scope.clear();
+    }
+    if (prefix == '+') {
+        // The union is the object itself or, after an earlier +, one in scope
+        // (the branch picked may be a union of its own).
+        const Variant *v = nullptr;
+        if (base.scope.empty()) {
+            v = t->variant(name);
+        } else {
+            for (const Entity *o : base.scope)
+                if (!v) v = o->variant(name);
+        }
+        if (!v) return 0;
+        Pos q;
+        q.ent = v->type;
+        q.scope = base.scope.empty() ? std::vector<const Entity *>{t} : base.scope;
+        q.scope.insert(q.scope.begin(), v->type);
+        return walk(q, i + 1);
+    }
+    const Member *m = lookup(base, name);
+    if (!m) return 0;
+    if (prefix == '*' && !m->optional) return 0;
+    Pos q;
+    q.ent = m->type;
+    q.via = m;
+    return walk(q, i + 1);
+}
+
+}  // namespace
+
+Error Schema::has(const char *query, int *out) const {
+    *out = 0;
+    if (!query) return Error::make(QMP_EINVAL, "the schema query is NULL");
+    std::vector<std::string_view> parts;
+    std::string_view q(query);
+    if (q.empty()) return Error::make(QMP_EINVAL, "malformed schema query: it is empty");
+    size_t start = 0;
+    for (;;) {
+        size_t slash = q.find('/', start);
+        std::string_view part = q.substr(start, slash == std::string_view::npos ? q.npos : slash - start);
+        if (part.empty())
+            return Error::make(QMP_EINVAL, "malformed schema query '%s': an empty component", query);
+        parts.push_back(part);
+        if (slash == std::string_view::npos) break;
+        start = slash + 1;
+    }
+    std::string_view first = parts[0];
+    if (first[0] == ' ') first.remove_prefix(1);
+    const Entity *root = find(first);
+    // Check the form of the rest even when the name is unknown, so that a
+    // malformed query is an error whatever the server.
+    Walker w(*this, parts);
+    if (!root) {
+        for (size_t i = 1; i < parts.size(); i++) {
+            char p = parts[i][0];
+            if ((p == '!' || p == '$') && i + 1 != parts.size())
+                return Error::make(QMP_EINVAL, "malformed schema query '%s': '%.*s' must be the last component", query,
+                                   int(parts[i].size()), parts[i].data());
+            if (parts[i].size() == 1 && (p == '!' || p == '$' || p == '^' || p == '+' || p == '*' || p == ' '))
+                return Error::make(QMP_EINVAL, "malformed schema query '%s': the component '%c' names nothing", query, p);
+        }
+        return Error::ok();
+    }
+    Pos p;
+    p.ent = root;
+    int r = w.walk(p, 1);
+    if (r < 0) {
+        Error e = w.err_;
+        e.message += std::string(" (in '") + query + "')";
+        return e;
+    }
+    *out = r;
+    return Error::ok();
+}
+
+// --- listings and descriptions -----------------------------------------------------
+
+std::string type_label(const Entity *t) {
+    switch (t->meta) {
+    case Meta::Builtin:
+        return t->name;
+    case Meta::Enum:
+        return "enum";
+    case Meta::Array:
+        return "[" + type_label(t->element) + "]";
+    case Meta::Object:
+        return "object";
+    case Meta::Alternate: {
+        std::string s;
+        for (const Entity *a : t->alternatives) {
+            if (!s.empty()) s += "|";
+            s += type_label(a);
+        }
+        return s;
+    }
+    default:
+        return t->name;
+    }
+}
+
+namespace {
+
+json_t *string_array(const Features &f) {
+    json_t *a = json_array();
+    for (const std::string &s : f) json_array_append_new(a, json_string(s.c_str()));
+    return a;
+}
+
+// The enum a member's values come from: the type itself, an array's element, or an alternate's enum branch.
+const Entity *enum_of(const Entity *t) {
+    while (t->meta == Meta::Array) t = t->element;
+    if (t->meta == Meta::Enum) return t;
+    if (t->meta == Meta::Alternate)
+        for (const Entity *a : t->alternatives)
+            if (const Entity *e = enum_of(a)) return e;
+    return nullptr;
+}
+
+json_t *member_summary(const Member &m) {
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(m.name.c_str()));
+    json_object_set_new(o, "type", json_string(type_label(m.type).c_str()));
+    json_object_set_new(o, "optional", json_boolean(m.optional));
+    if (const Entity *e = enum_of(m.type)) {
+        json_t *vals = json_array();
+        for (const EnumValue &v : e->values) json_array_append_new(vals, json_string(v.name.c_str()));
+        json_object_set_new(o, "values", vals);
+    }
+    if (!m.features.empty()) json_object_set_new(o, "features", string_array(m.features));
+    return o;
+}
+
+void add_members(json_t *out, const Entity *obj, const std::string &tag, const std::string &variant,
+                 std::unordered_set<const Entity *> &seen) {
+    for (const Member &m : obj->members) {
+        json_t *o = member_summary(m);
+        if (!tag.empty()) {
+            json_object_set_new(o, "tag", json_string(tag.c_str()));
+            json_object_set_new(o, "variant", json_string(variant.c_str()));
+        }
+        json_array_append_new(out, o);
+    }
+    if (obj->tag.empty() || !seen.insert(obj).second) return;
+    for (const Variant &v : obj->variants) add_members(out, v.type, obj->tag, v.value, seen);
+}
+
+class Describer {
+public:
+    json_t *type(const Entity *t);
+
+private:
+    json_t *members(const std::vector<Member> &ms);
+    std::vector<const Entity *> path_;
+};
+
+json_t *Describer::members(const std::vector<Member> &ms) {
+    json_t *a = json_array();
+    for (const Member &m : ms) {
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(m.name.c_str()));
+        json_object_set_new(o, "optional", json_boolean(m.optional));
+        json_object_set_new(o, "type", type(m.type));
+        if (!m.features.empty()) json_object_set_new(o, "features", string_array(m.features));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+json_t *Describer::type(const Entity *t) {
+    json_t *o = json_object();
+    switch (t->meta) {
+    case Meta::Builtin:
+        json_object_set_new(o, "type", json_string(t->name.c_str()));
+        break;
+    case Meta::Enum: {
+        json_object_set_new(o, "type", json_string("enum"));
+        json_t *vals = json_array();
+        json_t *vf = json_object();
+        for (const EnumValue &v : t->values) {
+            json_array_append_new(vals, json_string(v.name.c_str()));
+            if (!v.features.empty()) json_object_set_new(vf, v.name.c_str(), string_array(v.features));
+        }
+        json_object_set_new(o, "values", vals);
+        if (json_object_size(vf)) json_object_set_new(o, "value-features", vf);
+        else json_decref(vf);
+        break;
+    }
+    case Meta::Array:
+        json_object_set_new(o, "type", json_string("array"));
+        json_object_set_new(o, "element", type(t->element));
+        break;
+    case Meta::Alternate: {
+        json_object_set_new(o, "type", json_string("alternate"));
+        json_t *alts = json_array();
+        for (const Entity *a : t->alternatives) json_array_append_new(alts, type(a));
+        json_object_set_new(o, "alternatives", alts);
+        break;
+    }
+    case Meta::Object: {
+        json_object_set_new(o, "type", json_string("object"));
+        if (std::find(path_.begin(), path_.end(), t) != path_.end()) {
+            json_object_set_new(o, "recursive", json_true());
+            break;
+        }
+        path_.push_back(t);
+        json_object_set_new(o, "members", members(t->members));
+        if (!t->tag.empty()) {
+            json_object_set_new(o, "tag", json_string(t->tag.c_str()));
+            json_t *vars = json_object();
+            for (const Variant &v : t->variants) {
+                json_t *b = json_object();
+                json_object_set_new(b, "members", members(v.type->members));
+                json_object_set_new(vars, v.value.c_str(), b);
+            }
+            json_object_set_new(o, "variants", vars);
+        }
+        path_.pop_back();
+        break;
+    }
+    case Meta::Command:
+    case Meta::Event:
+        break;
+    }
+    if (!t->features.empty()) json_object_set_new(o, "features", string_array(t->features));
+    return o;
+}
+
+}  // namespace
+
+json_t *Schema::list(int what) const {
+    const auto &src = what == QMP_SCHEMA_EVENTS ? events_ : commands_;
+    json_t *a = json_array();
+    for (const Entity *e : src) json_array_append_new(a, json_string(e->name.c_str()));
+    return a;
+}
+
+Error Schema::arguments(const char *name, json_t **out) const {
+    *out = nullptr;
+    const Entity *e = name ? find(name) : nullptr;
+    if (!e || (e->meta != Meta::Command && e->meta != Meta::Event))
+        return Error::make(QMP_EINVAL, "'%s' is neither a command nor an event of this schema", name ? name : "(null)");
+    json_t *a = json_array();
+    std::unordered_set<const Entity *> seen;
+    add_members(a, e->arg, "", "", seen);
+    *out = a;
+    return Error::ok();
+}
+
+Error Schema::describe(const char *name, json_t **out) const {
+    *out = nullptr;
+    const Entity *e = name ? find(name) : nullptr;
+    if (!e) return Error::make(QMP_EINVAL, "'%s' is not in this schema", name ? name : "(null)");
+    Describer d;
+    json_t *o;
+    if (e->meta == Meta::Command || e->meta == Meta::Event) {
+        o = json_object();
+        json_object_set_new(o, "name", json_string(e->name.c_str()));
+        json_object_set_new(o, "meta-type", json_string(e->meta == Meta::Command ? "command" : "event"));
+        json_object_set_new(o, "arguments", d.type(e->arg));
+        if (e->meta == Meta::Command) {
+            json_object_set_new(o, "returns", d.type(e->ret));
+            json_object_set_new(o, "allow-oob", json_boolean(e->allow_oob));
+        }
+        if (!e->features.empty()) json_object_set_new(o, "features", string_array(e->features));
+    } else {
+        o = d.type(e);
+        json_object_set_new(o, "name", json_string(e->name.c_str()));
+    }
+    *out = o;
+    return Error::ok();
+}
+
+// --- suggestions ------------------------------------------------------------------
+
+namespace {
+
+// Optimal string alignment distance: insertions, deletions, substitutions and
+// transpositions of neighbours each cost 1.
+size_t distance(std::string_view a, std::string_view b) {
+    size_t n = a.size(), m = b.size();
+    std::vector<size_t> prev2(m + 1), prev(m + 1), cur(m + 1);
+    for (size_t j = 0; j <= m; j++) prev[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                cur[j] = std::min(cur[j], prev2[j - 2] + 1);
+        }
+        prev2.swap(prev);
+        prev.swap(cur);
+    }
+    return prev[m];
+}
+
+}  // namespace
+
+std::string suggest(std::string_view word, const std::vector<std::string_view> &candidates) {
+    // Close enough: a third of the word's length, at least 1 and at most 3 edits.
+    size_t limit = std::min<size_t>(3, std::max<size_t>(1, word.size() / 3));
+    size_t best = limit + 1;
+    std::string_view pick;
+    for (std::string_view c : candidates) {
+        if (c.size() > word.size() + limit || word.size() > c.size() + limit) continue;
+        size_t d = distance(word, c);
+        if (d < best) {
+            best = d;
+            pick = c;
+        }
+    }
+    return std::string(pick);
+}
+
+}  // namespace qmp::schema
