@@ -2,7 +2,9 @@
  * qmp-bench: issue 6's benchmarks in one run and one table.
  *
  *   qmp-bench [--quick] [--reps N] [--mock PATH] [--go PATH] [--schema PATH] [--qemu BIN]
- *             [--only rt|pipe|big|flood|qemu|clients] [--client TEXT]
+ *             [--only rt|pipe|big|flood|qemu|clients|schema] [--client TEXT]
+ *
+ * (The "schema" rows measure issue 8's validation and schema load.)
  *
  * Starts the mock (qmp-mock) and a real `qemu-system-x86_64 -M none`, then
  * measures every workload with the raw C baseline, libqmp through each path
@@ -28,12 +30,12 @@
 #define MAX_REPS 51
 
 typedef struct {
-    long rt, pipe, big, flood, qemu_rt, clients;
+    long rt, pipe, big, flood, qemu_rt, clients, validate;
     int reps;
 } counts_t;
 
-static const counts_t full_counts = {20000, 200000, 100, 1000000, 3000, 1000, 5};
-static const counts_t quick_counts = {200, 2000, 3, 5000, 50, 50, 1};
+static const counts_t full_counts = {20000, 200000, 100, 1000000, 3000, 1000, 200000, 5};
+static const counts_t quick_counts = {200, 2000, 3, 5000, 50, 50, 2000, 1};
 
 enum target_kind { T_NONE, T_RATIO_MAX, T_RATIO_MIN, T_ABS_MAX };
 
@@ -61,6 +63,7 @@ enum {
     RSS_RAW, RSS_NAME, RSS_DATA, RSS_GO,
     QRT_RAW, QRT_JSON, QRT_STR, QRT_GO,
     CLI_LIB, CLI_GO,
+    VRT_OFF, VRT_ON, VCPU_BA_BUILD, VCPU_BA, VCPU_DM_BUILD, VCPU_DM, SCHEMA_RAW, SCHEMA_LOAD,
     NROWS
 };
 
@@ -92,6 +95,14 @@ static row_t rows[NROWS] = {
     [QRT_GO] = {"", "go-qemu Run", "us", T_NONE, 0, QRT_RAW, 0, 1},
     [CLI_LIB] = {"memory per idle connected client", "libqmp, attached to one GMainContext", "KiB", T_ABS_MAX, 32.0, -1, 0, 1.0 / 1024},
     [CLI_GO] = {"", "go-qemu SocketMonitor", "KiB", T_NONE, 0, -1, 0, 1.0 / 1024},
+    [VRT_OFF] = {"validation: round trip vs mock (blockdev-add, qcow2 over file)", "libqmp, validation off", "us", T_NONE, 0, -1, 0, 1},
+    [VRT_ON] = {"", "libqmp, QMP_VALIDATE", "us", T_RATIO_MAX, 1.10, VRT_OFF, 0, 1},
+    [VCPU_BA_BUILD] = {"validation alone, per command: blockdev-add", "building it (qmp_command_new)", "us", T_NONE, 0, -1, 0, 1},
+    [VCPU_BA] = {"", "building + qmp_schema_validate", "us", T_RATIO_MAX, 2.0, VCPU_BA_BUILD, 0, 1},
+    [VCPU_DM_BUILD] = {"validation alone, per command: libvirt's drive-mirror", "building it (qmp_command_new)", "us", T_NONE, 0, -1, 0, 1},
+    [VCPU_DM] = {"", "building + qmp_schema_validate", "us", T_RATIO_MAX, 2.0, VCPU_DM_BUILD, 0, 1},
+    [SCHEMA_RAW] = {"schema load, once per connection (207 KB)", "raw C: query-qmp-schema + json_loadb", "ms", T_NONE, 0, -1, 0, 1},
+    [SCHEMA_LOAD] = {"", "libqmp: execute_str + qmp_schema_new_str", "ms", T_RATIO_MAX, 1.0, SCHEMA_RAW, 0, 1},
 };
 
 static counts_t counts;
@@ -99,6 +110,7 @@ static server_t mock, qemu;
 static int qemu_up;
 static char qemu_error[200];
 static const char *go_bin;
+static const char *schema_path;
 
 typedef struct {
     int row;
@@ -146,6 +158,11 @@ static void measure(int row, sample_t *s) {
         break;
     case CLI_LIB: in_child(clients_job, NULL, s); break;
     case CLI_GO: go_sample(go_bin, mock.sock, "clients", counts.clients, s); break;
+    case VRT_OFF: case VRT_ON: lib_validated_round_trip(mock.sock, counts.rt, row == VRT_ON, s); break;
+    case VCPU_BA_BUILD: case VCPU_BA: lib_validate_only(schema_path, counts.validate, 0, row == VCPU_BA, s); break;
+    case VCPU_DM_BUILD: case VCPU_DM: lib_validate_only(schema_path, counts.validate, 1, row == VCPU_DM, s); break;
+    case SCHEMA_RAW: raw_big_reply(mock.sock, counts.big, s); break;
+    case SCHEMA_LOAD: lib_schema_load(mock.sock, counts.big, s); break;
     }
 }
 
@@ -180,6 +197,7 @@ static const struct {
 } groups[] = {
     {"rt", RT_RAW, RT_GO}, {"pipe", PIPE_RAW, PIPE_GO}, {"big", BIG_RAW, BIG_GO},
     {"flood", FLOOD_RAW, RSS_GO}, {"qemu", QRT_RAW, QRT_GO}, {"clients", CLI_LIB, CLI_GO},
+    {"schema", VRT_OFF, SCHEMA_LOAD},
 };
 
 static int selected(int row) {
@@ -308,11 +326,12 @@ int main(int argc, char **argv) {
         else {
             fprintf(stderr, "usage: qmp-bench [--quick] [--reps N] [--mock PATH] [--go PATH] "
                             "[--schema PATH] [--qemu BIN]\n"
-                            "                 [--only rt|pipe|big|flood|qemu|clients] [--client TEXT]\n");
+                            "                 [--only rt|pipe|big|flood|qemu|clients|schema] [--client TEXT]\n");
             return 2;
         }
     }
     if (reps > 0) counts.reps = reps < MAX_REPS ? reps : MAX_REPS;
+    schema_path = schema;
 
     if (mock_start(&mock, mock_bin, schema) < 0) {
         fprintf(stderr, "qmp-bench: cannot start the mock %s\n", mock_bin);

@@ -12,6 +12,8 @@
  *   query-status          QEMU's reply, at once
  *   query-qmp-schema      the canned reply in SCHEMA_REPLY (a capture of QEMU
  *                         7.2's, whose "return" value is served byte for byte)
+ *   blockdev-add,         {"return": {}} (for the validation benchmarks; the
+ *   drive-mirror          mock checks nothing)
  *   bench-flood           {"arguments": {"count": N}}: {"return": {}}, then N
  *                         events BENCH, the last one named BENCH_END
  *   anything else         CommandNotFound
@@ -203,7 +205,7 @@ static void command(conn_t *c, const char *s, size_t n) {
         reply_start(c);
         put(&c->out, schema_value, schema_len);
         reply_end(c, id, idlen);
-    } else if (IS("qmp_capabilities")) {
+    } else if (IS("qmp_capabilities") || IS("blockdev-add") || IS("drive-mirror")) {
         reply_start(c);
         puts_(&c->out, "{}");
         reply_end(c, id, idlen);

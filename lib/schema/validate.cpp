@@ -34,6 +34,21 @@ std::string quoted(std::string_view s) {
     return out;
 }
 
+// The objects whose members an object value may have: the type itself and
+// the union branches its tags select (a branch may be a union itself).
+struct Scope {
+    static constexpr size_t kMax = 8;
+    const Entity *objs[kMax];
+    size_t n = 0;
+
+    const Member *find(const char *key, size_t len) const {
+        for (size_t i = 0; i < n; i++)
+            for (const Member &m : objs[i]->members)
+                if (m.name.size() == len && std::memcmp(m.name.data(), key, len) == 0) return &m;
+        return nullptr;
+    }
+};
+
 class Validator {
 public:
     Validator(const std::string &command, int flags, std::vector<std::string> *warnings)
@@ -49,8 +64,7 @@ private:
     bool builtin(const json_t *v, const Entity *t, const std::string &path);
     bool enumeration(const json_t *v, const Entity *t, const std::string &path);
     bool alternate(const json_t *v, const Entity *t, std::string &path);
-    void gather(const json_t *v, const Entity *t, std::vector<const Member *> &ms,
-                std::vector<std::pair<const Entity *, const Variant *>> &picked);
+    bool unknown_member(const json_t *v, const Scope &sc, const char *key, const std::string &path);
 
     const std::string &cmd_;
     int flags_;
@@ -146,7 +160,7 @@ bool Validator::enumeration(const json_t *v, const Entity *t, const std::string 
     std::string_view s(json_string_value(v), json_string_length(v));
     const EnumValue *ev = t->value(s);
     if (!ev) return fail(path, quoted(s) + " is not one of " + value_list(t));
-    return flag(ev->features, path, "value " + quoted(s));
+    return ev->features.empty() || flag(ev->features, path, "value " + quoted(s));
 }
 
 // Which branch of an alternate a JSON value belongs to: QEMU picks it by the
@@ -191,62 +205,59 @@ bool Validator::alternate(const json_t *v, const Entity *t, std::string &path) {
     return fail(path, "expected " + want + ", got " + json_kind(v));
 }
 
-// The members an object value may have: the type's own and those of the
-// union branches its tags select (a branch may be a union itself).
-void Validator::gather(const json_t *v, const Entity *t, std::vector<const Member *> &ms,
-                       std::vector<std::pair<const Entity *, const Variant *>> &picked) {
-    for (const Member &m : t->members) ms.push_back(&m);
-    if (t->tag.empty()) return;
-    const json_t *tv = json_object_get(v, t->tag.c_str());
-    const Variant *var = json_is_string(tv) ? t->variant(json_string_value(tv)) : nullptr;
-    picked.emplace_back(t, var);
-    if (var) gather(v, var->type, ms, picked);
+void gather(const json_t *v, const Entity *t, Scope &sc) {
+    while (t && sc.n < Scope::kMax) {
+        sc.objs[sc.n++] = t;
+        if (t->tag.empty()) return;
+        const json_t *tv = json_object_get(v, t->tag.c_str());
+        const Variant *var = json_is_string(tv) ? t->variant(json_string_value(tv)) : nullptr;
+        t = var ? var->type : nullptr;
+    }
+}
+
+bool Validator::unknown_member(const json_t *v, const Scope &sc, const char *key, const std::string &path) {
+    std::string what = "unknown member " + quoted(key);
+    // Does it belong to a branch the tag did not pick?
+    for (size_t i = 0; i < sc.n; i++) {
+        const Entity *u = sc.objs[i];
+        for (const Variant &var : u->variants)
+            if (var.type->member(key)) {
+                const json_t *tv = json_object_get(v, u->tag.c_str());
+                what += " (it belongs to other values of '" + u->tag + "'";
+                if (json_is_string(tv)) what += std::string(", not ") + quoted(json_string_value(tv));
+                what += ")";
+                return fail(path, what);
+            }
+    }
+    std::vector<std::string_view> names;
+    for (size_t i = 0; i < sc.n; i++)
+        for (const Member &m : sc.objs[i]->members) names.push_back(m.name);
+    std::string s = suggest(key, names);
+    if (!s.empty()) what += " (did you mean " + quoted(s) + "?)";
+    return fail(path, what);
 }
 
 bool Validator::object(const json_t *v, const Entity *t, std::string &path) {
     if (!json_is_object(v)) return fail(path, std::string("expected an object, got ") + json_kind(v));
-    std::vector<const Member *> ms;
-    std::vector<std::pair<const Entity *, const Variant *>> picked;
-    gather(v, t, ms, picked);
+    Scope sc;
+    gather(v, t, sc);
     size_t len = path.size();
     const char *key;
     const json_t *x;
     json_object_foreach(const_cast<json_t *>(v), key, x) {
-        const Member *m = nullptr;
-        for (const Member *c : ms)
-            if (c->name == key) {
-                m = c;
-                break;
-            }
-        if (!m) {
-            std::string what = "unknown member " + quoted(key);
-            // Does it belong to a branch the tag did not pick?
-            for (auto &p : picked) {
-                const Entity *u = p.first;
-                for (const Variant &var : u->variants)
-                    if (var.type->member(key)) {
-                        const json_t *tv = json_object_get(v, u->tag.c_str());
-                        what += " (it belongs to other values of '" + u->tag + "'";
-                        if (json_is_string(tv)) what += std::string(", not ") + quoted(json_string_value(tv));
-                        what += ")";
-                        return fail(path, what);
-                    }
-            }
-            std::vector<std::string_view> names;
-            for (const Member *c : ms) names.push_back(c->name);
-            std::string s = suggest(key, names);
-            if (!s.empty()) what += " (did you mean " + quoted(s) + "?)";
-            return fail(path, what);
-        }
-        path += ".";
-        path += key;
+        size_t klen = std::strlen(key);
+        const Member *m = sc.find(key, klen);
+        if (!m) return unknown_member(v, sc, key, path);
+        path += '.';
+        path.append(key, klen);
         if (!value(x, m->type, path)) return false;
-        if (!flag(m->features, path, "member " + quoted(key))) return false;
+        if (!m->features.empty() && !flag(m->features, path, "member " + quoted(key))) return false;
         path.resize(len);
     }
-    for (const Member *m : ms)
-        if (!m->optional && !json_object_get(v, m->name.c_str()))
-            return fail(path, "missing required member " + quoted(m->name));
+    for (size_t i = 0; i < sc.n; i++)
+        for (const Member &m : sc.objs[i]->members)
+            if (!m.optional && !json_object_get(v, m.name.c_str()))
+                return fail(path, "missing required member " + quoted(m.name));
     return true;
 }
 
@@ -276,7 +287,7 @@ Error Schema::validate(const json_t *command, int flags, std::vector<std::string
         val.fail("", "the command does not allow out-of-band execution (exec-oob)");
         return val.error();
     }
-    if (!val.flag(c->features, "", "command " + quoted(name))) return val.error();
+    if (!c->features.empty() && !val.flag(c->features, "", "command " + quoted(name))) return val.error();
     const json_t *args = json_object_get(command, "arguments");
     json_t *empty = nullptr;
     if (!args) args = empty = json_object();
