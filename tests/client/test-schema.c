@@ -1,0 +1,333 @@
+/*
+ * test-schema: the connection's schema and validation where real QEMU cannot
+ * go on demand: a server whose query-qmp-schema reply is broken, refused,
+ * late or cut off, and exactly what goes over the wire (fetched once per
+ * connection, nothing sent for a refused command).  The verdicts against
+ * QEMU 7.2's real schema are in tests/unit/test-schema.c and
+ * tests/interop/test-schema.c.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <qmp/qmp.h>
+#include "peer.h"
+
+/* A small schema in QEMU's form: query-status, and set-thing whose "state"
+ * enum has a deprecated value and whose "old" member is deprecated. */
+#define TINY_SCHEMA                                                                                   \
+    "[{\"name\": \"query-status\", \"meta-type\": \"command\", \"arg-type\": \"0\", \"ret-type\": \"1\"}," \
+    " {\"name\": \"0\", \"meta-type\": \"object\", \"members\": []},"                                 \
+    " {\"name\": \"1\", \"meta-type\": \"object\", \"members\": [{\"name\": \"status\", \"type\": \"2\"}," \
+    "   {\"name\": \"running\", \"type\": \"bool\"}]},"                                               \
+    " {\"name\": \"2\", \"meta-type\": \"enum\", \"values\": [\"running\", \"paused\"],"              \
+    "   \"members\": [{\"name\": \"running\"}, {\"name\": \"paused\", \"features\": [\"deprecated\"]}]}," \
+    " {\"name\": \"bool\", \"meta-type\": \"builtin\", \"json-type\": \"boolean\"},"                  \
+    " {\"name\": \"str\", \"meta-type\": \"builtin\", \"json-type\": \"string\"},"                    \
+    " {\"name\": \"set-thing\", \"meta-type\": \"command\", \"arg-type\": \"3\", \"ret-type\": \"0\"}," \
+    " {\"name\": \"3\", \"meta-type\": \"object\", \"members\": [{\"name\": \"state\", \"type\": \"2\"}," \
+    "   {\"name\": \"old\", \"type\": \"str\", \"default\": null, \"features\": [\"deprecated\"]}]}]"
+
+/* Another server's schema: only set-thing. */
+#define OTHER_SCHEMA                                                                                  \
+    "[{\"name\": \"set-thing\", \"meta-type\": \"command\", \"arg-type\": \"0\", \"ret-type\": \"0\"}," \
+    " {\"name\": \"0\", \"meta-type\": \"object\", \"members\": []}]"
+
+static void serve_schema(peer *p, const char *schema) {
+    peer_expect(p, "query-qmp-schema", PEER_NO_ARGS);
+    peer_return(p, schema);
+}
+
+static void test_fetched_once_per_connection(void **state) {
+    (void)state;
+    peer *p;
+    qmp_client *c = connect_client(&p);
+    serve_schema(p, TINY_SCHEMA);
+    assert_int_equal(qmp_client_schema_has(c, "query-status/ret-type/status/^paused"), 1);
+    assert_int_equal(qmp_client_schema_has(c, "query-status/ret-type/status/^stopped"), 0);
+    assert_int_equal(qmp_client_schema_has(c, "set-thing/arg-type/*old/$deprecated"), 1);
+    qmp_schema *s = qmp_client_get_schema(c, 0);
+    assert_non_null(s);
+    assert_int_equal(qmp_schema_has(s, "set-thing/arg-type/*state"), 0);
+    qmp_schema_unref(s);
+    /* Four questions, one fetch: nothing more reaches the server. */
+    peer_expect_quiet(p, 200);
+    peer_wait_idle(p);
+    assert_client_usable(c, p);
+    qmp_client_free(c);
+    assert_int_equal(peer_finish(p), 0);
+}
+
+static void test_cache_ends_with_the_connection(void **state) {
+    (void)state;
+    peer *p;
+    qmp_client *c = connect_client(&p);
+    serve_schema(p, TINY_SCHEMA);
+    assert_int_equal(qmp_client_schema_has(c, "query-status"), 1);
+    qmp_schema *first = qmp_client_get_schema(c, 0);
+    assert_non_null(first);
+    assert_status(qmp_client_close(c), QMP_OK);
+    assert_int_equal(peer_finish(p), 0);
+
+    /* Not connected: no schema, and the old one is not answered from. */
+    assert_null(qmp_client_get_schema(c, 0));
+    assert_int_equal(qmp_error_last()->code, QMP_ECLOSED);
+    assert_status(qmp_client_schema_has(c, "query-status"), QMP_ECLOSED);
+
+    /* The same client on another server asks that server. */
+    int fd;
+    p = peer_new(&fd);
+    peer_handshake(p, 0, 0);
+    assert_status(qmp_client_connect_fd(c, fd, 5000), QMP_OK);
+    serve_schema(p, OTHER_SCHEMA);
+    assert_int_equal(qmp_client_schema_has(c, "query-status"), 0);
+    assert_int_equal(qmp_client_schema_has(c, "set-thing"), 1);
+    /* A reference taken before stays valid and unchanged. */
+    assert_int_equal(qmp_schema_has(first, "query-status"), 1);
+    qmp_schema_unref(first);
+    qmp_client_free(c);
+    assert_int_equal(peer_finish(p), 0);
+}
+
+static void test_invalid_schema_is_eproto_and_not_kept(void **state) {
+    (void)state;
+    peer *p;
+    qmp_client *c = connect_client(&p);
+
+    /* Not an array. */
+    serve_schema(p, "{}");
+    assert_null(qmp_client_get_schema(c, 0));
+    assert_int_equal(qmp_error_last()->code, QMP_EPROTO);
+    assert_non_null(strstr(qmp_error_last()->message, "not a valid QMP schema"));
+
+    /* A reference to a type that does not exist, named in the message. */
+    serve_schema(p, "[{\"name\": \"q\", \"meta-type\": \"command\", \"arg-type\": \"0\", \"ret-type\": \"9\"},"
+                    " {\"name\": \"0\", \"meta-type\": \"object\", \"members\": []}]");
+    assert_status(qmp_client_schema_has(c, "q"), QMP_EPROTO);
+    assert_non_null(strstr(qmp_error_last()->message, "'q'"));
+    assert_non_null(strstr(qmp_error_last()->message, "'9'"));
+
+    /* The failures were not cached: the next call fetches again and works. */
+    serve_schema(p, TINY_SCHEMA);
+    assert_int_equal(qmp_client_schema_has(c, "query-status"), 1);
+    assert_client_usable(c, p);
+    qmp_client_free(c);
+    assert_int_equal(peer_finish(p), 0);
+}
+
+static void test_refused_schema_blocks_validated_calls(void **state) {
+    (void)state;
+    peer *p;
+    qmp_client *c = connect_client(&p);
+
+    /* A server without query-qmp-schema: set_validation reports why and stays off. */
+    peer_expect(p, "query-qmp-schema", PEER_NO_ARGS);
+    peer_error(p, "CommandNotFound", "The command query-qmp-schema has not been found");
+    assert_status(qmp_client_set_validation(c, QMP_VALIDATE), QMP_ECOMMAND);
+    assert_string_equal(qmp_error_last()->qmp_class, "CommandNotFound");
+    assert_int_equal(qmp_client_get_validation(c), 0);
+
+    /* Asked for per call, the command is not sent without the schema. */
+    peer_expect(p, "query-qmp-schema", PEER_NO_ARGS);
+    peer_error(p, "CommandNotFound", "The command query-qmp-schema has not been found");
+    qmp_exec_options o = QMP_EXEC_OPTIONS_INIT;
+    o.validate = QMP_VALIDATE;
+    assert_status(qmp_client_execute_full(c, qmp_command_new("query-status", NULL), &o, NULL), QMP_ECOMMAND);
+    assert_non_null(strstr(qmp_error_last()->message, "cannot validate 'query-status'"));
+    peer_expect_quiet(p, 200);
+    peer_wait_idle(p);
+
+    assert_client_usable(c, p);
+    qmp_client_free(c);
+    assert_int_equal(peer_finish(p), 0);
+}
+
+static void test_late_schema_times_out_and_is_dropped(void **state) {
+    (void)state;
+    peer *p;
+    qmp_client *c = connect_client(&p);
+    int cmd = peer_expect(p, "query-qmp-schema", PEER_NO_ARGS);
+    assert_null(qmp_client_get_schema(c, 200));
+    assert_int_equal(qmp_error_last()->code, QMP_ETIMEDOUT);
+    /* The reply comes late: dropped, not taken by the next call. */
+    peer_return_to(p, cmd, TINY_SCHEMA);
+    assert_client_usable(c, p);
+    serve_schema(p, OTHER_SCHEMA);
+    assert_int_equal(qmp_client_schema_has(c, "set-thing"), 1);
+    assert_int_equal(qmp_client_schema_has(c, "query-status"), 0);
+    qmp_client_free(c);
+    assert_int_equal(peer_finish(p), 0);
+}
+
+static void test_server_dies_mid_schema(void **state) {
+    (void)state;
+    peer *p;
+    qmp_client *c = connect_client(&p);
+    peer_expect(p, "query-qmp-schema", PEER_NO_ARGS);
+    peer_reply_raw(p, PEER_LAST, "{\"return\": [{\"name\": \"query-status\", \"meta-type\": \"comm");
+    peer_close(p);
+    assert_status(qmp_client_schema_has(c, "query-status"), QMP_ECLOSED);
+    assert_client_closed(c);
+    qmp_client_free(c);
+    assert_int_equal(peer_finish(p), 0);
+}
+
+typedef struct {
+    int warnings;
+    int sends;
+    char last_warning[256];
+} log_record;
+
+static void on_log(qmp_client *c, int kind, const char *text, void *user_data) {
+    (void)c;
+    log_record *r = user_data;
+    if (kind == QMP_LOG_WARNING) {
+        r->warnings++;
+        snprintf(r->last_warning, sizeof r->last_warning, "%s", text);
+    } else if (kind == QMP_LOG_SEND) {
+        r->sends++;
+    }
+}
+
+static int replies, destroyed;
+static void on_reply(qmp_client *c, int status, const json_t *result, void *user_data) {
+    (void)c, (void)status, (void)result, (void)user_data;
+    replies++;
+}
+static void on_destroy(void *user_data) {
+    (void)user_data;
+    destroyed++;
+}
+
+static void test_validation_on_the_wire(void **state) {
+    (void)state;
+    peer *p;
+    qmp_client *c = connect_client(&p);
+    log_record rec = {0};
+    assert_status(qmp_client_set_log(c, on_log, &rec, NULL), QMP_OK);
+
+    /* Turning it on while connected fetches the schema at once. */
+    serve_schema(p, TINY_SCHEMA);
+    assert_status(qmp_client_set_validation(c, QMP_VALIDATE), QMP_OK);
+    assert_int_equal(qmp_client_get_validation(c), QMP_VALIDATE);
+    peer_wait_idle(p);
+    int sends = rec.sends;
+
+    /* Refused commands: an error naming the path, and nothing sent. */
+    assert_status(qmp_client_execute(c, qmp_command_new("set-thing", "s:state", "runnin", NULL), NULL),
+                  QMP_EINVAL);
+    assert_string_equal(qmp_error_last()->message,
+                        "set-thing: arguments.state: 'runnin' is not one of running, paused");
+    assert_status(qmp_client_execute(c, qmp_command_new("set-thingy", NULL), NULL), QMP_EINVAL);
+    assert_string_equal(qmp_error_last()->message, "set-thingy: unknown command (did you mean 'set-thing'?)");
+    char *out = NULL;
+    assert_status(qmp_client_execute_str(c, "{\"execute\": \"set-thing\", \"arguments\": {\"stat\": \"running\"}}", &out),
+                  QMP_EINVAL);
+    assert_null(out);
+    assert_string_equal(qmp_error_last()->message,
+                        "set-thing: arguments: unknown member 'stat' (did you mean 'state'?)");
+    replies = destroyed = 0;
+    assert_status(qmp_client_execute_async(c, qmp_command_new("set-thing", NULL), NULL, on_reply, NULL, on_destroy),
+                  QMP_EINVAL);
+    assert_string_equal(qmp_error_last()->message, "set-thing: arguments: missing required member 'state'");
+    assert_int_equal(destroyed, 1);
+    assert_int_equal(rec.sends, sends);
+    peer_expect_quiet(p, 200);
+    peer_wait_idle(p);
+    assert_int_equal(replies, 0);
+
+    /* A deprecated value is flagged and sent. */
+    peer_expect(p, "set-thing", "{\"state\": \"paused\"}");
+    peer_return(p, "{}");
+    assert_status(qmp_client_execute(c, qmp_command_new("set-thing", "s:state", "paused", NULL), NULL), QMP_OK);
+    assert_int_equal(rec.warnings, 1);
+    assert_string_equal(rec.last_warning, "set-thing: arguments.state: value 'paused' is deprecated");
+
+    /* Per call: off lets the mistake through to the server. */
+    qmp_exec_options o = QMP_EXEC_OPTIONS_INIT;
+    o.validate = QMP_VALIDATE_OFF;
+    peer_expect(p, "set-thing", "{\"state\": \"runnin\"}");
+    peer_error(p, "GenericError", "Parameter 'state' does not accept value 'runnin'");
+    assert_status(qmp_client_execute_full(c, qmp_command_new("set-thing", "s:state", "runnin", NULL), &o, NULL),
+                  QMP_ECOMMAND);
+
+    /* Per call: deny deprecated refuses what the client only flags. */
+    o.validate = QMP_VALIDATE | QMP_VALIDATE_DENY_DEPRECATED;
+    assert_status(qmp_client_execute_full(c, qmp_command_new("set-thing", "s:state", "running", "s:old", "x", NULL),
+                                          &o, NULL),
+                  QMP_EINVAL);
+    assert_string_equal(qmp_error_last()->message,
+                        "set-thing: arguments.old: member 'old' is deprecated (refused by QMP_VALIDATE_DENY_DEPRECATED)");
+
+    /* An async call that validates is sent and answered. */
+    replies = destroyed = 0;
+    peer_expect(p, "set-thing", "{\"state\": \"running\"}");
+    peer_return(p, "{}");
+    assert_status(qmp_client_execute_async(c, qmp_command_new("set-thing", "s:state", "running", NULL), NULL,
+                                           on_reply, NULL, on_destroy),
+                  QMP_OK);
+    assert_int_equal(drive_until(c, &replies, 1), 0);
+    assert_int_equal(destroyed, 1);
+
+    /* Off again: no schema needed, nothing checked. */
+    assert_status(qmp_client_set_validation(c, 0), QMP_OK);
+    peer_expect(p, "no-such-command", PEER_NO_ARGS);
+    peer_error(p, "CommandNotFound", "The command no-such-command has not been found");
+    assert_status(qmp_client_execute(c, qmp_command_new("no-such-command", NULL), NULL), QMP_ECOMMAND);
+
+    assert_client_usable(c, p);
+    qmp_client_free(c);
+    assert_int_equal(peer_finish(p), 0);
+}
+
+static void test_validation_before_connecting(void **state) {
+    (void)state;
+    /* Set on an unconnected client: the first validated call fetches. */
+    qmp_client *c = qmp_client_new();
+    assert_status(qmp_client_set_validation(c, QMP_VALIDATE), QMP_OK);
+    assert_status(qmp_client_set_validation(c, 8), QMP_EINVAL);
+    assert_status(qmp_client_set_validation(c, -1), QMP_EINVAL);
+    assert_int_equal(qmp_client_get_validation(c), QMP_VALIDATE);
+    int fd;
+    peer *p = peer_new(&fd);
+    peer_handshake(p, 0, 0);
+    assert_status(qmp_client_connect_fd(c, fd, 5000), QMP_OK);
+    serve_schema(p, TINY_SCHEMA);
+    peer_expect(p, "query-status", PEER_NO_ARGS);
+    peer_return(p, "{\"status\": \"running\", \"running\": true}");
+    assert_status(qmp_client_execute(c, qmp_command_new("query-status", NULL), NULL), QMP_OK);
+    /* An options struct of version 1 (before "validate") is still accepted. */
+    qmp_exec_options v1 = QMP_EXEC_OPTIONS_INIT;
+    v1.version = 1;
+    v1.validate = 12345; /* not read for version 1 */
+    peer_expect(p, "query-status", PEER_NO_ARGS);
+    peer_return(p, "{\"status\": \"running\", \"running\": true}");
+    assert_status(qmp_client_execute_full(c, qmp_command_new("query-status", NULL), &v1, NULL), QMP_OK);
+    v1.version = 3;
+    assert_status(qmp_client_execute_full(c, qmp_command_new("query-status", NULL), &v1, NULL), QMP_EINVAL);
+    qmp_exec_options bad = QMP_EXEC_OPTIONS_INIT;
+    bad.validate = 64;
+    assert_status(qmp_client_execute_full(c, qmp_command_new("query-status", NULL), &bad, NULL), QMP_EINVAL);
+    peer_expect_quiet(p, 100);
+    peer_wait_idle(p);
+    qmp_client_free(c);
+    assert_int_equal(peer_finish(p), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fetched_once_per_connection),
+        cmocka_unit_test(test_cache_ends_with_the_connection),
+        cmocka_unit_test(test_invalid_schema_is_eproto_and_not_kept),
+        cmocka_unit_test(test_refused_schema_blocks_validated_calls),
+        cmocka_unit_test(test_late_schema_times_out_and_is_dropped),
+        cmocka_unit_test(test_server_dies_mid_schema),
+        cmocka_unit_test(test_validation_on_the_wire),
+        cmocka_unit_test(test_validation_before_connecting),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
