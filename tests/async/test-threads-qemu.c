@@ -5,7 +5,9 @@
  * proves the reply reached its own caller; meanwhile a thread does
  * stop/cont so STOP and RESUME events arrive throughout, and a handler
  * checks it sees each exactly once, in order.  Then the same while the
- * client is attached to a GMainContext run by another thread.
+ * client is attached to a GMainContext run by another thread.  Last, eight
+ * threads ask a fresh connection schema questions and send validated
+ * commands at the same moment, racing to fetch the schema.
  *
  * The binary is $QEMU_SYSTEM, else qemu-system-x86_64 from PATH.  Without
  * it the test fails, or is skipped (exit 77) when LIBQMP_QEMU_OPTIONAL=1.
@@ -309,6 +311,86 @@ static void test_threads_qemu_glib(void **state)
     run_threads(1);
 }
 
+/* --- the schema, from eight threads at once ------------------------------ */
+
+struct schema_run {
+    qmp_client *c;
+    pthread_barrier_t start;
+    atomic_int bad;
+    int rounds;
+    char first[512];
+    pthread_mutex_t lock;
+};
+
+static void schema_bad(struct schema_run *r, const char *what, int got)
+{
+    pthread_mutex_lock(&r->lock);
+    if (atomic_fetch_add(&r->bad, 1) == 0)
+        snprintf(r->first, sizeof r->first, "%s: got %d (%s)", what, got, qmp_error_last()->message);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void *schema_worker(void *arg)
+{
+    struct schema_run *r = arg;
+    pthread_barrier_wait(&r->start);
+    for (int i = 0; i < r->rounds; i++) {
+        int rc = qmp_client_schema_has(r->c, "blockdev-add/arg-type/+file/aio/^io_uring");
+        if (rc != 1) schema_bad(r, "io_uring query", rc);
+        rc = qmp_client_schema_has(r->c, "blockdev-add/arg-type/+qcow2/drop-cache");
+        if (rc != 0) schema_bad(r, "qcow2 drop-cache query", rc);
+        qmp_exec_options o = QMP_EXEC_OPTIONS_INIT;
+        o.validate = QMP_VALIDATE;
+        rc = qmp_client_execute_full(r->c, qmp_command_new("query-status", "s:verbose", "yes", NULL), &o, NULL);
+        if (rc != QMP_EINVAL || !strstr(qmp_error_last()->message, "unknown member 'verbose'"))
+            schema_bad(r, "validated bad query-status", rc);
+        json_t *ret = NULL;
+        rc = qmp_client_execute_full(r->c, qmp_command_new("query-status", NULL), &o, &ret);
+        if (rc != QMP_OK || !json_is_string(json_object_get(ret, "status")))
+            schema_bad(r, "validated query-status", rc);
+        json_decref(ret);
+    }
+    return NULL;
+}
+
+static void test_threads_qemu_schema(void **state)
+{
+    (void)state;
+    struct qemu q;
+    qemu_start(&q);
+    struct schema_run r;
+    memset(&r, 0, sizeof r);
+    pthread_mutex_init(&r.lock, NULL);
+    r.rounds = t_scale(50, 5, 2);
+    r.c = qmp_client_new();
+    if (qmp_client_connect_unix(r.c, q.sock, t_io_timeout_ms()) != QMP_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", qmp_error_last()->message);
+        qmp_client_free(r.c);
+        qemu_stop(&q);
+        fail_msg("connecting: %s", msg);
+    }
+    assert_int_equal(qmp_client_set_timeout(r.c, t_io_timeout_ms()), QMP_OK);
+    pthread_barrier_init(&r.start, NULL, THREADS);
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, schema_worker, &r), 0);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    /* However many fetched, the client keeps one schema: later callers share it. */
+    qmp_schema *a = qmp_client_get_schema(r.c, 0), *b = qmp_client_get_schema(r.c, 0);
+    assert_non_null(a);
+    assert_ptr_equal(a, b);
+    qmp_schema_unref(a);
+    qmp_schema_unref(b);
+    qmp_client_free(r.c);
+    qemu_stop(&q);
+    pthread_barrier_destroy(&r.start);
+    pthread_mutex_destroy(&r.lock);
+    if (atomic_load(&r.bad))
+        fail_msg("%d wrong answers; the first: %s", atomic_load(&r.bad), r.first);
+}
+
 int main(void)
 {
     if (!find_qemu()) {
@@ -322,6 +404,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads_qemu),
         cmocka_unit_test(test_threads_qemu_glib),
+        cmocka_unit_test(test_threads_qemu_schema),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
