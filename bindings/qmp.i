@@ -419,8 +419,9 @@ static void *qmpb_execute_run(void *p)
     return NULL;
 }
 
+/* validate: 0 the client's setting, QMP_VALIDATE_OFF (-1) not this call, else QMP_VALIDATE flags. */
 static qmpb_result *qmpb_client_execute(qmpb_client *b, const char *command_json, int timeout_ms,
-                                        const char *fds, int oob)
+                                        const char *fds, int oob, int validate)
 {
     QMPB_CHECK(b);
     int fdv[QMP_MAX_FDS];
@@ -436,6 +437,7 @@ static qmpb_result *qmpb_client_execute(qmpb_client *b, const char *command_json
     a.opts.fds = nfds ? fdv : NULL;
     a.opts.nfds = (size_t)nfds;
     a.opts.oob = oob;
+    a.opts.validate = validate;
     qmpb_run_blocking(qmpb_execute_run, &a);
     return a.r;
 }
@@ -729,6 +731,257 @@ static qmpb_result *qmpb_client_wait_event(qmpb_client *b, const char *name, con
     qmpb_run_blocking(qmpb_wait_run, &a);
     return a.r;
 }
+
+/* ---- the schema (qmp-schema.h) -------------------------------------------- */
+
+/* A holder of one qmp_schema reference.  The language creates an empty one
+   (qmpb_schema_new), fills it (qmpb_client_get_schema, qmpb_schema_load),
+   may drop the reference early (qmpb_schema_release: close) and lets its
+   object lifecycle free the holder (the SWIG destructor, which also drops
+   the reference if still held).  Every call takes its own reference under
+   the lock, so a release in another thread never frees a schema in use. */
+typedef struct qmpb_schema {
+    pthread_mutex_t mu;
+    qmp_schema *s;            /* NULL: empty, or released */
+    int released;
+} qmpb_schema;
+
+static qmpb_schema *qmpb_schema_new(void)
+{
+    qmpb_schema *h = (qmpb_schema *)calloc(1, sizeof *h);
+    if (h)
+        pthread_mutex_init(&h->mu, NULL);
+    return h;
+}
+
+static void qmpb_schema_release(qmpb_schema *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    qmp_schema *s = h->s;
+    h->s = NULL;
+    h->released = 1;
+    pthread_mutex_unlock(&h->mu);
+    qmp_schema_unref(s);
+}
+
+static void qmpb_schema_free(qmpb_schema *h)
+{
+    if (!h)
+        return;
+    qmp_schema_unref(h->s);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+/* Puts s (a new reference, taken) into the empty holder h. */
+static qmpb_result *qmpb_schema_fill(qmpb_schema *h, qmp_schema *s)
+{
+    pthread_mutex_lock(&h->mu);
+    int busy = h->s != NULL || h->released;
+    if (!busy)
+        h->s = s;
+    pthread_mutex_unlock(&h->mu);
+    if (busy) {
+        qmp_schema_unref(s);
+        return qmpb_result_error(QMP_EINVAL, "the schema holder is not empty");
+    }
+    return qmpb_result_of(QMP_OK);
+}
+
+/* A new reference to h's schema, or NULL with *err set. */
+static qmp_schema *qmpb_schema_take(qmpb_schema *h, qmpb_result **err)
+{
+    if (!h) {
+        *err = qmpb_result_error(QMP_EINVAL, "no schema (NULL)");
+        return NULL;
+    }
+    pthread_mutex_lock(&h->mu);
+    qmp_schema *s = qmp_schema_ref(h->s);
+    int released = h->released;
+    pthread_mutex_unlock(&h->mu);
+    if (!s)
+        *err = qmpb_result_error(QMP_EINVAL, released ? "the schema is closed" : "no schema loaded");
+    return s;
+}
+
+static int qmpb_schema_loaded(qmpb_schema *h)
+{
+    if (!h)
+        return 0;
+    pthread_mutex_lock(&h->mu);
+    int loaded = h->s != NULL;
+    pthread_mutex_unlock(&h->mu);
+    return loaded;
+}
+
+/* From JSON text: query-qmp-schema's return value, or a whole reply {"return": [...]}. */
+static qmpb_result *qmpb_schema_load(qmpb_schema *h, const char *json)
+{
+    if (!h)
+        return qmpb_result_error(QMP_EINVAL, "no schema (NULL)");
+    if (!json)
+        return qmpb_result_error(QMP_EINVAL, "the schema text is NULL");
+    qmp_schema *s = qmp_schema_new_str(json, strlen(json));
+    if (!s)
+        return qmpb_result_of(QMP_EINVAL);
+    return qmpb_schema_fill(h, s);
+}
+
+/* A result whose text is the JSON of value (taken; NULL: the status of the
+   call that failed to make it, read from qmp_error_last()). */
+static qmpb_result *qmpb_result_with_json(json_t *value)
+{
+    if (!value) {
+        const qmp_error *e = qmp_error_last();
+        return qmpb_result_of(e->code < 0 ? e->code : QMP_ENOMEM);
+    }
+    char *text = qmp_json_dumps(value);
+    json_decref(value);
+    if (!text)
+        return qmpb_result_of(QMP_ENOMEM);
+    return qmpb_result_with_text(QMP_OK, text);
+}
+
+/* has: text "true" or "false"; code QMP_EINVAL for a malformed query. */
+static qmpb_result *qmpb_result_of_has(int rc)
+{
+    qmpb_result *r = qmpb_result_of(rc < 0 ? rc : QMP_OK);
+    if (r && rc >= 0) {
+        r->text = strdup(rc ? "true" : "false");
+        if (!r->text) {
+            qmpb_result_free(r);
+            return qmpb_result_error(QMP_ENOMEM, "out of memory");
+        }
+    }
+    return r;
+}
+
+static qmpb_result *qmpb_schema_has(qmpb_schema *h, const char *query)
+{
+    qmpb_result *err = NULL;
+    qmp_schema *s = qmpb_schema_take(h, &err);
+    if (!s)
+        return err;
+    int rc = qmp_schema_has(s, query);
+    qmpb_result *r = qmpb_result_of_has(rc);
+    qmp_schema_unref(s);
+    return r;
+}
+
+/* what: QMP_SCHEMA_COMMANDS or QMP_SCHEMA_EVENTS; text: a JSON array of names. */
+static qmpb_result *qmpb_schema_list(qmpb_schema *h, int what)
+{
+    qmpb_result *err = NULL;
+    qmp_schema *s = qmpb_schema_take(h, &err);
+    if (!s)
+        return err;
+    qmpb_result *r = qmpb_result_with_json(qmp_schema_list(s, what));
+    qmp_schema_unref(s);
+    return r;
+}
+
+static qmpb_result *qmpb_schema_arguments(qmpb_schema *h, const char *name)
+{
+    qmpb_result *err = NULL;
+    qmp_schema *s = qmpb_schema_take(h, &err);
+    if (!s)
+        return err;
+    qmpb_result *r = qmpb_result_with_json(qmp_schema_arguments(s, name));
+    qmp_schema_unref(s);
+    return r;
+}
+
+static qmpb_result *qmpb_schema_describe(qmpb_schema *h, const char *name)
+{
+    qmpb_result *err = NULL;
+    qmp_schema *s = qmpb_schema_take(h, &err);
+    if (!s)
+        return err;
+    qmpb_result *r = qmpb_result_with_json(qmp_schema_describe(s, name));
+    qmp_schema_unref(s);
+    return r;
+}
+
+/* command_json: {"execute": ...}; text: the warnings, a JSON array of strings. */
+static qmpb_result *qmpb_schema_validate(qmpb_schema *h, const char *command_json, int flags)
+{
+    qmpb_result *err = NULL;
+    if (!command_json)
+        return qmpb_result_error(QMP_EINVAL, "the command is NULL");
+    qmp_schema *s = qmpb_schema_take(h, &err);
+    if (!s)
+        return err;
+    qmpb_result *r;
+    json_t *command = qmp_json_parse(command_json, strlen(command_json));
+    if (!command) {
+        r = qmpb_result_of(QMP_EINVAL);
+    } else {
+        json_t *warnings = NULL;
+        int rc = qmp_schema_validate(s, command, flags, &warnings);
+        r = rc < 0 ? qmpb_result_of(rc) : qmpb_result_with_json(warnings);
+        if (rc < 0)
+            json_decref(warnings);
+        json_decref(command);
+    }
+    qmp_schema_unref(s);
+    return r;
+}
+
+/* The client's calls that may fetch the schema (a round trip): blocking. */
+struct qmpb_schema_args {
+    qmpb_client *b;
+    int kind;                 /* 0 get_schema, 1 schema_has, 2 set_validation */
+    qmpb_schema *into;
+    const char *query;
+    int n;                    /* timeout_ms or flags */
+    qmpb_result *r;
+};
+
+static void *qmpb_schema_run(void *p)
+{
+    struct qmpb_schema_args *a = (struct qmpb_schema_args *)p;
+    if (a->kind == 0) {
+        qmp_schema *s = qmp_client_get_schema(a->b->c, a->n);
+        a->r = s ? qmpb_schema_fill(a->into, s) : qmpb_result_of(qmp_error_last()->code < 0
+                                                                 ? qmp_error_last()->code : QMP_ENOMEM);
+    } else if (a->kind == 1) {
+        a->r = qmpb_result_of_has(qmp_client_schema_has(a->b->c, a->query));
+    } else {
+        a->r = qmpb_result_of(qmp_client_set_validation(a->b->c, a->n));
+    }
+    return NULL;
+}
+
+/* Fills the empty holder into with the connection's schema (fetched if need be). */
+static qmpb_result *qmpb_client_get_schema(qmpb_client *b, qmpb_schema *into, int timeout_ms)
+{
+    QMPB_CHECK(b);
+    if (!into)
+        return qmpb_result_error(QMP_EINVAL, "no schema holder (NULL)");
+    struct qmpb_schema_args a = { b, 0, into, NULL, timeout_ms, NULL };
+    qmpb_run_blocking(qmpb_schema_run, &a);
+    return a.r;
+}
+
+static qmpb_result *qmpb_client_schema_has(qmpb_client *b, const char *query)
+{
+    QMPB_CHECK(b);
+    struct qmpb_schema_args a = { b, 1, NULL, query, 0, NULL };
+    qmpb_run_blocking(qmpb_schema_run, &a);
+    return a.r;
+}
+
+static qmpb_result *qmpb_client_set_validation(qmpb_client *b, int flags)
+{
+    QMPB_CHECK(b);
+    struct qmpb_schema_args a = { b, 2, NULL, NULL, flags, NULL };
+    qmpb_run_blocking(qmpb_schema_run, &a);
+    return a.r;
+}
+
+static int qmpb_client_get_validation(qmpb_client *b) { return b ? qmp_client_get_validation(b->c) : 0; }
 %}
 
 /* ---- Ruby: the GVL is released around the blocking calls ----------------- */
@@ -801,6 +1054,15 @@ typedef struct qmpb_result {
 %newobject qmpb_client_poll_event;
 %newobject qmpb_client_next_event;
 %newobject qmpb_client_wait_event;
+%newobject qmpb_client_get_schema;
+%newobject qmpb_client_schema_has;
+%newobject qmpb_client_set_validation;
+%newobject qmpb_schema_load;
+%newobject qmpb_schema_has;
+%newobject qmpb_schema_list;
+%newobject qmpb_schema_arguments;
+%newobject qmpb_schema_describe;
+%newobject qmpb_schema_validate;
 
 /* The client: opaque; qmpb_client_free() it (after every call on it has returned). */
 typedef struct qmpb_client qmpb_client;
@@ -824,7 +1086,7 @@ int qmpb_client_get_fd(qmpb_client *b);
 int qmpb_client_close_reason(qmpb_client *b);
 
 qmpb_result *qmpb_client_execute(qmpb_client *b, const char *command_json, int timeout_ms,
-                                 const char *fds, int oob);
+                                 const char *fds, int oob, int validate);
 qmpb_result *qmpb_client_hmp(qmpb_client *b, const char *command_line);
 qmpb_result *qmpb_client_getfd(qmpb_client *b, int fd, const char *fdname);
 qmpb_result *qmpb_client_closefd(qmpb_client *b, const char *fdname);
@@ -838,3 +1100,37 @@ qmpb_result *qmpb_client_poll_event(qmpb_client *b);
 qmpb_result *qmpb_client_next_event(qmpb_client *b, int timeout_ms);
 qmpb_result *qmpb_client_wait_event(qmpb_client *b, const char *name, const char *match_json,
                                     unsigned long long after_seq, int timeout_ms);
+
+/* The schema (qmp-schema.h): QMP_VALIDATE flags, QMP_SCHEMA_COMMANDS/EVENTS. */
+%constant int QMP_VALIDATE = QMP_VALIDATE;
+%constant int QMP_VALIDATE_DENY_DEPRECATED = QMP_VALIDATE_DENY_DEPRECATED;
+%constant int QMP_VALIDATE_DENY_UNSTABLE = QMP_VALIDATE_DENY_UNSTABLE;
+%constant int QMP_VALIDATE_OFF = QMP_VALIDATE_OFF;
+%constant int QMP_SCHEMA_COMMANDS = QMP_SCHEMA_COMMANDS;
+%constant int QMP_SCHEMA_EVENTS = QMP_SCHEMA_EVENTS;
+
+/* A holder of one schema reference, owned by the language's object: new
+   (empty), filled by qmpb_client_get_schema or qmpb_schema_load (once);
+   release drops the reference early (later calls: QMP_EINVAL "the schema is
+   closed"); the destructor (GC in Python/Ruby, DeleteQmpb_schema in Go)
+   frees the holder.  Calls on one holder may come from several threads. */
+%nodefaultctor qmpb_schema;
+typedef struct qmpb_schema {} qmpb_schema;
+%extend qmpb_schema {
+    ~qmpb_schema() { qmpb_schema_free($self); }
+}
+%newobject qmpb_schema_new;
+qmpb_schema *qmpb_schema_new(void);
+void qmpb_schema_release(qmpb_schema *h);
+int qmpb_schema_loaded(qmpb_schema *h);
+qmpb_result *qmpb_schema_load(qmpb_schema *h, const char *json);
+qmpb_result *qmpb_schema_has(qmpb_schema *h, const char *query);
+qmpb_result *qmpb_schema_list(qmpb_schema *h, int what);
+qmpb_result *qmpb_schema_arguments(qmpb_schema *h, const char *name);
+qmpb_result *qmpb_schema_describe(qmpb_schema *h, const char *name);
+qmpb_result *qmpb_schema_validate(qmpb_schema *h, const char *command_json, int flags);
+
+qmpb_result *qmpb_client_get_schema(qmpb_client *b, qmpb_schema *into, int timeout_ms);
+qmpb_result *qmpb_client_schema_has(qmpb_client *b, const char *query);
+qmpb_result *qmpb_client_set_validation(qmpb_client *b, int flags);
+int qmpb_client_get_validation(qmpb_client *b);

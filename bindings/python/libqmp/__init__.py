@@ -12,6 +12,19 @@
         except libqmp.CommandError as e:
             print(e.error_class, e.desc)
 
+Schema: what this QEMU supports, asked with libvirt-style query strings, and
+commands checked before they are sent (libqmp's qmp-schema.h):
+
+    if c.schema_has("blockdev-add/arg-type/+file/aio/^io_uring"):
+        aio = "io_uring"
+    c.validation = libqmp.VALIDATE | libqmp.DENY_DEPRECATED
+    c.execute("blockdev-add", driver="file", node_name="f0",
+              filename="/tmp/disk.img", aio="io_urin")   # InvalidArgument, never sent
+    c.execute("drive-backup", validate=False, ...)        # this call unchecked
+
+    schema = libqmp.Schema.from_json(open("schema.json").read())  # offline
+    warnings = schema.validate({"execute": "drive-backup", "arguments": {...}})
+
 Values are plain dict/list/str/int as Python's json module makes them.  Every
 timeout is in seconds (a float); None means the client's default
 (``Client.timeout``, 30 s unless changed) and ``libqmp.FOREVER`` waits forever.
@@ -44,11 +57,21 @@ __all__ = [
     "ProtocolError", "MessageTooBig", "HandshakeError", "NegotiationError",
     "SocketError", "InvalidArgument", "OutOfMemory", "DeadlockError",
     "command", "action", "transaction", "add_secret_member", "version",
+    "Schema", "VALIDATE", "DENY_DEPRECATED", "DENY_UNSTABLE",
 ]
 
 FOREVER = math.inf
 
 _log = logging.getLogger("libqmp")
+
+# Validation flags (qmp-schema.h's QMP_VALIDATE...): Client.validation,
+# execute(validate=...), Schema.validate(flags=...).  VALIDATE checks commands
+# against the server's schema before they are sent; use of something
+# deprecated or unstable is then only a warning, unless DENY_DEPRECATED or
+# DENY_UNSTABLE make it an error (each implies VALIDATE).
+VALIDATE = _c.QMP_VALIDATE
+DENY_DEPRECATED = _c.QMP_VALIDATE_DENY_DEPRECATED
+DENY_UNSTABLE = _c.QMP_VALIDATE_DENY_UNSTABLE
 
 
 def version():
@@ -112,7 +135,10 @@ class SocketError(Error, OSError):
 
 
 class InvalidArgument(Error, ValueError):
-    """A bad argument, or a misuse."""
+    """A bad argument, or a misuse; also a command that validation refused
+    (.message names the command and the path, e.g. "blockdev-add:
+    arguments.file.aio: 'io_urin' is not one of threads, native, io_uring")
+    and a malformed schema query."""
 
 
 class OutOfMemory(Error, MemoryError):
@@ -171,6 +197,33 @@ def _fd_of(f):
     return f.fileno()
 
 
+def _flags(validate, deny_deprecated=False, deny_unstable=False):
+    """True/False/flags plus the deny keywords into QMP_VALIDATE flags (0: off)."""
+    if validate is None or validate is False:
+        flags = 0
+    elif validate is True:
+        flags = VALIDATE
+    elif isinstance(validate, int) and validate >= 0:
+        flags = validate
+    else:
+        raise InvalidArgument("validate: expected True, False or VALIDATE flags, got %r" % (validate,),
+                              _c.QMP_EINVAL)
+    if deny_deprecated:
+        flags |= DENY_DEPRECATED
+    if deny_unstable:
+        flags |= DENY_UNSTABLE
+    return flags | VALIDATE if flags else 0
+
+
+def _call_validate(validate):
+    """execute()'s validate= into qmp_exec_options.validate: None the
+    client's setting (0), False/0 off for this call, True or flags."""
+    if validate is None:
+        return 0
+    flags = _flags(validate)
+    return flags if flags else _c.QMP_VALIDATE_OFF
+
+
 # --- building commands --------------------------------------------------------
 
 def _arguments(args, kwargs):
@@ -189,6 +242,9 @@ def command(name, args=None, **kwargs):
     if arguments:
         cmd["arguments"] = arguments
     return cmd
+
+
+_command = command   # for the methods whose parameter is named command
 
 
 def action(type, data=None, **kwargs):
@@ -252,8 +308,9 @@ class Client:
     Open one with Client.connect_unix(), connect_tcp() or connect_socket();
     use it as a context manager or call close()."""
 
-    def __init__(self, *, oob=False, event_buffer=None, max_message_size=None):
-        """An unconnected client; the settings apply to its connections."""
+    def __init__(self, *, oob=False, event_buffer=None, max_message_size=None, validation=None):
+        """An unconnected client; the settings apply to its connections.
+        validation: see the validation property (checked from the first command)."""
         self._b = _c.qmpb_client_new()
         if self._b is None:
             raise OutOfMemory("out of memory", _c.QMP_ENOMEM)
@@ -270,6 +327,8 @@ class Client:
             self._call(_c.qmpb_client_set_event_buffer, int(event_buffer))
         if max_message_size is not None:
             self._call(_c.qmpb_client_set_max_message_size, int(max_message_size))
+        if validation:
+            self.validation = validation
 
     # -- opening and closing
 
@@ -397,29 +456,35 @@ class Client:
 
     # -- commands
 
-    def execute(self, name, args=None, *, timeout=None, fds=(), oob=False, **kwargs):
+    def execute(self, name, args=None, *, timeout=None, fds=(), oob=False, validate=None, **kwargs):
         """Runs a command and returns its "return" value (dict, list...).
 
         name is the command's name, or a whole command dict (from command()
         or transaction()).  Arguments: a dict args and/or keywords (with "_"
         as "-").  fds: file objects or ints sent with the command (they stay
         the caller's).  oob: run out of band (connect with oob=True).
-        Raises CommandError with .error_class and .desc when QEMU refuses."""
+        validate: check this command against the server's schema first
+        (True, or VALIDATE flags such as VALIDATE | DENY_DEPRECATED), or not
+        (False); None follows the client's validation setting.
+        Raises CommandError with .error_class and .desc when QEMU refuses,
+        InvalidArgument when validation does (the command is not sent)."""
         if isinstance(name, dict):
             if args or kwargs:
                 raise InvalidArgument("a whole command takes no other arguments", _c.QMP_EINVAL)
             cmd = name
         else:
             cmd = command(name, args, **kwargs)
-        text = self.execute_json(json.dumps(cmd), timeout=timeout, fds=fds, oob=oob)
+        text = self.execute_json(json.dumps(cmd), timeout=timeout, fds=fds, oob=oob, validate=validate)
         return json.loads(text) if text is not None else None
 
-    def execute_json(self, command_json, *, timeout=None, fds=(), oob=False):
+    def execute_json(self, command_json, *, timeout=None, fds=(), oob=False, validate=None):
         """The same with JSON text in and out: {"execute": ...} without "id";
         returns the text of the "return" value as the server sent it."""
         fd_list = ",".join(str(_fd_of(f)) for f in fds) if fds else None
+        v = _call_validate(validate)
         try:
-            r = self._call(_c.qmpb_client_execute, command_json, _ms(timeout), fd_list, 1 if oob else 0)
+            r = self._call(_c.qmpb_client_execute, command_json, _ms(timeout), fd_list,
+                           1 if oob else 0, v)
         finally:
             self._dispatch_queued()
         return r.text
@@ -454,6 +519,54 @@ class Client:
         finally:
             self._dispatch_queued()
         return json.loads(r.text)
+
+    # -- the schema
+
+    def schema_has(self, query):
+        """Whether the server's schema has what query names (a libvirt-style
+        query string, e.g. "blockdev-add/arg-type/+file/aio/^io_uring"; see
+        Schema.has).  The schema is fetched once per connection (a round
+        trip), then kept.  Raises InvalidArgument for a malformed query,
+        ConnectionClosed when not connected."""
+        try:
+            r = self._call(_c.qmpb_client_schema_has, query)
+        finally:
+            self._dispatch_queued()
+        return r.text == "true"
+
+    def schema(self, timeout=None):
+        """The server's schema as a Schema (fetched once per connection;
+        timeout in seconds, None: the client's default).  It stays usable
+        after the client is closed."""
+        h = _c.qmpb_schema_new()
+        if h is None:
+            raise OutOfMemory("out of memory", _c.QMP_ENOMEM)
+        try:
+            self._call(_c.qmpb_client_get_schema, h, _ms(timeout))
+        finally:
+            self._dispatch_queued()
+        return Schema._of(h)
+
+    @property
+    def validation(self):
+        """The client's validation flags (0: off): when set, every command is
+        checked against the server's schema before it is sent, and a mistake
+        raises InvalidArgument without reaching QEMU.  Set True, False, or
+        VALIDATE flags (VALIDATE | DENY_DEPRECATED | DENY_UNSTABLE); when
+        connected, setting it fetches the schema."""
+        return self._query(_c.qmpb_client_get_validation, default=0)
+
+    @validation.setter
+    def validation(self, flags):
+        self.set_validation(flags)
+
+    def set_validation(self, validate=True, *, deny_deprecated=False, deny_unstable=False):
+        """Sets validation: set_validation(deny_deprecated=True) is
+        validation = VALIDATE | DENY_DEPRECATED; set_validation(False) turns it off."""
+        try:
+            self._call(_c.qmpb_client_set_validation, _flags(validate, deny_deprecated, deny_unstable))
+        finally:
+            self._dispatch_queued()
 
     # -- events
 
@@ -554,3 +667,109 @@ class Client:
         finally:
             self._dispatching.active = False
         return 1
+
+
+# --- the schema -------------------------------------------------------------------
+
+class Schema:
+    """A QMP schema (query-qmp-schema), from Client.schema() or, offline,
+    Schema.from_json(text).  Immutable and safe to share between threads;
+    close() (or the end of a with block, or the garbage collector) frees it.
+
+        schema = client.schema()
+        schema.has("blockdev-add/arg-type/+file/aio/^io_uring")    # True
+        schema.arguments("drive-backup")[0]   # {"name": "job-id", "type": "str", ...}
+        schema.validate({"execute": "drive-backup", "arguments": {...}})
+            # -> ["drive-backup: command 'drive-backup' is deprecated"]
+    """
+
+    def __init__(self):
+        raise TypeError("use Client.schema() or Schema.from_json()")
+
+    @classmethod
+    def _of(cls, h):
+        s = object.__new__(cls)
+        s._h = h                 # the SWIG object owns the C holder: freed with it
+        return s
+
+    @classmethod
+    def from_json(cls, text):
+        """A schema from query-qmp-schema's return value (JSON text, str or
+        bytes, or the list itself) or from a whole reply {"return": [...]}.
+        Raises InvalidArgument when it is not a valid schema."""
+        if isinstance(text, (bytes, bytearray)):
+            text = bytes(text).decode("utf-8")
+        elif not isinstance(text, str):
+            text = json.dumps(text)
+        h = _c.qmpb_schema_new()
+        if h is None:
+            raise OutOfMemory("out of memory", _c.QMP_ENOMEM)
+        _check(_c.qmpb_schema_load(h, text))
+        return cls._of(h)
+
+    def close(self):
+        """Drops the schema (later calls raise InvalidArgument).  Idempotent."""
+        h = self.__dict__.get("_h")
+        if h is not None:
+            _c.qmpb_schema_release(h)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _json(self, fn, *args):
+        return json.loads(_check(fn(self._h, *args)).text)
+
+    def has(self, query):
+        """Whether query holds (libvirt's query strings, see qmp-schema.h):
+        NAME/arg-type/member/+variant/^enum-value, *member (optional),
+        !type (a built-in type), $feature; e.g.
+        "blockdev-add/arg-type/+file/aio/^io_uring",
+        "x-debug-query-block-graph/$unstable".  Raises InvalidArgument when
+        the query is malformed."""
+        return _check(_c.qmpb_schema_has(self._h, query)).text == "true"
+
+    __contains__ = has
+
+    def commands(self):
+        """The names of the commands, sorted."""
+        return self._json(_c.qmpb_schema_list, _c.QMP_SCHEMA_COMMANDS)
+
+    def events(self):
+        """The names of the events, sorted."""
+        return self._json(_c.qmpb_schema_list, _c.QMP_SCHEMA_EVENTS)
+
+    def arguments(self, name):
+        """The arguments of a command or event, a list of dicts in the
+        schema's order: {"name", "type" (str, int, enum, object, "[T]",
+        "A|B"...), "optional"} and, where they apply, "values" (enums),
+        "features", "tag" and "variant" (members of a union's branch).
+        Raises InvalidArgument for an unknown name."""
+        return self._json(_c.qmpb_schema_arguments, name)
+
+    def describe(self, name):
+        """A command, event or type with every type it uses resolved, as a
+        dict ({"name", "meta-type": "command", "arguments", "returns", ...}
+        for a command); what `qmpctl schema NAME` prints.  Raises
+        InvalidArgument for an unknown name."""
+        return self._json(_c.qmpb_schema_describe, name)
+
+    def validate(self, command, args=None, *, deny_deprecated=False, deny_unstable=False, flags=None,
+                 **kwargs):
+        """Checks a command against the schema without sending it: command
+        is a whole command dict ({"execute": ..., "arguments": ...}) or a
+        name with args/keywords as for Client.execute().  Returns the list
+        of warnings (use of deprecated or unstable things; empty when none);
+        raises InvalidArgument with the library's message when the command
+        is not valid, or uses what deny_deprecated/deny_unstable refuse.
+        flags: VALIDATE flags instead of the keywords."""
+        if isinstance(command, dict):
+            if args or kwargs:
+                raise InvalidArgument("a whole command takes no other arguments", _c.QMP_EINVAL)
+            cmd = command
+        else:
+            cmd = _command(command, args, **kwargs)
+        f = _flags(VALIDATE if flags is None else flags or VALIDATE, deny_deprecated, deny_unstable)
+        return self._json(_c.qmpb_schema_validate, json.dumps(cmd), f)
