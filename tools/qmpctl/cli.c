@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <qmp/qmp.h>
+
 #include "exitcode.h"
 
 void cli_help(FILE *f)
@@ -29,6 +31,13 @@ void cli_help(FILE *f)
 "  shell                an interactive shell (history, completion, events)\n"
 "  job watch [ID]       a progress bar for a job until it ends\n"
 "  migrate watch        a progress bar for the migration until it ends\n"
+"  schema [--json] [NAME]\n"
+"                       list the server's commands and events, or show the\n"
+"                       command, event or type NAME with its arguments\n"
+"  schema QUERY         check a schema query (a path with '/', as libvirt's:\n"
+"                       blockdev-add/arg-type/+file/aio/^io_uring): print\n"
+"                       true (exit 0) or false (exit 1)\n"
+"  help [COMMAND]       this help, or the arguments of a QMP command\n"
 "\n"
 "Connecting (one of these; default: $QMP_SOCKET):\n"
 "  -s, --socket PATH    the QMP Unix socket\n"
@@ -45,6 +54,11 @@ void cli_help(FILE *f)
 "      --name NAME      events: only events called NAME (repeatable)\n"
 "      --count N        events: stop after N events\n"
 "      --interval S     job/migrate watch: poll every S seconds (default 0.5)\n"
+"      --json           schema: print the schema as JSON\n"
+"      --validate       check every command against the server's schema before\n"
+"                       sending it; warn about deprecated and unstable use\n"
+"      --deny-deprecated, --deny-unstable\n"
+"                       --validate, and refuse deprecated (unstable) use\n"
 "  -v, --verbose        say what qmpctl is doing on stderr\n"
 "  -h, --help           show this help\n"
 "  -V, --version        show the version\n"
@@ -54,11 +68,13 @@ void cli_help(FILE *f)
 "Exit status:\n"
 "  0  success\n"
 "  1  the server answered with a QMP error (printed as \"Class: desc\"),\n"
-"     or a demo step failed\n"
+"     a demo step failed, or a schema QUERY is false\n"
 "  2  usage error\n"
 "  3  cannot launch QEMU or connect, connection lost, or not QMP\n"
 "  4  timeout (--timeout)\n"
 "  5  the watched job or migration failed, was cancelled, or is not there\n"
+"  6  not in the server's schema: --validate refused the command, or schema\n"
+"     NAME does not exist\n"
 "\n"
 "See qmpctl(1).\n", f);
 }
@@ -84,7 +100,8 @@ static int parse_seconds(const char *s, int *ms)
 
 enum opt_id {
     OPT_SOCKET, OPT_TCP, OPT_LAUNCH, OPT_TIMEOUT, OPT_COMPACT, OPT_COLOR, OPT_ARGS,
-    OPT_NAME, OPT_COUNT, OPT_INTERVAL, OPT_VERBOSE, OPT_HELP, OPT_VERSION
+    OPT_NAME, OPT_COUNT, OPT_INTERVAL, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_JSON,
+    OPT_VALIDATE, OPT_DENY_DEPRECATED, OPT_DENY_UNSTABLE
 };
 
 struct opt_def {
@@ -101,7 +118,9 @@ static const struct opt_def opts[] = {
     {"args", 0, 1, OPT_ARGS},         {"name", 0, 1, OPT_NAME},
     {"count", 0, 1, OPT_COUNT},       {"interval", 0, 1, OPT_INTERVAL},
     {"verbose", 'v', 0, OPT_VERBOSE}, {"help", 'h', 0, OPT_HELP},
-    {"version", 'V', 0, OPT_VERSION},
+    {"version", 'V', 0, OPT_VERSION}, {"json", 0, 0, OPT_JSON},
+    {"validate", 0, 0, OPT_VALIDATE}, {"deny-deprecated", 0, 0, OPT_DENY_DEPRECATED},
+    {"deny-unstable", 0, 0, OPT_DENY_UNSTABLE},
 };
 
 static const struct opt_def *find_opt(const char *arg, const char **inline_value)
@@ -139,12 +158,13 @@ static int option_fits(enum opt_id id, const char *command)
     case OPT_NAME:
     case OPT_COUNT:    return !strcmp(cmd, "events");
     case OPT_INTERVAL: return !strcmp(cmd, "job") || !strcmp(cmd, "migrate");
+    case OPT_JSON:     return !strcmp(cmd, "schema");
     default:           return 1;
     }
 }
 
 static const char *const commands[] = {"exec", "hmp", "events", "wait", "demo",
-                                       "shell", "job", "migrate"};
+                                       "shell", "job", "migrate", "schema", "help"};
 
 static int check_words(const cli *o)
 {
@@ -154,6 +174,8 @@ static int check_words(const cli *o)
     if (!strcmp(c, "wait") && o->n_words < 1) return usage_error("wait: missing the %s", "EVENT");
     if ((!strcmp(c, "events") || !strcmp(c, "demo") || !strcmp(c, "shell")) && o->n_words > 0)
         return usage_error("unexpected argument '%s'", o->words[0]);
+    if ((!strcmp(c, "schema") || !strcmp(c, "help")) && o->n_words > 1)
+        return usage_error("unexpected argument '%s'", o->words[1]);
     if (!strcmp(c, "job")) {
         if (o->n_words < 1 || strcmp(o->words[0], "watch"))
             return usage_error("job: expected '%s [ID]'", "job watch");
@@ -209,6 +231,10 @@ int cli_parse(int argc, char **argv, cli *o)
         case OPT_LAUNCH:  o->launch = 1; break;
         case OPT_COMPACT: o->compact = 1; break;
         case OPT_VERBOSE: o->verbose = 1; break;
+        case OPT_JSON:    o->json = 1; break;
+        case OPT_VALIDATE: o->validate |= QMP_VALIDATE; break;
+        case OPT_DENY_DEPRECATED: o->validate |= QMP_VALIDATE | QMP_VALIDATE_DENY_DEPRECATED; break;
+        case OPT_DENY_UNSTABLE: o->validate |= QMP_VALIDATE | QMP_VALIDATE_DENY_UNSTABLE; break;
         case OPT_ARGS:    o->args_json = value; break;
         case OPT_NAME:    o->names[o->n_names++] = value; break;
         case OPT_HELP:    cli_help(stdout); return 1;

@@ -16,6 +16,8 @@ typedef struct cli {
     int          compact;       /* --compact */
     enum color_mode color;      /* --color */
     int          verbose;       /* -v/--verbose */
+    int          validate;      /* --validate, --deny-*: QMP_VALIDATE* flags, 0 when off */
+    int          json;          /* schema --json */
     const char  *args_json;     /* exec --args */
     const char **names;         /* events --name (repeatable) */
     int          n_names;

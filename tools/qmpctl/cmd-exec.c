@@ -7,6 +7,7 @@
 #include "exitcode.h"
 #include "kvargs.h"
 #include "qmpctl.h"
+#include "validate.h"
 
 /* The arguments object from --args and the KEY=VALUE words; NULL after a usage error. */
 static json_t *build_arguments(const cli *o)
@@ -43,7 +44,7 @@ int cmd_exec(qmpctl *q)
     int rc = qmp_client_execute(q->client, cmd, &result);
     if (rc < 0) {
         json_decref(result);
-        return report_qmp_error(q->opt->words[0]);
+        return report_exec_error(q->client, q->opt->words[0]);
     }
     jsonout_print(stdout, result, &q->out);
     json_decref(result);

@@ -4,11 +4,12 @@
 
 enum {
     EXIT_OK      = 0, /* the command worked */
-    EXIT_QMP     = 1, /* the server answered with a QMP error, or a demo step failed */
+    EXIT_QMP     = 1, /* the server answered with a QMP error, a demo step failed, a schema query is false */
     EXIT_USAGE   = 2, /* bad command line */
     EXIT_CONN    = 3, /* cannot launch or connect, connection lost, not QMP */
     EXIT_TIMEOUT = 4, /* --timeout expired */
-    EXIT_FAILED  = 5  /* the watched job or migration failed, was cancelled, or is not there */
+    EXIT_FAILED  = 5, /* the watched job or migration failed, was cancelled, or is not there */
+    EXIT_SCHEMA  = 6  /* not in the server's schema: --validate refused a command, schema NAME is unknown */
 };
 
 /* The exit code for a libqmp status (QMP_ECOMMAND: EXIT_QMP, QMP_ETIMEDOUT: EXIT_TIMEOUT...). */

@@ -10,6 +10,7 @@
 #include "launch.h"
 #include "qmpctl.h"
 #include "signals.h"
+#include "validate.h"
 
 static int run(qmpctl *q)
 {
@@ -21,6 +22,8 @@ static int run(qmpctl *q)
     if (!strcmp(c, "demo")) return cmd_demo(q);
     if (!strcmp(c, "shell")) return cmd_shell(q);
     if (!strcmp(c, "job")) return cmd_watch_job(q);
+    if (!strcmp(c, "schema")) return cmd_schema(q);
+    if (!strcmp(c, "help")) return cmd_help(q);
     return cmd_watch_migrate(q);
 }
 
@@ -32,6 +35,12 @@ int main(int argc, char **argv)
         cli_free(&opt);
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     }
+    if (!strcmp(opt.command, "help") && opt.n_words == 0) {
+        /* Plain help needs no server. */
+        cli_help(stdout);
+        cli_free(&opt);
+        return EXIT_OK;
+    }
     signals_install();
     qmpctl q = {&opt, qmp_client_new(), jsonout_style_for(&opt, stdout)};
     if (!q.client) {
@@ -42,6 +51,7 @@ int main(int argc, char **argv)
     /* --timeout bounds every synchronous call too. */
     if (opt.timeout_ms >= 0) qmp_client_set_timeout(q.client, opt.timeout_ms > 0 ? opt.timeout_ms : 1);
     rc = qmpctl_connect(&opt, q.client);
+    if (rc == EXIT_OK && opt.validate) rc = validation_set(q.client, opt.validate);
     if (rc == EXIT_OK) rc = run(&q);
     qmp_client_free(q.client);
     launch_stop();

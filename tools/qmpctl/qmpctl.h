@@ -22,5 +22,7 @@ int cmd_demo(qmpctl *q);
 int cmd_shell(qmpctl *q);
 int cmd_watch_job(qmpctl *q);
 int cmd_watch_migrate(qmpctl *q);
+int cmd_schema(qmpctl *q);
+int cmd_help(qmpctl *q);
 
 #endif
