@@ -227,6 +227,15 @@ Error Schema::load(const json_t *list) {
         if ((ent.meta == Meta::Command || ent.meta == Meta::Event) && ent.arg->meta != Meta::Object)
             return bad(ent.name, "the arguments are not an object");
     }
+    // An array of an array of ... itself would send every walk round for ever.
+    for (const Entity &ent : entities_) {
+        if (ent.meta != Meta::Array) continue;
+        const Entity *t = &ent;
+        for (size_t hops = 0; t->meta == Meta::Array; hops++) {
+            if (hops > entities_.size()) return bad(ent.name, "an array of itself");
+            t = t->element;
+        }
+    }
     auto by_name = [](const Entity *a, const Entity *b) { return a->name < b->name; };
     std::sort(commands_.begin(), commands_.end(), by_name);
     std::sort(events_.begin(), events_.end(), by_name);
@@ -242,9 +251,9 @@ const Entity *Schema::find(std::string_view name) const {
 
 namespace {
 
-struct Query {
-    std::vector<std::string_view> parts;
-};
+// How deep alternates may nest in a walk or a rendering (QAPI allows none;
+// a hostile schema could make one contain itself).
+constexpr int kMaxHops = 16;
 
 // Where a query stands: a command, event or type, with the member that led
 // there (for $feature) and, inside an object union whose branch was picked,
@@ -259,19 +268,22 @@ class Walker {
 public:
     Walker(const Schema &s, const std::vector<std::string_view> &parts) : s_(s), parts_(parts) {}
 
-    // 1 found, 0 not, -1 malformed (err_ says why).
-    int walk(const Pos &p, size_t i);
+    // 1 found, 0 not, -1 malformed (err_ says why).  hops counts alternates
+    // entered without consuming a component, so a schema whose alternates
+    // contain themselves cannot recurse for ever.
+    int walk(const Pos &p, size_t i, int hops = 0);
     Error err_;
 
 private:
     int terminal(size_t i, const char *what);
     int enum_value(const Entity *t, std::string_view v, size_t i);
-    bool builtin_is(const Entity *t, std::string_view want);
+    bool builtin_is(const Entity *t, std::string_view want, int depth = 0);
     bool feature_of(const Pos &p, std::string_view f);
     const Member *lookup(const Pos &p, std::string_view name);
 
     const Schema &s_;
     const std::vector<std::string_view> &parts_;
+    std::vector<std::pair<const Entity *, size_t>> active_;  // alternates being tried, at which component
 };
 
 int Walker::terminal(size_t i, const char *what) {
@@ -281,11 +293,13 @@ int Walker::terminal(size_t i, const char *what) {
     return -1;
 }
 
-bool Walker::builtin_is(const Entity *t, std::string_view want) {
-    if (t->meta == Meta::Array) return false;
+bool Walker::builtin_is(const Entity *t, std::string_view want, int depth) {
+    // Arrays are looked through, as everywhere in a query (qmp-schema.h).
+    while (t->meta == Meta::Array) t = t->element;
+    if (depth > 1) return false;
     if (t->meta == Meta::Alternate) {
         for (const Entity *a : t->alternatives)
-            if (builtin_is(a, want)) return true;
+            if (builtin_is(a, want, depth + 1)) return true;
         return false;
     }
     return t->meta == Meta::Builtin && (t->json_type == want || t->name == want);
@@ -319,8 +333,9 @@ int Walker::enum_value(const Entity *t, std::string_view v, size_t i) {
     return has_feature(ev->features, next.substr(1)) ? 1 : 0;
 }
 
-int Walker::walk(const Pos &p, size_t i) {
+int Walker::walk(const Pos &p, size_t i, int hops) {
     if (i == parts_.size()) return 1;
+    if (hops > kMaxHops) return 0;
     std::string_view c = parts_[i];
     const Entity *t = p.ent;
     char prefix = c[0];
@@ -354,14 +369,20 @@ int Walker::walk(const Pos &p, size_t i) {
     // Look through arrays; try each branch of an alternate.
     while (t->meta == Meta::Array) t = t->element;
     if (t->meta == Meta::Alternate) {
+        // An alternate met again at the same component is a cycle: already being tried.
+        for (auto &act : active_)
+            if (act.first == t && act.second == i) return 0;
+        active_.emplace_back(t, i);
+        int r = 0;
         for (const Entity *a : t->alternatives) {
             Pos q;
             q.ent = a;
             q.via = p.via;
-            int r = walk(q, i);
-            if (r != 0) return r;
+            r = walk(q, i, hops + 1);
+            if (r != 0) break;
         }
-        return 0;
+        active_.pop_back();
+        return r;
     }
     if (prefix == '^') {
         if (t->meta != Meta::Enum) {
@@ -390,15 +411,11 @@ int Walker::walk(const Pos &p, size_t i) {
         base.scope.clear();
     }
     if (prefix == '+') {
-        // The union is the object itself or, after an earlier +, one in scope
-        // (the branch picked may be a union of its own).
-        const Variant *v = nullptr;
-        if (base.scope.empty()) {
-            v = t->variant(name);
-        } else {
-            for (const Entity *o : base.scope)
-                if (!v) v = o->variant(name);
-        }
+        // The union is the object itself or, after an earlier +, the branch
+        // just picked (which may be a union of its own).  The unions further
+        // out have their tag's value already: none of their other branches
+        // can be picked inside this one.
+        const Variant *v = base.scope.empty() ? t->variant(name) : base.scope.front()->variant(name);
         if (!v) return 0;
         Pos q;
         q.ent = v->type;
@@ -433,23 +450,26 @@ Error Schema::has(const char *query, int *out) const {
         if (slash == std::string_view::npos) break;
         start = slash + 1;
     }
+    // Check the form of the whole query first, whatever the schema holds
+    // and however far the walk gets, so that a malformed query is an error
+    // on every server (never "not found" on one and QMP_EINVAL on another).
+    for (size_t i = 1; i < parts.size(); i++) {
+        char p = parts[i][0];
+        bool last = i + 1 == parts.size();
+        if (parts[i].size() == 1 && (p == '!' || p == '$' || p == '^' || p == '+' || p == '*' || p == ' '))
+            return Error::make(QMP_EINVAL, "malformed schema query '%s': the component '%c' names nothing", query, p);
+        if ((p == '!' || p == '$') && !last)
+            return Error::make(QMP_EINVAL, "malformed schema query '%s': '%.*s' must be the last component", query,
+                               int(parts[i].size()), parts[i].data());
+        if (p == '^' && !last && !(i + 2 == parts.size() && parts[i + 1][0] == '$'))
+            return Error::make(QMP_EINVAL, "malformed schema query '%s': '%.*s' may only be followed by a $feature",
+                               query, int(parts[i].size()), parts[i].data());
+    }
     std::string_view first = parts[0];
     if (first[0] == ' ') first.remove_prefix(1);
     const Entity *root = find(first);
-    // Check the form of the rest even when the name is unknown, so that a
-    // malformed query is an error whatever the server.
+    if (!root) return Error::ok();
     Walker w(*this, parts);
-    if (!root) {
-        for (size_t i = 1; i < parts.size(); i++) {
-            char p = parts[i][0];
-            if ((p == '!' || p == '$') && i + 1 != parts.size())
-                return Error::make(QMP_EINVAL, "malformed schema query '%s': '%.*s' must be the last component", query,
-                                   int(parts[i].size()), parts[i].data());
-            if (parts[i].size() == 1 && (p == '!' || p == '$' || p == '^' || p == '+' || p == '*' || p == ' '))
-                return Error::make(QMP_EINVAL, "malformed schema query '%s': the component '%c' names nothing", query, p);
-        }
-        return Error::ok();
-    }
     Pos p;
     p.ent = root;
     int r = w.walk(p, 1);
@@ -464,27 +484,41 @@ Error Schema::has(const char *query, int *out) const {
 
 // --- listings and descriptions -----------------------------------------------------
 
-std::string type_label(const Entity *t) {
+namespace {
+
+// Renders t; an alternate already being rendered further out (a schema whose
+// alternates contain themselves) shows as "...".
+std::string label(const Entity *t, std::vector<const Entity *> &path) {
     switch (t->meta) {
     case Meta::Builtin:
         return t->name;
     case Meta::Enum:
         return "enum";
     case Meta::Array:
-        return "[" + type_label(t->element) + "]";
+        return "[" + label(t->element, path) + "]";
     case Meta::Object:
         return "object";
     case Meta::Alternate: {
+        if (std::find(path.begin(), path.end(), t) != path.end()) return "...";
+        path.push_back(t);
         std::string s;
         for (const Entity *a : t->alternatives) {
             if (!s.empty()) s += "|";
-            s += type_label(a);
+            s += label(a, path);
         }
+        path.pop_back();
         return s;
     }
     default:
         return t->name;
     }
+}
+
+}  // namespace
+
+std::string type_label(const Entity *t) {
+    std::vector<const Entity *> path;
+    return label(t, path);
 }
 
 namespace {
@@ -499,9 +533,12 @@ json_t *string_array(const Features &f) {
 const Entity *enum_of(const Entity *t) {
     while (t->meta == Meta::Array) t = t->element;
     if (t->meta == Meta::Enum) return t;
+    // QAPI's alternates hold no alternates: look one level deep only.
     if (t->meta == Meta::Alternate)
-        for (const Entity *a : t->alternatives)
-            if (const Entity *e = enum_of(a)) return e;
+        for (const Entity *a : t->alternatives) {
+            while (a->meta == Meta::Array) a = a->element;
+            if (a->meta == Meta::Enum) return a;
+        }
     return nullptr;
 }
 
@@ -576,13 +613,25 @@ json_t *Describer::type(const Entity *t) {
     }
     case Meta::Array:
         json_object_set_new(o, "type", json_string("array"));
+        if (std::find(path_.begin(), path_.end(), t) != path_.end()) {
+            json_object_set_new(o, "recursive", json_true());
+            break;
+        }
+        path_.push_back(t);
         json_object_set_new(o, "element", type(t->element));
+        path_.pop_back();
         break;
     case Meta::Alternate: {
         json_object_set_new(o, "type", json_string("alternate"));
+        if (std::find(path_.begin(), path_.end(), t) != path_.end()) {
+            json_object_set_new(o, "recursive", json_true());
+            break;
+        }
+        path_.push_back(t);
         json_t *alts = json_array();
         for (const Entity *a : t->alternatives) json_array_append_new(alts, type(a));
         json_object_set_new(o, "alternatives", alts);
+        path_.pop_back();
         break;
     }
     case Meta::Object: {
