@@ -318,6 +318,54 @@ static void test_validation_before_connecting(void **state) {
     assert_int_equal(peer_finish(p), 0);
 }
 
+/* Schemas no QEMU sends, as a hostile server could: every walk ends. */
+static void test_hostile_schema_terminates(void **state) {
+    (void)state;
+    /* An alternate that holds itself and an array of itself. */
+    const char *cyclic =
+        "[{\"name\": \"c\", \"meta-type\": \"command\", \"arg-type\": \"o\", \"ret-type\": \"A\"},"
+        " {\"name\": \"o\", \"meta-type\": \"object\", \"members\": [{\"name\": \"m\", \"type\": \"A\"}]},"
+        " {\"name\": \"A\", \"meta-type\": \"alternate\", \"members\": [{\"type\": \"A\"}, {\"type\": \"[A]\"}]},"
+        " {\"name\": \"[A]\", \"meta-type\": \"array\", \"element-type\": \"A\"}]";
+    qmp_schema *s = qmp_schema_new_str(cyclic, strlen(cyclic));
+    assert_non_null(s);
+    assert_int_equal(qmp_schema_has(s, "c/arg-type/m"), 1);
+    assert_int_equal(qmp_schema_has(s, "c/arg-type/m/x"), 0);
+    assert_int_equal(qmp_schema_has(s, "c/arg-type/m/^v"), 0);
+    assert_int_equal(qmp_schema_has(s, "c/ret-type/!string"), 0);
+    json_t *args = qmp_schema_arguments(s, "c");
+    assert_non_null(args);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(args, 0), "type")), "...|[...]");
+    json_decref(args);
+    json_t *d = qmp_schema_describe(s, "c");
+    assert_non_null(d);
+    json_decref(d);
+    json_t *cmd = json_pack("{s:s, s:{s:[[[i]]]}}", "execute", "c", "arguments", "m", 1);
+    assert_status(qmp_schema_validate(s, cmd, 0, NULL), QMP_EINVAL);
+    json_decref(cmd);
+    qmp_schema_unref(s);
+
+    /* An array of an array of itself is refused outright. */
+    const char *selfarray = "[{\"name\": \"[x]\", \"meta-type\": \"array\", \"element-type\": \"[x]\"}]";
+    assert_null(qmp_schema_new_str(selfarray, strlen(selfarray)));
+    assert_int_equal(qmp_error_last()->code, QMP_EINVAL);
+    assert_string_equal(qmp_error_last()->message, "not a valid QMP schema: entity '[x]': an array of itself");
+
+    /* A union whose branch is the union itself: validation stops. */
+    const char *selfunion =
+        "[{\"name\": \"c\", \"meta-type\": \"command\", \"arg-type\": \"u\", \"ret-type\": \"u\"},"
+        " {\"name\": \"u\", \"meta-type\": \"object\", \"tag\": \"k\", \"members\": [{\"name\": \"k\", \"type\": \"e\"}],"
+        "  \"variants\": [{\"case\": \"a\", \"type\": \"u\"}]},"
+        " {\"name\": \"e\", \"meta-type\": \"enum\", \"values\": [\"a\"]}]";
+    s = qmp_schema_new_str(selfunion, strlen(selfunion));
+    assert_non_null(s);
+    cmd = json_pack("{s:s, s:{s:s, s:i}}", "execute", "c", "arguments", "k", "a", "z", 1);
+    assert_status(qmp_schema_validate(s, cmd, 0, NULL), QMP_EINVAL);
+    json_decref(cmd);
+    assert_int_equal(qmp_schema_has(s, "c/arg-type/+a/+a/+a/k"), 1);
+    qmp_schema_unref(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fetched_once_per_connection),
@@ -328,6 +376,7 @@ int main(void) {
         cmocka_unit_test(test_server_dies_mid_schema),
         cmocka_unit_test(test_validation_on_the_wire),
         cmocka_unit_test(test_validation_before_connecting),
+        cmocka_unit_test(test_hostile_schema_terminates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
