@@ -34,7 +34,8 @@ void lib_flood(const char *sock, long count, enum flood_kind kind, sample_t *s);
 void lib_clients(const char *sock, long count, sample_t *s);                 /* bytes per client */
 
 /* Schema intelligence (schema.c). */
-void lib_validated_round_trip(const char *sock, long count, int validate, sample_t *s); /* us per call */
+/* us per call: value without validation, extra with it (measured in alternating batches) */
+void lib_validated_round_trip(const char *sock, long count, sample_t *s);
 /* which: 0 blockdev-add (qcow2 over file), 1 libvirt's drive-mirror; validate 0: build only */
 void lib_validate_only(const char *schema_path, long count, int which, int validate, sample_t *s); /* us per command */
 void lib_schema_load(const char *sock, long count, sample_t *s);  /* ms per fetch + resolve */
