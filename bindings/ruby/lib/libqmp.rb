@@ -8,6 +8,16 @@
 #     c.execute("blockdev-add", driver: "null-co", "node-name": "n0")
 #   end
 #
+# Schema: what this QEMU supports, asked with libvirt-style query strings,
+# and commands checked before they are sent (libqmp's qmp-schema.h):
+#
+#   c.schema_has?("blockdev-add/arg-type/+file/aio/^io_uring")     # => true
+#   c.validation = LibQMP::VALIDATE | LibQMP::DENY_DEPRECATED
+#   c.execute("blockdev-add", driver: "file", "node-name": "f0",
+#             filename: "/tmp/disk.img", aio: "io_urin")      # InvalidArgument, never sent
+#   c.execute("drive-backup", args, validate: false)           # this call unchecked
+#   LibQMP::Schema.parse(File.read("schema.json")).validate(cmd) # offline; => warnings
+#
 # A thin layer over the SWIG extension libqmp_ext (LibQMP::Libqmp_ext, made
 # from bindings/qmp.i): JSON crosses as text and is parsed with Ruby's json;
 # every native call returns a result that carries its own error.
@@ -36,6 +46,15 @@ module LibQMP
      ECOMMAND ETOOBIG ECANCELLED EDEADLK MAX_FDS].each do |name|
     const_set(name, Native.const_get("QMP_#{name}"))
   end
+
+  # Validation flags (qmp-schema.h's QMP_VALIDATE...), for Client#validation=,
+  # execute's validate: and Schema#validate: VALIDATE checks commands
+  # against the server's schema before they are sent; use of something
+  # deprecated or unstable is then a warning, unless DENY_DEPRECATED or
+  # DENY_UNSTABLE make it an error (each implies VALIDATE).
+  VALIDATE = Native::QMP_VALIDATE
+  DENY_DEPRECATED = Native::QMP_VALIDATE_DENY_DEPRECATED
+  DENY_UNSTABLE = Native::QMP_VALIDATE_DENY_UNSTABLE
 
   # The library's version, "MAJOR.MINOR.MICRO".
   VERSION = Native.qmp_version_string
@@ -74,6 +93,10 @@ module LibQMP
   class NegotiationError < HandshakeError; end
   # A system call failed: #errno says which error.
   class SocketError < Error; end
+  # A bad argument or a misuse; also a command that validation refused (the
+  # message names the command and the path: "blockdev-add:
+  # arguments.file.aio: 'io_urin' is not one of threads, native, io_uring")
+  # and a malformed schema query.
   class InvalidArgument < Error; end
   class OutOfMemory < Error; end
   # The call would have waited on itself (see libqmp's threading rules).
@@ -166,6 +189,34 @@ module LibQMP
     args&.each { |k, v| out[k.to_s] = v }
     kwargs.each { |k, v| out[k.to_s] = v }
     out
+  end
+
+  # true/false/nil or Integer flags, plus the deny keywords, into the C
+  # API's QMP_VALIDATE flags (0: off).
+  def self.validation_flags(validate, deny_deprecated: false, deny_unstable: false)
+    flags = case validate
+            when nil, false then 0
+            when true then VALIDATE
+            when Integer
+              raise InvalidArgument.new("validate: negative flags #{validate}", code: EINVAL) if validate.negative?
+
+              validate
+            else
+              raise InvalidArgument.new("validate: expected true, false or VALIDATE flags, got #{validate.inspect}",
+                                        code: EINVAL)
+            end
+    flags |= DENY_DEPRECATED if deny_deprecated
+    flags |= DENY_UNSTABLE if deny_unstable
+    flags.zero? ? 0 : flags | VALIDATE
+  end
+
+  # execute's validate: into the C call's setting: nil the client's (0),
+  # false/0 not this call, true or flags.
+  def self.call_validation(validate)
+    return 0 if validate.nil?
+
+    flags = validation_flags(validate)
+    flags.zero? ? Native::QMP_VALIDATE_OFF : flags
   end
 
   # Makes name (e.g. "password") redacted from traces, process-wide.
@@ -279,9 +330,10 @@ module LibQMP
 
     # settings: oob: true negotiates out-of-band execution (when the server
     # offers it); command_timeout: the default for calls (seconds; nil: 30);
-    # event_buffer: events kept for wait_event (1024); max_message_size: bytes.
+    # event_buffer: events kept for wait_event (1024); max_message_size: bytes;
+    # validation: true or VALIDATE flags (see #validation=).
     def initialize(oob: false, command_timeout: nil, event_buffer: nil, max_message_size: nil,
-                   event_queue: EVENT_QUEUE)
+                   event_queue: EVENT_QUEUE, validation: nil)
       ptr = Native.qmpb_client_new or raise OutOfMemory.new("out of memory", code: ENOMEM)
       @handle = Handle.new(ptr)
       ObjectSpace.define_finalizer(self, Handle.finalizer(@handle))
@@ -296,6 +348,7 @@ module LibQMP
       self.timeout = command_timeout if command_timeout
       call(:qmpb_client_set_event_buffer, event_buffer) if event_buffer
       call(:qmpb_client_set_max_message_size, max_message_size) if max_message_size
+      self.validation = validation if validation
     end
 
     # --- connecting ---------------------------------------------------------
@@ -357,19 +410,24 @@ module LibQMP
     # Executes command name with arguments (a Hash and/or keywords) and
     # returns the server's "return" value (Hash, Array, ...).  timeout:
     # seconds (nil: the client's default); fds: IOs or ints passed with the
-    # command (the caller keeps them); oob: out of band.  An argument named
-    # like one of these options goes in the Hash: execute("x", {"timeout" => 1}).
-    def execute(name, arguments = nil, timeout: nil, fds: nil, oob: false, **kwargs)
+    # command (the caller keeps them); oob: out of band; validate: check the
+    # command against the server's schema first (true, or VALIDATE flags such
+    # as VALIDATE | DENY_DEPRECATED) or not (false), nil: as the client's
+    # #validation says.  A command validation refuses raises InvalidArgument
+    # and is not sent.  An argument named like one of these options goes in
+    # the Hash: execute("x", {"timeout" => 1}).
+    def execute(name, arguments = nil, timeout: nil, fds: nil, oob: false, validate: nil, **kwargs)
       command = { "execute" => name.to_s }
       args = LibQMP.arguments(arguments, kwargs)
       command["arguments"] = args unless args.empty?
-      execute_json(JSON.generate(command), timeout: timeout, fds: fds, oob: oob)
+      execute_json(JSON.generate(command), timeout: timeout, fds: fds, oob: oob, validate: validate)
     end
 
     # Executes a command given as JSON text ({"execute": ..., "arguments": ...}, no "id").
-    def execute_json(command_json, timeout: nil, fds: nil, oob: false)
+    def execute_json(command_json, timeout: nil, fds: nil, oob: false, validate: nil)
       fd_list = Array(fds).map { |f| LibQMP.fd_of(f) }.join(",")
-      text = drive(:qmpb_client_execute, command_json, LibQMP.ms(timeout), fd_list, oob ? 1 : 0)
+      text = drive(:qmpb_client_execute, command_json, LibQMP.ms(timeout), fd_list, oob ? 1 : 0,
+                   LibQMP.call_validation(validate))
       JSON.parse(text || "null", quirks_mode: true)
     end
 
@@ -404,6 +462,45 @@ module LibQMP
     # a new set); returns {"fdset-id" => N, "fd" => M}.
     def add_fd(file, fdset_id: nil, opaque: nil)
       JSON.parse(drive(:qmpb_client_add_fd, LibQMP.fd_of(file), fdset_id || -1, opaque.to_s))
+    end
+
+    # --- the schema ---------------------------------------------------------
+
+    # Whether the server's schema has what query names (a libvirt-style
+    # query string, see Schema#has?), e.g.
+    # "blockdev-add/arg-type/+file/aio/^io_uring".  The schema is fetched
+    # once per connection (a round trip, GVL released), then kept.  Raises
+    # InvalidArgument for a malformed query, ConnectionClosed when not
+    # connected.
+    def schema_has?(query) = drive(:qmpb_client_schema_has, query.to_s) == "true"
+    alias schema_has schema_has?
+
+    # The server's schema, a LibQMP::Schema (fetched once per connection;
+    # timeout: seconds, nil: the client's default).  It stays usable after
+    # the client is closed.
+    def schema(timeout: nil)
+      holder = Native.qmpb_schema_new or raise OutOfMemory.new("out of memory", code: ENOMEM)
+      drive(:qmpb_client_get_schema, holder, LibQMP.ms(timeout))
+      Schema.send(:wrap, holder)
+    end
+
+    # The validation flags (0: off).
+    def validation = @handle.use { |b| Native.qmpb_client_get_validation(b) }
+
+    # Checks every command against the server's schema before it is sent
+    # (true, false, or VALIDATE flags: VALIDATE | DENY_DEPRECATED ...); a
+    # mistake raises InvalidArgument without reaching QEMU.  When connected,
+    # this fetches the schema.
+    def validation=(flags)
+      drive(:qmpb_client_set_validation, LibQMP.validation_flags(flags))
+    end
+
+    # validation = VALIDATE with the deny options as keywords:
+    # set_validation(deny_deprecated: true); set_validation(false) turns it off.
+    def set_validation(validate = true, deny_deprecated: false, deny_unstable: false)
+      drive(:qmpb_client_set_validation,
+            LibQMP.validation_flags(validate, deny_deprecated: deny_deprecated, deny_unstable: deny_unstable))
+      nil
     end
 
     # --- events -------------------------------------------------------------
@@ -561,5 +658,93 @@ module LibQMP
         handler.call(ev) if name.nil? || name == ev.name
       end
     end
+  end
+
+  # A QMP schema (query-qmp-schema): from Client#schema or, offline, from
+  # saved JSON with Schema.parse.  Immutable and safe to share between
+  # threads; #close drops it at once, else the garbage collector does (but
+  # the GC does not see the C memory a schema holds, some hundreds of KiB:
+  # close the ones a loop makes).
+  #
+  #   s = client.schema
+  #   s.has?("blockdev-add/arg-type/+file/aio/^io_uring")  # => true
+  #   s.arguments("drive-backup").first   # => {"name"=>"job-id", "type"=>"str", "optional"=>true}
+  #   s.validate("drive-backup", device: "d0", target: "/b.img", sync: "full")
+  #   # => ["drive-backup: command 'drive-backup' is deprecated"]
+  class Schema
+    # A schema from query-qmp-schema's return value (JSON text, or the Array
+    # itself) or from a whole reply {"return": [...]}.  Raises
+    # InvalidArgument when it is not a valid schema.
+    def self.parse(json)
+      json = JSON.generate(json) unless json.is_a?(String)
+      holder = Native.qmpb_schema_new or raise OutOfMemory.new("out of memory", code: ENOMEM)
+      LibQMP.check(Native.qmpb_schema_load(holder, json))
+      wrap(holder)
+    end
+
+    # The native holder is SWIG-owned: the GC's free function frees it (and
+    # the schema, unless #close dropped it already).
+    def self.wrap(holder)
+      s = allocate
+      s.instance_variable_set(:@holder, holder)
+      s
+    end
+    private_class_method :new, :wrap
+
+    # Whether query holds: libvirt's query strings (see qmp-schema.h),
+    # NAME/arg-type/member/+variant/^enum-value, *member (optional), !type
+    # (a built-in type), $feature.  Raises InvalidArgument when malformed.
+    def has?(query) = call(:qmpb_schema_has, query.to_s) == "true"
+    alias has has?
+    alias include? has?
+
+    # The names of the commands, sorted.
+    def commands = JSON.parse(call(:qmpb_schema_list, Native::QMP_SCHEMA_COMMANDS))
+
+    # The names of the events, sorted.
+    def events = JSON.parse(call(:qmpb_schema_list, Native::QMP_SCHEMA_EVENTS))
+
+    # The arguments of a command or event: an Array of Hashes in the
+    # schema's order, {"name", "type" (str, int, enum, object, "[T]",
+    # "A|B", ...), "optional"} and where they apply "values" (enums),
+    # "features", "tag" and "variant" (members of a union's branch).
+    def arguments(name) = JSON.parse(call(:qmpb_schema_arguments, name.to_s))
+
+    # A command, event or type with every type it refers to resolved, as a
+    # Hash ({"name", "meta-type" => "command", "arguments", "returns", ...}).
+    def describe(name) = JSON.parse(call(:qmpb_schema_describe, name.to_s))
+
+    # Checks a command without sending it: a whole command Hash
+    # ({"execute" => ..., "arguments" => ...}), or a name with arguments as
+    # for Client#execute.  Returns the warnings (an Array of String, empty
+    # when none); raises InvalidArgument with libqmp's message when the
+    # command is not valid or uses what deny_deprecated:/deny_unstable:
+    # refuse.  flags: VALIDATE flags instead of the keywords.
+    def validate(command, arguments = nil, deny_deprecated: false, deny_unstable: false, flags: nil, **kwargs)
+      if command.is_a?(Hash)
+        raise ArgumentError, "a whole command takes no other arguments" if arguments || !kwargs.empty?
+      else
+        args = LibQMP.arguments(arguments, kwargs)
+        command = { "execute" => command.to_s }
+        command["arguments"] = args unless args.empty?
+      end
+      f = LibQMP.validation_flags(flags.nil? || flags == 0 ? true : flags,
+                                  deny_deprecated: deny_deprecated, deny_unstable: deny_unstable)
+      JSON.parse(call(:qmpb_schema_validate, JSON.generate(command), f))
+    end
+
+    # Drops the schema now; later calls raise InvalidArgument.  Idempotent.
+    def close
+      Native.qmpb_schema_release(@holder)
+      nil
+    end
+
+    def closed? = Native.qmpb_schema_loaded(@holder).zero?
+
+    def inspect = "#<LibQMP::Schema#{closed? ? " closed" : ""}>"
+
+    private
+
+    def call(fn, *args) = LibQMP.check(Native.send(fn, @holder, *args))
   end
 end

@@ -31,4 +31,60 @@ class TestLeak < Minitest::Test
                 "growth %d KiB", before, after, growth)
     assert_operator growth, :<, 4096, "RSS grew by #{growth} KiB"
   end
+
+  BAD_BLOCKDEV = { "driver" => "qcow2", "node-name" => "q0",
+                   "file" => { "driver" => "file", "filename" => "/dev/null", "aio" => "io_urin" } }.freeze
+  BACKUP = { "device" => "d0", "target" => "/nonexistent", "sync" => "full" }.freeze
+
+  def run_schema_calls(c, n)
+    n.times do
+      c.schema_has?("blockdev-add/arg-type/+file/aio/^io_uring") or raise "schema_has? false"
+      c.schema_has?("blockdev-add//aio") rescue LibQMP::InvalidArgument
+      c.execute("blockdev-add", BAD_BLOCKDEV, validate: true) rescue LibQMP::InvalidArgument
+      s = c.schema
+      s.validate("drive-backup", BACKUP).size == 1 or raise "no warning"
+      s.validate("blockdev-add", BAD_BLOCKDEV) rescue LibQMP::InvalidArgument
+      s.arguments("drive-backup")
+      s.close
+      c.schema.has?("query-status") # left to the GC
+    end
+  end
+
+  def measure(label, n)
+    GC.start
+    before = rss_kib
+    n.times { |i| yield i }
+    GC.start
+    after = rss_kib
+    growth = after - before
+    puts format("\nRSS over %s: before %d KiB, after %d KiB, growth %d KiB", label, before, after, growth)
+    assert_operator growth, :<, 4096, "RSS grew by #{growth} KiB"
+  end
+
+  def test_10000_schema_calls_keep_rss_flat
+    c = connect
+    run_schema_calls(c, 1000)
+    measure("10,000 rounds of schema calls (schema_has?, refused executes, schema, validate, arguments)", 1) do
+      run_schema_calls(c, 10_000)
+    end
+  end
+
+  # A whole schema is parsed each time (some 4 ms): fewer rounds.  Half are
+  # closed at once, half left to the GC.  (The GC does not see the C memory
+  # of a schema, some 400 KiB: schemas left to it pile up until a
+  # collection, hence the GC.start every 50.)
+  def test_1000_schema_parses_keep_rss_flat
+    text = connect.execute_json('{"execute": "query-qmp-schema"}').to_json
+    parse = lambda do |i|
+      s = LibQMP::Schema.parse(text)
+      s.has?("STOP") or raise "no STOP"
+      if i.even?
+        s.close
+      elsif (i % 50) == 1
+        GC.start
+      end
+    end
+    100.times(&parse)
+    measure("1,000 Schema.parse", 1000, &parse)
+  end
 end
