@@ -118,11 +118,14 @@ def case_usage(tmp):
                  ["exec", "query-status", "--name", "X"], ["events", "--count", "0"],
                  ["--timeout", "soon", "demo"], ["--color=purple", "demo"], ["job", "list"],
                  ["migrate", "watch", "extra"], ["-s", "x", "--tcp", "h:1", "demo"],
-                 ["demo", "--", "-m", "1G"]):
+                 ["demo", "--", "-m", "1G"], ["schema", "a", "b"], ["help", "a", "b"],
+                 ["exec", "query-status", "--json"]):
         rc, _, err = run(args)
         check(rc == 2 and "qmpctl:" in err, "usage error %r: exit 2" % (args,))
     rc, _, err = run(["exec", "query-status"])
     check(rc == 2 and "QMP_SOCKET" in err, "no server given: exit 2")
+    rc, out, _ = run(["help"])
+    check(rc == 0 and "Exit status:" in out, "help without a COMMAND: the help, no server needed")
     rc, _, err = run(["-s", os.path.join(tmp, "none.sock"), "--timeout", "0.2", "exec", "x"])
     check(rc == 3 and "connect" in err, "missing socket: exit 3")
     rc, _, err = run(["--tcp", "127.0.0.1:1", "exec", "x"])
@@ -140,13 +143,14 @@ def case_manpage(tmp):
           "man only: %s" % (man_opts - help_opts))
     for short in re.findall(r"^\s+(-[a-zA-Z]),", help_text, re.M):
         check(short in man_text, "man page lacks " + short)
-    for cmd in ("exec", "hmp", "events", "wait", "demo", "shell", "job watch", "migrate watch"):
+    for cmd in ("exec", "hmp", "events", "wait", "demo", "shell", "job watch", "migrate watch", "schema",
+                "help"):
         check(re.search(r"^\.SS %s\b" % cmd, man_text, re.M), "man page lacks a section for " + cmd)
     for var in re.findall(r"\b([A-Z][A-Z_]{3,})\b", help_text.split("Environment:")[1].split("\n\n")[0]):
         check(re.search(r"^\.B %s$" % var, man_text, re.M), "man page lacks " + var)
     help_codes = re.findall(r"^  (\d)  ", help_text, re.M)
     man_codes = re.findall(r"^\.IP (\d)$", man_text.split(".SH EXIT STATUS")[1].split(".SH")[0], re.M)
-    check(help_codes == man_codes and help_codes == ["0", "1", "2", "3", "4", "5"], "exit codes",
+    check(help_codes == man_codes and help_codes == ["0", "1", "2", "3", "4", "5", "6"], "exit codes",
           help_codes, man_codes)
 
 
@@ -338,6 +342,16 @@ class Pty:
                 check(data, "the terminal closed while waiting for %r" % pattern, repr(self.buf))
                 self.buf += data
 
+    def drain(self, quiet=0.3):
+        """Forgets what the terminal shows until it has been quiet for a while."""
+        while select.select([self.master], [], [], quiet * SLOW)[0]:
+            try:
+                if not os.read(self.master, 65536):
+                    break
+            except OSError:
+                break
+        self.buf = b""
+
     def send(self, data):
         os.write(self.master, data)
 
@@ -397,6 +411,191 @@ def case_shell(tmp, q):
     t.expect(rb"qmp> ")
     t.send(b"\x04")
     check(t.close() == 0, "^D: exit 0")
+
+
+# --- the schema: schema, help, --validate, the shell's completion ------------------------
+
+def case_schema(tmp, q):
+    env = {"QMP_SOCKET": q.a}
+    rc, out, _ = run(["schema"], env)
+    lines = out.splitlines()
+    check(rc == 0 and lines[0].startswith("Commands (") and "  blockdev-add" in lines, "schema: the commands", out)
+    events = lines.index([l for l in lines if l.startswith("Events (")][0])
+    check("  SHUTDOWN" in lines[events:] and "  blockdev-add" not in lines[events:], "schema: the events")
+    check("  drive-backup [deprecated]" in lines and "  x-query-jit [unstable]" in lines,
+          "schema: deprecated and unstable marked")
+
+    rc, out, _ = run(["schema", "blockdev-add"], env)
+    lines = out.splitlines()
+    check(rc == 0 and lines[0] == "blockdev-add (command)" and lines[1] == "  arguments:", "schema NAME: heading", out)
+    check(re.search(r"^    driver +enum: blkdebug, blklogwrites, .*\bfile,", out, re.M | re.S),
+          "the driver enum and its values")
+    check(re.search(r"^    node-name +str \(optional\)$", out, re.M), "an optional member")
+    check(re.search(r"^      direct +bool \(optional\)$", out, re.M), "a nested object's members, indented")
+    branch = re.search(r"^    when driver = file, host_cdrom, host_device:\n((?:      .*\n)+)", out, re.M)
+    check(branch, "the file branch")
+    check(re.search(r"^      filename +str$", branch.group(1), re.M) and
+          re.search(r"^      aio +enum: threads, native, io_uring \(optional\)$", branch.group(1), re.M),
+          "the file branch's filename and aio with its values", branch.group(1))
+    check(re.search(r"^      x-check-cache-dropped +bool \(optional\) \[unstable\]$", branch.group(1), re.M),
+          "an unstable member")
+    check(re.search(r"^      file +object \(recursive\)\|str$", out, re.M), "the recursion is cut")
+    check(lines[-1] == "  returns: nothing", "returns nothing")
+    rc, out, _ = run(["schema", "query-status"], env)
+    check(rc == 0 and "  arguments: none" in out and "  returns: object" in out and
+          re.search(r"^    status +enum: debug, ", out, re.M), "a command's return type", out)
+    rc, out, _ = run(["schema", "MEM_UNPLUG_ERROR"], env)
+    check(rc == 0 and out.startswith("MEM_UNPLUG_ERROR (event) [deprecated]\n  data:\n"), "an event", out)
+    rc, out, _ = run(["schema", "str"], env)
+    check(rc == 0 and out == "str (built-in type)\n", "a built-in type")
+
+    rc, out, _ = run(["schema", "--json", "blockdev-add"], env)
+    d = json.loads(out)
+    check(rc == 0 and d["name"] == "blockdev-add" and d["meta-type"] == "command" and
+          d["arguments"]["tag"] == "driver" and "file" in d["arguments"]["variants"], "schema --json NAME")
+    check(out.count("\n") > 100, "--json is indented")
+    rc, out, _ = run(["--compact", "schema", "--json"], env)
+    d = json.loads(out)
+    check(rc == 0 and "blockdev-add" in d["commands"] and "SHUTDOWN" in d["events"] and out.count("\n") == 1,
+          "schema --json --compact: the lists on one line")
+
+    rc, out, _ = run(["schema", "blockdev-add/arg-type/+file/aio/^io_uring"], env)
+    check(rc == 0 and out == "true\n", "a true query: exit 0")
+    rc, out, _ = run(["schema", "blockdev-add/arg-type/+file/aio/^io_urin"], env)
+    check(rc == 1 and out == "false\n", "a false query: exit 1")
+    rc, out, _ = run(["schema", "x-debug-query-block-graph/$unstable"], env)
+    check(rc == 0 and out == "true\n", "a feature query")
+    rc, out, err = run(["schema", "blockdev-add//aio"], env)
+    check(rc == 2 and out == "" and "qmpctl: schema: " in err and "empty component" in err,
+          "a malformed query: exit 2")
+
+    rc, out, err = run(["schema", "blockdev-ad"], env)
+    check(rc == 6 and out == "" and err == "qmpctl: 'blockdev-ad' is not a command, event or type of this "
+          "server (did you mean 'blockdev-add'?)\n", "an unknown name: did you mean, exit 6", err)
+    rc, _, err = run(["schema", "no-such-thing-at-all"], env)
+    check(rc == 6 and "did you mean" not in err and "'no-such-thing-at-all' is not" in err, "nothing close")
+
+
+def case_help(tmp, q):
+    env = {"QMP_SOCKET": q.a}
+    rc, out, _ = run(["help", "blockdev-add"], env)
+    lines = out.splitlines()
+    check(rc == 0 and lines[0] == "blockdev-add [KEY=VALUE...]", "help COMMAND: heading", out)
+    check(re.search(r"^  driver +enum: blkdebug, ", out, re.M) and
+          re.search(r"^  cache +object \(optional\)$", out, re.M), "the arguments, one level")
+    check(not re.search(r"^ +direct ", out, re.M), "objects are not expanded")
+    branch = re.search(r"^  when driver = file, host_cdrom, host_device:\n((?:    .*\n)+)", out, re.M)
+    check(branch and re.search(r"^    aio +enum: threads, native, io_uring \(optional\)$", branch.group(1), re.M),
+          "the file branch with aio's values")
+    rc, out, _ = run(["help", "drive-backup"], env)
+    check(rc == 0 and out.startswith("drive-backup [KEY=VALUE...] [deprecated]\n"), "a deprecated command", out)
+    rc, out, _ = run(["help", "query-status"], env)
+    check(rc == 0 and out == "query-status [KEY=VALUE...]\n  no arguments\n", "no arguments", out)
+    rc, _, err = run(["help", "qeury-status"], env)
+    check(rc == 6 and "did you mean 'query-status'?" in err, "an unknown command: exit 6", err)
+
+
+def sent(err, command):
+    """The commands LIBQMP_DEBUG=1 traced as sent ("->") with this name."""
+    return [l for l in err.splitlines() if re.search(r' -> \{.*"execute": ?"%s"' % re.escape(command), l)]
+
+
+def case_validate(tmp, q):
+    env = {"QMP_SOCKET": q.a, "LIBQMP_DEBUG": "1"}
+    img = os.path.join(tmp, "v.img")
+    with open(img, "wb") as f:
+        f.truncate(1 << 20)
+    # A mistake: the library's message, exit 6, and nothing sent.
+    rc, out, err = run(["exec", "--validate", "blockdev-add", "driver=raw", "node-name=v1", "file.driver=file",
+                        "file.filename=" + img, "file.aio=io_urin"], env)
+    check(rc == 6 and out == "", "a refused command: exit 6")
+    check("qmpctl: blockdev-add: arguments.file.aio: 'io_urin' is not one of threads, native, io_uring\n" in err,
+          "the library's message", err[-2000:])
+    check(sent(err, "query-qmp-schema") and not sent(err, "blockdev-add"),
+          "the schema was fetched, blockdev-add never sent", [l[:200] for l in err.splitlines() if " -> " in l])
+    rc, _, err = run(["exec", "--validate", "blockdev-add", "driver=null-co", "node-nam=v1"], env)
+    check(rc == 6 and "unknown member 'node-nam' (did you mean 'node-name'?)" in err and
+          not sent(err, "blockdev-add"), "an unknown member")
+    rc, _, err = run(["exec", "--validate", "qeury-status"], env)
+    check(rc == 6 and "query-status" in err and not sent(err, "qeury-status"), "an unknown command", err[-500:])
+
+    # A good command goes through (and is traced as sent).
+    rc, out, err = run(["exec", "--validate", "blockdev-add", "driver=raw", "node-name=v1", "file.driver=file",
+                        "file.filename=" + img, "file.aio=threads"], env)
+    check(rc == 0 and json.loads(out) == {} and len(sent(err, "blockdev-add")) == 1 and "warning" not in err,
+          "a valid command is sent", err[-1000:])
+    nodes = [n["node-name"] for n in json.loads(q.poke("--compact", "exec", "query-named-block-nodes"))]
+    check("v1" in nodes, "and it worked", nodes)
+
+    # Deprecated: sent with a warning; refused with --deny-deprecated (the export then is not made).
+    q.poke("exec", "nbd-server-start", "addr.type=unix", "addr.data.path=" + os.path.join(tmp, "nbd.sock"))
+    q.poke("exec", "blockdev-add", "driver=null-co", "node-name=e1")
+    q.poke("exec", "blockdev-add", "driver=null-co", "node-name=e2")
+    env = {"QMP_SOCKET": q.a}
+    rc, out, err = run(["exec", "--validate", "nbd-server-add", "device=e1"], env)
+    check(rc == 0 and err == "qmpctl: warning: nbd-server-add: command 'nbd-server-add' is deprecated\n",
+          "a deprecated command: a warning", err)
+    rc, out, err = run(["exec", "--deny-deprecated", "nbd-server-add", "device=e2"], env)
+    check(rc == 6 and "qmpctl: nbd-server-add: command 'nbd-server-add' is deprecated" in err,
+          "--deny-deprecated: refused, exit 6", err)
+    exports = [e["id"] for e in json.loads(q.poke("--compact", "exec", "query-block-exports"))]
+    check(exports == ["e1"], "the refused command did not reach QEMU", exports)
+    rc, _, err = run(["exec", "--deny-unstable", "x-query-jit"], env)
+    check(rc == 6 and "is unstable" in err, "--deny-unstable", err)
+    rc, out, err = run(["exec", "--validate", "x-query-jit"], env)
+    check(rc == 0 and "human-readable-text" in out and
+          err == "qmpctl: warning: x-query-jit: command 'x-query-jit' is unstable\n", "unstable: a warning", err)
+    # Without --validate nothing is checked: QEMU answers.
+    rc, _, err = run(["exec", "blockdev-add", "driver=null-co", "node-nam=v2"], env)
+    check(rc == 1 and err.startswith("GenericError: "), "without --validate, QEMU answers", err)
+
+    # The shell: /validate on and off.
+    rc, out, err = run(["shell"], env, stdin="/validate\n/validate on\n/validate\n"
+                       "blockdev-add driver=null-co node-nam=v3\nquery-status\n")
+    check(rc == 6 and "unknown member 'node-nam'" in err, "/validate on: refused, exit 6", err)
+    check(out.splitlines()[:2] == ["validation is off", "validation is on"] and '"status"' in out,
+          "/validate shows the state", out)
+    rc, out, err = run(["--deny-deprecated", "shell"], env, stdin="/validate\nnbd-server-add device=e2\n"
+                       "/validate off\n/validate\n")
+    check(rc == 6 and "refused" in err and out.splitlines() == ["validation is on, deprecated use refused",
+                                                                 "validation is off"], "--deny-deprecated shell", out)
+
+
+def case_shell_complete(tmp, q):
+    state = os.path.join(tmp, "state")
+    os.mkdir(state)
+    t = Pty(["shell"], {"XDG_STATE_HOME": state, "QMP_SOCKET": q.a})
+    t.expect(rb"qmp> ")
+    t.send(b"blockdev-add dri\t")            # an argument name
+    t.expect(rb"ver=")
+    t.send(b"fi\t")                          # an enum value
+    t.expect(rb"le ")
+    t.send(b"filen\t")                       # a member of the branch driver=file selects
+    t.expect(rb"ame=")
+    t.send(b"/tmp/x aio=io_\t")              # a value in that branch
+    t.expect(rb"uring ")
+    t.send(b"read-only=t\t")                 # a bool
+    t.expect(rb"rue ")
+    t.send(b"\x15")
+    t.drain()
+    t.send(b"blockdev-add \t\t")          # no driver yet: the common members only
+    m = t.expect(rb".*?qmp> blockdev-add ")   # the listing, then the line again
+    check(b"driver=" in m.group(0) and b"node-name=" in m.group(0) and b"filename" not in m.group(0),
+          "the common members", repr(m.group(0)))
+    t.send(b"\x15help blockdev-a\t")          # help completes command names
+    t.expect(rb"dd ")
+    t.send(b"\r")
+    t.expect(rb"blockdev-add \[KEY=VALUE\.\.\.\]\r\n  driver +enum: blkdebug,.*?"
+             rb"when driver = file, host_cdrom, host_device:\r\n    filename +str\r\n.*?"
+             rb"    aio +enum: threads, native, io_uring \(optional\).*?qmp> ")
+    t.send(b"schema SHUTDOWN\r")
+    t.expect(rb"SHUTDOWN \(event\)\r\n  data:\r\n    guest +bool.*?qmp> ")
+    t.send(b"/validate on\r")
+    t.expect(rb"qmp> ")
+    t.send(b"blockdev-add driver=null-co node-name=c1 discard=unmpa\r")
+    t.expect(rb"qmpctl: blockdev-add: arguments.discard: 'unmpa' is not one of ignore, unmap.*?qmp> ")
+    t.send(b"quit\r")
+    check(t.close() == 0, "quit: exit 0")
 
 
 # --- cases with --launch ------------------------------------------------------------
@@ -471,7 +670,8 @@ def case_launch(tmp):
 CASES_NO_QEMU = {"usage": case_usage, "manpage": case_manpage}
 CASES_QEMU = {"exec": case_exec, "hmp": case_hmp, "events": case_events, "wait": case_wait,
               "job-watch": case_job_watch, "migrate-watch": case_migrate_watch,
-              "shell": case_shell, "shell-batch": case_shell_batch}
+              "shell": case_shell, "shell-batch": case_shell_batch, "schema": case_schema,
+              "help": case_help, "validate": case_validate, "shell-complete": case_shell_complete}
 CASES_LAUNCH = {"demo": case_demo, "launch": case_launch}
 
 

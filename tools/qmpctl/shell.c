@@ -1,6 +1,6 @@
 /*
  * qmpctl shell: NAME KEY=VALUE..., hmp LINE, {JSON}, /hmp and /qmp to switch
- * modes, help, quit.  On a terminal, libedit edits the line (history, tab
+ * modes, /validate, help [NAME], schema [NAME|QUERY], quit.  On a terminal, libedit edits the line (history, tab
  * completion) from a poll() loop that also drives the client, so events are
  * printed as they arrive, above the line being typed.  Without a terminal
  * it reads lines from stdin.
@@ -22,8 +22,10 @@
 #include "kvargs.h"
 #include "loop.h"
 #include "qmpctl.h"
+#include "schema-print.h"
 #include "shell-complete.h"
 #include "signals.h"
+#include "validate.h"
 #include "words.h"
 
 #define HISTORY_LINES 1000
@@ -43,9 +45,14 @@ static void help(void)
          "  {\"execute\": ...}     run a QMP command given as JSON\n"
          "  hmp LINE             run a human monitor command\n"
          "  /hmp, /qmp           switch to HMP mode (every line is HMP) and back\n"
+         "  /validate [on|off]   check commands against the server's schema before\n"
+         "                       sending them (as --validate), or show whether it does\n"
          "  help                 this help\n"
+         "  help NAME            the arguments of the command NAME\n"
+         "  schema [NAME|QUERY]  the commands and events, NAME's schema, or a query\n"
          "  quit, exit, ^D       leave (QMP's own quit: {\"execute\": \"quit\"})\n"
-         "Tab completes command names; events are printed as they arrive.");
+         "Tab completes command names, argument names and values; events are printed\n"
+         "as they arrive.");
 }
 
 static const char *prompt(void)
@@ -100,7 +107,7 @@ static void run_json(const char *line)
     json_t *result = NULL;
     if (qmp_client_execute(sh.q->client, cmd, &result) < 0) {
         json_decref(result);
-        failed(report_qmp_error("execute"));
+        failed(report_exec_error(sh.q->client, "execute"));
         return;
     }
     print_result(result);
@@ -121,10 +128,58 @@ static void run_exec(const words *w)
     json_t *result = NULL;
     if (qmp_client_execute(sh.q->client, cmd, &result) < 0) {
         json_decref(result);
-        failed(report_qmp_error(w->v[0]));
+        failed(report_exec_error(sh.q->client, w->v[0]));
         return;
     }
     print_result(result);
+}
+
+/* help NAME, schema [NAME|QUERY] */
+static void run_schema(const words *w)
+{
+    int is_help = !strcmp(w->v[0], "help");
+    if (w->n > 2) {
+        warn_msg("%s: expected at most one NAME, not '%s'", w->v[0], w->v[2]);
+        failed(EXIT_USAGE);
+        return;
+    }
+    const char *name = w->n > 1 ? w->v[1] : NULL;
+    int rc;
+    if (!is_help && name && strchr(name, '/')) {
+        rc = schema_query(stdout, sh.q->client, name);
+    } else {
+        qmp_schema *s = complete_schema();
+        if (!s) rc = report_qmp_error("query-qmp-schema");
+        else if (is_help) rc = schema_help(stdout, s, name);
+        else if (name) rc = schema_show(stdout, s, name, NULL);
+        else {
+            schema_print_list(stdout, s, schema_width(stdout), isatty(STDOUT_FILENO));
+            rc = EXIT_OK;
+        }
+    }
+    if (rc != EXIT_OK) failed(rc);
+}
+
+/* /validate [on|off] */
+static void run_validate(const words *w)
+{
+    qmp_client *c = sh.q->client;
+    if (w->n == 1) {
+        int flags = qmp_client_get_validation(c);
+        printf("validation is %s%s%s\n", flags ? "on" : "off",
+               flags & QMP_VALIDATE_DENY_DEPRECATED ? ", deprecated use refused" : "",
+               flags & QMP_VALIDATE_DENY_UNSTABLE ? ", unstable use refused" : "");
+        return;
+    }
+    int on = !strcmp(w->v[1], "on");
+    if (w->n > 2 || (!on && strcmp(w->v[1], "off"))) {
+        warn_msg("/validate: expected on or off");
+        failed(EXIT_USAGE);
+        return;
+    }
+    /* On: as the command line asked (--deny-...), else plain validation. */
+    int rc = validation_set(c, on ? (sh.q->opt->validate ? sh.q->opt->validate : QMP_VALIDATE) : 0);
+    if (rc != EXIT_OK) failed(rc);
 }
 
 static void set_mode(int hmp)
@@ -148,6 +203,8 @@ static void run_line(const char *line)
     if (!strcmp(first, "quit") || !strcmp(first, "exit")) sh.quit = 1;
     else if (!strcmp(first, "help") && w.n == 1) help();
     else if (!strcmp(first, "/hmp") || !strcmp(first, "/qmp")) set_mode(!strcmp(first, "/hmp"));
+    else if (!strcmp(first, "/validate")) run_validate(&w);
+    else if (!sh.hmp_mode && (!strcmp(first, "help") || !strcmp(first, "schema"))) run_schema(&w);
     else if (sh.hmp_mode) run_hmp(line);
     else if (!strcmp(first, "hmp")) run_hmp(line + 3 + strspn(line + 3, " \t"));
     else if (line[0] == '{') run_json(line);
@@ -292,13 +349,14 @@ int cmd_shell(qmpctl *q)
     if (qmp_client_on_event(q->client, NULL, on_event, NULL, NULL, &handler) < 0)
         return report_qmp_error("on_event");
     int rc;
+    complete_bind(q->client);
     if (isatty(STDIN_FILENO)) {
         if (complete_init(q->client) < 0) report_qmp_error("query-commands");
         rc = interactive();
-        complete_free();
     } else {
         rc = batch();
     }
+    complete_free();
     qmp_client_off_event(q->client, handler);
     return rc;
 }
