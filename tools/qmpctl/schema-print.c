@@ -420,11 +420,6 @@ static void print_argument_list(FILE *f, const json_t *members, int indent, int 
     }
 }
 
-static void print_argument_branch(FILE *f, const json_t *members, int indent, int width)
-{
-    print_argument_list(f, members, indent, width);
-}
-
 void schema_print_arguments(FILE *f, const qmp_schema *s, const char *name, const json_t *args, int width)
 {
     json_t *features = json_array();
@@ -478,7 +473,7 @@ void schema_print_arguments(FILE *f, const qmp_schema *s, const char *name, cons
     print_argument_list(f, base, 2, width);
     const char *tag;
     json_t *branches;
-    json_object_foreach(tags, tag, branches) print_branches(f, tag, branches, 2, width, print_argument_branch);
+    json_object_foreach(tags, tag, branches) print_branches(f, tag, branches, 2, width, print_argument_list);
     json_decref(base);
     json_decref(tags);
     if (objects && !event) fprintf(f, "Members of objects are given as KEY.MEMBER=VALUE; 'schema %s' shows them.\n", name);
@@ -491,7 +486,6 @@ static void print_names(FILE *f, const qmp_schema *s, const char *title, json_t 
     size_t n = json_array_size(names);
     char **entries = calloc(n ? n : 1, sizeof *entries);
     if (!entries) abort();
-    int longest = 0;
     for (size_t i = 0; i < n; i++) {
         const char *name = json_string_value(json_array_get(names, i));
         sbuf b = {0};
@@ -502,23 +496,40 @@ static void print_names(FILE *f, const qmp_schema *s, const char *title, json_t 
         snprintf(query, sizeof query, "%s/$unstable", name);
         if (qmp_schema_has(s, query) == 1) sb_add(&b, " [unstable]");
         entries[i] = b.p ? b.p : strdup("");
-        if ((int)b.len > longest) longest = (int)b.len;
     }
     fprintf(f, "%s (%zu):\n", title, n);
-    int col_w = longest + 2;
-    size_t ncols = columns ? (size_t)((width - 2) / col_w) : 1;
-    if (ncols < 1) ncols = 1;
-    size_t nrows = (n + ncols - 1) / ncols;
+    /* As ls: the most columns (each as wide as its longest entry) that fit, filled downwards. */
+    size_t ncols = 1, nrows = n;
+    int *col_w = calloc(n ? n : 1, sizeof *col_w);
+    if (!col_w) abort();
+    for (size_t try = columns ? n : 1; try > 1; try--) {
+        size_t rows = (n + try - 1) / try;
+        if ((try - 1) * rows >= n) continue; /* would leave a column empty */
+        int total = 2;
+        for (size_t c = 0; c < try; c++) {
+            int w = 0;
+            for (size_t k = c * rows; k < (c + 1) * rows && k < n; k++)
+                if ((int)strlen(entries[k]) > w) w = (int)strlen(entries[k]);
+            col_w[c] = w + 2;
+            total += col_w[c];
+        }
+        if (total - 2 <= width - 2) {
+            ncols = try;
+            nrows = rows;
+            break;
+        }
+    }
     for (size_t r = 0; r < nrows; r++) {
         fputs("  ", f);
         for (size_t c = 0; c < ncols; c++) {
             size_t k = c * nrows + r;
             if (k >= n) break;
             if (c + 1 == ncols || k + nrows >= n) fputs(entries[k], f); /* the last of the row */
-            else fprintf(f, "%-*s", col_w, entries[k]);
+            else fprintf(f, "%-*s", col_w[c], entries[k]);
         }
         fputc('\n', f);
     }
+    free(col_w);
     for (size_t i = 0; i < n; i++) free(entries[i]);
     free(entries);
 }
