@@ -55,6 +55,10 @@ func newClient(s *settings) (*Client, error) {
 	if s.hasTimeout {
 		set(libqmp.Qmpb_client_set_timeout(b, s.timeoutMS()))
 	}
+	if s.usedValidation && s.validation != 0 {
+		// Not connected yet: the first validated command fetches the schema.
+		set(libqmp.Qmpb_client_set_validation(b, int(s.validation)))
+	}
 	if err != nil {
 		libqmp.Qmpb_client_free(b)
 		return nil, err
@@ -224,8 +228,9 @@ func encodeCommand(name string, args any) (string, error) {
 
 // Execute runs the command name with args (a map[string]any, a struct with
 // json tags, a json.RawMessage, or nil) and returns the server's "return"
-// value.  Options: WithTimeout, WithFiles, WithOOB.  The server's error is a
-// *CommandError.
+// value.  Options: WithTimeout, WithFiles, WithOOB, WithValidation.  The
+// server's error is a *CommandError; a command that validation refuses is
+// an *Error with CodeInvalid (errors.Is(err, ErrInvalid)), never sent.
 func (c *Client) Execute(name string, args any, opts ...Option) (json.RawMessage, error) {
 	text, err := encodeCommand(name, args)
 	if err != nil {
@@ -262,7 +267,7 @@ func (c *Client) execute(name, text string, opts []Option) (json.RawMessage, err
 	err := withFDs(s.files, nil, func(fds string) error {
 		var err error
 		ret, err = c.call(name, func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-			return libqmp.Qmpb_client_execute(b, text, s.timeoutMS(), fds, oob)
+			return libqmp.Qmpb_client_execute(b, text, s.timeoutMS(), fds, oob, s.callValidation())
 		})
 		return err
 	})

@@ -38,6 +38,9 @@ var (
 	// ErrClosed: the connection is gone: the peer hung up (CodeClosed), or
 	// the Client was closed, also while the call was pending (CodeCancelled).
 	ErrClosed = errors.New("qmp: connection closed")
+	// ErrInvalid: a bad argument or a misuse (CodeInvalid), such as a
+	// command that validation refused or a malformed schema query.
+	ErrInvalid = errors.New("qmp: invalid argument")
 )
 
 // Error is a failure of libqmp itself (anything but the server's answer
@@ -50,9 +53,12 @@ type Error struct {
 
 func (e *Error) Error() string { return "qmp: " + e.Message }
 
-// Is makes errors.Is(err, ErrTimeout) and errors.Is(err, ErrClosed) work.
+// Is makes errors.Is(err, ErrTimeout), errors.Is(err, ErrClosed) and
+// errors.Is(err, ErrInvalid) work.
 func (e *Error) Is(target error) bool {
 	switch target {
+	case ErrInvalid:
+		return e.Code == CodeInvalid
 	case ErrTimeout:
 		return e.Code == CodeTimedOut
 	case ErrClosed:

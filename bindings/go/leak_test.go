@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -89,4 +90,104 @@ func TestRSSFlat(t *testing.T) {
 	if after-before > slackKiB {
 		t.Fatalf("VmRSS grew by %d KiB over %d executes (limit %d KiB)", after-before, calls, slackKiB)
 	}
+}
+
+// 10,000 rounds of schema calls (SchemaHas, refused executes, Schema,
+// Validate with warnings and errors, Arguments) and 1,000 ParseSchema keep
+// the resident size flat: every qmpb_schema is deleted, by Close or by the
+// finalizer.
+func TestRSSFlatSchema(t *testing.T) {
+	const calls = 10000
+	const slackKiB = 4096
+	c := startQEMU(t).dial()
+	backup := map[string]any{"device": "d0", "target": "/nonexistent", "sync": "full"}
+	bad := map[string]any{"driver": "qcow2", "node-name": "q0",
+		"file": map[string]any{"driver": "file", "filename": "/dev/null", "aio": "io_urin"}}
+	round := func(i int) {
+		if ok, err := c.SchemaHas("blockdev-add/arg-type/+file/aio/^io_uring"); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		if _, err := c.SchemaHas("blockdev-add//aio"); !errors.Is(err, qmp.ErrInvalid) {
+			t.Fatal(err)
+		}
+		if _, err := c.Execute("blockdev-add", bad, qmp.WithValidation(qmp.Validate)); !errors.Is(err, qmp.ErrInvalid) {
+			t.Fatal(err)
+		}
+		s, err := c.Schema()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w, err := s.Validate("drive-backup", backup, 0); len(w) != 1 || err != nil {
+			t.Fatal(w, err)
+		}
+		if _, err := s.Validate("blockdev-add", bad, 0); !errors.Is(err, qmp.ErrInvalid) {
+			t.Fatal(err)
+		}
+		if _, err := s.Arguments("drive-backup"); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			s.Close()
+		} // else: the finalizer's
+	}
+	for i := 0; i < 1000; i++ {
+		round(i)
+	}
+	settle()
+	before := vmRSSKiB(t)
+	for i := 0; i < calls; i++ {
+		round(i)
+	}
+	settle()
+	after := vmRSSKiB(t)
+	t.Logf("VmRSS over %d rounds of schema calls: %d KiB before, %d KiB after (%+d KiB)", calls, before, after, after-before)
+	if after-before > slackKiB {
+		t.Fatalf("VmRSS grew by %d KiB over %d rounds (limit %d KiB)", after-before, calls, slackKiB)
+	}
+
+	// One OS thread for the parses: spread over several, glibc's per-thread
+	// malloc arenas would each keep a schema's worth of freed memory (a
+	// plateau of some 10 MiB, not a leak: MALLOC_ARENA_MAX=1 shows it flat).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	text, err := c.Execute("query-qmp-schema", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func(i int) {
+		s, err := qmp.ParseSchema(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := s.Has("STOP"); !ok {
+			t.Fatal("no STOP")
+		}
+		if i%2 == 0 {
+			s.Close()
+		} else if i%50 == 1 {
+			runtime.GC() // the C memory is invisible to the GC: collect now and then
+		}
+	}
+	for i := 0; i < 300; i++ {
+		parse(i)
+	}
+	settle()
+	before = vmRSSKiB(t)
+	for i := 0; i < 1000; i++ {
+		parse(i)
+	}
+	settle()
+	after = vmRSSKiB(t)
+	t.Logf("VmRSS over 1000 ParseSchema: %d KiB before, %d KiB after (%+d KiB)", before, after, after-before)
+	if after-before > slackKiB {
+		t.Fatalf("VmRSS grew by %d KiB over 1000 ParseSchema (limit %d KiB)", after-before, slackKiB)
+	}
+}
+
+// settle collects the garbage and lets the finalizers it queued run (they
+// run in a goroutine of their own, after the collection).
+func settle() {
+	runtime.GC()
+	time.Sleep(100 * time.Millisecond)
+	debug.FreeOSMemory()
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"libqmp.org/qmp/internal/libqmp"
 )
 
 // An Option tunes a Dial (or FromConn) or a single call.  Each says where it
@@ -17,11 +19,12 @@ type settings struct {
 	oob        bool
 	eventBuf   int
 	maxMessage int
+	validation Validation
 
-	usedFiles, usedEventBuf, usedMaxMessage bool
+	usedFiles, usedEventBuf, usedMaxMessage, usedValidation bool
 }
 
-// WithTimeout bounds a call (Execute, HMP, WaitEvent...), or for Dial the
+// WithTimeout bounds a call (Execute, HMP, WaitEvent, Schema...), or for Dial the
 // connect and handshake and then every call that sets no timeout of its own.
 // d < 0 waits forever; 0 (or no WithTimeout) means the client's default,
 // 30 s unless Dial was given one.
@@ -52,6 +55,16 @@ func WithEventBuffer(n int) Option {
 // server, in bytes.
 func WithMaxMessageSize(bytes int) Option {
 	return func(s *settings) { s.maxMessage, s.usedMaxMessage = bytes, true }
+}
+
+// WithValidation checks commands against the server's schema before they
+// are sent (see Validation): for Dial, every command of the Client (as
+// SetValidation); for Execute, this command, whatever the Client's setting,
+// with 0 meaning "not this one".  A command that fails the check is not
+// sent and the call returns an *Error with CodeInvalid and libqmp's
+// message.
+func WithValidation(flags Validation) Option {
+	return func(s *settings) { s.validation, s.usedValidation = flags, true }
 }
 
 func collect(opts []Option) settings {
@@ -91,10 +104,22 @@ func (s *settings) forCall(what string) error {
 	return nil
 }
 
-// noFiles rejects WithFiles and WithOOB for calls other than Execute.
+// noFiles rejects WithFiles, WithOOB and WithValidation for calls other than Execute.
 func (s *settings) noFiles(what string) error {
-	if s.usedFiles || s.oob {
-		return invalid("%s: WithFiles and WithOOB are for Execute", what)
+	if s.usedFiles || s.oob || s.usedValidation {
+		return invalid("%s: WithFiles, WithOOB and WithValidation are for Dial and Execute", what)
 	}
 	return s.forCall(what)
+}
+
+// callValidation is qmp_exec_options.validate for s: 0 the client's
+// setting, QMP_VALIDATE_OFF not this call, else the flags.
+func (s *settings) callValidation() int {
+	switch {
+	case !s.usedValidation:
+		return 0
+	case s.validation == 0:
+		return libqmp.QMP_VALIDATE_OFF
+	}
+	return int(s.validation | Validate)
 }
