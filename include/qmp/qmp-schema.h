@@ -141,7 +141,9 @@ QMP_API json_t *qmp_schema_arguments(const qmp_schema *s, const char *name);
  *   {"type": "array", "element": T}
  *   {"type": "alternate", "alternatives": [T, ...]}
  *   {"type": "object", "members": [{"name", "optional", "type": T, "features"}],
- *    "tag": "driver", "variants": {"file": {"members": [...]}, ...}, "features"}
+ *    "tag": "driver", "variants": {"file": T, ...}, "features"}
+ *                          (each branch is an object T of its own: its members,
+ *                           its features, and its own tag and branches if any)
  *   {"type": "object", "recursive": true}           (an object already being
  *                                                    expanded above: a cycle)
  * Empty "features", "value-features", "tag" and "variants" are left out.

@@ -645,11 +645,9 @@ json_t *Describer::type(const Entity *t) {
         if (!t->tag.empty()) {
             json_object_set_new(o, "tag", json_string(t->tag.c_str()));
             json_t *vars = json_object();
-            for (const Variant &v : t->variants) {
-                json_t *b = json_object();
-                json_object_set_new(b, "members", members(v.type->members));
-                json_object_set_new(vars, v.value.c_str(), b);
-            }
+            // A branch is an object type of its own: its members, its
+            // features, and (a union within a union) its own tag and branches.
+            for (const Variant &v : t->variants) json_object_set_new(vars, v.value.c_str(), type(v.type));
             json_object_set_new(o, "variants", vars);
         }
         path_.pop_back();
