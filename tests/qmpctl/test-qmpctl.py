@@ -432,8 +432,9 @@ def case_schema(tmp, q):
           "the driver enum and its values")
     check(re.search(r"^    node-name +str \(optional\)$", out, re.M), "an optional member")
     check(re.search(r"^      direct +bool \(optional\)$", out, re.M), "a nested object's members, indented")
-    branch = re.search(r"^    when driver = file, host_cdrom, host_device:\n((?:      .*\n)+)", out, re.M)
-    check(branch, "the file branch")
+    branch = re.search(r"^    when driver = file, host_cdrom, host_device: \[dynamic-auto-read-only\]\n((?:      .*\n)+)",
+                       out, re.M)
+    check(branch, "the file branch, with its type's feature")
     check(re.search(r"^      filename +str$", branch.group(1), re.M) and
           re.search(r"^      aio +enum: threads, native, io_uring \(optional\)$", branch.group(1), re.M),
           "the file branch's filename and aio with its values", branch.group(1))

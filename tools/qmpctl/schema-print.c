@@ -256,8 +256,9 @@ static void print_members(FILE *f, const json_t *members, int indent, int width)
     }
 }
 
-/* "when TAG = v1, v2:" for the branches in values. */
-static void put_when(FILE *f, int indent, const char *tag, const json_t *values, int empty, int width)
+/* "when TAG = v1, v2:" for the branches in values, with the branch type's features. */
+static void put_when(FILE *f, int indent, const char *tag, const json_t *values, int empty,
+                     const json_t *features, int width)
 {
     line l = {f, 0, 0, width};
     put_spaces(&l, indent);
@@ -274,12 +275,14 @@ static void put_when(FILE *f, int indent, const char *tag, const json_t *values,
         put_token(&l, i ? ", " : " ", sb_str(&tok));
         free(tok.p);
     }
+    put_features(&l, features);
     end_line(&l);
 }
 
 /*
- * A union's branches, those with the same members together, in the
- * schema's order.  branches: {"value": members array, ...}.
+ * A union's branches, those that are the same together, in the schema's
+ * order.  branches: {"value": X, ...} where X is a members array (help) or
+ * the branch's object type from describe (schema NAME).
  */
 static void print_branches(FILE *f, const char *tag, const json_t *branches, int indent, int width,
                            void (*print)(FILE *, const json_t *, int, int))
@@ -303,8 +306,15 @@ static void print_branches(FILE *f, const char *tag, const json_t *branches, int
                 done[j] = 1;
                 json_array_append_new(same, json_string(keys[j]));
             }
-        int empty = json_array_size(vals[i]) == 0;
-        put_when(f, indent, tag, same, empty, width);
+        const json_t *features = NULL;
+        int empty;
+        if (json_is_object(vals[i])) {
+            features = json_object_get(vals[i], "features");
+            empty = json_array_size(json_object_get(vals[i], "members")) == 0 && !json_object_get(vals[i], "tag");
+        } else {
+            empty = json_array_size(vals[i]) == 0;
+        }
+        put_when(f, indent, tag, same, empty, features, width);
         json_decref(same);
         if (!empty) print(f, vals[i], indent + 2, width);
     }
@@ -318,14 +328,8 @@ static void print_object(FILE *f, const json_t *obj, int indent, int width)
     print_members(f, json_object_get(obj, "members"), indent, width);
     const char *tag = json_string_value(json_object_get(obj, "tag"));
     if (!tag) return;
-    /* {"value": {"members": [...]}} to {"value": [...]} */
-    json_t *branches = json_object();
-    const char *key;
-    json_t *v;
-    json_object_foreach(json_object_get(obj, "variants"), key, v)
-        json_object_set(branches, key, json_object_get(v, "members"));
-    print_branches(f, tag, branches, indent, width, print_members);
-    json_decref(branches);
+    /* Each branch is an object type of its own (members, features, maybe a union again). */
+    print_branches(f, tag, json_object_get(obj, "variants"), indent, width, print_object);
 }
 
 /* --- schema NAME ------------------------------------------------------------------- */
