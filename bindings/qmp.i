@@ -15,6 +15,8 @@
  *     queues the events, and the language takes them with
  *     qmpb_client_next_event() / _poll_event() and dispatches them itself.
  *   - fds are ints, passed as a decimal list "5,7"; they stay the caller's.
+ *   - A schema (qmp-schema.h) lives in a qmpb_schema holder that the
+ *     language's object owns (SWIG's destructor frees it).
  *   - Blocking calls release the interpreter lock: Python through swig
  *     -threads, Ruby through rb_thread_call_without_gvl() (the SWIGRUBY
  *     block below); Go needs nothing.

@@ -14,10 +14,21 @@
 // (file descriptors passed with the command; the files stay the caller's)
 // and WithOOB.
 //
+// Schema: SchemaHas asks the server's schema with libvirt-style query
+// strings, and validation checks commands before they are sent:
+//
+//	ok, err := c.SchemaHas("blockdev-add/arg-type/+file/aio/^io_uring")
+//	err = c.SetValidation(qmp.Validate | qmp.DenyDeprecated)
+//	_, err = c.Execute("blockdev-add", args) // a mistake: CodeInvalid, never sent
+//	_, err = c.Execute("drive-backup", args, qmp.WithValidation(0)) // this call unchecked
+//	s, err := qmp.ParseSchema(saved) // offline; s.Validate(name, args, 0) returns the warnings
+//
 // Errors: the server's {"error": ...} is a *CommandError (errors.As);
 // errors.Is(err, ErrTimeout) and errors.Is(err, ErrClosed) test for a
-// timeout and for a connection that is gone; anything else from libqmp is
-// an *Error with its Code and, for I/O, its Errno.
+// timeout and for a connection that is gone, errors.Is(err, ErrInvalid) for
+// a bad argument (a command validation refused, a malformed schema query);
+// anything else from libqmp is an *Error with its Code and, for I/O, its
+// Errno.
 //
 // Events: OnEvent registers a func and Events returns a channel; both are
 // fed in order by one goroutine per Client.  To wait for the event a
