@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -358,5 +359,47 @@ func TestParseSchemaOffline(t *testing.T) {
 	_, err = qmp.ParseSchema([]byte(`[{"name": "x"}]`))
 	if msg := invalidMessage(t, err); !strings.Contains(msg, "'x'") {
 		t.Fatal(msg)
+	}
+}
+
+// Goroutines share a Schema; Close while they use it makes their calls fail
+// with CodeInvalid ("closed"), nothing worse.
+func TestSchemaSharedAndClosed(t *testing.T) {
+	data, err := os.ReadFile(testData(t, "qemu-7.2", "query-qmp-schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := qmp.ParseSchema(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				ok, err := s.Has(ioURing)
+				if err != nil {
+					var e *qmp.Error
+					if !errors.As(err, &e) || e.Code != qmp.CodeInvalid || !strings.Contains(e.Message, "closed") {
+						errs <- err
+					}
+					return
+				}
+				if !ok {
+					errs <- errors.New("Has: false")
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(5 * time.Millisecond)
+	s.Close()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

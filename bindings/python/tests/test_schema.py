@@ -4,6 +4,8 @@ objects from QEMU and from saved JSON."""
 
 import json
 import os
+import threading
+import time
 import unittest
 
 import libqmp
@@ -190,6 +192,30 @@ class TestSchemaOnline(QemuTestCase):
 
 class TestSchemaOffline(unittest.TestCase):
     """No QEMU: the schema captured from QEMU 7.2."""
+
+    def test_shared_by_threads_and_closed(self):
+        with open(test_data("qemu-7.2", "query-qmp-schema.json")) as f:
+            s = libqmp.Schema.from_json(f.read())
+        unexpected = []
+
+        def worker():
+            for _ in range(2000):
+                try:
+                    if not s.has(IO_URING) or s.validate(drive_backup()) != [
+                            "drive-backup: command 'drive-backup' is deprecated"]:
+                        unexpected.append("wrong answer")
+                except libqmp.InvalidArgument as e:
+                    if "closed" not in e.message:
+                        unexpected.append(e.message)
+                    return
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.02)
+        s.close()  # while the threads use it: they see "closed", nothing worse
+        for t in threads:
+            t.join()
+        self.assertEqual(unexpected, [])
 
     def saved_json(self):
         with open(test_data("qemu-7.2", "query-qmp-schema.json")) as f:
