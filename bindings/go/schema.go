@@ -224,14 +224,14 @@ type TypeInfo struct {
 	Returns   *TypeInfo `json:"returns,omitempty"`
 	AllowOOB  bool      `json:"allow-oob,omitempty"`
 
-	Type          string              `json:"type,omitempty"`
-	Values        []string            `json:"values,omitempty"`         // enum
-	ValueFeatures map[string][]string `json:"value-features,omitempty"` // enum: features of values
-	Element       *TypeInfo           `json:"element,omitempty"`        // array
-	Alternatives  []*TypeInfo         `json:"alternatives,omitempty"`   // alternate
-	Members       []Member            `json:"members,omitempty"`        // object
-	Tag           string              `json:"tag,omitempty"`            // object union: the tag member
-	Variants      map[string]Variant  `json:"variants,omitempty"`       // object union: tag value -> branch
+	Type          string               `json:"type,omitempty"`
+	Values        []string             `json:"values,omitempty"`         // enum
+	ValueFeatures map[string][]string  `json:"value-features,omitempty"` // enum: features of values
+	Element       *TypeInfo            `json:"element,omitempty"`        // array
+	Alternatives  []*TypeInfo          `json:"alternatives,omitempty"`   // alternate
+	Members       []Member             `json:"members,omitempty"`        // object
+	Tag           string               `json:"tag,omitempty"`            // object union: the tag member
+	Variants      map[string]*TypeInfo `json:"variants,omitempty"`       // object union: tag value -> its branch, an object
 	// Recursive marks an object already being expanded further up (a cycle).
 	Recursive bool     `json:"recursive,omitempty"`
 	Features  []string `json:"features,omitempty"`
@@ -243,11 +243,6 @@ type Member struct {
 	Optional bool      `json:"optional"`
 	Type     *TypeInfo `json:"type"`
 	Features []string  `json:"features,omitempty"`
-}
-
-// Variant is one branch of an object union.
-type Variant struct {
-	Members []Member `json:"members"`
 }
 
 // Describe resolves a command, event or type.  An unknown name is an

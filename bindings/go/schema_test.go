@@ -270,8 +270,11 @@ func TestSchemaObject(t *testing.T) {
 	}
 	// A union's branches.
 	b, err := s.Describe("blockdev-add")
-	if err != nil || b.Arguments == nil || b.Arguments.Tag != "driver" || len(b.Arguments.Variants["file"].Members) == 0 {
+	if err != nil || b.Arguments == nil || b.Arguments.Tag != "driver" {
 		t.Fatalf("Describe(blockdev-add): %v", err)
+	}
+	if file := b.Arguments.Variants["file"]; file == nil || file.Type != "object" || len(file.Members) == 0 {
+		t.Fatalf("Describe(blockdev-add): the file branch: %+v", file)
 	}
 	raw, err := s.DescribeJSON("query-status")
 	if err != nil || !json.Valid(raw) || !strings.Contains(string(raw), `"meta-type"`) {
