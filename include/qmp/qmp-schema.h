@@ -168,6 +168,10 @@ QMP_API json_t *qmp_schema_describe(const qmp_schema *s, const char *name);
  *   blockdev-add: arguments: unknown member 'node-nam' (did you mean 'node-name'?)
  *   drive-mirror: arguments: missing required member 'sync'
  *
+ * device_add is the exception QEMU makes: it takes the device's properties
+ * as further members, which no schema describes, so its driver, bus and id
+ * are checked and any other member is let through to QEMU.
+ *
  * Use of something with the feature "deprecated" or "unstable" (a command,
  * a member, an enum value) is flagged: a warning such as
  *   drive-backup: command 'drive-backup' is deprecated

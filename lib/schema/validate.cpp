@@ -57,6 +57,12 @@ public:
     bool value(const json_t *v, const Entity *t, std::string &path);
     bool flag(const Features &f, const std::string &path, const std::string &what);
     Error error() const { return err_; }
+    // The command's arguments take members beyond its schema (see free_form()).
+    void open_arguments(const std::string *path) {
+        open_ = true;
+        open_path_ = path;
+        open_len_ = path->size();
+    }
     bool fail(const std::string &path, const std::string &what);
 
 private:
@@ -70,7 +76,15 @@ private:
     int flags_;
     std::vector<std::string> *warnings_;
     Error err_;
+    bool open_ = false;
+    const std::string *open_path_ = nullptr;
+    size_t open_len_ = 0;
 };
+
+// Commands whose arguments QEMU takes beyond what its schema describes (they
+// are not generated from the schema): device_add passes every other member
+// to the device as a property, and no schema lists a device's properties.
+bool free_form(const std::string &command) { return command == "device_add"; }
 
 bool Validator::fail(const std::string &path, const std::string &what) {
     std::string msg = cmd_;
@@ -247,7 +261,10 @@ bool Validator::object(const json_t *v, const Entity *t, std::string &path) {
     json_object_foreach(const_cast<json_t *>(v), key, x) {
         size_t klen = std::strlen(key);
         const Member *m = sc.find(key, klen);
-        if (!m) return unknown_member(v, sc, key, path);
+        if (!m) {
+            if (open_ && &path == open_path_ && path.size() == open_len_) continue;  // a free-form command's extra member
+            return unknown_member(v, sc, key, path);
+        }
         path += '.';
         path.append(key, klen);
         if (!value(x, m->type, path)) return false;
@@ -292,6 +309,7 @@ Error Schema::validate(const json_t *command, int flags, std::vector<std::string
     json_t *empty = nullptr;
     if (!args) args = empty = json_object();
     std::string path = "arguments";
+    if (free_form(name)) val.open_arguments(&path);
     bool ok = val.value(args, c->arg, path);
     json_decref(empty);
     return ok ? Error::ok() : val.error();
