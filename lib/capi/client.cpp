@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "capi/guard.h"
+#include "capi/hold.h"
 #include "client/client.h"
 #include "schema/schema.h"
 #include "wire/codec.h"
@@ -14,21 +15,10 @@ using qmp::Error;
 using qmp::set_last_error;
 using qmp::capi::dup_string;
 using qmp::capi::guarded;
+using qmp::capi::Hold;
 using qmp::client::Client;
 
 namespace {
-
-// Holds a reference to the client for the duration of one C call.
-class Hold {
-public:
-    explicit Hold(qmp_client *c) : c_(Client::from(c)) { c_->ref(); }
-    ~Hold() { c_->unref(); }
-    Client *operator->() const { return c_; }
-    Client *get() const { return c_; }
-
-private:
-    Client *c_;
-};
 
 int fail(const Error &e) { return set_last_error(e); }
 

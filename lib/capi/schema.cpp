@@ -2,12 +2,14 @@
 #include <qmp/qmp-schema.h>
 
 #include "capi/guard.h"
+#include "capi/hold.h"
 #include "client/client.h"
 #include "schema/schema.h"
 
 using qmp::Error;
 using qmp::set_last_error;
 using qmp::capi::guarded;
+using qmp::capi::Hold;
 using qmp::client::Client;
 using qmp::schema::Schema;
 
@@ -29,16 +31,6 @@ json_t *json_result(F &&body) {
     }
     return out;
 }
-
-class Hold {
-public:
-    explicit Hold(qmp_client *c) : c_(Client::from(c)) { c_->ref(); }
-    ~Hold() { c_->unref(); }
-    Client *operator->() const { return c_; }
-
-private:
-    Client *c_;
-};
 
 }  // namespace
 

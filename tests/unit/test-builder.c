@@ -18,6 +18,8 @@
 
 #include <qmp/qmp.h>
 
+#include "libvirt-calls.h"
+
 /* ---- helpers ------------------------------------------------------------ */
 
 /* Compares got with the JSON text expected (member order ignored). */
@@ -822,26 +824,9 @@ static void test_control_characters_escaped(void **state) {
 
 /* ---- libvirt's drive-mirror ------------------------------------------------ */
 
-/* The arguments and codes of libvirt's qemuMonitorJSONDriveMirror, with
- * libvirt's C types for them. */
-static json_t *drive_mirror(const char *device, const char *file, const char *format,
-                            unsigned long long speed, unsigned int granularity,
-                            unsigned long long buf_size, int shallow, int reuse) {
-    return qmp_command_new("drive-mirror",
-                           "s:device", device,
-                           "s:target", file,
-                           "Y:speed", speed,
-                           "z:granularity", granularity,
-                           "P:buf-size", buf_size,
-                           "s:sync", shallow ? "top" : "full",
-                           "s:mode", reuse ? "existing" : "absolute-paths",
-                           "S:format", format,
-                           NULL);
-}
-
 static void test_libvirt_drive_mirror_defaults(void **state) {
     (void)state;
-    check_text_free(drive_mirror("drive-virtio-disk0", "/tmp/mirror.qcow2", "qcow2",
+    check_text_free(libvirt_drive_mirror("drive-virtio-disk0", "/tmp/mirror.qcow2", "qcow2",
                                  1048576, 0, 0, 0, 1),
                     "{\"execute\":\"drive-mirror\",\"arguments\":{\"device\":\"drive-virtio-disk0\","
                     "\"target\":\"/tmp/mirror.qcow2\",\"speed\":1048576,\"sync\":\"full\","
@@ -850,7 +835,7 @@ static void test_libvirt_drive_mirror_defaults(void **state) {
 
 static void test_libvirt_drive_mirror_granularity_buf_size(void **state) {
     (void)state;
-    check_text_free(drive_mirror("drive-virtio-disk0", "/tmp/mirror.qcow2", NULL,
+    check_text_free(libvirt_drive_mirror("drive-virtio-disk0", "/tmp/mirror.qcow2", NULL,
                                  1048576, 65536, 8388608, 1, 0),
                     "{\"execute\":\"drive-mirror\",\"arguments\":{\"device\":\"drive-virtio-disk0\","
                     "\"target\":\"/tmp/mirror.qcow2\",\"speed\":1048576,\"granularity\":65536,"
@@ -859,14 +844,14 @@ static void test_libvirt_drive_mirror_granularity_buf_size(void **state) {
 
 static void test_libvirt_drive_mirror_no_speed(void **state) {
     (void)state;
-    check_text_free(drive_mirror("d", "/t", NULL, 0, 0, 0, 0, 0),
+    check_text_free(libvirt_drive_mirror("d", "/t", NULL, 0, 0, 0, 0, 0),
                     "{\"execute\":\"drive-mirror\",\"arguments\":{\"device\":\"d\",\"target\":\"/t\","
                     "\"sync\":\"full\",\"mode\":\"absolute-paths\"}}");
 }
 
 static void test_libvirt_drive_mirror_missing_device(void **state) {
     (void)state;
-    check_rejected(drive_mirror(NULL, "/t", NULL, 0, 0, 0, 0, 0),
+    check_rejected(libvirt_drive_mirror(NULL, "/t", NULL, 0, 0, 0, 0, 0),
                    "qmp_command_new(\"drive-mirror\"): key 's:device'");
 }
 

@@ -21,6 +21,8 @@
 
 #include <qmp/qmp.h>
 
+#include "libvirt-calls.h"
+
 #include "schema-tables.h"
 
 #define SCHEMA_FILE "qemu-7.2/query-qmp-schema.json"
@@ -218,22 +220,6 @@ static void test_issue_examples(void **state)
 
 /* ---- libvirt's drive-mirror --------------------------------------------------- */
 
-/* Built exactly as tests/unit/test-builder.c builds libvirt's call. */
-static json_t *drive_mirror(const char *device, const char *file, const char *format, unsigned long long speed,
-                            unsigned int granularity, unsigned long long buf_size, int shallow, int reuse)
-{
-    return qmp_command_new("drive-mirror",
-                           "s:device", device,
-                           "s:target", file,
-                           "Y:speed", speed,
-                           "z:granularity", granularity,
-                           "P:buf-size", buf_size,
-                           "s:sync", shallow ? "top" : "full",
-                           "s:mode", reuse ? "existing" : "absolute-paths",
-                           "S:format", format,
-                           NULL);
-}
-
 static void validate_clean(json_t *cmd)
 {
     assert_non_null(cmd);
@@ -250,9 +236,9 @@ static void validate_clean(json_t *cmd)
 static void test_libvirt_drive_mirror(void **state)
 {
     (void)state;
-    validate_clean(drive_mirror("drive-virtio-disk0", "/tmp/mirror.qcow2", "qcow2", 1048576, 0, 0, 0, 1));
-    validate_clean(drive_mirror("drive-virtio-disk0", "/tmp/mirror.qcow2", NULL, 1048576, 65536, 8388608, 1, 0));
-    validate_clean(drive_mirror("d", "/t", NULL, 0, 0, 0, 0, 0));
+    validate_clean(libvirt_drive_mirror("drive-virtio-disk0", "/tmp/mirror.qcow2", "qcow2", 1048576, 0, 0, 0, 1));
+    validate_clean(libvirt_drive_mirror("drive-virtio-disk0", "/tmp/mirror.qcow2", NULL, 1048576, 65536, 8388608, 1, 0));
+    validate_clean(libvirt_drive_mirror("d", "/t", NULL, 0, 0, 0, 0, 0));
     /* and the header's third example, with sync left out */
     json_t *cmd = qmp_command_new("drive-mirror", "s:device", "d0", "s:target", "/t", NULL);
     assert_int_equal(qmp_schema_validate(g_schema, cmd, 0, NULL), QMP_EINVAL);
