@@ -255,6 +255,18 @@ QMP_API int qmp_client_wait_event(qmp_client *c, const char *name, const json_t 
                                   unsigned long long after_seq, int timeout_ms, json_t **event);
 QMP_API int qmp_client_wait_event_str(qmp_client *c, const char *name, const char *match_json,
                                       unsigned long long after_seq, int timeout_ms, char **event_json);
+/*
+ * The same, and *seq (may be NULL) receives the sequence number of the event
+ * found (0 on failure), to wait for the next one after it without missing
+ * any:  while (qmp_client_wait_event_full(c, "BLOCK_JOB_READY", NULL, seq, 5000, &ev, &seq) == 0) ...
+ * (libqmp 0.2)
+ */
+QMP_API int qmp_client_wait_event_full(qmp_client *c, const char *name, const json_t *match,
+                                       unsigned long long after_seq, int timeout_ms, json_t **event,
+                                       unsigned long long *seq);
+QMP_API int qmp_client_wait_event_str_full(qmp_client *c, const char *name, const char *match_json,
+                                           unsigned long long after_seq, int timeout_ms, char **event_json,
+                                           unsigned long long *seq);
 
 /*
  * reason: QMP_OK when the application closed the connection (qmp_client_close()

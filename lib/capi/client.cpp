@@ -384,7 +384,14 @@ QMP_API unsigned long long qmp_client_event_seq(qmp_client *c) {
 
 QMP_API int qmp_client_wait_event(qmp_client *c, const char *name, const json_t *match,
                                   unsigned long long after_seq, int timeout_ms, json_t **event) {
+    return qmp_client_wait_event_full(c, name, match, after_seq, timeout_ms, event, nullptr);
+}
+
+QMP_API int qmp_client_wait_event_full(qmp_client *c, const char *name, const json_t *match,
+                                       unsigned long long after_seq, int timeout_ms, json_t **event,
+                                       unsigned long long *seq) {
     if (event) *event = nullptr;
+    if (seq) *seq = 0;
     if (!c) return null_client();
     if (timeout_ms < -1) return set_last_error(QMP_EINVAL, "timeout_ms must be -1, 0 or positive");
     if (match && !json_is_object(match)) return set_last_error(QMP_EINVAL, "match must be a JSON object or NULL");
@@ -397,13 +404,21 @@ QMP_API int qmp_client_wait_event(qmp_client *c, const char *name, const json_t 
             if (!whole) return set_last_error(QMP_EPROTO, "cannot decode the event");
             *event = json_incref(const_cast<json_t *>(whole));
         }
+        if (seq) *seq = ev->seq();
         return 0;
     });
 }
 
 QMP_API int qmp_client_wait_event_str(qmp_client *c, const char *name, const char *match_json,
                                       unsigned long long after_seq, int timeout_ms, char **event_json) {
+    return qmp_client_wait_event_str_full(c, name, match_json, after_seq, timeout_ms, event_json, nullptr);
+}
+
+QMP_API int qmp_client_wait_event_str_full(qmp_client *c, const char *name, const char *match_json,
+                                           unsigned long long after_seq, int timeout_ms, char **event_json,
+                                           unsigned long long *seq) {
     if (event_json) *event_json = nullptr;
+    if (seq) *seq = 0;
     if (!c) return null_client();
     if (timeout_ms < -1) return set_last_error(QMP_EINVAL, "timeout_ms must be -1, 0 or positive");
     return guarded([&] {
@@ -424,6 +439,7 @@ QMP_API int qmp_client_wait_event_str(qmp_client *c, const char *name, const cha
             *event_json = dup_string(ev->text());
             if (!*event_json) return set_last_error(QMP_ENOMEM, "out of memory");
         }
+        if (seq) *seq = ev->seq();
         return 0;
     });
 }

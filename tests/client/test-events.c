@@ -352,10 +352,50 @@ static void test_event_timestamps(void **state)
     seen_clear(&all);
 }
 
+/* wait_event_full: each event comes with its sequence number, so a loop
+ * waits for the next one after it and sees every one exactly once. */
+static void test_wait_event_full_reports_seq(void **state)
+{
+    (void)state;
+    peer *p;
+    qmp_client *c = connect_client(&p);
+    peer_event(p, "BLOCK_JOB_READY", "{\"device\": \"a\"}");
+    peer_event(p, "RESUME", NULL);
+    peer_event(p, "BLOCK_JOB_READY", "{\"device\": \"b\"}");
+    peer_wait_idle(p);
+    unsigned long long seq = 0;
+    json_t *ev = NULL;
+    const char *want[] = {"a", "b"};
+    unsigned long long want_seq[] = {1, 3};
+    for (int i = 0; i < 2; i++) {
+        assert_status(qmp_client_wait_event_full(c, "BLOCK_JOB_READY", NULL, seq, 1000, &ev, &seq), QMP_OK);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(ev, "data"), "device")), want[i]);
+        assert_int_equal(seq, want_seq[i]);
+        json_decref(ev);
+    }
+    assert_status(qmp_client_wait_event_full(c, "BLOCK_JOB_READY", NULL, seq, 50, &ev, &seq), QMP_ETIMEDOUT);
+    assert_null(ev);
+    assert_int_equal(seq, 0);
+
+    char *text = NULL;
+    seq = 99;
+    assert_status(qmp_client_wait_event_str_full(c, "RESUME", NULL, 0, 1000, &text, &seq), QMP_OK);
+    assert_non_null(strstr(text, "\"RESUME\""));
+    assert_int_equal(seq, 2);
+    qmp_free(text);
+    assert_status(qmp_client_wait_event_str_full(c, NULL, "{\"device\": \"b\"}", 0, 1000, NULL, &seq), QMP_OK);
+    assert_int_equal(seq, 3);
+
+    assert_client_usable(c, p);
+    qmp_client_free(c);
+    assert_int_equal(peer_finish(p), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events_before_reply_reach_handlers),
+        cmocka_unit_test(test_wait_event_full_reports_seq),
         cmocka_unit_test(test_events_sent_while_idle),
         cmocka_unit_test(test_ring_after_the_fact),
         cmocka_unit_test(test_wait_event_match),
