@@ -47,7 +47,7 @@ typedef struct qmpb_result {
     char *error_desc;         /* QMP_ECOMMAND: the server's desc */
     char *text;               /* what the call returns: JSON text (HMP: plain text); may be NULL */
     char *name;               /* events: the event's name */
-    unsigned long long seq;   /* events from the queue: the event's sequence number */
+    unsigned long long seq;   /* events (queued or waited for): the event's sequence number */
 } qmpb_result;
 
 static void qmpb_result_free(qmpb_result *r)
@@ -715,9 +715,12 @@ static void *qmpb_wait_run(void *p)
 {
     struct qmpb_wait_args *a = (struct qmpb_wait_args *)p;
     char *text = NULL;
-    int rc = qmp_client_wait_event_str(a->b->c, a->name, a->match_json, a->after_seq,
-                                       a->timeout_ms, &text);
+    unsigned long long seq = 0;
+    int rc = qmp_client_wait_event_str_full(a->b->c, a->name, a->match_json, a->after_seq,
+                                            a->timeout_ms, &text, &seq);
     a->r = qmpb_result_with_text(rc, text);
+    if (a->r && rc == QMP_OK)
+        a->r->seq = seq;
     return NULL;
 }
 

@@ -13,8 +13,9 @@ type Event struct {
 	Name      string
 	Data      json.RawMessage // the event's "data"; nil when it has none
 	Timestamp time.Time       // when QEMU sent it (its "timestamp")
-	// Seq numbers the connection's events from 1 (libqmp's sequence).  Set
-	// for events given to handlers and channels; 0 from WaitEvent.
+	// Seq numbers the connection's events from 1 (libqmp's sequence), as
+	// EventSeq counts them: set for events given to handlers and channels
+	// and for those WaitEvent returns.
 	Seq  uint64
 	JSON json.RawMessage // the whole event as QEMU sent it
 }
@@ -64,7 +65,9 @@ func (c *Client) EventSeq() uint64 {
 // named name ("": any), whose data contains match (a map[string]any or
 // struct compared recursively; nil: any data).  Events already received
 // count, up to the last 1024 (WithEventBuffer).  timeout < 0 waits forever,
-// 0 is the client's default; when it expires, the error is ErrTimeout.
+// 0 is the client's default; when it expires, the error is ErrTimeout.  The
+// event's Seq is its sequence number: pass it as after to wait for the next
+// one without missing any.
 func (c *Client) WaitEvent(name string, match any, after uint64, timeout time.Duration) (Event, error) {
 	matchJSON := ""
 	if match != nil {
@@ -77,13 +80,18 @@ func (c *Client) WaitEvent(name string, match any, after uint64, timeout time.Du
 		}
 	}
 	s := settings{timeout: timeout, hasTimeout: true}
+	var seq uint64
 	text, err := c.call("", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-		return libqmp.Qmpb_client_wait_event(b, name, matchJSON, after, s.timeoutMS())
+		r := libqmp.Qmpb_client_wait_event(b, name, matchJSON, after, s.timeoutMS())
+		if r != nil && r.Swigcptr() != 0 {
+			seq = r.GetSeq()
+		}
+		return r
 	})
 	if err != nil {
 		return Event{}, err
 	}
-	return parseEvent(text, 0)
+	return parseEvent(text, seq)
 }
 
 // Handlers and channels: one goroutine per Client (the pump), started by the

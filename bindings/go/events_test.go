@@ -132,6 +132,58 @@ func TestWaitEvent(t *testing.T) {
 	}
 }
 
+// WaitEvent gives the event's Seq, the same a handler sees, so a wait can
+// go on from the event it found.
+func TestWaitEventSeq(t *testing.T) {
+	c := startQEMU(t).dial()
+	handled := make(chan qmp.Event, 10)
+	c.OnEvent("", func(e qmp.Event) { handled <- e })
+	seq := c.EventSeq()
+	for _, cmd := range []string{"stop", "cont"} {
+		if _, err := c.Execute(cmd, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop, err := c.WaitEvent("STOP", nil, seq, 5*time.Second)
+	if err != nil {
+		t.Fatalf("WaitEvent STOP: %v", err)
+	}
+	resume, err := c.WaitEvent("RESUME", nil, stop.Seq, 5*time.Second)
+	if err != nil {
+		t.Fatalf("WaitEvent RESUME: %v", err)
+	}
+	if !(seq < stop.Seq && stop.Seq < resume.Seq && resume.Seq <= c.EventSeq()) {
+		t.Fatalf("seqs: before %d, STOP %d, RESUME %d, now %d", seq, stop.Seq, resume.Seq, c.EventSeq())
+	}
+	for _, want := range []qmp.Event{stop, resume} {
+		if e := receive(t, handled, want.Name); e.Name != want.Name || e.Seq != want.Seq {
+			t.Fatalf("handler got %s seq %d, WaitEvent %s seq %d", e.Name, e.Seq, want.Name, want.Seq)
+		}
+	}
+	if _, err := c.WaitEvent("RESUME", nil, resume.Seq, 300*time.Millisecond); !errors.Is(err, qmp.ErrTimeout) {
+		t.Fatalf("WaitEvent after the RESUME's seq: %v, want ErrTimeout", err)
+	}
+
+	// A loop that waits from each event's seq sees every one, also those
+	// that arrived before the wait.
+	seq = c.EventSeq()
+	for i := 0; i < 3; i++ {
+		for _, cmd := range []string{"stop", "cont"} {
+			if _, err := c.Execute(cmd, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	for i := 0; i < 3; i++ {
+		e, err := c.WaitEvent("RESUME", nil, seq, 5*time.Second)
+		if err != nil || e.Seq <= seq {
+			t.Fatalf("RESUME %d after seq %d: %+v, %v", i, seq, e, err)
+		}
+		seq = e.Seq
+	}
+}
+
 // Handlers and waits side by side, from several goroutines: the queue that
 // feeds handlers and the ring that WaitEvent reads are independent.
 func TestHandlersAndWaits(t *testing.T) {

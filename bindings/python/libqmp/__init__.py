@@ -271,7 +271,8 @@ def add_secret_member(name):
 class Event(dict):
     """An event as the server sent it ({"event", "data", "timestamp"}), with
     .name, .data, .timestamp (float seconds) and .seq (its sequence number
-    on the client; None for events from wait_event())."""
+    on the client: the one event_seq counts, also for events from
+    wait_event())."""
 
     seq = None
 
@@ -583,7 +584,8 @@ class Client:
         after: a sequence number (event_seq); events with a larger one count
         even if they arrived before this call, so nothing is lost between a
         command and the wait for its event.  None: only events from now on.
-        Raises TimeoutError."""
+        The Event's .seq is its sequence number: pass it as after to wait
+        for the next one without missing any.  Raises TimeoutError."""
         if after is None:
             after = self.event_seq
         match_json = json.dumps(match) if match else None
@@ -591,7 +593,7 @@ class Client:
             r = self._call(_c.qmpb_client_wait_event, name, match_json, int(after), _ms(timeout))
         finally:
             self._dispatch_queued()
-        return _event(r.text)
+        return _event(r.text, r.seq)
 
     def on_event(self, name, fn):
         """Calls fn(event) for every event named name (None: every event);

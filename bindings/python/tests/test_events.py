@@ -122,6 +122,44 @@ class TestEvents(QemuTestCase):
         self.assertTrue(process_until(c, lambda: got))
         self.assertEqual(len(got), 1)
 
+    def test_wait_event_seq(self):
+        c = self.connect()
+        handled = []
+        c.on_event(None, handled.append)
+        seq = c.event_seq
+        c.execute("stop")
+        c.execute("cont")
+        stop = c.wait_event("STOP", after=seq, timeout=5)
+        resume = c.wait_event("RESUME", after=stop.seq, timeout=5)
+        self.assertIsInstance(stop.seq, int)
+        self.assertLess(seq, stop.seq)
+        self.assertLess(stop.seq, resume.seq)
+        self.assertLessEqual(resume.seq, c.event_seq)
+        # The handler saw the same events under the same numbers.
+        self.assertTrue(process_until(c, lambda: len(handled) >= 2))
+        self.assertEqual([(e.name, e.seq) for e in handled],
+                         [("STOP", stop.seq), ("RESUME", resume.seq)])
+        # A wait from a waited event's seq finds the next one, not it again.
+        with self.assertRaises(libqmp.TimeoutError):
+            c.wait_event("RESUME", after=resume.seq, timeout=0.3)
+
+    def test_wait_event_seq_loop(self):
+        # Waiting from each event's seq sees every one, even those that
+        # arrived before the wait.
+        c = self.connect()
+        seq = c.event_seq
+        for _ in range(3):
+            c.execute("stop")
+            c.execute("cont")
+        time.sleep(0.2)
+        seqs = []
+        for _ in range(3):
+            ev = c.wait_event("RESUME", after=seq, timeout=5)
+            seqs.append(ev.seq)
+            seq = ev.seq
+        self.assertEqual(seqs, sorted(set(seqs)))
+        self.assertEqual(len(seqs), 3)
+
 
 if __name__ == "__main__":
     main()

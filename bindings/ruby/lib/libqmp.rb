@@ -111,8 +111,8 @@ module LibQMP
   private_constant :ERRORS
 
   # An event: its name, data ({} when it has none), timestamp (a Time) and
-  # sequence number (nil for one returned by wait_event); #to_h is the whole
-  # message as QEMU sent it.
+  # sequence number on the client (the one event_seq counts, for handled and
+  # waited-for events alike); #to_h is the whole message as QEMU sent it.
   class Event
     attr_reader :name, :data, :timestamp, :seq
 
@@ -513,12 +513,15 @@ module LibQMP
     # Hash, compared recursively) and returns it (an Event).  after: a
     # sequence number from event_seq; events after it count even if they
     # came before this call, so none is lost between a command and the wait
-    # for its event; nil: only events from now on.  Raises TimeoutError.
+    # for its event; nil: only events from now on.  The Event's seq is its
+    # sequence number: pass it as after: to wait for the next one without
+    # missing any.  Raises TimeoutError.
     def wait_event(name = nil, match: nil, after: nil, timeout: nil)
       after ||= event_seq
       match_json = match && !match.empty? ? JSON.generate(match) : ""
-      text = drive(:qmpb_client_wait_event, name.to_s, match_json, Integer(after), LibQMP.ms(timeout))
-      Event.new(JSON.parse(text))
+      r = nil
+      text = drive(:qmpb_client_wait_event, name.to_s, match_json, Integer(after), LibQMP.ms(timeout)) { |res| r = res }
+      Event.new(JSON.parse(text), r.seq)
     end
 
     # Calls the block with every event named name (nil: every event), in the
@@ -598,6 +601,7 @@ module LibQMP
     # handlers, also when the call failed.
     def drive(fn, *args)
       r = @handle.use { |b| Native.send(fn, b, *args) }
+      yield r if block_given?
       dispatch_queued if @queueing && @waiters.zero?
       LibQMP.check(r)
     end

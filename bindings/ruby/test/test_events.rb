@@ -53,6 +53,42 @@ class TestEvents < Minitest::Test
     assert_raises(LibQMP::TimeoutError) { c.wait_event("STOP", timeout: 0.3) }
   end
 
+  def test_wait_event_seq
+    c = connect
+    handled = []
+    c.on_event { |ev| handled << ev }
+    seq = c.event_seq
+    c.execute("stop")
+    c.execute("cont")
+    stop = c.wait_event("STOP", after: seq, timeout: 5)
+    resume = c.wait_event("RESUME", after: stop.seq, timeout: 5)
+    assert_kind_of Integer, stop.seq
+    assert_operator seq, :<, stop.seq
+    assert_operator stop.seq, :<, resume.seq
+    assert_operator resume.seq, :<=, c.event_seq
+    # The handler saw the same events under the same numbers.
+    deadline = Time.now + 5
+    c.process(0.2) while handled.size < 2 && Time.now < deadline
+    assert_equal [["STOP", stop.seq], ["RESUME", resume.seq]], handled.map { |e| [e.name, e.seq] }
+    # Waiting from a waited event's seq finds the next one, not it again.
+    assert_raises(LibQMP::TimeoutError) { c.wait_event("RESUME", after: resume.seq, timeout: 0.3) }
+  end
+
+  def test_wait_event_seq_loop
+    # Waiting from each event's seq sees every one, also those that arrived
+    # before the wait.
+    c = connect
+    seq = c.event_seq
+    3.times do
+      c.execute("stop")
+      c.execute("cont")
+    end
+    sleep 0.2
+    seqs = Array.new(3) { seq = c.wait_event("RESUME", after: seq, timeout: 5).seq }
+    assert_equal seqs.sort.uniq, seqs
+    assert_equal 3, seqs.size
+  end
+
   def test_wait_event_match
     c = connect
     c.execute("blockdev-add", driver: "null-co", "node-name": "n0")
