@@ -220,7 +220,10 @@ QMP_API int qmp_client_schema_has(qmp_client *c, const char *query);
  * the schema is fetched now (with the client's default timeout), so that
  * asynchronous calls never wait for it; an error fetching it is returned
  * and validation stays as it was.  Otherwise the first validated call of a
- * connection fetches it.
+ * connection fetches it, synchronously, also when that call is
+ * qmp_client_execute_async() (after a reconnect, call qmp_client_get_schema()
+ * first if the loop must never wait).  A validated call that cannot get the
+ * schema fails with the fetch's status and is not sent.
  */
 QMP_API int qmp_client_set_validation(qmp_client *c, int flags);
 /* The client's validation flags (0: off). */
