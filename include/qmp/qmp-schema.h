@@ -54,9 +54,10 @@
  *
  * Arrays are looked through (a member of type ['BlockdevRef'] is treated as
  * BlockdevRef), and for an alternate each of its types is tried in turn.  A
- * component that starts with a character other than a letter, a digit or
- * one of the prefixes above may be written after a single space, which is
- * dropped.  A query is true when the whole path exists.
+ * name that itself starts with one of the prefix characters (^ ! $ + *) or
+ * a space is written after a single space, which is dropped.  An empty
+ * component, or a boolean component (^ ! $) followed by more, is malformed.
+ * A query is true when the whole path exists.
  *
  * STATUS
  *
