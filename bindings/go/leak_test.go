@@ -191,3 +191,93 @@ func settle() {
 	time.Sleep(100 * time.Millisecond)
 	debug.FreeOSMemory()
 }
+
+// 1,000 ParseSchema never closed, and no runtime.GC in the loop.  The Go
+// collector does not see a schema's C memory (some 640 KiB); with a small
+// Go heap, a parse's Go garbage (the text's copy) starts collections often
+// enough, but with the next collection far away (a large heap), nothing
+// would run the finalizers before 820 MiB had piled up.  ParseSchema
+// counts the parsed schemas still open and collects when many are (see
+// schema.go): the resident size grows by some 16 MiB either way.
+func TestRSSUnclosedParseSchema(t *testing.T) {
+	text, err := os.ReadFile(testData(t, "qemu-7.2", "query-qmp-schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("small heap", func(t *testing.T) { unclosedParses(t, text) })
+	// As in a program with a large Go heap, where the collector's next
+	// cycle is far away (GOGC=100 with a 1 GiB heap: 1 GiB of allocations):
+	// a parse's Go garbage (the text's copy, some 200 KiB) alone would not
+	// start one within the loop.
+	t.Run("collector far away", func(t *testing.T) {
+		defer debug.SetGCPercent(debug.SetGCPercent(100000))
+		unclosedParses(t, text)
+	})
+	// Schemas kept on purpose cost few collections: the limit doubles.
+	t.Run("kept", func(t *testing.T) {
+		defer debug.SetGCPercent(debug.SetGCPercent(100000))
+		var stats runtime.MemStats
+		runtime.ReadMemStats(&stats)
+		gcs := stats.NumGC
+		kept := make([]*qmp.Schema, 0, 200)
+		for i := 0; i < 200; i++ {
+			s, err := qmp.ParseSchema(text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept = append(kept, s)
+		}
+		runtime.ReadMemStats(&stats)
+		for _, s := range kept {
+			s.Close()
+		}
+		t.Logf("200 ParseSchema kept open: %d GCs", stats.NumGC-gcs)
+		if n := stats.NumGC - gcs; n > 6 { // at 32, 64 and 128 open
+			t.Fatalf("%d collections for 200 schemas kept open", n)
+		}
+	})
+}
+
+func unclosedParses(t *testing.T, text []byte) {
+	// One OS thread for the parses, as in TestRSSFlatSchema (malloc arenas).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for i := 0; i < 20; i++ {
+		s, err := qmp.ParseSchema(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	settle()
+	before := vmRSSKiB(t)
+	peak := before
+	var stats runtime.MemStats
+	runtime.ReadMemStats(&stats)
+	gcs := stats.NumGC
+	for i := 0; i < 1000; i++ {
+		s, err := qmp.ParseSchema(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := s.Has("STOP"); !ok {
+			t.Fatal("no STOP")
+		}
+		if i%20 == 0 {
+			if rss := vmRSSKiB(t); rss > peak {
+				peak = rss
+			}
+		}
+	}
+	after := vmRSSKiB(t)
+	if after > peak {
+		peak = after
+	}
+	runtime.ReadMemStats(&stats)
+	t.Logf("VmRSS over 1000 unclosed ParseSchema: %d KiB before, %d KiB after, peak %d KiB (%+d KiB; %d GCs)",
+		before, after, peak, peak-before, stats.NumGC-gcs)
+	const limitKiB = 150 * 1024
+	if peak-before > limitKiB {
+		t.Fatalf("VmRSS grew by %d KiB over 1000 unclosed ParseSchema (limit %d KiB)", peak-before, limitKiB)
+	}
+}
