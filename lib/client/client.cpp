@@ -702,12 +702,6 @@ Error Client::schema(int timeout_ms, schema::Schema **out) {
     return Error::ok();
 }
 
-schema::Schema *Client::cached_schema() {
-    Lock lk(mu_);
-    if (schema_) schema_->ref();
-    return schema_;
-}
-
 void Client::warn(const std::string &text) {
     Lock lk(mu_);
     if (tracing()) trace(QMP_LOG_WARNING, text);

@@ -129,8 +129,6 @@ public:
     // The connection's schema, fetched with query-qmp-schema on first use and
     // kept until the connection ends; *out is a new reference.
     Error schema(int timeout_ms, schema::Schema **out);
-    // The cached schema, if any (a new reference), without fetching.
-    schema::Schema *cached_schema();
     void set_validation(int flags) { validate_.store(flags, std::memory_order_relaxed); }
     int validation() const { return validate_.load(std::memory_order_relaxed); }
     // Reports what validation flagged to the trace (QMP_LOG_WARNING).
