@@ -329,8 +329,9 @@ func TestSchemaValidate(t *testing.T) {
 	invalidMessage(t, err)
 }
 
-// No QEMU: the schema captured from QEMU 7.2.
-func TestParseSchemaOffline(t *testing.T) {
+// The schema captured from QEMU 7.2, parsed; the caller closes it.
+func parseCapturedSchema(t *testing.T) *qmp.Schema {
+	t.Helper()
 	data, err := os.ReadFile(testData(t, "qemu-7.2", "query-qmp-schema.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -339,6 +340,12 @@ func TestParseSchemaOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// No QEMU: the schema captured from QEMU 7.2.
+func TestParseSchemaOffline(t *testing.T) {
+	s := parseCapturedSchema(t)
 	defer s.Close()
 	for query, want := range map[string]bool{
 		ioURing: true, "blockdev-add/arg-type/+file/aio/^io_urin": false, "x-debug-query-block-graph/$unstable": true,
@@ -350,7 +357,7 @@ func TestParseSchemaOffline(t *testing.T) {
 	if cmds, err := s.Commands(); err != nil || len(cmds) < 100 {
 		t.Fatalf("Commands: %d, %v", len(cmds), err)
 	}
-	_, err = s.Validate("blockdev-add", badBlockdev(), 0)
+	_, err := s.Validate("blockdev-add", badBlockdev(), 0)
 	if msg := invalidMessage(t, err); msg != badAIO {
 		t.Fatal(msg)
 	}
@@ -368,14 +375,7 @@ func TestParseSchemaOffline(t *testing.T) {
 // Goroutines share a Schema; Close while they use it makes their calls fail
 // with CodeInvalid ("closed"), nothing worse.
 func TestSchemaSharedAndClosed(t *testing.T) {
-	data, err := os.ReadFile(testData(t, "qemu-7.2", "query-qmp-schema.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := qmp.ParseSchema(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := parseCapturedSchema(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for g := 0; g < 8; g++ {

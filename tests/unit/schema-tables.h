@@ -43,6 +43,29 @@ static char *tables_read_data(const char *name, size_t *len)
     return buf;
 }
 
+/*
+ * The next line of a table that is neither empty nor a comment ('#'), cut
+ * out in place (NUL-terminated), or NULL at the end.  *cursor walks the
+ * buffer; *lineno counts every line, for messages.
+ */
+static char *tables_next_line(char **cursor, int *lineno)
+{
+    while (*cursor && **cursor) {
+        char *line = *cursor;
+        char *nl = strchr(line, '\n');
+        if (nl) {
+            *nl = '\0';
+            *cursor = nl + 1;
+        } else {
+            *cursor = NULL;
+        }
+        ++*lineno;
+        if (*line && *line != '#')
+            return line;
+    }
+    return NULL;
+}
+
 /* ---- schema-queries.txt ---------------------------------------------------- */
 
 typedef struct query_line {
@@ -64,27 +87,19 @@ static void query_table_load(query_table *t)
     t->n = 0;
     size_t cap = 0;
     int lineno = 0;
-    for (char *p = t->buf; *p;) {
-        char *nl = strchr(p, '\n');
-        if (nl)
-            *nl = '\0';
-        lineno++;
-        if (*p && *p != '#') {
-            if (!(p[0] == '1' || p[0] == '0' || p[0] == 'E') || p[1] != ' ')
-                fail_msg("schema-queries.txt:%d: expected \"1 QUERY\", \"0 QUERY\" or \"E QUERY\": %s", lineno, p);
-            if (t->n == cap) {
-                cap = cap ? cap * 2 : 64;
-                t->rows = realloc(t->rows, cap * sizeof *t->rows);
-                assert_non_null(t->rows);
-            }
-            t->rows[t->n].line = lineno;
-            t->rows[t->n].verdict = p[0];
-            t->rows[t->n].query = p + 2;
-            t->n++;
+    char *cursor = t->buf;
+    for (char *p; (p = tables_next_line(&cursor, &lineno));) {
+        if (!(p[0] == '1' || p[0] == '0' || p[0] == 'E') || p[1] != ' ')
+            fail_msg("schema-queries.txt:%d: expected \"1 QUERY\", \"0 QUERY\" or \"E QUERY\": %s", lineno, p);
+        if (t->n == cap) {
+            cap = cap ? cap * 2 : 64;
+            t->rows = realloc(t->rows, cap * sizeof *t->rows);
+            assert_non_null(t->rows);
         }
-        if (!nl)
-            break;
-        p = nl + 1;
+        t->rows[t->n].line = lineno;
+        t->rows[t->n].verdict = p[0];
+        t->rows[t->n].query = p + 2;
+        t->n++;
     }
 }
 
@@ -121,62 +136,54 @@ static void verdict_table_load(verdict_table *t)
     t->n = 0;
     size_t cap = 0;
     int lineno = 0;
-    for (char *p = t->buf; *p;) {
-        char *nl = strchr(p, '\n');
-        if (nl)
-            *nl = '\0';
-        lineno++;
-        if (*p && *p != '#') {
-            char *fields[3 + VERDICT_MAX_WARNINGS];
-            size_t nf = 0;
-            for (char *f = p;;) {
-                if (nf == sizeof fields / sizeof fields[0])
-                    fail_msg("schema-verdicts.txt:%d: too many fields", lineno);
-                fields[nf++] = f;
-                char *tab = strchr(f, '\t');
-                if (!tab)
-                    break;
-                *tab = '\0';
-                f = tab + 1;
-            }
-            if (nf < 3)
-                fail_msg("schema-verdicts.txt:%d: expected FLAGS<TAB>COMMAND<TAB>RESULT", lineno);
-            verdict_line v;
-            memset(&v, 0, sizeof v);
-            v.line = lineno;
-            v.flags = QMP_VALIDATE;
-            if (strcmp(fields[0], "-") != 0) {
-                for (const char *c = fields[0]; *c; c++) {
-                    if (*c == 'D')
-                        v.flags |= QMP_VALIDATE_DENY_DEPRECATED;
-                    else if (*c == 'U')
-                        v.flags |= QMP_VALIDATE_DENY_UNSTABLE;
-                    else
-                        fail_msg("schema-verdicts.txt:%d: bad FLAGS '%s'", lineno, fields[0]);
-                }
-            }
-            v.command = fields[1];
-            if (strcmp(fields[2], "ok") == 0) {
-                v.ok = 1;
-                for (size_t i = 3; i < nf; i++)
-                    v.warnings[v.nwarnings++] = fields[i];
-            } else if (strcmp(fields[2], "EINVAL") == 0) {
-                if (nf != 4)
-                    fail_msg("schema-verdicts.txt:%d: EINVAL takes exactly one MESSAGE", lineno);
-                v.message = fields[3];
-            } else {
-                fail_msg("schema-verdicts.txt:%d: RESULT must be ok or EINVAL, not '%s'", lineno, fields[2]);
-            }
-            if (t->n == cap) {
-                cap = cap ? cap * 2 : 64;
-                t->rows = realloc(t->rows, cap * sizeof *t->rows);
-                assert_non_null(t->rows);
-            }
-            t->rows[t->n++] = v;
+    char *cursor = t->buf;
+    for (char *p; (p = tables_next_line(&cursor, &lineno));) {
+        char *fields[3 + VERDICT_MAX_WARNINGS];
+        size_t nf = 0;
+        for (char *f = p;;) {
+            if (nf == sizeof fields / sizeof fields[0])
+                fail_msg("schema-verdicts.txt:%d: too many fields", lineno);
+            fields[nf++] = f;
+            char *tab = strchr(f, '\t');
+            if (!tab)
+                break;
+            *tab = '\0';
+            f = tab + 1;
         }
-        if (!nl)
-            break;
-        p = nl + 1;
+        if (nf < 3)
+            fail_msg("schema-verdicts.txt:%d: expected FLAGS<TAB>COMMAND<TAB>RESULT", lineno);
+        verdict_line v;
+        memset(&v, 0, sizeof v);
+        v.line = lineno;
+        v.flags = QMP_VALIDATE;
+        if (strcmp(fields[0], "-") != 0) {
+            for (const char *c = fields[0]; *c; c++) {
+                if (*c == 'D')
+                    v.flags |= QMP_VALIDATE_DENY_DEPRECATED;
+                else if (*c == 'U')
+                    v.flags |= QMP_VALIDATE_DENY_UNSTABLE;
+                else
+                    fail_msg("schema-verdicts.txt:%d: bad FLAGS '%s'", lineno, fields[0]);
+            }
+        }
+        v.command = fields[1];
+        if (strcmp(fields[2], "ok") == 0) {
+            v.ok = 1;
+            for (size_t i = 3; i < nf; i++)
+                v.warnings[v.nwarnings++] = fields[i];
+        } else if (strcmp(fields[2], "EINVAL") == 0) {
+            if (nf != 4)
+                fail_msg("schema-verdicts.txt:%d: EINVAL takes exactly one MESSAGE", lineno);
+            v.message = fields[3];
+        } else {
+            fail_msg("schema-verdicts.txt:%d: RESULT must be ok or EINVAL, not '%s'", lineno, fields[2]);
+        }
+        if (t->n == cap) {
+            cap = cap ? cap * 2 : 64;
+            t->rows = realloc(t->rows, cap * sizeof *t->rows);
+            assert_non_null(t->rows);
+        }
+        t->rows[t->n++] = v;
     }
 }
 

@@ -18,24 +18,10 @@
 
 #include <qmp/qmp.h>
 
+#include "check-json.h"
 #include "libvirt-calls.h"
 
 /* ---- helpers ------------------------------------------------------------ */
-
-/* Compares got with the JSON text expected (member order ignored). */
-static void check_json(const json_t *got, const char *expected) {
-    json_error_t err;
-    json_t *want = json_loads(expected, 0, &err);
-    if (!want) fail_msg("bad expected JSON %s: %s", expected, err.text);
-    if (!json_equal((json_t *)got, want)) {
-        char *text = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
-        print_error("got      %s\nexpected %s\n", text ? text : "(null)", expected);
-        free(text);
-        json_decref(want);
-        fail();
-    }
-    json_decref(want);
-}
 
 /* Compares the exact wire text (member order, exact uint64). */
 static void check_text(const json_t *got, const char *expected) {

@@ -21,6 +21,7 @@
 
 #include <qmp/qmp.h>
 
+#include "check-json.h"
 #include "libvirt-calls.h"
 
 #include "schema-tables.h"
@@ -89,22 +90,6 @@ static void expect_einval(const char *what)
         fail_msg("%s: expected QMP_EINVAL, got %d (%s)", what, e->code, e->message);
     assert_non_null(e->message);
     assert_true(strlen(e->message) > 0);
-}
-
-static void check_json(const json_t *got, const char *expected)
-{
-    json_error_t err;
-    json_t *want = json_loads(expected, 0, &err);
-    if (!want)
-        fail_msg("bad expected JSON %s: %s", expected, err.text);
-    if (!json_equal((json_t *)got, want)) {
-        char *text = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
-        print_error("got      %s\nexpected %s\n", text ? text : "(null)", expected);
-        free(text);
-        json_decref(want);
-        fail();
-    }
-    json_decref(want);
 }
 
 /* ---- the shared tables --------------------------------------------------------- */
