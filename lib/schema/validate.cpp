@@ -103,12 +103,10 @@ bool Validator::flag(const Features &f, const std::string &path, const std::stri
     const char *why = flagged_feature(f);
     if (!why) return true;
     // Something both deprecated and unstable is refused by either flag.
-    bool dep = has_feature(f, "deprecated"), uns = has_feature(f, "unstable");
-    if ((dep && (flags_ & QMP_VALIDATE_DENY_DEPRECATED)) || (uns && (flags_ & QMP_VALIDATE_DENY_UNSTABLE))) {
-        const char *refused = dep && (flags_ & QMP_VALIDATE_DENY_DEPRECATED) ? "deprecated" : "unstable";
-        return fail(path, what + " is " + refused + " (refused by QMP_VALIDATE_DENY_" +
-                              (std::strcmp(refused, "deprecated") == 0 ? "DEPRECATED)" : "UNSTABLE)"));
-    }
+    if (has_feature(f, "deprecated") && (flags_ & QMP_VALIDATE_DENY_DEPRECATED))
+        return fail(path, what + " is deprecated (refused by QMP_VALIDATE_DENY_DEPRECATED)");
+    if (has_feature(f, "unstable") && (flags_ & QMP_VALIDATE_DENY_UNSTABLE))
+        return fail(path, what + " is unstable (refused by QMP_VALIDATE_DENY_UNSTABLE)");
     if (warnings_) {
         std::string w = cmd_ + ": ";
         if (!path.empty()) w += path + ": ";
