@@ -161,15 +161,8 @@ QMP_API int qmp_client_set_validation(qmp_client *c, int flags) {
     if (flags < 0 || (flags & ~qmp::schema::kAllFlags))
         return set_last_error(QMP_EINVAL, "flags is %d: use 0 or QMP_VALIDATE flags", flags);
     return guarded([&] {
-        Hold h(c);
-        if (flags && h->is_connected()) {
-            Schema *s = nullptr;
-            Error e = h->schema(0, &s);
-            if (e) return set_last_error(e);
-            s->unref();
-        }
-        h->set_validation(flags ? flags | QMP_VALIDATE : 0);
-        return 0;
+        Error e = Hold(c)->set_validation(flags);
+        return e ? set_last_error(e) : 0;
     });
 }
 

@@ -59,7 +59,7 @@ struct ExecOptions {
     const int *fds = nullptr;
     size_t nfds = 0;
     bool oob = false;
-    int validate = 0;  // qmp_exec_options.validate (read by the C layer, which validates)
+    int validate = 0;  // qmp_exec_options.validate: 0 the client's setting, QMP_VALIDATE_OFF, or flags
 };
 
 // What a command came to: the status, and the reply its value is read from.
@@ -67,12 +67,6 @@ struct Outcome {
     Error error;
     wire::Message reply;
 };
-
-// Turns a command object into the text to send (compact, no "id"),
-// checking its shape.  *name receives the command's name for messages.
-// *oob is set when the command is to run out of band: already true (from
-// the options) or because the command says "exec-oob".
-Error prepare_command(const json_t *command, bool *oob, std::string *text, std::string *name);
 
 // The value of a reply ("return", or "error" for QMP_ECOMMAND) as a tree or as text.
 Error reply_value_tree(const Outcome &o, json_t **out);
@@ -113,6 +107,13 @@ public:
     Error version(int *major, int *minor, int *micro);
     bool has_capability(const char *name);
 
+    // A command object: its shape checked and encoded (protocol::prepare_command),
+    // validated as the options or the client's setting ask, then run.  On
+    // failure the async form runs destroy (once) and never cb.
+    Error execute(const json_t *command, const ExecOptions &opts, Outcome *out);
+    Error execute_async(const json_t *command, const ExecOptions &opts, qmp_reply_fn cb, void *user_data,
+                        qmp_destroy_fn destroy);
+    // The same for a command already encoded (no "id"), not validated.
     Error execute(const std::string &command, const std::string &name, const ExecOptions &opts, Outcome *out);
     Error execute_async(const std::string &command, const std::string &name, const ExecOptions &opts,
                         qmp_reply_fn cb, void *user_data, qmp_destroy_fn destroy);
@@ -129,10 +130,11 @@ public:
     // The connection's schema, fetched with query-qmp-schema on first use and
     // kept until the connection ends; *out is a new reference.
     Error schema(int timeout_ms, schema::Schema **out);
-    void set_validation(int flags) { validate_.store(flags, std::memory_order_relaxed); }
+    // Validates every command from now on (flags of qmp-schema.h; 0: off).
+    // When connected, the schema is fetched now, so that asynchronous calls
+    // need not wait for it; if that fails the setting stays as it was.
+    Error set_validation(int flags);
     int validation() const { return validate_.load(std::memory_order_relaxed); }
-    // Reports what validation flagged to the trace (QMP_LOG_WARNING).
-    void warn(const std::string &text);
 
     // Attaches an event loop (replacing any other); detach() with nullptr.
     Error attach(std::shared_ptr<LoopHook> hook);
@@ -177,6 +179,9 @@ private:
     bool tracing() const { return log_ || debug_to_stderr_; }
     void trace(int kind, const std::string &text);
     bool may_drive() const;
+    Error prepare(const json_t *command, ExecOptions *opts, std::string *text, std::string *name);
+    Error validate(const json_t *command, const std::string &name, const ExecOptions &opts);
+    void warn(const std::string &text);
 
     std::atomic<int> refs_{1};
     std::mutex mu_;

@@ -12,8 +12,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <qmp/qmp-client.h>
-
 namespace qmp::transport {
 
 namespace {
@@ -42,15 +40,11 @@ Error finish_connect(int fd, const Deadline &deadline) {
     return Error::ok();
 }
 
-void sleep_until_retry(const Deadline &deadline) {
-    int left = deadline.remaining_ms();
-    int ms = (left >= 0 && left < kRetryMs) ? left : kRetryMs;
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-}
-
 }  // namespace
 
-Error connect_unix_once(const char *path, int *out_fd, bool *retry) {
+// One non-blocking attempt: *out_fd on success; *retry set (and an error
+// returned) when the socket is missing or refusing, worth trying again.
+static Error connect_unix_once(const char *path, int *out_fd, bool *retry) {
     *retry = false;
     struct sockaddr_un addr;
     std::memset(&addr, 0, sizeof addr);
@@ -77,14 +71,23 @@ Error connect_unix_once(const char *path, int *out_fd, bool *retry) {
     return Error::sys(err, "connect to %s", path);
 }
 
+Error connect_unix_attempt(const char *path, const Deadline &deadline, int *out_fd, Deadline *retry_at) {
+    *out_fd = -1;
+    bool retry = false;
+    Error e = connect_unix_once(path, out_fd, &retry);
+    if (!e || !retry) return e;
+    if (deadline.expired())
+        return Error::make(QMP_ETIMEDOUT, "timed out connecting to %s: %s", path, std::strerror(e.sys_errno));
+    *retry_at = Deadline::in_ms(kRetryMs).earlier(deadline);
+    return Error::ok();
+}
+
 Error connect_unix(const char *path, const Deadline &deadline, int *out_fd) {
     for (;;) {
-        bool retry = false;
-        Error e = connect_unix_once(path, out_fd, &retry);
-        if (!e || !retry) return e;
-        if (deadline.expired())
-            return Error::make(QMP_ETIMEDOUT, "timed out connecting to %s: %s", path, std::strerror(e.sys_errno));
-        sleep_until_retry(deadline);
+        Deadline retry_at = Deadline::never();
+        Error e = connect_unix_attempt(path, deadline, out_fd, &retry_at);
+        if (e || *out_fd >= 0) return e;
+        std::this_thread::sleep_until(retry_at.when());
     }
 }
 
@@ -185,11 +188,11 @@ Error send_iov(int fd, const struct iovec *iov, size_t niov, const int *fds, siz
     msg.msg_iov = const_cast<struct iovec *>(iov);
     msg.msg_iovlen = niov;
     union {
-        char buf[CMSG_SPACE(sizeof(int) * QMP_MAX_FDS)];
+        char buf[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
         struct cmsghdr align;
     } control;
     if (nfds > 0) {
-        if (nfds > QMP_MAX_FDS) return Error::make(QMP_EINVAL, "at most %d fds per command", QMP_MAX_FDS);
+        if (nfds > kMaxFdsPerMessage) return Error::make(QMP_EINVAL, "at most %zu fds per message", kMaxFdsPerMessage);
         std::memset(&control, 0, sizeof control);
         msg.msg_control = control.buf;
         msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
