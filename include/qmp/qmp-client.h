@@ -21,7 +21,9 @@
  * the connection, a synchronous call drives it itself; callbacks (events,
  * async replies, close) run in the thread that drives, one at a time, in the
  * order the server sent what they report, with no internal lock held, so
- * they may call back into the client, including synchronous calls.
+ * they may call back into the client, including synchronous calls (which
+ * then drive the connection themselves: no call ever waits on itself, so
+ * none returns QMP_EDEADLK).
  */
 #ifndef QMP_CLIENT_H
 #define QMP_CLIENT_H

@@ -2,7 +2,7 @@
 // waits, async callbacks, deadlines, event handlers and waiters, and the
 // calls that let any event loop drive it.
 //
-// Threading (API.md section 4): one mutex guards the state.  At most one
+// Threading (qmp-client.h, "Threads"): one mutex guards the state.  At most one
 // thread at a time is the *driver*: it polls the socket (with the lock
 // released), reads, routes, and runs the queued callbacks in order, with the
 // lock released for each.  A synchronous call drives the connection itself

@@ -57,8 +57,9 @@ public:
 
     // A new connection: wait for the greeting, then negotiate (oob if wanted and offered).
     void begin(bool want_oob);
-    // The connection is gone: forgets commands and output; returns the ids of the commands that were still waiting.  The event
-    // ring and sequence numbers survive.
+    // The connection is gone: forgets commands and output; returns the ids
+    // of the commands that were still waiting.  The event ring and sequence
+    // numbers survive.
     std::vector<uint64_t> end();
     Phase phase() const { return phase_; }
 
