@@ -20,7 +20,21 @@ void progress_init(progress *p, FILE *f)
 static void human_bytes(char *buf, size_t n, double v)
 {
     char *text = g_format_size_full(v > 0 ? (guint64)(v + 0.5) : 0, G_FORMAT_SIZE_IEC_UNITS);
-    snprintf(buf, n, "%s", text);
+    /*
+     * GLib joins number and unit with a no-break space (U+00A0) in UTF-8,
+     * whatever the locale: a plain space reads the same on any terminal
+     * and in any log.
+     */
+    size_t o = 0;
+    for (const char *t = text; *t && o + 1 < n; t++) {
+        if ((unsigned char)t[0] == 0xc2 && (unsigned char)t[1] == 0xa0) {
+            buf[o++] = ' ';
+            t++;
+        } else {
+            buf[o++] = *t;
+        }
+    }
+    if (n) buf[o] = '\0';
     g_free(text);
 }
 

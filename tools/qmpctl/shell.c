@@ -369,7 +369,7 @@ static int interactive(void)
     rl_attempted_completion_function = complete_attempt;
     int sig_pipe[2];
     if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-        warn_msg("pipe: %s", strerror(errno));
+        warn_msg("cannot watch for signals: %s", strerror(errno));
         free(hist);
         return EXIT_CONN;
     }
@@ -436,7 +436,7 @@ int cmd_shell(qmpctl *q)
     sh.q = q;
     unsigned int handler;
     if (qmp_client_on_event(q->client, NULL, on_event, NULL, NULL, &handler) < 0)
-        return report_qmp_error("on_event");
+        return report_qmp_error("cannot listen for events");
     int rc;
     complete_bind(q->client);
     if (isatty(STDIN_FILENO)) {
