@@ -362,6 +362,9 @@ def case_shell_batch(tmp, q):
     check([json.loads(l) for l in lines] == ["VM status: running\r\n"] * 3, "quoted and escaped words", out)
     check("DeviceNotFound: " in err and "/it's" in err, "the JSON line reached QEMU", err)
     check(rc == 2 and "quote" in err.splitlines()[-1], "an unterminated quote: exit 2", err)
+    # A line in HMP mode is HMP's as typed: an apostrophe in it is no quote.
+    rc, out, err = run(["-s", q.a, "shell"], stdin="/hmp\nqom-list /it's\n")
+    check(rc == 0 and "Device '/it's' not found" in out and "quote" not in err, "an HMP line is not split", out, err)
     # The shell's help comes from its table of commands.
     rc, out, _ = run(["-s", q.a, "shell"], stdin="help\n/hmp\nhelp\n")
     check(rc == 0 and out.count("  /validate [on|off]") == 2 and out.count("  quit, exit, ^D ") == 2,
