@@ -302,21 +302,23 @@ def case_job_watch(tmp, q):
     # Block jobs are dismissed by QEMU as soon as they end (auto-dismiss): their events say how they ended.
     q.poke("exec", "blockdev-add", "driver=null-co", "node-name=src", "size=%d" % (64 << 20))
     q.poke("exec", "blockdev-add", "driver=null-co", "node-name=dst", "size=%d" % (64 << 20))
+    # Rate-limited so that it is still running when the watcher (maybe under valgrind) starts.
     q.poke("exec", "blockdev-backup", "job-id=b1", "device=src", "target=dst", "sync=full",
-           "speed=%d" % (32 << 20))
+           "speed=%d" % ((32 << 20) // SLOW))
     rc, out, _ = run(["job", "watch", "b1", "--interval", "0.05"], env)
     lines = out.splitlines()
     check(rc == 0 and lines[-1] == "job b1: completed (then dismissed)", "an auto-dismissed job that completed", out)
     check(re.search(r"^job b1 \(backup\) \[[#.]+\] +\d+\.\d%  \d+\.\d MiB / 64\.0 MiB", out, re.M),
           "progress in IEC units, with plain spaces", out)
     q.poke("exec", "blockdev-backup", "job-id=b2", "device=src", "target=dst", "sync=full",
-           "speed=%d" % (4 << 20))
+           "speed=%d" % ((4 << 20) // SLOW))
     err_path = os.path.join(tmp, "watch.err")
     with open(err_path, "w") as err:
         p = spawn(["job", "watch", "b2", "--interval", "0.05"], env, stdout=subprocess.PIPE, stderr=err)
-        time.sleep(0.3)
+        first = p.stdout.readline()          # the watcher has seen the job running
         q.poke("exec", "block-job-cancel", "device=b2")
         out, _ = p.communicate(timeout=30 * SLOW)
+        out = first + out
     check(p.returncode == 5 and out.splitlines()[-1] == "job b2: cancelled (then dismissed)",
           "an auto-dismissed job that was cancelled: exit 5", out, read_file(err_path))
 
