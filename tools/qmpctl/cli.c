@@ -174,9 +174,10 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* The CLI_OPT_* bit of a command-specific option, 0 for the others. */
 #define N_OPTION_BITS 5
+_Static_assert(CLI_OPT_JSON == 1 << (N_OPTION_BITS - 1), "N_OPTION_BITS counts the CLI_OPT_* bits");
 
+/* The CLI_OPT_* bit of a command-specific option, 0 for the others. */
 static int option_bit(int id)
 {
     switch (id) {
