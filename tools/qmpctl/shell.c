@@ -269,36 +269,36 @@ static void run_line(const char *line)
 {
     line += strspn(line, " \t");
     if (!*line) return;
-    /* The first word as typed; the text after it. */
-    size_t first_len = strcspn(line, " \t");
-    const char *rest = line + first_len;
+    /* The text after the first word, as typed (for hmp LINE). */
+    const char *rest = line + strcspn(line, " \t");
     rest += strspn(rest, " \t");
-    char *first = strndup(line, first_len);
-    if (!first) {
-        warn_msg("out of memory");
-        failed(EXIT_CONN);
-        return;
-    }
-    const struct shell_command *c = find_shell_command(first, sh.hmp_mode);
-    /* In HMP mode "help" alone is the shell's; "help info" is HMP's. */
-    if (c && sh.hmp_mode && c->run == do_help && *rest) c = NULL;
-    free(first);
-    if (!c && sh.hmp_mode) {
-        run_hmp(line);          /* as typed, quotes and all */
-    } else if (!c && line[0] == '{') {
-        run_json(line);
-    } else {
-        words w;
-        char error[256];
-        if (words_split(line, &w, error, sizeof error) < 0) {
-            warn_msg("%s", error);
-            failed(EXIT_USAGE);
+    if (sh.hmp_mode) {
+        /* HMP's lines are HMP's as typed, quotes and all: only the shell's own words are looked at. */
+        char *first = strndup(line, strcspn(line, " \t"));
+        const struct shell_command *c = first ? find_shell_command(first, 1) : NULL;
+        free(first);
+        /* "help" alone is the shell's; "help info" is HMP's. */
+        if (!c || (c->run == do_help && *rest)) {
+            run_hmp(line);
+            fflush(stdout);
             return;
         }
-        if (c) c->run(&w, rest);
-        else run_exec(&w);
-        words_free(&w);
+    } else if (line[0] == '{') {
+        run_json(line);         /* JSON as typed */
+        fflush(stdout);
+        return;
     }
+    words w;
+    char error[256];
+    if (words_split(line, &w, error, sizeof error) < 0) {
+        warn_msg("%s", error);
+        failed(EXIT_USAGE);
+        return;
+    }
+    const struct shell_command *c = find_shell_command(w.v[0], sh.hmp_mode);
+    if (c) c->run(&w, rest);
+    else run_exec(&w);
+    words_free(&w);
     fflush(stdout);
 }
 
