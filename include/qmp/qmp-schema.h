@@ -121,7 +121,8 @@ QMP_API json_t *qmp_schema_list(const qmp_schema *s, int what);
  * first in sorted order.
  *
  * Returns 1 with *out a new string (free it with qmp_free()), 0 with *out
- * NULL when no name is close enough (also when name itself is in s), or a
+ * NULL when no name is close enough (also when name is itself one of the
+ * names asked about: nothing is misspelt), or a
  * negative status: QMP_EINVAL for a NULL argument or a bad what,
  * QMP_ENOMEM.
  */
