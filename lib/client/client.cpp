@@ -283,9 +283,7 @@ Error Client::start(int fd, const Deadline &deadline, const std::string &peer) {
     if (fd_ == my_fd && session_.phase() == Phase::Ready) return Error::ok();
     if (fd_ == my_fd) {
         // Still waiting: the deadline passed.
-        Error t = Error::make(QMP_ETIMEDOUT, "timed out waiting for %s from %s",
-                              session_.phase() == Phase::Greeting ? "the QMP greeting" : "the answer to qmp_capabilities",
-                              peer.c_str());
+        Error t = handshake_timeout(session_.phase(), peer);
         teardown(t, QMP_ETIMEDOUT);
         return t;
     }
@@ -303,6 +301,18 @@ void Client::begin_handshake(int fd) {
     flush_locked();
     // An attached loop must start watching the new socket: it drives the handshake.
     if (hook_) hook_->wakeup();
+}
+
+// The deadline passed during the handshake.  A QEMU monitor serves one
+// client at a time: it accepts the next connection but greets it only when
+// the first client has gone, so no greeting most often means a busy monitor.
+Error Client::handshake_timeout(protocol::Session::Phase phase, const std::string &peer) {
+    if (phase == protocol::Session::Phase::Greeting)
+        return Error::make(QMP_ETIMEDOUT,
+                           "timed out waiting for the QMP greeting from %s (the monitor may be in use by "
+                           "another client: QEMU serves one client per monitor)",
+                           peer.c_str());
+    return Error::make(QMP_ETIMEDOUT, "timed out waiting for the answer to qmp_capabilities from %s", peer.c_str());
 }
 
 // Why the connection ended during the handshake, saying at which stage.
@@ -991,10 +1001,7 @@ void Client::expire_calls_locked() {
     if (connecting_ && fd_ < 0 && connecting_->retry_at.expired()) {
         try_connect_locked();
     } else if (connecting_ && connecting_->deadline.expired()) {
-        Error t = Error::make(QMP_ETIMEDOUT, "timed out waiting for %s from %s",
-                              session_.phase() == protocol::Session::Phase::Greeting ? "the QMP greeting"
-                                                                                      : "the answer to qmp_capabilities",
-                              connecting_->peer.c_str());
+        Error t = handshake_timeout(session_.phase(), connecting_->peer);
         auto conn = connecting_;
         connecting_.reset();
         teardown(t, QMP_ETIMEDOUT);

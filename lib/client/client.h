@@ -159,6 +159,7 @@ private:
     Error start(int fd, const Deadline &deadline, const std::string &peer);
     void begin_handshake(int fd);
     Error handshake_error(const std::string &peer) const;
+    static Error handshake_timeout(protocol::Session::Phase phase, const std::string &peer);
     Error start_async(std::shared_ptr<Connecting> conn, int fd);
     void try_connect_locked();
     void end_connecting(Error status);

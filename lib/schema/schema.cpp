@@ -695,17 +695,38 @@ size_t distance(std::string_view a, std::string_view b) {
 std::string suggest(std::string_view word, const std::vector<std::string_view> &candidates) {
     // Close enough: a third of the word's length, at least 1 and at most 3 edits.
     size_t limit = std::min<size_t>(3, std::max<size_t>(1, word.size() / 3));
-    size_t best = limit + 1;
+    size_t best = limit + 1, best_gap = 0;
     std::string_view pick;
     for (std::string_view c : candidates) {
         if (c.size() > word.size() + limit || word.size() > c.size() + limit) continue;
         size_t d = distance(word, c);
-        if (d < best) {
+        // Of candidates as close, the one whose length is nearest the word's:
+        // a swap or a wrong letter keeps the length, so "query-stauts" (one
+        // swap from query-status, one deletion from query-stats) means
+        // query-status.  Further ties go to the first candidate.
+        size_t gap = c.size() > word.size() ? c.size() - word.size() : word.size() - c.size();
+        if (d < best || (d == best && gap < best_gap)) {
             best = d;
+            best_gap = gap;
             pick = c;
         }
     }
     return std::string(pick);
+}
+
+std::string Schema::suggest(std::string_view name, int what) const {
+    // A name of the schema is not a mistake.
+    if (const Entity *e = find(name)) {
+        if ((e->meta == Meta::Command && (what & QMP_SCHEMA_COMMANDS)) ||
+            (e->meta == Meta::Event && (what & QMP_SCHEMA_EVENTS)))
+            return std::string();
+    }
+    std::vector<std::string_view> names;
+    if (what & QMP_SCHEMA_COMMANDS)
+        for (const Entity *e : commands_) names.push_back(e->name);
+    if (what & QMP_SCHEMA_EVENTS)
+        for (const Entity *e : events_) names.push_back(e->name);
+    return schema::suggest(name, names);
 }
 
 }  // namespace qmp::schema
