@@ -751,7 +751,7 @@ bool Client::may_drive() const {
 }
 
 void Client::wake_driver() {
-    if (polling_ && wake_fd_ >= 0) transport::wakeup_signal(wake_fd_);
+    if (polled_fd_ >= 0 && wake_fd_ >= 0) transport::wakeup_signal(wake_fd_);
     if (hook_) hook_->wakeup();
 }
 
@@ -812,11 +812,11 @@ void Client::drive_once(Lock &lk, const Deadline &deadline) {
     int wake = wake_fd_;
     short revents = 0;
     bool woken = false;
-    polling_ = true;
+    polled_fd_ = fd;
     lk.unlock();
     Error e = transport::wait(fd, events, wake, timeout, &revents, &woken);
     lk.lock();
-    polling_ = false;
+    polled_fd_ = -1;
     if (closing_fd_ >= 0) {
         transport::close_fd(closing_fd_);
         closing_fd_ = -1;
@@ -994,7 +994,7 @@ void Client::teardown(const Error &why, int close_reason) {
     std::sort(calls.begin(), calls.end(), [](const auto &a, const auto &b) { return a->id < b->id; });
     for (auto &call : calls) finish_call(call, why, wire::Message());
     for (Waiter *w : waiters_) w->closed = true;
-    if (polling_) {
+    if (fd_ == polled_fd_) {
         closing_fd_ = fd_;
         wake_driver();
     } else {

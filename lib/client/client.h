@@ -189,9 +189,14 @@ private:
 
     // The connection.
     int fd_ = -1;
-    int closing_fd_ = -1;  // closed by the driver once its poll() returns
     int wake_fd_ = -1;
-    bool polling_ = false;
+    // The socket the driver is polling with the lock released (-1: none).
+    // Only one thread polls at a time, so when teardown lets go of that very
+    // socket, one slot holds it until the poller is back: closing it under
+    // the poller could hand its number to a new socket meanwhile.  Any other
+    // socket is closed at once.
+    int polled_fd_ = -1;
+    int closing_fd_ = -1;
     bool released_ = false;
     wire::Splitter splitter_;
     protocol::Session session_;
