@@ -3,12 +3,15 @@
 # under valgrind, failing on any memory error or leak.  A test that is a
 # script (a driver that starts QEMU, say) runs as it is: it sees
 # LIBQMP_TEST_VALGRIND=1 and puts the programs it tests under valgrind itself,
-# so valgrind judges our code, not the shell's.
+# so valgrind judges our code, not the shell's.  A test program that
+# replaces operator new (to count allocations or make one fail) keeps its
+# own (somalloc=nouserintercepts): valgrind still sees the malloc and free
+# beneath it.
 prog=$1
 if [ "$(head -c 4 "$prog" 2>/dev/null | od -An -c | tr -d ' ')" != '177ELF' ]; then
     exec "$@"
 fi
 exec valgrind --quiet --error-exitcode=99 --leak-check=full \
     --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
-    --track-fds=yes --child-silent-after-fork=yes \
+    --track-fds=yes --child-silent-after-fork=yes --soname-synonyms=somalloc=nouserintercepts \
     --suppressions="$(dirname "$0")/valgrind.supp" "$@"
