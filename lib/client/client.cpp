@@ -178,6 +178,7 @@ Client::Client() {
 }
 
 Client::~Client() {
+    for (auto &pin : greeting_pins_) json_decref(pin.second);
     if (schema_) schema_->unref();
     transport::close_fd(fd_);
     transport::close_fd(closing_fd_);
@@ -447,8 +448,24 @@ bool Client::is_connected() {
 
 const json_t *Client::greeting() {
     Lock lk(mu_);
-    if (fd_ < 0 || session_.phase() != protocol::Session::Phase::Ready) return nullptr;
-    return session_.greeting();
+    json_t *g = nullptr;
+    if (fd_ >= 0 && session_.phase() == protocol::Session::Phase::Ready)
+        g = const_cast<json_t *>(session_.greeting());
+    auto pin = greeting_pins_.find(std::this_thread::get_id());
+    if (!g) {
+        // The thread asked again: the tree it had may go.
+        if (pin != greeting_pins_.end()) {
+            json_decref(pin->second);
+            greeting_pins_.erase(pin);
+        }
+        return nullptr;
+    }
+    if (pin == greeting_pins_.end()) pin = greeting_pins_.emplace(std::this_thread::get_id(), nullptr).first;
+    if (pin->second != g) {
+        json_decref(pin->second);
+        pin->second = json_incref(g);
+    }
+    return g;
 }
 
 Error Client::version(int *major, int *minor, int *micro) {
