@@ -661,7 +661,10 @@ Error Client::set_log(qmp_log_fn fn, void *user_data, qmp_destroy_fn destroy) {
     return Error::ok();  // the replaced hook is released here, unlocked
 }
 
-// Called with the lock held; secrets never reach the log.
+// Called with the lock held; secrets never reach the log: a message sent or
+// received is redacted here, the notes (QMP_LOG_INFO) quote messages only
+// through wire::redact_preview(), and validation warnings (QMP_LOG_WARNING)
+// name only what the schema lists (commands, members, enum values).
 void Client::trace(int kind, const std::string &text) {
     bool wire_text = kind == QMP_LOG_SEND || kind == QMP_LOG_RECEIVE;
     std::string shown = wire_text ? wire::redact(text) : text;
