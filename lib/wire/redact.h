@@ -25,7 +25,7 @@ std::string redact(const std::string &text);
 
 // The start of a message, for a note in the trace or an error message:
 // redact(text) cut to at most max bytes (at a character boundary) and
-// "..." when it was longer.  A message is quoted nowhere else.
+// "..." when it was longer.
 std::string redact_preview(const std::string &text, size_t max = 80);
 
 }  // namespace qmp::wire
