@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <unordered_set>
 
+#include "json/ptr.h"
 #include "wire/codec.h"
 
 namespace qmp::schema {
@@ -71,27 +73,31 @@ void Schema::unref() const {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
 }
 
+namespace {
+
+struct Unref {
+    void operator()(const Schema *s) const { s->unref(); }
+};
+
+}  // namespace
+
 Error Schema::build(const json_t *entities, Schema **out) {
     *out = nullptr;
-    auto *s = new Schema();
+    std::unique_ptr<Schema, Unref> s(new Schema());  // freed if load() fails or throws
     Error e = s->load(entities);
-    if (e) {
-        delete s;
-        return e;
-    }
-    *out = s;
+    if (e) return e;
+    *out = s.release();
     return Error::ok();
 }
 
 Error Schema::build_text(const char *text, size_t len, Schema **out) {
     *out = nullptr;
-    json_t *v = nullptr;
-    Error e = wire::parse(text, len, &v);
+    json_t *parsed = nullptr;
+    Error e = wire::parse(text, len, &parsed);
+    json::JsonPtr v(parsed);
     if (e) return Error::make(QMP_EINVAL, "the schema is not valid JSON: %s", e.message.c_str());
-    const json_t *arr = json_is_object(v) ? json_object_get(v, "return") : v;
-    e = build(arr, out);
-    json_decref(v);
-    return e;
+    const json_t *arr = json_is_object(v.get()) ? json_object_get(v.get(), "return") : v.get();
+    return build(arr, out);
 }
 
 Error Schema::load(const json_t *list) {
