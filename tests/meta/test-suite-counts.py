@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """scripts/suite-counts.py: what it counts in a meson JSON test log, and when
-its check fails."""
+its check fails.  And every test file of the tree is named in its folder's
+meson.build (one that is not would never run)."""
 
 import contextlib
+import glob
 import importlib.util
 import io
 import json
@@ -11,7 +13,8 @@ import sys
 import tempfile
 import unittest
 
-SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "suite-counts.py")
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+SCRIPT = os.path.join(ROOT, "scripts", "suite-counts.py")
 spec = importlib.util.spec_from_file_location("suite_counts", SCRIPT)
 sc = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(sc)
@@ -142,6 +145,44 @@ class SuiteCountsTest(unittest.TestCase):
         for suite, (tests, cases) in floors.items():
             self.assertGreater(tests, 0, suite)
             self.assertGreaterEqual(cases, tests, suite)
+
+
+# (files, the meson.build that must name each of them): every test-* and
+# fuzz-* file of each folder of tests/, the examples, the bindings' tests.
+TEST_FILES = [
+    (os.path.join(os.path.relpath(d, ROOT), prefix + "*"), os.path.join(os.path.relpath(d, ROOT), "meson.build"))
+    for d in sorted(glob.glob(os.path.join(ROOT, "tests", "*", "")))
+    if os.path.exists(os.path.join(d, "meson.build"))
+    for prefix in ("test-", "fuzz-")
+    if glob.glob(os.path.join(d, prefix + "*"))
+] + [
+    ("tests/abi/*.py", "tests/abi/meson.build"),
+    ("examples/*.c", "examples/meson.build"),
+    ("examples/*.c", "tests/examples/meson.build"),
+    ("bindings/python/tests/test_*.py", "bindings/python/meson.build"),
+    ("bindings/ruby/test/test_*.rb", "bindings/ruby/meson.build"),
+    ("bindings/go/*_test.go", "bindings/go/meson.build"),
+]
+
+
+class TestFilesListedTest(unittest.TestCase):
+    def test_every_test_file_is_named_in_meson(self):
+        folders = {os.path.dirname(build) for _, build in TEST_FILES}
+        for d in ("tests/unit", "tests/client", "tests/async", "tests/interop", "tests/robust", "tests/fuzz",
+                  "tests/meta"):
+            self.assertIn(d, folders)
+        unlisted = []
+        for pattern, build in TEST_FILES:
+            files = glob.glob(os.path.join(ROOT, pattern))
+            self.assertTrue(files, pattern)
+            with open(os.path.join(ROOT, build)) as f:
+                text = f.read()
+            for path in files:
+                name = os.path.basename(path)
+                stem = name.split(".", 1)[0]
+                if "'%s'" % name not in text and "'%s'" % stem not in text:
+                    unlisted.append("%s (not in %s)" % (os.path.relpath(path, ROOT), build))
+        self.assertEqual(unlisted, [])
 
 
 if __name__ == "__main__":
