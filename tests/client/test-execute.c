@@ -330,7 +330,8 @@ static void test_reply_with_return_and_error(void **state)
     assert_status(qmp_client_execute(c, qmp_command_new("query-name", NULL), &r), QMP_EPROTO);
     assert_null(r);
 
-    assert_client_usable_or_closed(c, p);
+    /* Well-formed and ours, of the wrong shape: only this call fails (docs/internals.md). */
+    assert_client_usable(c, p);
     finish(c, p);
 }
 
@@ -346,7 +347,7 @@ static void test_reply_with_neither_return_nor_error(void **state)
     assert_status(qmp_client_execute_str(c, "{\"execute\": \"query-name\"}", &out), QMP_EPROTO);
     assert_null(out);
 
-    assert_client_usable_or_closed(c, p);
+    assert_client_usable(c, p);
     finish(c, p);
 }
 
