@@ -14,6 +14,13 @@
 
 #include <qmp/qmp.h>
 
+/*
+ * The rows each table has: a loader fails when it finds fewer, so rows
+ * cannot be lost unnoticed.  Raise these when adding rows.
+ */
+#define SCHEMA_QUERIES_ROWS 138
+#define SCHEMA_VERDICTS_ROWS 86
+
 /* A whole file of $LIBQMP_TEST_DATA (malloc'd, NUL-terminated); *len its size. */
 static char *tables_read_data(const char *name, size_t *len)
 {
@@ -101,6 +108,8 @@ static void query_table_load(query_table *t)
         t->rows[t->n].query = p + 2;
         t->n++;
     }
+    if (t->n < SCHEMA_QUERIES_ROWS)
+        fail_msg("schema-queries.txt: %zu rows, fewer than the %d it has had", t->n, SCHEMA_QUERIES_ROWS);
 }
 
 static void query_table_free(query_table *t)
@@ -185,6 +194,8 @@ static void verdict_table_load(verdict_table *t)
         }
         t->rows[t->n++] = v;
     }
+    if (t->n < SCHEMA_VERDICTS_ROWS)
+        fail_msg("schema-verdicts.txt: %zu rows, fewer than the %d it has had", t->n, SCHEMA_VERDICTS_ROWS);
 }
 
 static void verdict_table_free(verdict_table *t)
