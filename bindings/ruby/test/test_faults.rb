@@ -37,7 +37,7 @@ class TestFaults < Minitest::Test
     assert_raises(LibQMP::ConnectionClosed) { c.execute("query-status", timeout: 10) }
     killer.join
     refute c.connected?
-    refute_equal LibQMP::OK, c.close_reason
+    assert_equal LibQMP::ECLOSED, c.close_reason
     assert_raises(LibQMP::ConnectionClosed) { c.execute("query-status") }
   end
 
