@@ -9,6 +9,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 import unittest
@@ -183,6 +184,15 @@ class TestFilesListedTest(unittest.TestCase):
                 if "'%s'" % name not in text and "'%s'" % stem not in text:
                     unlisted.append("%s (not in %s)" % (os.path.relpath(path, ROOT), build))
         self.assertEqual(unlisted, [])
+
+    def test_every_qmpctl_case_is_named_in_meson(self):
+        # test-qmpctl.py runs one case_NAME per meson test, named NAME with '-' for '_'.
+        with open(os.path.join(ROOT, "tests", "qmpctl", "test-qmpctl.py")) as f:
+            cases = re.findall(r"^def case_(\w+)\(", f.read(), re.M)
+        self.assertTrue(cases)
+        with open(os.path.join(ROOT, "tests", "qmpctl", "meson.build")) as f:
+            text = f.read()
+        self.assertEqual([c for c in cases if "'%s'" % c.replace("_", "-") not in text], [])
 
 
 if __name__ == "__main__":
