@@ -189,8 +189,8 @@ static void test_verdict_table(void **state)
         fail_msg("%d of the table's verdicts disagree", bad);
 }
 
-/* The issue's own examples, spelled out (they are in the table too). */
-static void test_issue_examples(void **state)
+/* The motivating queries of README.md and qmp-schema.h, spelled out (they are in the table too). */
+static void test_motivating_queries(void **state)
 {
     (void)state;
     assert_int_equal(qmp_schema_has(g_schema, "blockdev-add/arg-type/+file/aio/^io_uring"), 1);
@@ -901,7 +901,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_query_table),
         cmocka_unit_test(test_verdict_table),
-        cmocka_unit_test(test_issue_examples),
+        cmocka_unit_test(test_motivating_queries),
         cmocka_unit_test(test_libvirt_drive_mirror),
         cmocka_unit_test(test_new_from_tree_equals_text),
         cmocka_unit_test(test_list),
