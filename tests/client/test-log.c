@@ -111,6 +111,9 @@ static void test_secret_member_list_extends(void **state)
     peer_expect(p, "x-vendor-cmd", PEER_ANY_ARGS);
     peer_return(p, "{}");
     assert_status(qmp_client_execute(c, qmp_command_new("x-vendor-cmd", "s:x-vendor-key", "abc123", NULL), NULL), QMP_OK);
+    /* Traced, with the value replaced. */
+    assert_int_equal(t.sends, 1);
+    assert_non_null(strstr(t.text, "\"x-vendor-key\":\"<redacted>\""));
     assert_null(strstr(t.text, "abc123"));
     qmp_client_free(c);
     assert_int_equal(peer_finish(p), 0);

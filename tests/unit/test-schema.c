@@ -125,9 +125,9 @@ static void test_query_table(void **state)
         else
             verdicts++;
     }
-    assert_true(t.n >= 60);
-    assert_true(verdicts >= 40);
-    assert_true(malformed >= 5);
+    /* Every kind keeps the rows it has (SCHEMA_QUERIES_ROWS in all). */
+    assert_true(verdicts >= 121);
+    assert_true(malformed >= 17);
     int bad = run_queries(g_schema, &t);
     query_table_free(&t);
     if (bad)
@@ -179,10 +179,10 @@ static void test_verdict_table(void **state)
         if (t.rows[i].nwarnings)
             warned++;
     }
-    assert_true(t.n >= 45);
-    assert_true(ok >= 10);
-    assert_true(einval >= 10);
-    assert_true(warned >= 4);
+    /* Every kind keeps the rows it has (SCHEMA_VERDICTS_ROWS in all). */
+    assert_true(ok >= 38);
+    assert_true(einval >= 48);
+    assert_true(warned >= 9);
     int bad = run_verdicts(g_schema, &t);
     verdict_table_free(&t);
     if (bad)
