@@ -444,7 +444,8 @@ void Mock::serve(int fd) {
             if (!handle(fd, m.text, fds)) return;
         if (bad) {
             // QEMU answers input it cannot parse with an error without an id.
-            std::string desc = "qmp_mock: the client sent something that is not JSON: " + bad.message;
+            std::string desc = bad.code == QMP_ETOOBIG ? "qmp_mock: the client sent a message beyond the size or nesting limit"
+                                                       : "qmp_mock: the client sent something that is not JSON";
             {
                 std::lock_guard<std::mutex> lk(mu_);
                 mismatch(desc);

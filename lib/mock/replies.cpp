@@ -48,7 +48,14 @@ Error values_of(const char *path, const std::string &text, std::vector<Value> *o
         wire::Splitter sp;
         std::vector<wire::Message> msgs;
         Error e = sp.feed(chunk.data(), chunk.size(), msgs);
-        if (e) return Error::make(QMP_EINVAL, "%s:%d: not JSON: %s", path, chunk_line, e.message.c_str());
+        if (e) {
+            // The parser says what is wrong in terms of this text, not of a stream from a server.
+            json_t *v = nullptr;
+            Error pe = wire::parse(chunk.data(), chunk.size(), &v);
+            json_decref(v);
+            return Error::make(QMP_EINVAL, "%s:%d: not JSON: %s", path, chunk_line,
+                               (pe ? pe : e).message.c_str());
+        }
         if (!sp.idle())
             return Error::make(QMP_EINVAL, "%s:%d: the JSON value that starts here is cut off", path, chunk_line);
         for (const wire::Message &m : msgs) {
