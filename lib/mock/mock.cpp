@@ -369,9 +369,9 @@ bool Mock::write_all(int fd, const std::string &text) {
         size_t n = 0;
         transport::IoResult res;
         Error e = transport::send(fd, text.data() + off, text.size() - off, nullptr, 0, &n, &res);
-        if (e) {
+        if (e || res == transport::IoResult::Eof) {
             std::lock_guard<std::mutex> lk(mu_);
-            ended_ = e.code == QMP_ECLOSED ? "the client closed the connection" : "writing failed (" + e.message + ")";
+            ended_ = e ? "writing failed (" + e.message + ")" : "the client closed the connection";
             return false;
         }
         off += n;
