@@ -458,6 +458,9 @@ void Mock::serve(int fd) {
 
 // Answers one message from the client; false when the connection is gone.
 bool Mock::handle(int fd, const std::string &text, std::vector<int> &fds) {
+    // The events due after the previous answer go first (the previous
+    // command may have come in the same read as this one).
+    if (!send_due_events(fd)) return false;
     json_t *tree = nullptr;
     Error e = wire::parse(text.data(), text.size(), &tree);
     Json msg(tree);

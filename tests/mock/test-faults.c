@@ -82,6 +82,25 @@ static void test_not_a_command(void **state)
     qmp_mock_free(m);
 }
 
+/* Two commands in one write, an event scripted between their answers: the
+ * event goes out after the first answer, before the second command is taken. */
+static void test_pipelined_commands_with_event(void **state)
+{
+    (void)state;
+    qmp_mock *m = qmp_mock_new();
+    assert_ok(qmp_mock_expect_str(m, "stop", NULL, "{\"return\": {}}"));
+    assert_ok(qmp_mock_event_str(m, "{\"event\": \"STOP\", \"timestamp\": {\"seconds\": 1, \"microseconds\": 0}}"));
+    assert_ok(qmp_mock_expect_str(m, "cont", NULL, "{\"return\": {}}"));
+    int fd = raw_client(m);
+    write_text(fd, "{\"execute\": \"stop\", \"id\": 1}{\"execute\": \"cont\", \"id\": 2}");
+    assert_string_equal(read_line(fd), "{\"return\":{},\"id\":1}\r\n");
+    assert_string_equal(read_line(fd), "{\"event\":\"STOP\",\"timestamp\":{\"seconds\":1,\"microseconds\":0}}\r\n");
+    assert_string_equal(read_line(fd), "{\"return\":{},\"id\":2}\r\n");
+    assert_ok(qmp_mock_verify(m, wait_ms()));
+    close(fd);
+    qmp_mock_free(m);
+}
+
 static void test_command_before_negotiation(void **state)
 {
     (void)state;
@@ -219,6 +238,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_not_a_command),
+        cmocka_unit_test(test_pipelined_commands_with_event),
         cmocka_unit_test(test_command_before_negotiation),
         cmocka_unit_test(test_client_closes_early),
         cmocka_unit_test(test_free_while_blocked_writing),
