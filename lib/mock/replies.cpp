@@ -1,7 +1,7 @@
 // libvirt's .replies files: the conversation with a real QEMU as JSON values
 // separated by blank lines, each command followed by its response, with the
-// events that came in between.  libvirt's tests/qemucapabilitiesdata holds
-// one per QEMU release; `qmpctl record` writes the same format.
+// events that came in between.  libvirt keeps one such recording per QEMU
+// release for its own tests.
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
