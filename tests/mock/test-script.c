@@ -348,6 +348,21 @@ static void test_bad_script_items(void **state)
     assert_error(qmp_mock_set_greeting_str(m, "{\"capabilities\": []}"), QMP_EINVAL,
                  "a greeting must be an object with a \"QMP\" object");
     assert_error(qmp_mock_expect_str(NULL, "stop", NULL, "{\"return\": {}}"), QMP_EINVAL, "the test server is NULL");
+    assert_error(qmp_mock_expect(NULL, "stop", NULL, NULL), QMP_EINVAL, "the test server is NULL");
+    assert_error(qmp_mock_event_str(NULL, "{}"), QMP_EINVAL, "the test server is NULL");
+    assert_error(qmp_mock_event(NULL, NULL), QMP_EINVAL, "the test server is NULL");
+    assert_error(qmp_mock_set_greeting_str(NULL, "{}"), QMP_EINVAL, "the test server is NULL");
+    assert_error(qmp_mock_set_greeting(NULL, NULL), QMP_EINVAL, "the test server is NULL");
+    assert_error(qmp_mock_load_replies(NULL, "x"), QMP_EINVAL, "the test server is NULL");
+    assert_error(qmp_mock_set_schema(NULL, NULL), QMP_EINVAL, "the test server is NULL");
+    assert_error(qmp_mock_socketpair(NULL), QMP_EINVAL, "the test server is NULL");
+    assert_error(qmp_mock_listen_unix(NULL, "/tmp/x"), QMP_EINVAL, "the test server is NULL");
+    assert_error(qmp_mock_verify(NULL, 0), QMP_EINVAL, "the test server is NULL");
+    assert_error(qmp_mock_expect(m, "stop", NULL, NULL), QMP_EINVAL, "the response to 'stop' is NULL");
+    assert_error(qmp_mock_event(m, NULL), QMP_EINVAL, "the event is NULL");
+    assert_error(qmp_mock_event_str(m, NULL), QMP_EINVAL, "the event is NULL");
+    assert_error(qmp_mock_set_greeting(m, NULL), QMP_EINVAL, "the greeting is NULL");
+    assert_error(qmp_mock_listen_unix(m, NULL), QMP_EINVAL, "the socket path is NULL");
     assert_error(qmp_mock_verify(m, -2), QMP_EINVAL, "timeout_ms must be -1, 0 or positive");
     /* Nothing was added by the refused calls. */
     assert_ok(qmp_mock_verify(m, 0));
