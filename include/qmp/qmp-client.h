@@ -96,7 +96,15 @@ QMP_API int qmp_client_close(qmp_client *c);
 /* 1 when connected (greeting and negotiation done and not closed since), else 0. */
 QMP_API int qmp_client_is_connected(qmp_client *c);
 
-/* The server's greeting {"QMP": {...}}: borrowed, valid until the client is closed; NULL when not connected. */
+/*
+ * The server's greeting {"QMP": {...}}: borrowed; NULL when not connected.
+ * The tree stays valid until the calling thread calls qmp_client_greeting()
+ * on this client again, or until the client is freed, even if another
+ * thread closes or reconnects the client meanwhile.  The client keeps one
+ * tree per thread that asked, so repeated calls and reconnects do not pile
+ * them up.  (NULL is also returned, with QMP_ENOMEM as the last error, when
+ * memory runs out.)
+ */
 QMP_API const json_t *qmp_client_greeting(qmp_client *c);
 /* The QEMU version from the greeting. QMP_ECLOSED when not connected.  Any out pointer may be NULL. */
 QMP_API int qmp_client_get_version(qmp_client *c, int *major, int *minor, int *micro);

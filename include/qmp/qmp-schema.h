@@ -110,6 +110,25 @@ enum {
 QMP_API json_t *qmp_schema_list(const qmp_schema *s, int what);
 
 /*
+ * The name of a command or event of s that name is most likely a mistyped
+ * form of, for a "did you mean" (the suggestion qmp_schema_validate() makes
+ * for an unknown command).  what: QMP_SCHEMA_COMMANDS, QMP_SCHEMA_EVENTS,
+ * or both or'ed together.  Closeness is the number of edits from name:
+ * inserting, deleting or replacing a letter, or swapping two neighbours
+ * (optimal string alignment); at most a third of name's length, 1 to 3.
+ * Of names as close, the one whose length is nearest name's is taken (so
+ * "query-stauts" suggests "query-status", not "query-stats"), then the
+ * first in sorted order.
+ *
+ * Returns 1 with *out a new string (free it with qmp_free()), 0 with *out
+ * NULL when no name is close enough (also when name is itself one of the
+ * names asked about: nothing is misspelt), or a
+ * negative status: QMP_EINVAL for a NULL argument or a bad what,
+ * QMP_ENOMEM.
+ */
+QMP_API int qmp_schema_suggest(const qmp_schema *s, const char *name, int what, char **out);
+
+/*
  * The arguments of a command or event: a new JSON array with one object per
  * member, in the schema's order:
  *

@@ -178,7 +178,9 @@ QMP_API int qmp_client_is_connected(qmp_client *c) {
 
 QMP_API const json_t *qmp_client_greeting(qmp_client *c) {
     if (!c) return nullptr;
-    return Client::from(c)->greeting();
+    const json_t *g = nullptr;
+    guarded([&] { g = Hold(c)->greeting(); return 0; });
+    return g;
 }
 
 QMP_API int qmp_client_get_version(qmp_client *c, int *major, int *minor, int *micro) {

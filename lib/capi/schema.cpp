@@ -106,6 +106,23 @@ QMP_API json_t *qmp_schema_describe(const qmp_schema *s, const char *name) {
     return json_result([&](json_t **out) { return Schema::from(s)->describe(name, out); });
 }
 
+QMP_API int qmp_schema_suggest(const qmp_schema *s, const char *name, int what, char **out) {
+    if (out) *out = nullptr;
+    if (!s) return null_schema();
+    if (!name) return set_last_error(QMP_EINVAL, "the name is NULL");
+    if (!out) return set_last_error(QMP_EINVAL, "out is NULL");
+    if (what == 0 || (what & ~(QMP_SCHEMA_COMMANDS | QMP_SCHEMA_EVENTS)))
+        return set_last_error(QMP_EINVAL, "what is %d: use QMP_SCHEMA_COMMANDS, QMP_SCHEMA_EVENTS or both", what);
+    return guarded([&] {
+        std::string pick = Schema::from(s)->suggest(name, what);
+        if (pick.empty()) return 0;
+        char *copy = qmp::capi::dup_string(pick);
+        if (!copy) return set_last_error(QMP_ENOMEM, "out of memory");
+        *out = copy;
+        return 1;
+    });
+}
+
 QMP_API int qmp_schema_validate(const qmp_schema *s, const json_t *command, int flags, json_t **warnings) {
     if (warnings) *warnings = nullptr;
     if (!s) return null_schema();

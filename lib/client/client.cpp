@@ -153,6 +153,7 @@ Client::Client() {
 }
 
 Client::~Client() {
+    for (auto &pin : greeting_pins_) json_decref(pin.second);
     if (schema_) schema_->unref();
     transport::close_fd(fd_);
     transport::close_fd(closing_fd_);
@@ -283,9 +284,7 @@ Error Client::start(int fd, const Deadline &deadline, const std::string &peer) {
     if (fd_ == my_fd && session_.phase() == Phase::Ready) return Error::ok();
     if (fd_ == my_fd) {
         // Still waiting: the deadline passed.
-        Error t = Error::make(QMP_ETIMEDOUT, "timed out waiting for %s from %s",
-                              session_.phase() == Phase::Greeting ? "the QMP greeting" : "the answer to qmp_capabilities",
-                              peer.c_str());
+        Error t = handshake_timeout(session_.phase(), peer);
         teardown(t, QMP_ETIMEDOUT);
         return t;
     }
@@ -303,6 +302,18 @@ void Client::begin_handshake(int fd) {
     flush_locked();
     // An attached loop must start watching the new socket: it drives the handshake.
     if (hook_) hook_->wakeup();
+}
+
+// The deadline passed during the handshake.  A QEMU monitor serves one
+// client at a time: it accepts the next connection but greets it only when
+// the first client has gone, so no greeting most often means a busy monitor.
+Error Client::handshake_timeout(protocol::Session::Phase phase, const std::string &peer) {
+    if (phase == protocol::Session::Phase::Greeting)
+        return Error::make(QMP_ETIMEDOUT,
+                           "timed out waiting for the QMP greeting from %s (the monitor may be in use by "
+                           "another client: QEMU serves one client per monitor)",
+                           peer.c_str());
+    return Error::make(QMP_ETIMEDOUT, "timed out waiting for the answer to qmp_capabilities from %s", peer.c_str());
 }
 
 // Why the connection ended during the handshake, saying at which stage.
@@ -415,8 +426,24 @@ bool Client::is_connected() {
 
 const json_t *Client::greeting() {
     Lock lk(mu_);
-    if (fd_ < 0 || session_.phase() != protocol::Session::Phase::Ready) return nullptr;
-    return session_.greeting();
+    json_t *g = nullptr;
+    if (fd_ >= 0 && session_.phase() == protocol::Session::Phase::Ready)
+        g = const_cast<json_t *>(session_.greeting());
+    auto pin = greeting_pins_.find(std::this_thread::get_id());
+    if (!g) {
+        // The thread asked again: the tree it had may go.
+        if (pin != greeting_pins_.end()) {
+            json_decref(pin->second);
+            greeting_pins_.erase(pin);
+        }
+        return nullptr;
+    }
+    if (pin == greeting_pins_.end()) pin = greeting_pins_.emplace(std::this_thread::get_id(), nullptr).first;
+    if (pin->second != g) {
+        json_decref(pin->second);
+        pin->second = json_incref(g);
+    }
+    return g;
 }
 
 Error Client::version(int *major, int *minor, int *micro) {
@@ -639,7 +666,10 @@ Error Client::set_log(qmp_log_fn fn, void *user_data, qmp_destroy_fn destroy) {
     return Error::ok();  // the replaced hook is released here, unlocked
 }
 
-// Called with the lock held; secrets never reach the log.
+// Called with the lock held; secrets never reach the log: a message sent or
+// received is redacted here, the notes (QMP_LOG_INFO) quote messages only
+// through wire::redact_preview(), and validation warnings (QMP_LOG_WARNING)
+// name only what the schema lists (commands, members, enum values).
 void Client::trace(int kind, const std::string &text) {
     bool wire_text = kind == QMP_LOG_SEND || kind == QMP_LOG_RECEIVE;
     std::string shown = wire_text ? wire::redact(text) : text;
@@ -775,7 +805,7 @@ bool Client::may_drive() const {
 }
 
 void Client::wake_driver() {
-    if (polling_ && wake_fd_ >= 0) transport::wakeup_signal(wake_fd_);
+    if (polled_fd_ >= 0 && wake_fd_ >= 0) transport::wakeup_signal(wake_fd_);
     if (hook_) hook_->wakeup();
 }
 
@@ -836,11 +866,11 @@ void Client::drive_once(Lock &lk, const Deadline &deadline) {
     int wake = wake_fd_;
     short revents = 0;
     bool woken = false;
-    polling_ = true;
+    polled_fd_ = fd;
     lk.unlock();
     Error e = transport::wait(fd, events, wake, timeout, &revents, &woken);
     lk.lock();
-    polling_ = false;
+    polled_fd_ = -1;
     if (closing_fd_ >= 0) {
         transport::close_fd(closing_fd_);
         closing_fd_ = -1;
@@ -991,10 +1021,7 @@ void Client::expire_calls_locked() {
     if (connecting_ && fd_ < 0 && connecting_->retry_at.expired()) {
         try_connect_locked();
     } else if (connecting_ && connecting_->deadline.expired()) {
-        Error t = Error::make(QMP_ETIMEDOUT, "timed out waiting for %s from %s",
-                              session_.phase() == protocol::Session::Phase::Greeting ? "the QMP greeting"
-                                                                                      : "the answer to qmp_capabilities",
-                              connecting_->peer.c_str());
+        Error t = handshake_timeout(session_.phase(), connecting_->peer);
         auto conn = connecting_;
         connecting_.reset();
         teardown(t, QMP_ETIMEDOUT);
@@ -1032,7 +1059,7 @@ void Client::teardown(const Error &why, int close_reason) {
     std::sort(calls.begin(), calls.end(), [](const auto &a, const auto &b) { return a->id < b->id; });
     for (auto &call : calls) finish_call(call, why, wire::Message());
     for (Waiter *w : waiters_) w->closed = true;
-    if (polling_) {
+    if (fd_ == polled_fd_) {
         closing_fd_ = fd_;
         wake_driver();
     } else {

@@ -103,6 +103,8 @@ public:
     Error connect_fd_async(int fd, int timeout_ms, qmp_connect_fn cb, void *user_data, qmp_destroy_fn destroy);
     Error close();
     bool is_connected();
+    // The greeting (borrowed), valid until this thread calls greeting()
+    // again or the client is freed; nullptr when not connected.
     const json_t *greeting();
     Error version(int *major, int *minor, int *micro);
     bool has_capability(const char *name);
@@ -159,6 +161,7 @@ private:
     Error start(int fd, const Deadline &deadline, const std::string &peer);
     void begin_handshake(int fd);
     Error handshake_error(const std::string &peer) const;
+    static Error handshake_timeout(protocol::Session::Phase phase, const std::string &peer);
     Error start_async(std::shared_ptr<Connecting> conn, int fd);
     void try_connect_locked();
     void end_connecting(Error status);
@@ -194,9 +197,14 @@ private:
 
     // The connection.
     int fd_ = -1;
-    int closing_fd_ = -1;  // closed by the driver once its poll() returns
     int wake_fd_ = -1;
-    bool polling_ = false;
+    // The socket the driver is polling with the lock released (-1: none).
+    // Only one thread polls at a time, so when teardown lets go of that very
+    // socket, one slot holds it until the poller is back: closing it under
+    // the poller could hand its number to a new socket meanwhile.  Any other
+    // socket is closed at once.
+    int polled_fd_ = -1;
+    int closing_fd_ = -1;
     bool released_ = false;
     wire::Splitter splitter_;
     protocol::Session session_;
@@ -215,6 +223,11 @@ private:
     std::shared_ptr<Connecting> connecting_;  // an async connect in progress
     std::shared_ptr<LogHook> log_;
     bool debug_to_stderr_ = false;  // LIBQMP_DEBUG=1 and no log callback
+
+    // The greeting trees greeting() handed out, one per thread that asked:
+    // each holds a reference, so the tree outlives a reconnect by another
+    // thread until its own thread asks again (or the client goes).
+    std::unordered_map<std::thread::id, json_t *> greeting_pins_;
 
     // Schema intelligence (qmp-schema.h).
     schema::Schema *schema_ = nullptr;  // this connection's, once fetched

@@ -5,15 +5,15 @@
 #include <cstring>
 
 #include "wire/codec.h"
+#include "wire/redact.h"
 
 namespace qmp::protocol {
 
 namespace {
 
-std::string preview(const std::string &text) {
-    constexpr size_t kMax = 80;
-    return text.size() <= kMax ? text : text.substr(0, kMax) + "...";
-}
+// What notes and error messages show of a message: its start, secrets
+// redacted (they reach the trace and the application's logs).
+std::string preview(const std::string &text) { return wire::redact_preview(text); }
 
 const char *json_type_name(char first) {
     switch (first) {

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <unordered_set>
 
+#include "json/ptr.h"
 #include "wire/codec.h"
 
 namespace qmp::schema {
@@ -71,27 +73,31 @@ void Schema::unref() const {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
 }
 
+namespace {
+
+struct Unref {
+    void operator()(const Schema *s) const { s->unref(); }
+};
+
+}  // namespace
+
 Error Schema::build(const json_t *entities, Schema **out) {
     *out = nullptr;
-    auto *s = new Schema();
+    std::unique_ptr<Schema, Unref> s(new Schema());  // freed if load() fails or throws
     Error e = s->load(entities);
-    if (e) {
-        delete s;
-        return e;
-    }
-    *out = s;
+    if (e) return e;
+    *out = s.release();
     return Error::ok();
 }
 
 Error Schema::build_text(const char *text, size_t len, Schema **out) {
     *out = nullptr;
-    json_t *v = nullptr;
-    Error e = wire::parse(text, len, &v);
+    json_t *parsed = nullptr;
+    Error e = wire::parse(text, len, &parsed);
+    json::JsonPtr v(parsed);
     if (e) return Error::make(QMP_EINVAL, "the schema is not valid JSON: %s", e.message.c_str());
-    const json_t *arr = json_is_object(v) ? json_object_get(v, "return") : v;
-    e = build(arr, out);
-    json_decref(v);
-    return e;
+    const json_t *arr = json_is_object(v.get()) ? json_object_get(v.get(), "return") : v.get();
+    return build(arr, out);
 }
 
 Error Schema::load(const json_t *list) {
@@ -766,17 +772,38 @@ size_t distance(std::string_view a, std::string_view b) {
 std::string suggest(std::string_view word, const std::vector<std::string_view> &candidates) {
     // Close enough: a third of the word's length, at least 1 and at most 3 edits.
     size_t limit = std::min<size_t>(3, std::max<size_t>(1, word.size() / 3));
-    size_t best = limit + 1;
+    size_t best = limit + 1, best_gap = 0;
     std::string_view pick;
     for (std::string_view c : candidates) {
         if (c.size() > word.size() + limit || word.size() > c.size() + limit) continue;
         size_t d = distance(word, c);
-        if (d < best) {
+        // Of candidates as close, the one whose length is nearest the word's:
+        // a swap or a wrong letter keeps the length, so "query-stauts" (one
+        // swap from query-status, one deletion from query-stats) means
+        // query-status.  Further ties go to the first candidate.
+        size_t gap = c.size() > word.size() ? c.size() - word.size() : word.size() - c.size();
+        if (d < best || (d == best && gap < best_gap)) {
             best = d;
+            best_gap = gap;
             pick = c;
         }
     }
     return std::string(pick);
+}
+
+std::string Schema::suggest(std::string_view name, int what) const {
+    // A name of the schema is not a mistake.
+    if (const Entity *e = find(name)) {
+        if ((e->meta == Meta::Command && (what & QMP_SCHEMA_COMMANDS)) ||
+            (e->meta == Meta::Event && (what & QMP_SCHEMA_EVENTS)))
+            return std::string();
+    }
+    std::vector<std::string_view> names;
+    if (what & QMP_SCHEMA_COMMANDS)
+        for (const Entity *e : commands_) names.push_back(e->name);
+    if (what & QMP_SCHEMA_EVENTS)
+        for (const Entity *e : events_) names.push_back(e->name);
+    return schema::suggest(name, names);
 }
 
 }  // namespace qmp::schema

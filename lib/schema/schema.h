@@ -94,6 +94,10 @@ public:
     json_t *list(int what) const;
     Error arguments(const char *name, json_t **out) const;
     Error describe(const char *name, json_t **out) const;
+    // The command or event name (what: QMP_SCHEMA_COMMANDS and/or
+    // QMP_SCHEMA_EVENTS) closest to name by suggest(); empty when none is
+    // close or when name is itself one of them.
+    std::string suggest(std::string_view name, int what) const;
 
     // Validates command (a QMP command object); oob: it goes out as exec-oob
     // whatever it says.  warnings may be null.
@@ -123,7 +127,9 @@ private:
 // A readable rendering of a type: str, enum, object, [T], A|B.
 std::string type_label(const Entity *t);
 
-// The closest candidate to word, or empty when none is close enough to suggest.
+// The closest candidate to word by optimal string alignment distance
+// (insertions, deletions, substitutions, swaps of neighbours), at most a
+// third of word's length (1 to 3 edits); empty when none is that close.
 std::string suggest(std::string_view word, const std::vector<std::string_view> &candidates);
 
 }  // namespace qmp::schema

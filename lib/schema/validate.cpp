@@ -291,9 +291,7 @@ Error Schema::validate(const json_t *command, int flags, std::vector<std::string
     Validator val(name, flags, warnings);
     const Entity *c = find(name);
     if (!c || c->meta != Meta::Command) {
-        std::vector<std::string_view> names;
-        for (const Entity *e : commands_) names.push_back(e->name);
-        std::string s = suggest(name, names);
+        std::string s = suggest(name, QMP_SCHEMA_COMMANDS);
         std::string what = "unknown command";
         if (!s.empty()) what += " (did you mean " + quoted(s) + "?)";
         val.fail("", what);

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 #include <thread>
 
 #include <fcntl.h>
@@ -19,24 +20,24 @@ namespace {
 // How often a Unix socket that is missing or refusing is retried.
 constexpr int kRetryMs = 20;
 
-Error wait_writable(int fd, const Deadline &deadline) {
+Error wait_writable(int fd, const Deadline &deadline, const std::string &peer) {
     for (;;) {
         struct pollfd p = {fd, POLLOUT, 0};
         int r = poll(&p, 1, deadline.remaining_ms());
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) return Error::sys(errno, "poll");
-        if (r == 0) return Error::make(QMP_ETIMEDOUT, "timed out connecting");
+        if (r == 0) return Error::make(QMP_ETIMEDOUT, "timed out connecting to %s", peer.c_str());
         return Error::ok();
     }
 }
 
-Error finish_connect(int fd, const Deadline &deadline) {
-    Error e = wait_writable(fd, deadline);
+Error finish_connect(int fd, const Deadline &deadline, const std::string &peer) {
+    Error e = wait_writable(fd, deadline, peer);
     if (e) return e;
     int err = 0;
     socklen_t len = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return Error::sys(errno, "getsockopt");
-    if (err) return Error::sys(err, "connect");
+    if (err) return Error::sys(err, "cannot connect to %s", peer.c_str());
     return Error::ok();
 }
 
@@ -68,7 +69,7 @@ static Error connect_unix_once(const char *path, int *out_fd, bool *retry) {
     close_fd(fd);
     // EAGAIN: the server's backlog is full; it exists but is slow to accept.
     *retry = err == ENOENT || err == ECONNREFUSED || err == EAGAIN;
-    return Error::sys(err, "connect to %s", path);
+    return Error::sys(err, "cannot connect to %s", path);
 }
 
 Error connect_unix_attempt(const char *path, const Deadline &deadline, int *out_fd, Deadline *retry_at) {
@@ -103,7 +104,9 @@ Error connect_tcp(const char *host, const char *port, const Deadline &deadline, 
         if (gai == EAI_SYSTEM) e.sys_errno = errno;
         return e;
     }
-    Error last = Error::make(QMP_EIO, "no address for %s:%s", host, port);
+    // HOST:PORT as a user writes it ([V6ADDR]:PORT), for the messages.
+    std::string peer = std::strchr(host, ':') ? "[" + std::string(host) + "]:" + port : std::string(host) + ":" + port;
+    Error last = Error::make(QMP_EIO, "no address for %s", peer.c_str());
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
         if (fd < 0) {
@@ -116,9 +119,9 @@ Error connect_tcp(const char *host, const char *port, const Deadline &deadline, 
         } while (r < 0 && errno == EINTR);
         Error e;
         if (r < 0 && errno == EINPROGRESS)
-            e = finish_connect(fd, deadline);
+            e = finish_connect(fd, deadline, peer);
         else if (r < 0)
-            e = Error::sys(errno, "connect to %s:%s", host, port);
+            e = Error::sys(errno, "cannot connect to %s", peer.c_str());
         if (!e) {
             freeaddrinfo(res);
             *out_fd = fd;
