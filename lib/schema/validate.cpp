@@ -312,10 +312,6 @@ Error Schema::validate(const json_t *command, int flags, std::vector<std::string
     return ok ? Error::ok() : val.error();
 }
 
-}  // namespace qmp::schema
-
-namespace qmp::schema {
-
 Error Schema::validate_value(const char *query, const json_t *value, int flags,
                              std::vector<std::string> *warnings) const {
     const Entity *t = nullptr;
