@@ -5,6 +5,7 @@
 #include "capi/hold.h"
 #include "client/client.h"
 #include "schema/schema.h"
+#include "wire/codec.h"
 
 using qmp::Error;
 using qmp::set_last_error;
@@ -137,6 +138,65 @@ QMP_API int qmp_schema_validate(const qmp_schema *s, const json_t *command, int 
             if (!a) return set_last_error(QMP_ENOMEM, "out of memory");
             for (const std::string &w : list) json_array_append_new(a, json_stringn(w.data(), w.size()));
             *warnings = a;
+        }
+        return 0;
+    });
+}
+
+namespace {
+
+// Checks the arguments shared by the value validators; 0 or the error's status.
+int check_value_args(const qmp_schema *s, const char *query, int flags) {
+    if (!s) return null_schema();
+    if (!query) return set_last_error(QMP_EINVAL, "the schema query is NULL");
+    if (flags & ~qmp::schema::kAllFlags)
+        return set_last_error(QMP_EINVAL, "flags is %d: use QMP_VALIDATE flags", flags);
+    return 0;
+}
+
+}  // namespace
+
+QMP_API int qmp_schema_validate_value(const qmp_schema *s, const char *query, const json_t *value, int flags,
+                                      json_t **warnings) {
+    if (warnings) *warnings = nullptr;
+    if (int rc = check_value_args(s, query, flags)) return rc;
+    if (!value) return set_last_error(QMP_EINVAL, "the value is NULL");
+    return guarded([&] {
+        std::vector<std::string> list;
+        Error e = Schema::from(s)->validate_value(query, value, flags | QMP_VALIDATE, &list);
+        if (e) return set_last_error(e);
+        if (warnings) {
+            json_t *a = json_array();
+            if (!a) return set_last_error(QMP_ENOMEM, "out of memory");
+            for (const std::string &w : list) json_array_append_new(a, json_stringn(w.data(), w.size()));
+            *warnings = a;
+        }
+        return 0;
+    });
+}
+
+QMP_API int qmp_schema_validate_value_str(const qmp_schema *s, const char *query, const char *json, size_t len,
+                                          int flags, char **warnings) {
+    if (warnings) *warnings = nullptr;
+    if (int rc = check_value_args(s, query, flags)) return rc;
+    if (!json) return set_last_error(QMP_EINVAL, "the value text is NULL");
+    return guarded([&] {
+        json_t *v = nullptr;
+        Error e = qmp::wire::parse(json, len, &v);
+        if (e) return set_last_error(QMP_EINVAL, "the value is not valid JSON: %s", e.message.c_str());
+        std::vector<std::string> list;
+        e = Schema::from(s)->validate_value(query, v, flags | QMP_VALIDATE, &list);
+        json_decref(v);
+        if (e) return set_last_error(e);
+        if (warnings) {
+            std::string text = "[";
+            for (size_t i = 0; i < list.size(); i++) {
+                if (i) text += ",";
+                qmp::wire::encode_string(list[i].data(), list[i].size(), text);
+            }
+            text += "]";
+            *warnings = qmp::capi::dup_string(text);
+            if (!*warnings) return set_last_error(QMP_ENOMEM, "out of memory");
         }
         return 0;
     });

@@ -270,6 +270,23 @@ struct Pos {
     std::vector<const Entity *> scope;  // objects to look members up in; empty: just ent
 };
 
+// Cuts a query into its components; QMP_EINVAL when it is empty or has an empty one.
+Error split_query(const char *query, std::vector<std::string_view> *parts) {
+    std::string_view q(query);
+    if (q.empty()) return Error::make(QMP_EINVAL, "malformed schema query: it is empty");
+    size_t start = 0;
+    for (;;) {
+        size_t slash = q.find('/', start);
+        std::string_view part = q.substr(start, slash == std::string_view::npos ? q.npos : slash - start);
+        if (part.empty())
+            return Error::make(QMP_EINVAL, "malformed schema query '%s': an empty component", query);
+        parts->push_back(part);
+        if (slash == std::string_view::npos) break;
+        start = slash + 1;
+    }
+    return Error::ok();
+}
+
 class Walker {
 public:
     Walker(const Schema &s, const std::vector<std::string_view> &parts) : s_(s), parts_(parts) {}
@@ -409,18 +426,7 @@ Error Schema::has(const char *query, int *out) const {
     *out = 0;
     if (!query) return Error::make(QMP_EINVAL, "the schema query is NULL");
     std::vector<std::string_view> parts;
-    std::string_view q(query);
-    if (q.empty()) return Error::make(QMP_EINVAL, "malformed schema query: it is empty");
-    size_t start = 0;
-    for (;;) {
-        size_t slash = q.find('/', start);
-        std::string_view part = q.substr(start, slash == std::string_view::npos ? q.npos : slash - start);
-        if (part.empty())
-            return Error::make(QMP_EINVAL, "malformed schema query '%s': an empty component", query);
-        parts.push_back(part);
-        if (slash == std::string_view::npos) break;
-        start = slash + 1;
-    }
+    if (Error e = split_query(query, &parts)) return e;
     // Check the form of the whole query first, whatever the schema holds
     // and however far the walk gets, so that a malformed query is an error
     // on every server (never "not found" on one and QMP_EINVAL on another).
@@ -445,6 +451,71 @@ Error Schema::has(const char *query, int *out) const {
     p.ent = root;
     int r = w.walk(p, 1);
     *out = r;
+    return Error::ok();
+}
+
+// The type a query names, for validating a value against it.  Unlike has(),
+// which asks whether a path exists anywhere, this must land on exactly one
+// type: arrays are looked through for a member (its elements have it), but
+// an alternate is refused (which branch is meant is the value's business),
+// and so are the boolean components and +variant (a branch alone lacks the
+// union's base members).
+Error Schema::resolve_type(const char *query, const Entity **type, const char **root) const {
+    *type = nullptr;
+    *root = "value";
+    if (!query) return Error::make(QMP_EINVAL, "the schema query is NULL");
+    std::vector<std::string_view> parts;
+    if (Error e = split_query(query, &parts)) return e;
+    std::string_view first = parts[0];
+    if (first[0] == ' ') first.remove_prefix(1);
+    const Entity *t = find(first);
+    if (!t)
+        return Error::make(QMP_EINVAL, "schema query '%s': no command, event or type '%.*s'", query,
+                           int(first.size()), first.data());
+    for (size_t i = 1; i < parts.size(); i++) {
+        std::string_view c = parts[i];
+        char prefix = c[0];
+        std::string_view name = c;
+        if (prefix == ' ' || prefix == '*') name.remove_prefix(1);
+        if (prefix == '^' || prefix == '!' || prefix == '$' || prefix == '+')
+            return Error::make(QMP_EINVAL,
+                               "schema query '%s': '%.*s' %s, not a type to validate against", query,
+                               int(c.size()), c.data(),
+                               prefix == '+' ? "selects a union branch" : "is a test");
+        if (name.empty())
+            return Error::make(QMP_EINVAL, "malformed schema query '%s': the component '%c' names nothing", query,
+                               prefix);
+        if (t->meta == Meta::Command || t->meta == Meta::Event) {
+            if (prefix == '*' || (name != "arg-type" && (name != "ret-type" || t->meta != Meta::Command)))
+                return Error::make(QMP_EINVAL, "schema query '%s': %s '%s' has no '%.*s' (use %s)", query,
+                                   t->meta == Meta::Command ? "command" : "event", t->name.c_str(), int(c.size()),
+                                   c.data(), t->meta == Meta::Command ? "arg-type or ret-type" : "arg-type");
+            *root = name == "ret-type" ? "return" : t->meta == Meta::Command ? "arguments" : "data";
+            t = name == "ret-type" ? t->ret : t->arg;
+            continue;
+        }
+        while (t->meta == Meta::Array) t = t->element;
+        if (t->meta == Meta::Alternate)
+            return Error::make(QMP_EINVAL, "schema query '%s': '%.*s' is looked up in an alternate, whose branch "
+                               "depends on the value", query, int(c.size()), c.data());
+        if (t->meta != Meta::Object)
+            return Error::make(QMP_EINVAL, "schema query '%s': '%.*s' is looked up in a type without members",
+                               query, int(c.size()), c.data());
+        const Member *m = t->member(name);
+        if (!m)
+            return Error::make(QMP_EINVAL, "schema query '%s': no member '%.*s'", query, int(name.size()),
+                               name.data());
+        if (prefix == '*' && !m->optional)
+            return Error::make(QMP_EINVAL, "schema query '%s': member '%.*s' is not optional", query,
+                               int(name.size()), name.data());
+        *root = "value";
+        t = m->type;
+    }
+    if (t->meta == Meta::Command || t->meta == Meta::Event)
+        return Error::make(QMP_EINVAL, "schema query '%s' names %s '%s', not a type (add %s)", query,
+                           t->meta == Meta::Command ? "the command" : "the event", t->name.c_str(),
+                           t->meta == Meta::Command ? "/arg-type or /ret-type" : "/arg-type");
+    *type = t;
     return Error::ok();
 }
 

@@ -103,6 +103,15 @@ public:
     // whatever it says.  warnings may be null.
     Error validate(const json_t *command, int flags, std::vector<std::string> *warnings, bool oob = false) const;
 
+    // The type a query names (qmp_schema_validate_value()): *type, and the
+    // name the value has in messages (*root: "return", "arguments", "data"
+    // or "value").  QMP_EINVAL when the query names no single type.
+    Error resolve_type(const char *query, const Entity **type, const char **root) const;
+    // Validates value against the type query names; messages begin with
+    // the query, then the path from root ("query-status/ret-type:
+    // return.status: ...").
+    Error validate_value(const char *query, const json_t *value, int flags, std::vector<std::string> *warnings) const;
+
 private:
     Schema() = default;
     ~Schema() = default;
