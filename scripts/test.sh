@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The test command: every suite, then every suite again under valgrind,
-# then the async suite under ThreadSanitizer, then every suite under
+# then the async and mock suites under ThreadSanitizer, then every suite under
 # AddressSanitizer + UndefinedBehaviorSanitizer.
 #
 #   scripts/test.sh           meson test, meson test --setup=valgrind,
-#                             meson test --suite async in build-tsan/, and
+#                             meson test --suite async --suite mock in build-tsan/, and
 #                             meson test in build-asan/
 #   scripts/test.sh --quick   meson test only
 #   scripts/test.sh --record-counts
@@ -135,7 +135,8 @@ run() {
     run_in "${BUILD_DIR}" "$@"
 }
 
-# The thread tests (tests/async) again with libqmp and the tests built with
+# The thread tests (tests/async, and the test server's tests/mock, which runs
+# a thread per server) again with libqmp and the tests built with
 # -fsanitize=thread, in a build dir of their own.  A set-up or build that
 # fails is one failure.
 TSAN_DIR=build-tsan
@@ -153,8 +154,8 @@ run_tsan() {
         failed=$((failed + 1))
         return
     fi
-    run_in "${TSAN_DIR}" "async suite under ThreadSanitizer" "${TSAN_DIR}/meson-logs/testlog.json" \
-        "--only async,threads" --suite async
+    run_in "${TSAN_DIR}" "async and mock suites under ThreadSanitizer" "${TSAN_DIR}/meson-logs/testlog.json" \
+        "--only async,threads,mock" --suite async --suite mock
 }
 
 # Every suite again with libqmp and the tests built with
