@@ -1187,3 +1187,247 @@ qmpb_result *qmpb_client_get_schema(qmpb_client *b, qmpb_schema *into, int timeo
 qmpb_result *qmpb_client_schema_has(qmpb_client *b, const char *query);
 qmpb_result *qmpb_client_set_validation(qmpb_client *b, int flags);
 int qmpb_client_get_validation(qmpb_client *b);
+
+/* ==== the test server (qmp-mock.h) ========================================= */
+
+/* A holder of one qmp_mock, owned by the language's object: closing it
+   (qmpb_mock_close) stops the server and frees it once every call in
+   progress on it has returned; the destructor (GC in Python/Ruby,
+   DeleteQmpb_mock in Go) closes it too and frees the holder.  Script items
+   may be added from any thread while the server runs. */
+%{
+#include <unistd.h>
+
+typedef struct qmpb_mock {
+    pthread_mutex_t mu;
+    pthread_cond_t idle;      /* busy dropped to 0 */
+    qmp_mock *m;              /* NULL once closed */
+    int busy;                 /* calls in progress on m */
+} qmpb_mock;
+
+static qmpb_mock *qmpb_mock_new(void)
+{
+    qmpb_mock *h = (qmpb_mock *)calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->m = qmp_mock_new();
+    if (!h->m) {
+        free(h);
+        return NULL;
+    }
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->idle, NULL);
+    return h;
+}
+
+/* The server for one call (busy counted), or NULL with *err set. */
+static qmp_mock *qmpb_mock_enter(qmpb_mock *h, qmpb_result **err)
+{
+    if (!h) {
+        *err = qmpb_result_error(QMP_EINVAL, "no test server (NULL)");
+        return NULL;
+    }
+    pthread_mutex_lock(&h->mu);
+    qmp_mock *m = h->m;
+    if (m)
+        h->busy++;
+    pthread_mutex_unlock(&h->mu);
+    if (!m)
+        *err = qmpb_result_error(QMP_EINVAL, "the test server is closed");
+    return m;
+}
+
+static void qmpb_mock_leave(qmpb_mock *h)
+{
+    pthread_mutex_lock(&h->mu);
+    if (--h->busy == 0)
+        pthread_cond_broadcast(&h->idle);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void *qmpb_mock_close_run(void *p)
+{
+    qmpb_mock *h = (qmpb_mock *)p;
+    pthread_mutex_lock(&h->mu);
+    qmp_mock *m = h->m;
+    h->m = NULL;
+    while (h->busy)
+        pthread_cond_wait(&h->idle, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+    qmp_mock_free(m);
+    return NULL;
+}
+
+/* Stops and frees the server (waiting for the calls in progress, e.g. a
+   verify, to return); later calls fail with "the test server is closed". */
+static void qmpb_mock_close(qmpb_mock *h)
+{
+    if (h)
+        qmpb_run_blocking(qmpb_mock_close_run, h);
+}
+
+static void qmpb_mock_free(qmpb_mock *h)
+{
+    if (!h)
+        return;
+    qmpb_mock_close_run(h);
+    pthread_cond_destroy(&h->idle);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+static qmpb_result *qmpb_mock_set_greeting(qmpb_mock *h, const char *greeting_json)
+{
+    qmpb_result *err = NULL;
+    qmp_mock *m = qmpb_mock_enter(h, &err);
+    if (!m)
+        return err;
+    qmpb_result *r = qmpb_result_of(qmp_mock_set_greeting_str(m, greeting_json));
+    qmpb_mock_leave(h);
+    return r;
+}
+
+/* arguments_json NULL or "": any arguments. */
+static qmpb_result *qmpb_mock_expect(qmpb_mock *h, const char *command, const char *arguments_json,
+                                     const char *response_json)
+{
+    qmpb_result *err = NULL;
+    if (arguments_json && !*arguments_json)
+        arguments_json = NULL;
+    qmp_mock *m = qmpb_mock_enter(h, &err);
+    if (!m)
+        return err;
+    qmpb_result *r = qmpb_result_of(qmp_mock_expect_str(m, command, arguments_json, response_json));
+    qmpb_mock_leave(h);
+    return r;
+}
+
+static qmpb_result *qmpb_mock_event(qmpb_mock *h, const char *event_json)
+{
+    qmpb_result *err = NULL;
+    qmp_mock *m = qmpb_mock_enter(h, &err);
+    if (!m)
+        return err;
+    qmpb_result *r = qmpb_result_of(qmp_mock_event_str(m, event_json));
+    qmpb_mock_leave(h);
+    return r;
+}
+
+static qmpb_result *qmpb_mock_load_replies(qmpb_mock *h, const char *path)
+{
+    qmpb_result *err = NULL;
+    qmp_mock *m = qmpb_mock_enter(h, &err);
+    if (!m)
+        return err;
+    qmpb_result *r = qmpb_result_of(qmp_mock_load_replies(m, path));
+    qmpb_mock_leave(h);
+    return r;
+}
+
+/* schema NULL turns checking off. */
+static qmpb_result *qmpb_mock_set_schema(qmpb_mock *h, qmpb_schema *schema)
+{
+    qmpb_result *err = NULL;
+    qmp_schema *s = NULL;
+    if (schema && !(s = qmpb_schema_take(schema, &err)))
+        return err;
+    qmp_mock *m = qmpb_mock_enter(h, &err);
+    if (!m) {
+        qmp_schema_unref(s);
+        return err;
+    }
+    qmpb_result *r = qmpb_result_of(qmp_mock_set_schema(m, s));
+    qmpb_mock_leave(h);
+    qmp_schema_unref(s);
+    return r;
+}
+
+/* text: the client's end of the socketpair, a decimal fd (the caller's). */
+static qmpb_result *qmpb_mock_socketpair(qmpb_mock *h)
+{
+    qmpb_result *err = NULL;
+    qmp_mock *m = qmpb_mock_enter(h, &err);
+    if (!m)
+        return err;
+    int fd = qmp_mock_socketpair(m);
+    qmpb_result *r = qmpb_result_of(fd < 0 ? fd : QMP_OK);
+    qmpb_mock_leave(h);
+    if (r && fd >= 0) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "%d", fd);
+        r->text = strdup(buf);
+        if (!r->text) {
+            close(fd);
+            qmpb_result_free(r);
+            return qmpb_result_error(QMP_ENOMEM, "out of memory");
+        }
+    } else if (!r && fd >= 0) {
+        close(fd);
+    }
+    return r;
+}
+
+static qmpb_result *qmpb_mock_listen_unix(qmpb_mock *h, const char *path)
+{
+    qmpb_result *err = NULL;
+    qmp_mock *m = qmpb_mock_enter(h, &err);
+    if (!m)
+        return err;
+    qmpb_result *r = qmpb_result_of(qmp_mock_listen_unix(m, path));
+    qmpb_mock_leave(h);
+    return r;
+}
+
+struct qmpb_mock_verify_args {
+    qmp_mock *m;
+    int timeout_ms;
+    qmpb_result *r;
+};
+
+static void *qmpb_mock_verify_run(void *p)
+{
+    struct qmpb_mock_verify_args *a = (struct qmpb_mock_verify_args *)p;
+    a->r = qmpb_result_of(qmp_mock_verify(a->m, a->timeout_ms));
+    return NULL;
+}
+
+/* Blocking: up to timeout_ms (-1: for ever). */
+static qmpb_result *qmpb_mock_verify(qmpb_mock *h, int timeout_ms)
+{
+    qmpb_result *err = NULL;
+    qmp_mock *m = qmpb_mock_enter(h, &err);
+    if (!m)
+        return err;
+    struct qmpb_mock_verify_args a = { m, timeout_ms, NULL };
+    qmpb_run_blocking(qmpb_mock_verify_run, &a);
+    qmpb_mock_leave(h);
+    return a.r;
+}
+%}
+
+%nodefaultctor qmpb_mock;
+typedef struct qmpb_mock {} qmpb_mock;
+%extend qmpb_mock {
+    ~qmpb_mock() { qmpb_mock_free($self); }
+}
+%newobject qmpb_mock_new;
+%newobject qmpb_mock_set_greeting;
+%newobject qmpb_mock_expect;
+%newobject qmpb_mock_event;
+%newobject qmpb_mock_load_replies;
+%newobject qmpb_mock_set_schema;
+%newobject qmpb_mock_socketpair;
+%newobject qmpb_mock_listen_unix;
+%newobject qmpb_mock_verify;
+qmpb_mock *qmpb_mock_new(void);
+void qmpb_mock_close(qmpb_mock *h);
+qmpb_result *qmpb_mock_set_greeting(qmpb_mock *h, const char *greeting_json);
+qmpb_result *qmpb_mock_expect(qmpb_mock *h, const char *command, const char *arguments_json,
+                              const char *response_json);
+qmpb_result *qmpb_mock_event(qmpb_mock *h, const char *event_json);
+qmpb_result *qmpb_mock_load_replies(qmpb_mock *h, const char *path);
+qmpb_result *qmpb_mock_set_schema(qmpb_mock *h, qmpb_schema *schema);
+qmpb_result *qmpb_mock_socketpair(qmpb_mock *h);
+qmpb_result *qmpb_mock_listen_unix(qmpb_mock *h, const char *path);
+qmpb_result *qmpb_mock_verify(qmpb_mock *h, int timeout_ms);
+/* ==== end of the test server ============================================== */

@@ -58,6 +58,7 @@ __all__ = [
     "SocketError", "InvalidArgument", "OutOfMemory", "DeadlockError",
     "command", "action", "transaction", "add_secret_member", "version",
     "Schema", "VALIDATE", "DENY_DEPRECATED", "DENY_UNSTABLE",
+    "Mock", "MockMismatch",
 ]
 
 FOREVER = math.inf
@@ -776,3 +777,172 @@ class Schema:
             cmd = _command(command, args, **kwargs)
         f = _flags(VALIDATE if flags is None else flags or VALIDATE, deny_deprecated, deny_unstable)
         return self._json(_c.qmpb_schema_validate, json.dumps(cmd), f)
+
+
+# --- the test server (qmp-mock.h) ---------------------------------------------------
+
+class MockMismatch(Error, AssertionError):
+    """Mock.verify(): the conversation was not the script's.  .message names
+    the first mismatch, e.g. "qmp_mock: expected command 'stop', got 'cont'"
+    (an AssertionError, so unittest and pytest report it as a failure)."""
+
+
+_NO_RETURN = object()
+
+
+class Mock:
+    """A scripted QMP server for the tests of code that speaks QMP, without
+    QEMU (libqmp's qmp-mock.h).  Script what the code under test must send
+    and what the server answers, connect a Client to it, run the code, and
+    verify:
+
+        with libqmp.Mock() as m:
+            m.expect("device_del", {"id": "disk0"})           # answered {"return": {}}
+            m.event("DEVICE_DELETED", {"device": "disk0"})
+            with m.connect() as c:
+                unplug_disk(c, "disk0")
+        # the end of the with block verifies: MockMismatch when the code
+        # sent something else (or less), then stops the server
+
+    A command the script does not expect is answered with a GenericError that
+    says what was expected, so the code under test fails where it went wrong.
+    A script item that is not what it claims raises InvalidArgument at the
+    call that adds it.  Timeouts are in seconds."""
+
+    def __init__(self, *, greeting=None, schema=None):
+        self._h = _c.qmpb_mock_new()
+        if self._h is None:
+            raise OutOfMemory("out of memory", _c.QMP_ENOMEM)
+        self._clients = []
+        if greeting is not None:
+            self.greeting(greeting)
+        if schema is not None:
+            self.set_schema(schema)
+
+    def _call(self, fn, *args):
+        return _check(fn(self._h, *args))
+
+    @staticmethod
+    def _text(value):
+        return value if isinstance(value, str) else json.dumps(value)
+
+    # -- the script
+
+    def greeting(self, greeting):
+        """The greeting to send ({"QMP": {...}}, a dict or JSON text); before
+        the server starts.  The default is QEMU 7.2's."""
+        self._call(_c.qmpb_mock_set_greeting, self._text(greeting))
+        return self
+
+    def expect(self, command, arguments=None, *, returns=_NO_RETURN, error=None, response=None):
+        """The next command must be `command`, with exactly these arguments
+        (a dict; None accepts any).  It is answered {"return": returns}
+        ({} by default), or {"error": {"class": error[0], "desc": error[1]}}
+        when error=(class, desc), or with `response` as given (a dict or JSON
+        text).  Returns the Mock, so calls chain."""
+        given = (returns is not _NO_RETURN) + (error is not None) + (response is not None)
+        if given > 1:
+            raise InvalidArgument("expect(): give one of returns, error and response", _c.QMP_EINVAL)
+        if response is None:
+            if error is not None:
+                if isinstance(error, dict):
+                    response = {"error": error}
+                else:
+                    error_class, desc = error
+                    response = {"error": {"class": error_class, "desc": desc}}
+            else:
+                response = {"return": {} if returns is _NO_RETURN else returns}
+        args = None if arguments is None else self._text(arguments)
+        self._call(_c.qmpb_mock_expect, command, args, self._text(response))
+        return self
+
+    def event(self, event, data=None, *, timestamp=None):
+        """An event, sent after the response to the expectation added before
+        it: a name (with data, a dict, and timestamp {"seconds", "microseconds"})
+        or a whole event (a dict or JSON text)."""
+        if isinstance(event, str) and not event.lstrip().startswith("{"):
+            ev = {"event": event}
+            if data is not None:
+                ev["data"] = data
+            if timestamp is not None:
+                ev["timestamp"] = timestamp
+            text = json.dumps(ev)
+        else:
+            if data is not None or timestamp is not None:
+                raise InvalidArgument("event(): a whole event takes no data or timestamp",
+                                      _c.QMP_EINVAL)
+            text = self._text(event)
+        self._call(_c.qmpb_mock_event, text)
+        return self
+
+    def load_replies(self, path):
+        """Appends a libvirt .replies recording (commands, their responses and
+        the events between them; ids replaced by the client's own).  A file
+        that is malformed raises InvalidArgument naming "PATH:LINE"."""
+        self._call(_c.qmpb_mock_load_replies, os.fspath(path))
+        return self
+
+    def set_schema(self, schema):
+        """Checks the script and the conversation against a Schema (None: no
+        checking): commands received, scripted returns and events."""
+        self._call(_c.qmpb_mock_set_schema, None if schema is None else schema._h)
+        return self
+
+    # -- the connection
+
+    def socketpair(self):
+        """Starts the server on a socketpair; returns the client's end, an fd
+        that is the caller's (see connect())."""
+        return int(self._call(_c.qmpb_mock_socketpair).text)
+
+    def listen_unix(self, path):
+        """Starts the server listening on a Unix socket at path (which must
+        not exist) for one connection; close() removes it."""
+        self._call(_c.qmpb_mock_listen_unix, os.fspath(path))
+        return self
+
+    def connect(self, timeout=None, **settings):
+        """Starts the server on a socketpair and returns a Client connected to
+        it (greeting and negotiation done); settings as for Client().  The
+        client is closed with the Mock if not before."""
+        c = Client(**settings)
+        try:
+            fd = self.socketpair()
+        except BaseException:
+            c.close()
+            raise
+        c._open(_c.qmpb_client_connect_fd, fd, _ms(timeout))
+        self._clients.append(c)
+        return c
+
+    # -- the end
+
+    def verify(self, timeout=5.0):
+        """Waits up to timeout seconds for the script to be used up.  Raises
+        MockMismatch naming the first mismatch: an unexpected command, wrong
+        arguments, a schema violation, garbage, a client that left early, or
+        expectations never reached."""
+        r = _c.qmpb_mock_verify(self._h, _ms(timeout))
+        if r is not None and r.code == _c.QMP_EPROTO:
+            raise MockMismatch(r.message, r.code)
+        _check(r)
+
+    def close(self):
+        """Closes the clients from connect(), stops the server and frees it.
+        Idempotent; later calls raise InvalidArgument."""
+        clients, self._clients = self._clients, []
+        for c in clients:
+            c.close()
+        h = self.__dict__.get("_h")
+        if h is not None:
+            _c.qmpb_mock_close(h)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                self.verify()
+        finally:
+            self.close()
