@@ -753,3 +753,5 @@ module LibQMP
     def call(fn, *args) = LibQMP.check(Native.send(fn, @holder, *args))
   end
 end
+
+require "libqmp/mock"
