@@ -809,11 +809,17 @@ class Mock:
     A script item that is not what it claims raises InvalidArgument at the
     call that adds it.  Timeouts are in seconds."""
 
-    def __init__(self, *, greeting=None, schema=None):
+    VERIFY_TIMEOUT = 5.0
+
+    def __init__(self, *, greeting=None, schema=None, verify_timeout=VERIFY_TIMEOUT):
+        """greeting: {"QMP": {...}} (see greeting()); schema: a Schema that
+        checks the script and the conversation; verify_timeout: how long
+        verify() (and the end of a with block) waits by default, seconds."""
         self._h = _c.qmpb_mock_new()
         if self._h is None:
             raise OutOfMemory("out of memory", _c.QMP_ENOMEM)
         self._clients = []
+        self._verify_timeout = verify_timeout
         if greeting is not None:
             self.greeting(greeting)
         if schema is not None:
@@ -917,12 +923,13 @@ class Mock:
 
     # -- the end
 
-    def verify(self, timeout=5.0):
-        """Waits up to timeout seconds for the script to be used up.  Raises
+    def verify(self, timeout=None):
+        """Waits up to timeout seconds (None: verify_timeout) for the script
+        to be used up.  Raises
         MockMismatch naming the first mismatch: an unexpected command, wrong
         arguments, a schema violation, garbage, a client that left early, or
         expectations never reached."""
-        r = _c.qmpb_mock_verify(self._h, _ms(timeout))
+        r = _c.qmpb_mock_verify(self._h, _ms(self._verify_timeout if timeout is None else timeout))
         if r is not None and r.code == _c.QMP_EPROTO:
             raise MockMismatch(r.message, r.code)
         _check(r)
