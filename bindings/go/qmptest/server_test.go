@@ -362,3 +362,33 @@ func TestListenUnixAndGreeting(t *testing.T) {
 		t.Fatalf("%s after Close: %v", path, err)
 	}
 }
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fds)
+}
+
+// The cleanup frees everything: 200 servers, each with a client, leave no
+// fd behind (each has a socketpair and a client socket while it runs).
+func TestManyServersLeaveNoFD(t *testing.T) {
+	before := openFDs(t)
+	for i := 0; i < 200; i++ {
+		ft := &fakeTB{TB: t}
+		s := qmptest.NewServer(ft)
+		s.Expect("query-name", nil, map[string]string{"name": "vm"})
+		if _, err := s.Dial().Execute("query-name", nil); err != nil {
+			t.Fatal(err)
+		}
+		ft.finish()
+		if len(ft.errors)+len(ft.fatals) != 0 {
+			t.Fatalf("server %d: %q %q", i, ft.errors, ft.fatals)
+		}
+	}
+	if after := openFDs(t); after != before {
+		t.Fatalf("%d fds open, %d before", after, before)
+	}
+}

@@ -4,6 +4,7 @@ tests its QMP code without QEMU), a recording of QEMU 7.2 replayed,
 mismatches reported by verify() and by the with block, and bad script items
 refused by the call that adds them."""
 
+import gc
 import json
 import os
 import shutil
@@ -233,6 +234,41 @@ class TestMismatches(unittest.TestCase):
             self.assertFalse(os.path.exists(path))
         finally:
             shutil.rmtree(d)
+
+
+def open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+
+class TestResources(unittest.TestCase):
+    """Servers closed, or left to the garbage collector, leave no fd or
+    thread behind (each server has a thread and a socket while it runs)."""
+
+    def test_many_servers(self):
+        fds, tasks = open_fds(), threads()
+        kept = []          # alive: the end of the with block alone must free
+        for i in range(200):
+            with libqmp.Mock() as m:
+                m.expect("query-name", returns={"name": "vm%d" % i})
+                self.assertEqual(m.connect().execute("query-name"), {"name": "vm%d" % i})
+            kept.append(m)
+        self.assertEqual(open_fds(), fds)
+        self.assertEqual(threads(), tasks)
+
+    def test_servers_left_to_the_collector(self):
+        fds, tasks = open_fds(), threads()
+        for _ in range(200):
+            m = libqmp.Mock()
+            m.expect("stop")
+            os.close(m.socketpair())
+            del m
+        gc.collect()
+        self.assertEqual(open_fds(), fds)
+        self.assertEqual(threads(), tasks)
 
 
 class TestBadScript(unittest.TestCase):

@@ -208,6 +208,26 @@ class TestMock < Minitest::Test
     end
   end
 
+  # --- resources: a closed server leaves no fd or thread behind
+
+  def open_fds = Dir.children("/proc/self/fd").size
+  def threads = Dir.children("/proc/self/task").size
+
+  def test_many_servers
+    fds = open_fds
+    tasks = threads
+    kept = [] # alive: the end of the block alone must free
+    200.times do |i|
+      kept << LibQMP::Mock.open do |m|
+        m.expect("query-name", returns: { "name" => "vm#{i}" })
+        assert_equal({ "name" => "vm#{i}" }, m.connect.execute("query-name"))
+        m
+      end
+    end
+    assert_equal fds, open_fds
+    assert_equal tasks, threads
+  end
+
   # --- bad script items: InvalidArgument at the call that adds them
 
   def test_bad_items
