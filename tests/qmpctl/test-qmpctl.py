@@ -903,8 +903,13 @@ class FakeQemu:
                     line, buf = buf.split(b"\n", 1)
                     cmd = json.loads(line)
                     ident = json.dumps(cmd.get("id"))
-                    name = cmd["execute"]
-                    if name == "query-big":
+                    name = cmd.get("execute") or cmd["exec-oob"]
+                    if name == "query-slow":
+                        slow = ident  # answered after the out-of-band query-fast
+                    elif name == "query-fast":
+                        conn.sendall(b'{"return": "fast", "id": %s}\r\n' % ident.encode())
+                        conn.sendall(b'{"return": "slow", "id": %s}\r\n' % slow.encode())
+                    elif name == "query-big":
                         conn.sendall(b'{"event": "BIG", "data": {"n": 18446744073709551615}, '
                                      b'"timestamp": {"seconds": 1, "microseconds": 2}}\r\n')
                         r, w = os.pipe()
@@ -967,6 +972,12 @@ def case_record_exact(tmp):
         check(os.read(fake.pipe_r, 100) == b"hello back", "the fd the program got is the server's pipe")
         os.close(fake.pipe_r)
         check(not os.path.exists(path), "the socket is removed once the program is connected")
+        # An out-of-band command answered before the one sent earlier.
+        c.sendall(b'{"execute": "query-slow", "id": "s"}\n{"exec-oob": "query-fast", "id": "f"}\n')
+        got = b""
+        while got.count(b"\n") < 2:
+            got += c.recv(65536)
+        check(got == b'{"return": "fast", "id": "f"}\r\n{"return": "slow", "id": "s"}\r\n', "out of order", got)
         c.sendall(b'{"execute": "query-hang", "id": 4}\n')
         time.sleep(0.3 * SLOW)
         p.send_signal(signal.SIGTERM)
@@ -983,10 +994,14 @@ def case_record_exact(tmp):
     text = read_file(out)
     print(text)
     values = replies_values(text)
-    check([v.get("execute") or v.get("event") or "response" for v in values] ==
-          ["qmp_capabilities", "response", "getfd", "response", "query-big", "BIG", "response"],
+    check([v.get("execute") or v.get("exec-oob") or v.get("event") or "response" for v in values] ==
+          ["qmp_capabilities", "response", "getfd", "response", "query-big", "BIG", "response",
+           "query-fast", "response", "query-slow", "response"],
           "the conversation up to SIGTERM, without the unanswered command", values)
     check(values[1]["id"] == "libvirt-1" and values[6]["id"] == "libvirt-3", "responses get their command's id")
+    check(values[7] == {"exec-oob": "query-fast", "id": "libvirt-5"} and values[8] == {"return": "fast", "id": "libvirt-5"}
+          and values[9] == {"execute": "query-slow", "id": "libvirt-4"} and values[10] == {"return": "slow", "id": "libvirt-4"},
+          "an out-of-band answer: each command with its own response", values[7:])
     for exact in ('"big": 18446744073709551615,', '"neg": -9223372036854775808,', '"f": 1.50,', '"e": 1E+3,',
                   '"s": "caf\\u00e9 \\"q\\" \\\\ \\/",', '"empty": {},', '"n": 18446744073709551615\n'):
         check(exact in text, "written exactly: " + exact, text)

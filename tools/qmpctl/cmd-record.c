@@ -103,35 +103,47 @@ static void pending_free(pending *p)
     g_free(p);
 }
 
+/* The response's libvirt-N: the one in its command's pretty text. */
+static void libvirt_id_of(const pending *p, char *id, size_t size)
+{
+    const char *at = strstr(p->text->str, "\"libvirt-");
+    id[0] = '\0';
+    if (at) snprintf(id, size, "%.*s", (int)strcspn(at + 1, "\""), at + 1);
+}
+
 static void on_response(recorder *r, const json_message *msg)
 {
     GString *id = g_string_new(NULL);
     id_of(msg, id);
-    pending *p = r->head;
-    if (!p || !g_string_equal(p->id, id)) {
-        /* QEMU's answer to something that was no command (e.g. not JSON). */
-        warn_msg("record: a response to no command the program sent: not recorded");
-        g_string_free(id, TRUE);
-        return;
+    /* Usually the oldest command's; an out-of-band command may be answered before older ones. */
+    pending *p = r->head, *before = NULL;
+    while (p && !g_string_equal(p->id, id)) {
+        before = p;
+        p = p->next;
     }
     g_string_free(id, TRUE);
+    if (!p) {
+        /* QEMU's answer to something that was no command (e.g. not JSON). */
+        warn_msg("record: a response to no command the program sent: not recorded");
+        return;
+    }
+    char libvirt_id[32];
+    libvirt_id_of(p, libvirt_id, sizeof libvirt_id);
     GString *text = g_string_new(NULL);
-    /* The response gets the command's libvirt-N, taken from its pretty text. */
-    const char *at = strstr(p->text->str, "\"libvirt-");
-    char libvirt_id[32] = "";
-    if (at) sscanf(at + 1, "%31[^\"]", libvirt_id);
     json_message_pretty(msg, libvirt_id, text);
     put_value(r, NULL, p->text);
-    if (r->held->len) {
+    if (p == r->head && r->held->len) {
         /* The events that came between the command and its response (each starts with "\n\n"). */
         if (r->values > 0) fputs(r->held->str, r->out);
+        else fputs(r->held->str + 2, r->out);
         r->values++;
+        g_string_truncate(r->held, 0);
     }
     put_value(r, NULL, text);
     g_string_free(text, TRUE);
-    g_string_truncate(r->held, 0);
-    r->head = p->next;
-    if (!r->head) r->tail = NULL;
+    if (before) before->next = p->next;
+    else r->head = p->next;
+    if (r->tail == p) r->tail = before;
     pending_free(p);
 }
 
@@ -183,8 +195,9 @@ static void from_qemu(const char *text, size_t len, void *user)
 /* The end: the events held are written; a command never answered is not. */
 static void recorder_finish(recorder *r)
 {
+    for (pending *p = r->head; p; p = p->next)
+        warn_msg("record: the command %s got no response: not recorded", p->name);
     if (r->head) {
-        warn_msg("record: the command %s got no response: not recorded", r->head->name);
         if (r->held->len) {
             /* Without the command, the events follow the last value written. */
             fputs(r->values > 0 ? r->held->str : r->held->str + 2, r->out);
