@@ -761,7 +761,7 @@ def case_launch(tmp):
 
 def peer_client(path):
     """record-peer's conversation over the socket path: [(step, status, parsed JSON)]."""
-    p = subprocess.run([PEER, "client", path], capture_output=True, text=True, timeout=60 * SLOW)
+    p = subprocess.run(WRAP + [PEER, "client", path], capture_output=True, text=True, timeout=60 * SLOW)
     print("$ record-peer client -> %d" % p.returncode)
     sys.stdout.write(p.stdout)
     sys.stderr.write(p.stderr)
@@ -806,7 +806,7 @@ def check_conversation(steps):
 def replay(tmp, replies):
     """record-peer's conversation against the test server loaded with replies; the server verifies it."""
     sock = os.path.join(tmp, "mock.sock")
-    server = subprocess.Popen([PEER, "serve", replies, sock], stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(WRAP + [PEER, "serve", replies, sock], stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: os.path.exists(sock) or server.poll() is not None, "the test server's socket")
         steps = peer_client(sock)
