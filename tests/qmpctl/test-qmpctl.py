@@ -123,7 +123,7 @@ def case_usage(tmp):
                  ["demo", "--", "-m", "1G"], ["schema", "a", "b"], ["help", "a", "b"],
                  ["exec", "query-status", "--json"], ["record"], ["record", "-o", "f", "--tcp", "h:1"],
                  ["record", "-o", "f", "--launch"], ["exec", "x", "-o", "f"], ["exec", "x", "--listen", "p"],
-                 ["record", "-o", "f", "extra"]):
+                 ["record", "-o", "f", "extra"], ["record", "-o", "f", "--validate"]):
         rc, _, err = run(args)
         check(rc == 2 and "qmpctl:" in err, "usage error %r: exit 2" % (args,))
     rc, _, err = run(["exec", "query-status"])

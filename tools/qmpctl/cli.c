@@ -361,6 +361,7 @@ int cli_parse(int argc, char **argv, cli *o)
     if (o->command->run == cmd_record) {
         if (!o->output) return usage_error("record: missing -o FILE");
         if (o->tcp || o->launch) return usage_error("record: QEMU's Unix socket only (-s PATH or QMP_SOCKET)");
+        if (o->validate) return usage_error("record: forwards commands unchanged; --validate does not apply");
     }
     return check_words(o);
 }
