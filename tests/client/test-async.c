@@ -2,6 +2,10 @@
  * test-async: qmp_client_execute_async(): out-of-order replies, driving by
  * qmp_client_process() or by a synchronous call, failures of the call
  * itself, timeouts, cancellation, and the in-flight limit.
+ *
+ * Replies in order come from the test server (mock-client.h); replies out of
+ * order or late, hang-ups, silence and commands that may or may not reach
+ * the server before a close come from the scripted peer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +17,7 @@
 #include <cmocka.h>
 
 #include <qmp/qmp.h>
+#include "mock-client.h"
 #include "peer.h"
 
 struct call {
@@ -140,41 +145,44 @@ static void test_out_of_order_with_sync_call(void **state)
 static void test_async_command_error(void **state)
 {
     (void)state;
-    peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
     int done = 0;
     struct call a;
     call_init(&a, &done);
 
-    peer_expect(p, "query-a", PEER_NO_ARGS);
-    peer_error(p, "CommandNotFound", "The command query-a has not been found");
+    assert_status(qmp_mock_expect_str(m, "query-a", "{}",
+                                      "{\"error\": {\"class\": \"CommandNotFound\", "
+                                      "\"desc\": \"The command query-a has not been found\"}}"),
+                  QMP_OK);
     assert_status(send_async(c, "query-a", NULL, &a), QMP_OK);
     assert_int_equal(drive_until(c, &done, 1), QMP_OK);
     assert_call(&a, QMP_ECOMMAND,
                 "{\"class\":\"CommandNotFound\",\"desc\":\"The command query-a has not been found\"}");
     assert_string_equal(a.error_class, "CommandNotFound");
 
-    assert_client_usable(c, p);
-    finish(c, p);
+    mock_assert_client_usable(c, m);
+    mock_finish(c, m);
 }
 
 static void test_async_arguments_and_array_result(void **state)
 {
     (void)state;
-    peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
     int done = 0;
     struct call a;
     call_init(&a, &done);
 
     /* Arguments pass through untouched. */
-    peer_expect(p, "qom-list", "{\"path\": \"/machine\"}");
-    peer_return(p, "[{\"name\": \"type\", \"type\": \"string\"}]");
+    assert_status(qmp_mock_expect_str(m, "qom-list", "{\"path\": \"/machine\"}",
+                                      "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}]}"),
+                  QMP_OK);
     assert_status(qmp_client_execute_async(c, qmp_command_new("qom-list", "s:path", "/machine", NULL),
                                            NULL, reply_cb, &a, call_destroy), QMP_OK);
     assert_int_equal(drive_until(c, &done, 1), QMP_OK);
     assert_call(&a, QMP_OK, "[{\"name\":\"type\",\"type\":\"string\"}]");
-    finish(c, p);
+    mock_finish(c, m);
 }
 
 static void test_async_fails_not_connected(void **state)
@@ -196,8 +204,8 @@ static void test_async_fails_not_connected(void **state)
 static void test_async_fails_null_command(void **state)
 {
     (void)state;
-    peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
     struct call a;
     call_init(&a, NULL);
     assert_null(qmp_command_new("x", "j:n", -1, NULL));
@@ -216,8 +224,9 @@ static void test_async_fails_null_command(void **state)
     assert_int_equal(b.cb, 0);
     assert_int_equal(b.destroy, 1);
 
-    assert_client_usable(c, p);
-    finish(c, p);
+    /* Nothing was sent: the server saw only the query-status below. */
+    mock_assert_client_usable(c, m);
+    mock_finish(c, m);
     assert_int_equal(a.cb + b.cb, 0);
     assert_int_equal(a.destroy + b.destroy, 2);
 }
@@ -373,16 +382,16 @@ static void test_loop_integration_idle(void **state)
     assert_status(qmp_client_process(c, 0), QMP_ECLOSED);
     qmp_client_free(c);
 
-    peer *p;
-    c = connect_client(&p);
+    qmp_mock *m;
+    c = mock_connect_client(&m);
     int fd = qmp_client_get_fd(c);
     assert_true(fd >= 0);
     assert_true(qmp_client_get_events(c) & QMP_POLL_IN);
     assert_status(qmp_client_process(c, 0), QMP_OK);
     assert_int_equal(qmp_client_get_fd(c), fd);
-    assert_client_usable(c, p);
+    mock_assert_client_usable(c, m);
     assert_int_equal(qmp_client_get_fd(c), fd);
-    finish(c, p);
+    mock_finish(c, m);
 }
 
 int main(void)

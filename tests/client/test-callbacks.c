@@ -1,6 +1,11 @@
 /*
  * test-callbacks: destroy notifiers run exactly once, close callbacks and
  * their reasons, and callbacks that call back into the client.
+ *
+ * The conversations are the test server's (mock-client.h), except two that
+ * need what only the scripted peer does: watching the client hang up
+ * (test_close_reports_ok) and an event before a reply with a nested
+ * command answered first (test_sync_call_inside_event_handler).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +16,7 @@
 #include <cmocka.h>
 
 #include <qmp/qmp.h>
+#include "mock-client.h"
 #include "peer.h"
 
 struct counts {
@@ -54,34 +60,46 @@ static void finish(qmp_client *c, peer *p)
     assert_int_equal(peer_finish(p), 0);
 }
 
+/* Scripts stop, answered {} and followed by n_events STOP events. */
+static void expect_stop(qmp_mock *m, int n_events)
+{
+    assert_status(qmp_mock_expect_str(m, "stop", "{}", "{\"return\": {}}"), QMP_OK);
+    for (int i = 0; i < n_events; i++) assert_status(qmp_mock_event_str(m, "{\"event\": \"STOP\"}"), QMP_OK);
+}
+
+/* Runs stop and waits until the n STOP events after it have been dispatched. */
+static void run_stop(qmp_client *c, int n_events)
+{
+    unsigned long long seq = qmp_client_event_seq(c);
+    assert_status(qmp_client_execute(c, qmp_command_new("stop", NULL), NULL), QMP_OK);
+    for (int i = 0; i < n_events; i++)
+        assert_status(qmp_client_wait_event_full(c, "STOP", NULL, seq, peer_io_timeout_ms(), NULL, &seq), QMP_OK);
+}
+
 static void test_off_event_runs_destroy_once(void **state)
 {
     (void)state;
     struct counts k;
     memset(&k, 0, sizeof k);
-    peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
     unsigned int id = 0;
     assert_status(qmp_client_on_event(c, "STOP", count_event, &k, count_destroy, &id), QMP_OK);
 
-    peer_expect(p, "stop", PEER_NO_ARGS);
-    peer_event(p, "STOP", NULL);
-    peer_return(p, "{}");
-    assert_status(qmp_client_execute(c, qmp_command_new("stop", NULL), NULL), QMP_OK);
+    expect_stop(m, 1);
+    run_stop(c, 1);
     assert_int_equal(k.calls, 1);
 
     assert_status(qmp_client_off_event(c, id), QMP_OK);
     assert_int_equal(k.destroyed, 1);
 
     /* Removed: no more calls, and removing again is an unknown id. */
-    peer_expect(p, "stop", PEER_NO_ARGS);
-    peer_event(p, "STOP", NULL);
-    peer_return(p, "{}");
-    assert_status(qmp_client_execute(c, qmp_command_new("stop", NULL), NULL), QMP_OK);
+    expect_stop(m, 1);
+    run_stop(c, 1);
     assert_int_equal(k.calls, 1);
     assert_status(qmp_client_off_event(c, id), QMP_EINVAL);
 
-    finish(c, p);
+    mock_finish(c, m);
     assert_int_equal(k.destroyed, 1);
 }
 
@@ -107,11 +125,11 @@ static void test_free_runs_destroys_once(void **state)
     /* Connected: the close callback reports QMP_OK, then its destroy runs. */
     memset(&a, 0, sizeof a);
     memset(&cl, 0, sizeof cl);
-    peer *p;
-    c = connect_client(&p);
+    qmp_mock *m;
+    c = mock_connect_client(&m);
     assert_status(qmp_client_on_event(c, NULL, count_event, &a, count_destroy, NULL), QMP_OK);
     assert_status(qmp_client_on_close(c, count_close, &cl, count_destroy), QMP_OK);
-    finish(c, p);
+    mock_finish(c, m);
     assert_int_equal(a.destroyed, 1);
     assert_int_equal(cl.calls, 1);
     assert_int_equal(cl.last_reason, QMP_OK);
@@ -157,14 +175,14 @@ static void test_on_close_replaced(void **state)
     struct counts first, second;
     memset(&first, 0, sizeof first);
     memset(&second, 0, sizeof second);
-    peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
     assert_status(qmp_client_on_close(c, count_close, &first, count_destroy), QMP_OK);
     assert_status(qmp_client_on_close(c, count_close, &second, count_destroy), QMP_OK);
     assert_int_equal(first.destroyed, 1);
     assert_int_equal(second.destroyed, 0);
 
-    finish(c, p);
+    mock_finish(c, m);
     assert_int_equal(first.calls, 0);
     assert_int_equal(first.destroyed, 1);
     assert_int_equal(second.calls, 1);
@@ -226,21 +244,18 @@ static void test_off_event_inside_handler(void **state)
     (void)state;
     struct counts k;
     memset(&k, 0, sizeof k);
-    peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
     assert_status(qmp_client_on_event(c, NULL, remove_self, &k, count_destroy, &k.self_id), QMP_OK);
 
-    peer_expect(p, "stop", PEER_NO_ARGS);
-    peer_event(p, "STOP", NULL);
-    peer_event(p, "STOP", NULL);
-    peer_return(p, "{}");
-    assert_status(qmp_client_execute(c, qmp_command_new("stop", NULL), NULL), QMP_OK);
+    expect_stop(m, 2);
+    run_stop(c, 2);
     assert_int_equal(k.rc_inside, QMP_OK);
     assert_int_equal(k.destroyed_inside, 0);   /* "after any call of it in progress" */
     assert_int_equal(k.calls, 1);              /* not called for the second event */
     assert_int_equal(k.destroyed, 1);
 
-    finish(c, p);
+    mock_finish(c, m);
     assert_int_equal(k.destroyed, 1);
 }
 
@@ -298,13 +313,11 @@ static void test_sync_call_inside_async_callback(void **state)
     (void)state;
     struct counts k;
     memset(&k, 0, sizeof k);
-    peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
 
-    peer_expect(p, "stop", PEER_NO_ARGS);
-    peer_return(p, "{}");
-    peer_expect(p, "query-status", PEER_NO_ARGS);
-    peer_return(p, "{\"status\": \"paused\"}");
+    expect_stop(m, 0);
+    assert_status(qmp_mock_expect_str(m, "query-status", "{}", "{\"return\": {\"status\": \"paused\"}}"), QMP_OK);
     assert_status(qmp_client_execute_async(c, qmp_command_new("stop", NULL), NULL,
                                            sync_call_in_reply, &k, count_destroy), QMP_OK);
     assert_int_equal(drive_until(c, &k.calls, 1), QMP_OK);
@@ -314,8 +327,8 @@ static void test_sync_call_inside_async_callback(void **state)
     free(k.result);
     assert_int_equal(k.destroyed, 1);
 
-    assert_client_usable(c, p);
-    finish(c, p);
+    mock_assert_client_usable(c, m);
+    mock_finish(c, m);
 }
 
 static void free_in_reply(qmp_client *c, int status, const json_t *result, void *user_data)
@@ -333,12 +346,11 @@ static void test_free_inside_callback(void **state)
     struct counts k, cl;
     memset(&k, 0, sizeof k);
     memset(&cl, 0, sizeof cl);
-    peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
     assert_status(qmp_client_on_close(c, count_close, &cl, count_destroy), QMP_OK);
 
-    peer_expect(p, "stop", PEER_NO_ARGS);
-    peer_return(p, "{}");
+    expect_stop(m, 0);
     assert_status(qmp_client_execute_async(c, qmp_command_new("stop", NULL), NULL,
                                            free_in_reply, &k, count_destroy), QMP_OK);
     /* drive_until stops as soon as the callback ran: c is gone then. */
@@ -349,7 +361,7 @@ static void test_free_inside_callback(void **state)
     assert_int_equal(cl.calls, 1);
     assert_int_equal(cl.last_reason, QMP_OK);
     assert_int_equal(cl.destroyed, 1);
-    assert_int_equal(peer_finish(p), 0);
+    mock_finish(NULL, m);
 }
 
 int main(void)

@@ -1,6 +1,10 @@
 /*
  * test-events: event handlers, the event ring, sequence numbers and
  * qmp_client_wait_event().
+ *
+ * Events sent between calls and after replies come from the test server
+ * (mock-client.h); events before a reply, at a given moment, with odd
+ * timestamps or past the ring's size come from the scripted peer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +16,7 @@
 #include <cmocka.h>
 
 #include <qmp/qmp.h>
+#include "mock-client.h"
 #include "peer.h"
 
 #define MAX_SEEN 16
@@ -77,6 +82,26 @@ static void finish(qmp_client *c, peer *p)
     assert_int_equal(peer_finish(p), 0);
 }
 
+/* Adds an event to the test server's script; data_json may be NULL (no "data" member). */
+static void mock_event(qmp_mock *m, const char *name, const char *data_json)
+{
+    char text[512];
+    if (data_json)
+        snprintf(text, sizeof text, "{\"event\": \"%s\", \"data\": %s}", name, data_json);
+    else
+        snprintf(text, sizeof text, "{\"event\": \"%s\"}", name);
+    assert_status(qmp_mock_event_str(m, text), QMP_OK);
+}
+
+/*
+ * Waits until the test server has sent everything scripted so far.  The
+ * events are added after the negotiation, so the server sends them at once.
+ */
+static void mock_wait_sent(qmp_mock *m)
+{
+    assert_status(qmp_mock_verify(m, peer_io_timeout_ms()), QMP_OK);
+}
+
 static void test_events_before_reply_reach_handlers(void **state)
 {
     (void)state;
@@ -139,20 +164,20 @@ static void test_events_sent_while_idle(void **state)
     (void)state;
     struct seen all;
     memset(&all, 0, sizeof all);
-    peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
     assert_status(qmp_client_on_event(c, NULL, record_event, &all, destroy_seen, NULL), QMP_OK);
 
     /* Events that arrive between calls are dispatched by the next call, before it returns. */
-    peer_event(p, "STOP", NULL);
-    peer_event(p, "RESUME", NULL);
-    peer_wait_idle(p);
-    assert_client_usable(c, p);
+    mock_event(m, "STOP", NULL);
+    mock_event(m, "RESUME", NULL);
+    mock_wait_sent(m);
+    mock_assert_client_usable(c, m);
     assert_int_equal(all.n, 2);
     assert_string_equal(all.name[0], "STOP");
     assert_string_equal(all.name[1], "RESUME");
 
-    finish(c, p);
+    mock_finish(c, m);
     assert_int_equal(all.destroyed, 1);
     seen_clear(&all);
 }
@@ -202,14 +227,13 @@ static void test_ring_after_the_fact(void **state)
 static void test_wait_event_match(void **state)
 {
     (void)state;
-    peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
 
-    peer_expect(p, "block-job-complete", "{\"device\": \"b\"}");
-    peer_event(p, "BLOCK_JOB_COMPLETED", "{\"device\": \"a\", \"type\": \"mirror\", \"x\": {\"y\": 1, \"z\": 1}}");
-    peer_event(p, "BLOCK_JOB_COMPLETED", "{\"device\": \"b\", \"type\": \"mirror\", \"x\": {\"y\": 2, \"z\": 1}}");
-    peer_event(p, "BLOCK_JOB_COMPLETED", "{\"device\": \"c\", \"type\": \"mirror\", \"x\": {\"y\": 2, \"z\": 2}}");
-    peer_return(p, "{}");
+    assert_status(qmp_mock_expect_str(m, "block-job-complete", "{\"device\": \"b\"}", "{\"return\": {}}"), QMP_OK);
+    mock_event(m, "BLOCK_JOB_COMPLETED", "{\"device\": \"a\", \"type\": \"mirror\", \"x\": {\"y\": 1, \"z\": 1}}");
+    mock_event(m, "BLOCK_JOB_COMPLETED", "{\"device\": \"b\", \"type\": \"mirror\", \"x\": {\"y\": 2, \"z\": 1}}");
+    mock_event(m, "BLOCK_JOB_COMPLETED", "{\"device\": \"c\", \"type\": \"mirror\", \"x\": {\"y\": 2, \"z\": 2}}");
     assert_status(qmp_client_execute(c, qmp_command_new("block-job-complete", "s:device", "b", NULL), NULL),
                   QMP_OK);
 
@@ -252,15 +276,15 @@ static void test_wait_event_match(void **state)
     json_decref(parsed);
     qmp_free(text);
 
-    assert_client_usable(c, p);
-    finish(c, p);
+    mock_assert_client_usable(c, m);
+    mock_finish(c, m);
 }
 
 static void test_wait_event_timeout(void **state)
 {
     (void)state;
-    peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
 
     long long start = now_ms();
     json_t *ev = (json_t *)(uintptr_t)1;
@@ -275,8 +299,8 @@ static void test_wait_event_timeout(void **state)
     assert_status(qmp_client_wait_event_str(c, "SHUTDOWN", NULL, 0, 50, &text), QMP_ETIMEDOUT);
     assert_null(text);
 
-    assert_client_usable(c, p);
-    finish(c, p);
+    mock_assert_client_usable(c, m);
+    mock_finish(c, m);
 }
 
 static void test_wait_event_arriving(void **state)
@@ -362,12 +386,12 @@ static void test_event_timestamps(void **state)
 static void test_wait_event_full_reports_seq(void **state)
 {
     (void)state;
-    peer *p;
-    qmp_client *c = connect_client(&p);
-    peer_event(p, "BLOCK_JOB_READY", "{\"device\": \"a\"}");
-    peer_event(p, "RESUME", NULL);
-    peer_event(p, "BLOCK_JOB_READY", "{\"device\": \"b\"}");
-    peer_wait_idle(p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
+    mock_event(m, "BLOCK_JOB_READY", "{\"device\": \"a\"}");
+    mock_event(m, "RESUME", NULL);
+    mock_event(m, "BLOCK_JOB_READY", "{\"device\": \"b\"}");
+    mock_wait_sent(m);
     unsigned long long seq = 0;
     json_t *ev = NULL;
     const char *want[] = {"a", "b"};
@@ -391,9 +415,8 @@ static void test_wait_event_full_reports_seq(void **state)
     assert_status(qmp_client_wait_event_str_full(c, NULL, "{\"device\": \"b\"}", 0, 1000, NULL, &seq), QMP_OK);
     assert_int_equal(seq, 3);
 
-    assert_client_usable(c, p);
-    qmp_client_free(c);
-    assert_int_equal(peer_finish(p), 0);
+    mock_assert_client_usable(c, m);
+    mock_finish(c, m);
 }
 
 int main(void)

@@ -5,6 +5,9 @@
  *
  * jansson's free() here overwrites every block it frees, so a tree used
  * after it was freed reads as garbage at once, not only under valgrind.
+ *
+ * The servers are the public test server's (qmp-mock.h), with a greeting of
+ * the test's own and the client's qmp_capabilities checked by the script.
  */
 #include <malloc.h>
 #include <pthread.h>
@@ -20,6 +23,7 @@
 #include <cmocka.h>
 
 #include <qmp/qmp.h>
+#include "mock-client.h"
 #include "peer.h"
 
 static atomic_long live_blocks; /* jansson's, allocated and not yet freed */
@@ -47,16 +51,22 @@ static int under_valgrind(void)
     return v && strcmp(v, "1") == 0;
 }
 
-static void greet(peer *p, const char *package)
+/* A test server whose greeting names package; the client's end in *fd. */
+static qmp_mock *greet(const char *package, int *fd)
 {
     char text[256];
     snprintf(text, sizeof text,
              "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, "
-             "\"package\": \"%s\"}, \"capabilities\": []}}\r\n",
+             "\"package\": \"%s\"}, \"capabilities\": []}}",
              package);
-    peer_send(p, text);
-    peer_expect(p, "qmp_capabilities", PEER_NO_ARGS);
-    peer_return(p, "{}");
+    qmp_mock *m = qmp_mock_new();
+    assert_non_null(m);
+    assert_status(qmp_mock_set_greeting_str(m, text), QMP_OK);
+    /* The negotiation: qmp_capabilities without arguments. */
+    assert_status(qmp_mock_expect_str(m, "qmp_capabilities", "{}", "{\"return\": {}}"), QMP_OK);
+    *fd = qmp_mock_socketpair(m);
+    assert_true(*fd >= 0);
+    return m;
 }
 
 static const char *package_of(const json_t *greeting)
@@ -70,8 +80,7 @@ static void test_greeting_outlives_reconnect(void **state)
 {
     (void)state;
     int fd;
-    peer *p = peer_new(&fd);
-    greet(p, "first");
+    qmp_mock *m = greet("first", &fd);
     qmp_client *c = qmp_client_new();
     assert_non_null(c);
     assert_status(qmp_client_connect_fd(c, fd, peer_io_timeout_ms()), QMP_OK);
@@ -80,9 +89,8 @@ static void test_greeting_outlives_reconnect(void **state)
     assert_string_equal(package_of(g), "first");
 
     assert_status(qmp_client_close(c), QMP_OK);
-    assert_int_equal(peer_finish(p), 0);
-    p = peer_new(&fd);
-    greet(p, "second");
+    mock_finish(NULL, m);
+    m = greet("second", &fd);
     assert_status(qmp_client_connect_fd(c, fd, peer_io_timeout_ms()), QMP_OK);
 
     /* Not asked again: still the first connection's. */
@@ -93,23 +101,21 @@ static void test_greeting_outlives_reconnect(void **state)
     /* The same tree while the connection lasts. */
     assert_ptr_equal(qmp_client_greeting(c), g2);
 
-    qmp_client_free(c);
-    assert_int_equal(peer_finish(p), 0);
+    mock_finish(c, m);
 }
 
 /* Not connected: NULL, and the tree asked for earlier is let go (nothing leaks). */
 static void test_greeting_null_when_closed(void **state)
 {
     (void)state;
-    peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
     const json_t *g = qmp_client_greeting(c);
     assert_non_null(g);
     assert_status(qmp_client_close(c), QMP_OK);
     assert_string_equal(package_of(g), "Debian 1:7.2+dfsg-7+deb12u18+b3");
     assert_null(qmp_client_greeting(c));
-    qmp_client_free(c);
-    assert_int_equal(peer_finish(p), 0);
+    mock_finish(c, m);
 }
 
 /* One thread reads the greeting over and over while another reconnects. */
@@ -125,15 +131,14 @@ static void *reconnect_loop(void *arg)
     struct reconnector *r = arg;
     for (int i = 0; i < r->rounds; i++) {
         int fd;
-        peer *p = peer_new(&fd);
-        greet(p, i % 2 ? "odd" : "even");
+        qmp_mock *m = greet(i % 2 ? "odd" : "even", &fd);
         long before = atomic_load(&r->reads);
         assert_status(qmp_client_connect_fd(r->c, fd, peer_io_timeout_ms()), QMP_OK);
         /* Closed as soon as the reader has seen this connection's greeting. */
         while (atomic_load(&r->reads) == before)
             sched_yield();
         assert_status(qmp_client_close(r->c), QMP_OK);
-        assert_int_equal(peer_finish(p), 0);
+        mock_finish(NULL, m);
     }
     atomic_store(&r->done, 1);
     return NULL;
@@ -176,14 +181,13 @@ static void test_greeting_reconnects_keep_one_tree(void **state)
     long after_first = 0;
     for (int i = 0; i < rounds; i++) {
         int fd;
-        peer *p = peer_new(&fd);
-        greet(p, i % 2 ? "odd" : "even");
+        qmp_mock *m = greet(i % 2 ? "odd" : "even", &fd);
         assert_status(qmp_client_connect_fd(c, fd, peer_io_timeout_ms()), QMP_OK);
         const json_t *g = qmp_client_greeting(c);
         assert_non_null(g);
         assert_string_equal(package_of(g), i % 2 ? "odd" : "even");
         assert_status(qmp_client_close(c), QMP_OK);
-        assert_int_equal(peer_finish(p), 0);
+        mock_finish(NULL, m);
         if (i == 0)
             after_first = atomic_load(&live_blocks);
     }

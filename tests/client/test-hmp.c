@@ -1,5 +1,6 @@
 /*
- * test-hmp: qmp_client_hmp() wraps human-monitor-command.
+ * test-hmp: qmp_client_hmp() wraps human-monitor-command (against the test
+ * server, which checks the command line sent).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,16 +11,18 @@
 #include <cmocka.h>
 
 #include <qmp/qmp.h>
+#include "mock-client.h"
 #include "peer.h"
 
 static void test_hmp_output(void **state)
 {
     (void)state;
-    peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
 
-    peer_expect(p, "human-monitor-command", "{\"command-line\": \"info status\"}");
-    peer_return(p, "\"VM status: running\\r\\n\"");
+    assert_status(qmp_mock_expect_str(m, "human-monitor-command", "{\"command-line\": \"info status\"}",
+                                      "{\"return\": \"VM status: running\\r\\n\"}"),
+                  QMP_OK);
     char *out = NULL;
     assert_status(qmp_client_hmp(c, "info status", &out), QMP_OK);
     assert_non_null(out);
@@ -27,27 +30,29 @@ static void test_hmp_output(void **state)
     qmp_free(out);
 
     /* Empty output, and quoting in the command line. */
-    peer_expect(p, "human-monitor-command", "{\"command-line\": \"savevm \\\"a b\\\"\"}");
-    peer_return(p, "\"\"");
+    assert_status(qmp_mock_expect_str(m, "human-monitor-command", "{\"command-line\": \"savevm \\\"a b\\\"\"}",
+                                      "{\"return\": \"\"}"),
+                  QMP_OK);
     out = NULL;
     assert_status(qmp_client_hmp(c, "savevm \"a b\"", &out), QMP_OK);
     assert_non_null(out);
     assert_string_equal(out, "");
     qmp_free(out);
 
-    assert_client_usable(c, p);
-    qmp_client_free(c);
-    assert_int_equal(peer_finish(p), 0);
+    mock_assert_client_usable(c, m);
+    mock_finish(c, m);
 }
 
 static void test_hmp_error(void **state)
 {
     (void)state;
-    peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
 
-    peer_expect(p, "human-monitor-command", "{\"command-line\": \"info status\"}");
-    peer_error(p, "CommandNotFound", "The command human-monitor-command has not been found");
+    assert_status(qmp_mock_expect_str(m, "human-monitor-command", "{\"command-line\": \"info status\"}",
+                                      "{\"error\": {\"class\": \"CommandNotFound\", "
+                                      "\"desc\": \"The command human-monitor-command has not been found\"}}"),
+                  QMP_OK);
     char *out = (char *)(uintptr_t)1;
     assert_status(qmp_client_hmp(c, "info status", &out), QMP_ECOMMAND);
     assert_string_equal(qmp_error_last()->qmp_class, "CommandNotFound");
@@ -55,9 +60,8 @@ static void test_hmp_error(void **state)
 
     assert_status(qmp_client_hmp(c, NULL, &out), QMP_EINVAL);
 
-    assert_client_usable(c, p);
-    qmp_client_free(c);
-    assert_int_equal(peer_finish(p), 0);
+    mock_assert_client_usable(c, m);
+    mock_finish(c, m);
 }
 
 int main(void)

@@ -5,6 +5,12 @@
  * connection, nothing sent for a refused command).  The verdicts against
  * QEMU 7.2's real schema are in tests/unit/test-schema.c and
  * tests/interop/test-schema.c.
+ *
+ * The test server (mock-client.h) serves the ordinary conversations and
+ * proves what went over the wire: a command it was not scripted to get is a
+ * mismatch that qmp_mock_verify() reports, and every case ends with a round
+ * trip, so anything sent before it has reached the server.  The late and the
+ * cut-off schema come from the scripted peer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +21,7 @@
 #include <cmocka.h>
 
 #include <qmp/qmp.h>
+#include "mock-client.h"
 #include "peer.h"
 
 /* A small schema in QEMU's form: query-status, and set-thing whose "state"
@@ -37,16 +44,31 @@
     "[{\"name\": \"set-thing\", \"meta-type\": \"command\", \"arg-type\": \"0\", \"ret-type\": \"0\"}," \
     " {\"name\": \"0\", \"meta-type\": \"object\", \"members\": []}]"
 
-static void serve_schema(peer *p, const char *schema) {
-    peer_expect(p, "query-qmp-schema", PEER_NO_ARGS);
-    peer_return(p, schema);
+static void serve_schema(qmp_mock *m, const char *schema) {
+    char *response = malloc(strlen(schema) + 16);
+    assert_non_null(response);
+    sprintf(response, "{\"return\": %s}", schema);
+    assert_status(qmp_mock_expect_str(m, "query-qmp-schema", "{}", response), QMP_OK);
+    free(response);
+}
+
+static void expect_schema_refused(qmp_mock *m) {
+    assert_status(qmp_mock_expect_str(m, "query-qmp-schema", "{}",
+                                      "{\"error\": {\"class\": \"CommandNotFound\", "
+                                      "\"desc\": \"The command query-qmp-schema has not been found\"}}"),
+                  QMP_OK);
+}
+
+static void expect_query_status(qmp_mock *m) {
+    assert_status(qmp_mock_expect_str(m, "query-status", "{}", "{\"return\": {\"status\": \"running\", \"running\": true}}"),
+                  QMP_OK);
 }
 
 static void test_fetched_once_per_connection(void **state) {
     (void)state;
-    peer *p;
-    qmp_client *c = connect_client(&p);
-    serve_schema(p, TINY_SCHEMA);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
+    serve_schema(m, TINY_SCHEMA);
     assert_int_equal(qmp_client_schema_has(c, "query-status/ret-type/status/^paused"), 1);
     assert_int_equal(qmp_client_schema_has(c, "query-status/ret-type/status/^stopped"), 0);
     assert_int_equal(qmp_client_schema_has(c, "set-thing/arg-type/*old/$deprecated"), 1);
@@ -54,24 +76,21 @@ static void test_fetched_once_per_connection(void **state) {
     assert_non_null(s);
     assert_int_equal(qmp_schema_has(s, "set-thing/arg-type/*state"), 0);
     qmp_schema_unref(s);
-    /* Four questions, one fetch: nothing more reaches the server. */
-    peer_expect_quiet(p, 200);
-    peer_wait_idle(p);
-    assert_client_usable(c, p);
-    qmp_client_free(c);
-    assert_int_equal(peer_finish(p), 0);
+    /* Four questions, one fetch: nothing more reaches the server (the round trip below comes next). */
+    mock_assert_client_usable(c, m);
+    mock_finish(c, m);
 }
 
 static void test_cache_ends_with_the_connection(void **state) {
     (void)state;
-    peer *p;
-    qmp_client *c = connect_client(&p);
-    serve_schema(p, TINY_SCHEMA);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
+    serve_schema(m, TINY_SCHEMA);
     assert_int_equal(qmp_client_schema_has(c, "query-status"), 1);
     qmp_schema *first = qmp_client_get_schema(c, 0);
     assert_non_null(first);
     assert_status(qmp_client_close(c), QMP_OK);
-    assert_int_equal(peer_finish(p), 0);
+    mock_finish(NULL, m);
 
     /* Not connected: no schema, and the old one is not answered from. */
     assert_null(qmp_client_get_schema(c, 0));
@@ -79,71 +98,66 @@ static void test_cache_ends_with_the_connection(void **state) {
     assert_status(qmp_client_schema_has(c, "query-status"), QMP_ECLOSED);
 
     /* The same client on another server asks that server. */
-    int fd;
-    p = peer_new(&fd);
-    peer_handshake(p, 0, 0);
+    m = qmp_mock_new();
+    assert_non_null(m);
+    assert_status(qmp_mock_set_greeting_str(m, MOCK_GREETING_NO_OOB), QMP_OK);
+    int fd = qmp_mock_socketpair(m);
+    assert_true(fd >= 0);
     assert_status(qmp_client_connect_fd(c, fd, 5000), QMP_OK);
-    serve_schema(p, OTHER_SCHEMA);
+    serve_schema(m, OTHER_SCHEMA);
     assert_int_equal(qmp_client_schema_has(c, "query-status"), 0);
     assert_int_equal(qmp_client_schema_has(c, "set-thing"), 1);
     /* A reference taken before stays valid and unchanged. */
     assert_int_equal(qmp_schema_has(first, "query-status"), 1);
     qmp_schema_unref(first);
-    qmp_client_free(c);
-    assert_int_equal(peer_finish(p), 0);
+    mock_finish(c, m);
 }
 
 static void test_invalid_schema_is_eproto_and_not_kept(void **state) {
     (void)state;
-    peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
 
     /* Not an array. */
-    serve_schema(p, "{}");
+    serve_schema(m, "{}");
     assert_null(qmp_client_get_schema(c, 0));
     assert_int_equal(qmp_error_last()->code, QMP_EPROTO);
     assert_non_null(strstr(qmp_error_last()->message, "not a valid QMP schema"));
 
     /* A reference to a type that does not exist, named in the message. */
-    serve_schema(p, "[{\"name\": \"q\", \"meta-type\": \"command\", \"arg-type\": \"0\", \"ret-type\": \"9\"},"
+    serve_schema(m, "[{\"name\": \"q\", \"meta-type\": \"command\", \"arg-type\": \"0\", \"ret-type\": \"9\"},"
                     " {\"name\": \"0\", \"meta-type\": \"object\", \"members\": []}]");
     assert_status(qmp_client_schema_has(c, "q"), QMP_EPROTO);
     assert_non_null(strstr(qmp_error_last()->message, "'q'"));
     assert_non_null(strstr(qmp_error_last()->message, "'9'"));
 
     /* The failures were not cached: the next call fetches again and works. */
-    serve_schema(p, TINY_SCHEMA);
+    serve_schema(m, TINY_SCHEMA);
     assert_int_equal(qmp_client_schema_has(c, "query-status"), 1);
-    assert_client_usable(c, p);
-    qmp_client_free(c);
-    assert_int_equal(peer_finish(p), 0);
+    mock_assert_client_usable(c, m);
+    mock_finish(c, m);
 }
 
 static void test_refused_schema_blocks_validated_calls(void **state) {
     (void)state;
-    peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
 
     /* A server without query-qmp-schema: set_validation reports why and stays off. */
-    peer_expect(p, "query-qmp-schema", PEER_NO_ARGS);
-    peer_error(p, "CommandNotFound", "The command query-qmp-schema has not been found");
+    expect_schema_refused(m);
     assert_status(qmp_client_set_validation(c, QMP_VALIDATE), QMP_ECOMMAND);
     assert_string_equal(qmp_error_last()->qmp_class, "CommandNotFound");
     assert_int_equal(qmp_client_get_validation(c), 0);
 
     /* Asked for per call, the command is not sent without the schema. */
-    peer_expect(p, "query-qmp-schema", PEER_NO_ARGS);
-    peer_error(p, "CommandNotFound", "The command query-qmp-schema has not been found");
+    expect_schema_refused(m);
     qmp_exec_options o = QMP_EXEC_OPTIONS_INIT;
     o.validate = QMP_VALIDATE;
     assert_status(qmp_client_execute_full(c, qmp_command_new("query-status", NULL), &o, NULL), QMP_ECOMMAND);
     assert_non_null(strstr(qmp_error_last()->message, "cannot validate 'query-status'"));
-    peer_expect_quiet(p, 200);
-    peer_wait_idle(p);
-
-    assert_client_usable(c, p);
-    qmp_client_free(c);
-    assert_int_equal(peer_finish(p), 0);
+    /* query-status was not sent: the server gets the round trip below next. */
+    mock_assert_client_usable(c, m);
+    mock_finish(c, m);
 }
 
 static void test_late_schema_times_out_and_is_dropped(void **state) {
@@ -156,7 +170,8 @@ static void test_late_schema_times_out_and_is_dropped(void **state) {
     /* The reply comes late: dropped, not taken by the next call. */
     peer_return_to(p, cmd, TINY_SCHEMA);
     assert_client_usable(c, p);
-    serve_schema(p, OTHER_SCHEMA);
+    peer_expect(p, "query-qmp-schema", PEER_NO_ARGS);
+    peer_return(p, OTHER_SCHEMA);
     assert_int_equal(qmp_client_schema_has(c, "set-thing"), 1);
     assert_int_equal(qmp_client_schema_has(c, "query-status"), 0);
     qmp_client_free(c);
@@ -205,16 +220,15 @@ static void on_destroy(void *user_data) {
 
 static void test_validation_on_the_wire(void **state) {
     (void)state;
-    peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_mock *m;
+    qmp_client *c = mock_connect_client(&m);
     log_record rec = {0};
     assert_status(qmp_client_set_log(c, on_log, &rec, NULL), QMP_OK);
 
     /* Turning it on while connected fetches the schema at once. */
-    serve_schema(p, TINY_SCHEMA);
+    serve_schema(m, TINY_SCHEMA);
     assert_status(qmp_client_set_validation(c, QMP_VALIDATE), QMP_OK);
     assert_int_equal(qmp_client_get_validation(c), QMP_VALIDATE);
-    peer_wait_idle(p);
     int sends = rec.sends;
 
     /* Refused commands: an error naming the path, and nothing sent. */
@@ -236,13 +250,11 @@ static void test_validation_on_the_wire(void **state) {
     assert_string_equal(qmp_error_last()->message, "set-thing: arguments: missing required member 'state'");
     assert_int_equal(destroyed, 1);
     assert_int_equal(rec.sends, sends);
-    peer_expect_quiet(p, 200);
-    peer_wait_idle(p);
     assert_int_equal(replies, 0);
+    /* Nothing of them reached the server: set-thing below is the next command it gets. */
 
     /* A deprecated value is flagged and sent. */
-    peer_expect(p, "set-thing", "{\"state\": \"paused\"}");
-    peer_return(p, "{}");
+    assert_status(qmp_mock_expect_str(m, "set-thing", "{\"state\": \"paused\"}", "{\"return\": {}}"), QMP_OK);
     assert_status(qmp_client_execute(c, qmp_command_new("set-thing", "s:state", "paused", NULL), NULL), QMP_OK);
     assert_int_equal(rec.warnings, 1);
     assert_string_equal(rec.last_warning, "set-thing: arguments.state: value 'paused' is deprecated");
@@ -250,8 +262,10 @@ static void test_validation_on_the_wire(void **state) {
     /* Per call: off lets the mistake through to the server. */
     qmp_exec_options o = QMP_EXEC_OPTIONS_INIT;
     o.validate = QMP_VALIDATE_OFF;
-    peer_expect(p, "set-thing", "{\"state\": \"runnin\"}");
-    peer_error(p, "GenericError", "Parameter 'state' does not accept value 'runnin'");
+    assert_status(qmp_mock_expect_str(m, "set-thing", "{\"state\": \"runnin\"}",
+                                      "{\"error\": {\"class\": \"GenericError\", "
+                                      "\"desc\": \"Parameter 'state' does not accept value 'runnin'\"}}"),
+                  QMP_OK);
     assert_status(qmp_client_execute_full(c, qmp_command_new("set-thing", "s:state", "runnin", NULL), &o, NULL),
                   QMP_ECOMMAND);
 
@@ -265,8 +279,7 @@ static void test_validation_on_the_wire(void **state) {
 
     /* An async call that validates is sent and answered. */
     replies = destroyed = 0;
-    peer_expect(p, "set-thing", "{\"state\": \"running\"}");
-    peer_return(p, "{}");
+    assert_status(qmp_mock_expect_str(m, "set-thing", "{\"state\": \"running\"}", "{\"return\": {}}"), QMP_OK);
     assert_status(qmp_client_execute_async(c, qmp_command_new("set-thing", "s:state", "running", NULL), NULL,
                                            on_reply, NULL, on_destroy),
                   QMP_OK);
@@ -275,13 +288,14 @@ static void test_validation_on_the_wire(void **state) {
 
     /* Off again: no schema needed, nothing checked. */
     assert_status(qmp_client_set_validation(c, 0), QMP_OK);
-    peer_expect(p, "no-such-command", PEER_NO_ARGS);
-    peer_error(p, "CommandNotFound", "The command no-such-command has not been found");
+    assert_status(qmp_mock_expect_str(m, "no-such-command", "{}",
+                                      "{\"error\": {\"class\": \"CommandNotFound\", "
+                                      "\"desc\": \"The command no-such-command has not been found\"}}"),
+                  QMP_OK);
     assert_status(qmp_client_execute(c, qmp_command_new("no-such-command", NULL), NULL), QMP_ECOMMAND);
 
-    assert_client_usable(c, p);
-    qmp_client_free(c);
-    assert_int_equal(peer_finish(p), 0);
+    mock_assert_client_usable(c, m);
+    mock_finish(c, m);
 }
 
 static void test_validation_before_connecting(void **state) {
@@ -292,30 +306,30 @@ static void test_validation_before_connecting(void **state) {
     assert_status(qmp_client_set_validation(c, 8), QMP_EINVAL);
     assert_status(qmp_client_set_validation(c, -1), QMP_EINVAL);
     assert_int_equal(qmp_client_get_validation(c), QMP_VALIDATE);
-    int fd;
-    peer *p = peer_new(&fd);
-    peer_handshake(p, 0, 0);
+    qmp_mock *m = qmp_mock_new();
+    assert_non_null(m);
+    assert_status(qmp_mock_set_greeting_str(m, MOCK_GREETING_NO_OOB), QMP_OK);
+    int fd = qmp_mock_socketpair(m);
+    assert_true(fd >= 0);
     assert_status(qmp_client_connect_fd(c, fd, 5000), QMP_OK);
-    serve_schema(p, TINY_SCHEMA);
-    peer_expect(p, "query-status", PEER_NO_ARGS);
-    peer_return(p, "{\"status\": \"running\", \"running\": true}");
+    serve_schema(m, TINY_SCHEMA);
+    expect_query_status(m);
     assert_status(qmp_client_execute(c, qmp_command_new("query-status", NULL), NULL), QMP_OK);
     /* An options struct of version 1 (before "validate") is still accepted. */
     qmp_exec_options v1 = QMP_EXEC_OPTIONS_INIT;
     v1.version = 1;
     v1.validate = 12345; /* not read for version 1 */
-    peer_expect(p, "query-status", PEER_NO_ARGS);
-    peer_return(p, "{\"status\": \"running\", \"running\": true}");
+    expect_query_status(m);
     assert_status(qmp_client_execute_full(c, qmp_command_new("query-status", NULL), &v1, NULL), QMP_OK);
     v1.version = 3;
     assert_status(qmp_client_execute_full(c, qmp_command_new("query-status", NULL), &v1, NULL), QMP_EINVAL);
     qmp_exec_options bad = QMP_EXEC_OPTIONS_INIT;
     bad.validate = 64;
     assert_status(qmp_client_execute_full(c, qmp_command_new("query-status", NULL), &bad, NULL), QMP_EINVAL);
-    peer_expect_quiet(p, 100);
-    peer_wait_idle(p);
-    qmp_client_free(c);
-    assert_int_equal(peer_finish(p), 0);
+    /* Neither was sent: the server gets this round trip next. */
+    expect_query_status(m);
+    assert_status(qmp_client_execute(c, qmp_command_new("query-status", NULL), NULL), QMP_OK);
+    mock_finish(c, m);
 }
 
 /* Schemas no QEMU sends, as a hostile server could: every walk ends. */

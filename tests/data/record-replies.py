@@ -1,15 +1,16 @@
 #!/usr/bin/python3
-"""Records a short conversation with qemu-system-x86_64 in libvirt's .replies
-format: JSON values pretty-printed with 4 spaces, separated by blank lines,
-each command (with its id "libvirt-N") followed by QEMU's answer, and the
-events QEMU sent where they came.  The test server replays it
-(tests/mock/test-replies.c).  Numbers are written as QEMU sent them
-(Python's json keeps integers exact).
+"""The conversation of tests/data/qemu-7.2/session.replies: a toolstack's
+start-up probing, a pause and resume, and a hot-unplug of a device that is
+not there, sent to a private qemu-system-x86_64 through `qmpctl record`,
+which writes the recording (libvirt's .replies format).  This script only
+speaks; the recording is qmpctl's.  The test server replays the result
+(tests/mock/test-replies.c).
 
-usage: record-replies.py OUTFILE
+usage: record-replies.py QMPCTL OUTFILE    (QMPCTL: e.g. build/tools/qmpctl/qmpctl)
 """
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,8 +19,6 @@ import time
 
 QEMU = "qemu-system-x86_64"
 
-# The conversation: a toolstack's start-up probing, a pause and resume, and
-# a hot-unplug of a device that is not there.
 COMMANDS = [
     ("qmp_capabilities", None),
     ("query-version", None),
@@ -33,62 +32,59 @@ COMMANDS = [
 ]
 
 
-def read_message(sock, buf):
+def wait_for(path):
+    for _ in range(500):
+        if os.path.exists(path):
+            return
+        time.sleep(0.01)
+    raise RuntimeError("no socket at " + path)
+
+
+def read_message(f):
     """One JSON value from the stream (QEMU writes one per line)."""
-    while b"\n" not in buf[0]:
-        data = sock.recv(65536)
-        if not data:
-            raise EOFError("QEMU closed the connection")
-        buf[0] += data
-    line, _, rest = buf[0].partition(b"\n")
-    buf[0] = rest
+    line = f.readline()
+    if not line:
+        raise EOFError("the connection was closed")
     return json.loads(line)
 
 
 def main():
-    out_path = sys.argv[1]
+    qmpctl, out_path = sys.argv[1], sys.argv[2]
     tmp = tempfile.mkdtemp(prefix="libqmp-record-")
-    path = os.path.join(tmp, "qmp.sock")
+    qemu_sock = os.path.join(tmp, "qmp.sock")
+    rec_sock = os.path.join(tmp, "record.sock")
     qemu = subprocess.Popen([QEMU, "-M", "none", "-nodefaults", "-display", "none",
-                             "-qmp", "unix:%s,server=on,wait=off" % path])
+                             "-qmp", "unix:%s,server=on,wait=off" % qemu_sock])
+    recorder = None
     try:
+        wait_for(qemu_sock)
+        recorder = subprocess.Popen([qmpctl, "-s", qemu_sock, "record", "-o", out_path, "--listen", rec_sock])
+        wait_for(rec_sock)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        for _ in range(500):
-            try:
-                sock.connect(path)
-                break
-            except OSError:
-                time.sleep(0.01)
-        buf = [b""]
-        read_message(sock, buf)  # the greeting: not part of a .replies file
-        values = []
+        sock.connect(rec_sock)
+        f = sock.makefile("rb")
+        read_message(f)  # the greeting
         for n, (name, args) in enumerate(COMMANDS, 1):
             cmd = {"execute": name}
             if args is not None:
                 cmd["arguments"] = args
-            cmd["id"] = "libvirt-%d" % n
-            values.append(cmd)
+            cmd["id"] = n
             sock.sendall(json.dumps(cmd).encode() + b"\n")
-            while True:
-                msg = read_message(sock, buf)
-                values.append(msg)
-                if "event" not in msg:
-                    break
-        # Events that follow the last answer (none is expected; wait a little).
-        sock.settimeout(0.2)
-        try:
-            while True:
-                values.append(read_message(sock, buf))
-        except (socket.timeout, EOFError):
-            pass
+            while "event" in read_message(f):
+                pass
+        time.sleep(0.2)  # events that follow the last answer (none is expected)
+        f.close()
         sock.close()
+        if recorder.wait(timeout=30) != 0:
+            raise RuntimeError("qmpctl record failed")
+        recorder = None
     finally:
+        if recorder:
+            recorder.kill()
+            recorder.wait()
         qemu.terminate()
         qemu.wait()
-        os.unlink(path) if os.path.exists(path) else None
-        os.rmdir(tmp)
-    with open(out_path, "w") as f:
-        f.write("\n\n".join(json.dumps(v, indent=4) for v in values) + "\n")
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 /*
  * qmp_mock_load_replies(): libvirt's .replies format.  A recording of QEMU
- * 7.2 (tests/data/qemu-7.2/session.replies, made by
- * tests/data/record-replies.py) replays into the test server and the client
- * gets the answers QEMU gave; malformed files are refused naming the line.
+ * 7.2 (tests/data/qemu-7.2/session.replies, made with qmpctl record from
+ * the conversation of tests/data/record-replies.py) replays into the test
+ * server and the client gets the answers QEMU gave; malformed files are
+ * refused naming the line.
  */
 #include "helpers.h"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """qmpctl against real QEMU, one case per run:
 
-    test-qmpctl.py QMPCTL CASE [MANPAGE]
+    test-qmpctl.py QMPCTL CASE [MANPAGE [RECORD-PEER]]
 
 QEMU comes from $QEMU_SYSTEM or PATH; missing QEMU fails the test (CI
 installs it) unless LIBQMP_QEMU_OPTIONAL=1, then it is skipped (77).  Under
@@ -15,6 +15,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ import time
 QMPCTL = os.path.abspath(sys.argv[1])
 CASE = sys.argv[2]
 MANPAGE = sys.argv[3] if len(sys.argv) > 3 else None
+PEER = os.path.abspath(sys.argv[4]) if len(sys.argv) > 4 else None  # record-peer.c
 HERE = os.path.dirname(os.path.abspath(__file__))
 QEMU = os.environ.get("QEMU_SYSTEM", "qemu-system-x86_64")
 VALGRIND = os.environ.get("LIBQMP_TEST_VALGRIND") == "1"
@@ -119,7 +121,9 @@ def case_usage(tmp):
                  ["--timeout", "soon", "demo"], ["--color=purple", "demo"], ["job", "list"],
                  ["migrate", "watch", "extra"], ["-s", "x", "--tcp", "h:1", "demo"],
                  ["demo", "--", "-m", "1G"], ["schema", "a", "b"], ["help", "a", "b"],
-                 ["exec", "query-status", "--json"]):
+                 ["exec", "query-status", "--json"], ["record"], ["record", "-o", "f", "--tcp", "h:1"],
+                 ["record", "-o", "f", "--launch"], ["exec", "x", "-o", "f"], ["exec", "x", "--listen", "p"],
+                 ["record", "-o", "f", "extra"], ["record", "-o", "f", "--validate"]):
         rc, _, err = run(args)
         check(rc == 2 and "qmpctl:" in err, "usage error %r: exit 2" % (args,))
     rc, _, err = run(["exec", "query-status"])
@@ -158,7 +162,7 @@ def case_manpage(tmp):
     for short in re.findall(r"^\s+(-[a-zA-Z]),", help_text, re.M):
         check(short in man_text, "man page lacks " + short)
     for cmd in ("exec", "hmp", "events", "wait", "demo", "shell", "job watch", "migrate watch", "schema",
-                "help"):
+                "help", "record"):
         check(re.search(r"^\.SS %s\b" % cmd, man_text, re.M), "man page lacks a section for " + cmd)
     for var in re.findall(r"\b([A-Z][A-Z_]{3,})\b", help_text.split("Environment:")[1].split("\n\n")[0]):
         check(re.search(r"^\.B %s$" % var, man_text, re.M), "man page lacks " + var)
@@ -753,12 +757,265 @@ def case_launch(tmp):
     check(launch_dirs(d) == [], "the private directory is removed after SIGPIPE", launch_dirs(d))
 
 
-CASES_NO_QEMU = {"usage": case_usage, "manpage": case_manpage}
+# --- record --------------------------------------------------------------------------
+
+def peer_client(path):
+    """record-peer's conversation over the socket path: [(step, status, parsed JSON)]."""
+    p = subprocess.run(WRAP + [PEER, "client", path], capture_output=True, text=True, timeout=60 * SLOW)
+    print("$ record-peer client -> %d" % p.returncode)
+    sys.stdout.write(p.stdout)
+    sys.stderr.write(p.stderr)
+    check(p.returncode == 0, "record-peer client failed", p.stderr)
+    steps = []
+    for line in p.stdout.splitlines():
+        name, status, text = line.split("\t", 2)
+        steps.append((name, int(status), json.loads(text)))
+    return steps
+
+
+def check_conversation(steps):
+    """What QEMU 7.2 answers record-peer's conversation (recorded or live)."""
+    got = {}
+    for name, status, value in steps:
+        got.setdefault(name, []).append((status, value))
+    names = [s[0] for s in steps]
+    check(names == ["query-version", "query-status", "device_del", "stop", "STOP", "query-status", "cont",
+                    "RESUME", "getfd", "closefd", "closefd-again", "add-fd", "query-fdsets"],
+          "the steps", names)
+    check(got["query-version"][0][0] == 0 and got["query-version"][0][1]["qemu"]["major"] == 7, "query-version",
+          got["query-version"])
+    check(got["query-status"][0] == (0, {"status": "running", "singlestep": False, "running": True}),
+          "running at first", got["query-status"])
+    check(got["device_del"][0][0] != 0 and got["device_del"][0][1]["class"] == "DeviceNotFound",
+          "device_del of no device: QEMU's error", got["device_del"])
+    check(got["STOP"][0][0] == 0 and got["STOP"][0][1]["event"] == "STOP", "the STOP event", got["STOP"])
+    check(got["query-status"][1][0] == 0 and got["query-status"][1][1]["status"] == "paused", "paused after stop",
+          got["query-status"])
+    check(got["RESUME"][0][0] == 0 and got["RESUME"][0][1]["event"] == "RESUME", "the RESUME event", got["RESUME"])
+    check(got["getfd"][0][0] == 0 and got["closefd"][0][0] == 0, "getfd and closefd", got["getfd"], got["closefd"])
+    # The second closefd fails: QEMU did hold the fd, and the first one closed it.
+    check(got["closefd-again"][0][0] != 0 and "recfd" in got["closefd-again"][0][1]["desc"],
+          "closefd of a closed fd", got["closefd-again"])
+    status, (set_id, qemu_fd) = got["add-fd"][0]
+    check(status == 0 and set_id >= 0 and qemu_fd >= 0, "add-fd", got["add-fd"])
+    fdsets = got["query-fdsets"][0][1]
+    check(any(s["fdset-id"] == set_id and any(f["fd"] == qemu_fd and f.get("opaque") == "recorded" for f in s["fds"])
+              for s in fdsets), "query-fdsets holds the fd added", fdsets)
+
+
+def replay(tmp, replies):
+    """record-peer's conversation against the test server loaded with replies; the server verifies it."""
+    sock = os.path.join(tmp, "mock.sock")
+    server = subprocess.Popen(WRAP + [PEER, "serve", replies, sock], stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: os.path.exists(sock) or server.poll() is not None, "the test server's socket")
+        steps = peer_client(sock)
+        _, err = server.communicate(timeout=60 * SLOW)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    check(server.returncode == 0, "the test server: the client went through the recording", err)
+    return steps
+
+
+def replies_values(text):
+    """The JSON values of a .replies file (blank-line separated)."""
+    return [json.loads(block) for block in re.split(r"\n\s*\n", text.strip())]
+
+
+def case_record(tmp, q):
+    """A program's conversation recorded through qmpctl record, then replayed: the same answers."""
+    out = os.path.join(tmp, "rec.replies")
+    lsock = os.path.join(tmp, "rec.sock")
+    p = spawn(["-s", q.a, "record", "-o", out, "--listen", lsock], stdout=subprocess.PIPE,
+              stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: os.path.exists(lsock) or p.poll() is not None, "the recorder's socket")
+        live = peer_client(lsock)
+        rout, rerr = p.communicate(timeout=30 * SLOW)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    sys.stderr.write(rerr)
+    check(p.returncode == 0 and rout == "", "qmpctl record ends when the program leaves, exit 0", rerr)
+    check(not os.path.exists(lsock), "the recorder's socket is removed")
+    check_conversation(live)
+    text = read_file(out)
+    print(text)
+    check(text.endswith("}\n") and "\n\n\n" not in text, "the file: values, one blank line between them")
+    values = replies_values(text)
+    check(values[0] == {"execute": "qmp_capabilities", "id": "libvirt-1"} and values[1] == {"return": {}, "id": "libvirt-1"},
+          "the negotiation first", values[:2])
+    check(not any("QMP" in v for v in values), "no greeting")
+    commands = [v for v in values if "execute" in v]
+    check([c["id"] for c in commands] == ["libvirt-%d" % n for n in range(1, len(commands) + 1)],
+          "the ids are libvirt-N", commands)
+    check([c["execute"] for c in commands] ==
+          ["qmp_capabilities", "query-version", "query-status", "device_del", "stop", "query-status", "cont",
+           "getfd", "closefd", "closefd", "add-fd", "query-fdsets"], "every command, in order", commands)
+    check(sum(1 for v in values if "event" in v) == 2, "the STOP and RESUME events", values)
+    check(re.search(r'^    "execute": "getfd",\n    "arguments": \{\n        "fdname": "recfd"\n    \}$', text, re.M),
+          "pretty-printed, 4 spaces an indent")
+    replayed = replay(tmp, out)
+    check_conversation(replayed)
+    check(replayed == live, "the same answers from the recording", live, replayed)
+
+
+def case_record_replay(tmp):
+    """The recording kept in the tests' data (made with qmpctl record from QEMU 7.2) replays."""
+    replies = os.path.join(HERE, "..", "data", "qemu-7.2", "qmpctl-record.replies")
+    check_conversation(replay(tmp, replies))
+
+
+class FakeQemu:
+    """A QMP server of the test's own, for what QEMU does not send: huge numbers, fds to the client."""
+
+    BIG = ('{"return": {"big": 18446744073709551615, "neg": -9223372036854775808, "f": 1.50, "e": 1E+3, '
+           '"s": "caf\\u00e9 \\"q\\" \\\\ \\/", "empty": {}, "list": [[], 1]}, "id": %s}\r\n')
+
+    def __init__(self, path):
+        import threading
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)
+        self.listener.listen(1)
+        self.errors = []
+        self.thread = threading.Thread(target=self.serve)
+        self.thread.start()
+
+    def serve(self):
+        try:
+            conn, _ = self.listener.accept()
+            conn.sendall(b'{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, '
+                         b'"capabilities": []}}\r\n')
+            buf = b""
+            while True:
+                data, fds, _, _ = socket.recv_fds(conn, 65536, 4)
+                for fd in fds:
+                    # An fd from the program: say hello through it.
+                    os.write(fd, b"hello from the server")
+                    os.close(fd)
+                if not data:
+                    break
+                buf += data
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    cmd = json.loads(line)
+                    ident = json.dumps(cmd.get("id"))
+                    name = cmd.get("execute") or cmd["exec-oob"]
+                    if name == "query-slow":
+                        slow = ident  # answered after the out-of-band query-fast
+                    elif name == "query-fast":
+                        conn.sendall(b'{"return": "fast", "id": %s}\r\n' % ident.encode())
+                        conn.sendall(b'{"return": "slow", "id": %s}\r\n' % slow.encode())
+                    elif name == "query-big":
+                        conn.sendall(b'{"event": "BIG", "data": {"n": 18446744073709551615}, '
+                                     b'"timestamp": {"seconds": 1, "microseconds": 2}}\r\n')
+                        r, w = os.pipe()
+                        socket.send_fds(conn, [(self.BIG % ident).encode()], [w])
+                        os.close(w)
+                        self.pipe_r = r
+                    elif name == "query-hang":
+                        pass  # never answered
+                    else:
+                        conn.sendall(b'{"return": {}, "id": %s}\r\n' % ident.encode())
+            conn.close()
+        except Exception as e:  # reported by the test
+            self.errors.append(repr(e))
+
+    def close(self):
+        self.listener.close()
+        self.thread.join(timeout=30)
+
+
+def case_record_exact(tmp):
+    """Numbers and strings exactly as sent, fds both ways, the default socket, the end on SIGTERM."""
+    fake_path = os.path.join(tmp, "fake.sock")
+    fake = FakeQemu(fake_path)
+    out = os.path.join(tmp, "exact.replies")
+    p = spawn(["-s", fake_path, "record", "-o", out], env={"TMPDIR": tmp}, stdout=subprocess.PIPE,
+              stderr=subprocess.PIPE)
+    try:
+        path = p.stdout.readline().strip()
+        check(path == os.path.join(tmp, "qmpctl-record.%d.sock" % p.pid) or (VALGRIND and path.startswith(tmp)),
+              "the default socket, printed on stdout", path)
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(path)
+        f = c.makefile("rb")
+        check(b'"QMP"' in f.readline(), "the greeting is forwarded")
+        c.sendall(b'{"execute": "qmp_capabilities", "id": {"mine": [1]}}\n')
+        check(f.readline() == b'{"return": {}, "id": {"mine": [1]}}\r\n', "the answer, with the program's id")
+        # An fd from the program to the server: the server writes into it.
+        r, w = os.pipe()
+        socket.send_fds(c, [b'{"execute": "getfd", "arguments": {"fdname": "x"}, "id": 2}\n'], [w])
+        os.close(w)
+        check(f.readline() == b'{"return": {}, "id": 2}\r\n', "getfd answered")
+        check(os.read(r, 100) == b"hello from the server", "the program's fd reached the server")
+        os.close(r)
+        f.close()
+        # An fd from the server to the program, with the answer to query-big.
+        c.sendall(b'{"execute": "query-big", "id": 3}\n')
+        lines, fds = [], []
+        buf = b""
+        while buf.count(b"\n") < 2:
+            data, got, _, _ = socket.recv_fds(c, 65536, 4)
+            check(data, "the answer to query-big")
+            buf += data
+            fds += got
+        check(buf == b'{"event": "BIG", "data": {"n": 18446744073709551615}, '
+              b'"timestamp": {"seconds": 1, "microseconds": 2}}\r\n' + (FakeQemu.BIG % "3").encode(),
+              "the bytes exactly as the server sent them", buf)
+        check(len(fds) == 1, "the server's fd reached the program", fds)
+        os.write(fds[0], b"hello back")
+        os.close(fds[0])
+        check(os.read(fake.pipe_r, 100) == b"hello back", "the fd the program got is the server's pipe")
+        os.close(fake.pipe_r)
+        check(not os.path.exists(path), "the socket is removed once the program is connected")
+        # An out-of-band command answered before the one sent earlier.
+        c.sendall(b'{"execute": "query-slow", "id": "s"}\n{"exec-oob": "query-fast", "id": "f"}\n')
+        got = b""
+        while got.count(b"\n") < 2:
+            got += c.recv(65536)
+        check(got == b'{"return": "fast", "id": "f"}\r\n{"return": "slow", "id": "s"}\r\n', "out of order", got)
+        c.sendall(b'{"execute": "query-hang", "id": 4}\n')
+        time.sleep(0.3 * SLOW)
+        p.send_signal(signal.SIGTERM)
+        rout, rerr = p.communicate(timeout=30 * SLOW)
+        c.close()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        fake.close()
+    check(not fake.errors, "the fake server", fake.errors)
+    check(p.returncode == 0, "SIGTERM ends the recording, exit 0", p.returncode, rerr)
+    check("query-hang" in rerr and "no response" in rerr, "the unanswered command is named", rerr)
+    text = read_file(out)
+    print(text)
+    values = replies_values(text)
+    check([v.get("execute") or v.get("exec-oob") or v.get("event") or "response" for v in values] ==
+          ["qmp_capabilities", "response", "getfd", "response", "query-big", "BIG", "response",
+           "query-fast", "response", "query-slow", "response"],
+          "the conversation up to SIGTERM, without the unanswered command", values)
+    check(values[1]["id"] == "libvirt-1" and values[6]["id"] == "libvirt-3", "responses get their command's id")
+    check(values[7] == {"exec-oob": "query-fast", "id": "libvirt-5"} and values[8] == {"return": "fast", "id": "libvirt-5"}
+          and values[9] == {"execute": "query-slow", "id": "libvirt-4"} and values[10] == {"return": "slow", "id": "libvirt-4"},
+          "an out-of-band answer: each command with its own response", values[7:])
+    for exact in ('"big": 18446744073709551615,', '"neg": -9223372036854775808,', '"f": 1.50,', '"e": 1E+3,',
+                  '"s": "caf\\u00e9 \\"q\\" \\\\ \\/",', '"empty": {},', '"n": 18446744073709551615\n'):
+        check(exact in text, "written exactly: " + exact, text)
+    check('\n        "list": [\n            [],\n            1\n        ]\n    },\n' in text, "arrays pretty-printed", text)
+    check(text.endswith("}\n"), "the file ends with its last value")
+
+
+CASES_NO_QEMU = {"usage": case_usage, "manpage": case_manpage, "record-exact": case_record_exact,
+                 "record-replay": case_record_replay}
 CASES_QEMU = {"exec": case_exec, "hmp": case_hmp, "events": case_events, "wait": case_wait,
               "job-watch": case_job_watch, "migrate-watch": case_migrate_watch,
               "shell": case_shell, "shell-batch": case_shell_batch, "schema": case_schema,
               "help": case_help, "validate": case_validate, "shell-complete": case_shell_complete,
-              "busy": case_busy}
+              "busy": case_busy, "record": case_record}
 CASES_LAUNCH = {"demo": case_demo, "launch": case_launch}
 
 

@@ -21,21 +21,21 @@ static const subcommand subcommands[] = {
     {"exec", cmd_exec, NULL, 1, -1, "the command NAME", CLI_OPT_ARGS, 0,
      {{"exec NAME [KEY=VALUE...] [--args JSON]",
        "run a QMP command and print its result; a VALUE is\n"
-       "JSON where it parses, else a string; a.b=1 nests"}}},
+       "JSON where it parses, else a string; a.b=1 nests"}}, 0},
     {"hmp", cmd_hmp, NULL, 1, -1, "the LINE", 0, 0,
-     {{"hmp LINE...", "run a human monitor (HMP) command line"}}},
+     {{"hmp LINE...", "run a human monitor (HMP) command line"}}, 0},
     {"events", cmd_events, NULL, 0, 0, NULL, CLI_OPT_NAME | CLI_OPT_COUNT, 0,
-     {{"events [--name NAME] [--count N]", "print events as they arrive, one JSON line each"}}},
+     {{"events [--name NAME] [--count N]", "print events as they arrive, one JSON line each"}}, 0},
     {"wait", cmd_wait, NULL, 1, -1, "the EVENT", 0, 0,
-     {{"wait EVENT [KEY=VALUE...]", "wait for an event whose data has these members"}}},
+     {{"wait EVENT [KEY=VALUE...]", "wait for an event whose data has these members"}}, 0},
     {"demo", cmd_demo, NULL, 0, 0, NULL, 0, 0,
-     {{"demo", "a short guided walk-through of QMP"}}},
+     {{"demo", "a short guided walk-through of QMP"}}, 0},
     {"shell", cmd_shell, NULL, 0, 0, NULL, 0, 0,
-     {{"shell", "an interactive shell (history, completion, events)"}}},
+     {{"shell", "an interactive shell (history, completion, events)"}}, 0},
     {"job", cmd_watch_job, "watch", 0, 1, NULL, CLI_OPT_INTERVAL, 0,
-     {{"job watch [ID]", "a progress bar for a job until it ends"}}},
+     {{"job watch [ID]", "a progress bar for a job until it ends"}}, 0},
     {"migrate", cmd_watch_migrate, "watch", 0, 0, NULL, CLI_OPT_INTERVAL, 0,
-     {{"migrate watch", "a progress bar for the migration until it ends"}}},
+     {{"migrate watch", "a progress bar for the migration until it ends"}}, 0},
     {"schema", cmd_schema, NULL, 0, 1, NULL, CLI_OPT_JSON, 0,
      {{"schema [--json] [NAME]",
        "list the server's commands and events, or show the\n"
@@ -43,9 +43,15 @@ static const subcommand subcommands[] = {
       {"schema QUERY",
        "check a schema query (a path with '/', as libvirt's:\n"
        "blockdev-add/arg-type/+file/aio/^io_uring): print\n"
-       "true (exit 0) or false (exit 1)"}}},
+       "true (exit 0) or false (exit 1)"}}, 0},
     {"help", cmd_help, NULL, 0, 1, NULL, 0, 1,
-     {{"help [COMMAND]", "this help, or the arguments of a QMP command"}}},
+     {{"help [COMMAND]", "this help, or the arguments of a QMP command"}}, 0},
+    {"record", cmd_record, NULL, 0, 0, NULL, CLI_OPT_OUTPUT | CLI_OPT_LISTEN, 0,
+     {{"record -o FILE [--listen PATH]",
+       "sit between a program and QEMU: forward everything\n"
+       "both ways (fds too) and write the conversation to\n"
+       "FILE as a .replies file, until the program leaves"}},
+     1},
 };
 
 #define N_SUBCOMMANDS (sizeof subcommands / sizeof subcommands[0])
@@ -97,6 +103,9 @@ void cli_help(FILE *f)
 "      --count N        events: stop after N events\n"
 "      --interval S     job/migrate watch: poll every S seconds (default 0.5)\n"
 "      --json           schema: print the schema as JSON\n"
+"  -o, --output FILE    record: write the conversation to FILE\n"
+"      --listen PATH    record: the socket the program connects to (default:\n"
+"                       $TMPDIR/qmpctl-record.PID.sock, printed on stdout)\n"
 "      --validate       check every command against the server's schema before\n"
 "                       sending it; warn about deprecated and unstable use\n"
 "      --deny-deprecated, --deny-unstable\n"
@@ -148,10 +157,10 @@ static int parse_seconds(const char *s, int *ms)
 /* getopt_long's values for the options without a short form. */
 enum {
     OPT_TCP = 256, OPT_LAUNCH, OPT_COMPACT, OPT_COLOR, OPT_ARGS, OPT_NAME, OPT_COUNT, OPT_INTERVAL,
-    OPT_JSON, OPT_VALIDATE, OPT_DENY_DEPRECATED, OPT_DENY_UNSTABLE
+    OPT_JSON, OPT_VALIDATE, OPT_DENY_DEPRECATED, OPT_DENY_UNSTABLE, OPT_LISTEN
 };
 
-static const char short_options[] = ":s:t:vhV";
+static const char short_options[] = ":s:t:o:vhV";
 
 static const struct option long_options[] = {
     {"socket", required_argument, NULL, 's'},
@@ -171,11 +180,13 @@ static const struct option long_options[] = {
     {"validate", no_argument, NULL, OPT_VALIDATE},
     {"deny-deprecated", no_argument, NULL, OPT_DENY_DEPRECATED},
     {"deny-unstable", no_argument, NULL, OPT_DENY_UNSTABLE},
+    {"output", required_argument, NULL, 'o'},
+    {"listen", required_argument, NULL, OPT_LISTEN},
     {NULL, 0, NULL, 0},
 };
 
-#define N_OPTION_BITS 5
-_Static_assert(CLI_OPT_JSON == 1 << (N_OPTION_BITS - 1), "N_OPTION_BITS counts the CLI_OPT_* bits");
+#define N_OPTION_BITS 7
+_Static_assert(CLI_OPT_LISTEN == 1 << (N_OPTION_BITS - 1), "N_OPTION_BITS counts the CLI_OPT_* bits");
 
 /* The CLI_OPT_* bit of a command-specific option, 0 for the others. */
 static int option_bit(int id)
@@ -186,6 +197,8 @@ static int option_bit(int id)
     case OPT_COUNT:    return CLI_OPT_COUNT;
     case OPT_INTERVAL: return CLI_OPT_INTERVAL;
     case OPT_JSON:     return CLI_OPT_JSON;
+    case 'o':          return CLI_OPT_OUTPUT;
+    case OPT_LISTEN:   return CLI_OPT_LISTEN;
     default:           return 0;
     }
 }
@@ -296,6 +309,8 @@ int cli_parse(int argc, char **argv, cli *o)
         case OPT_DENY_DEPRECATED: o->validate |= QMP_VALIDATE | QMP_VALIDATE_DENY_DEPRECATED; break;
         case OPT_DENY_UNSTABLE: o->validate |= QMP_VALIDATE | QMP_VALIDATE_DENY_UNSTABLE; break;
         case OPT_ARGS:    o->args_json = value; break;
+        case 'o':         o->output = value; break;
+        case OPT_LISTEN:  o->listen = value; break;
         case OPT_NAME:    o->names[o->n_names++] = value; break;
         case 'h':         cli_help(stdout); return 1;
         case 'V':         printf("qmpctl %s\n", QMPCTL_VERSION); return 1;
@@ -343,6 +358,11 @@ int cli_parse(int argc, char **argv, cli *o)
         }
     if ((o->socket != NULL) + (o->tcp != NULL) + o->launch > 1)
         return usage_error("--socket, --tcp, --launch: give only one");
+    if (o->command->run == cmd_record) {
+        if (!o->output) return usage_error("record: missing -o FILE");
+        if (o->tcp || o->launch) return usage_error("record: QEMU's Unix socket only (-s PATH or QMP_SOCKET)");
+        if (o->validate) return usage_error("record: forwards commands unchanged; --validate does not apply");
+    }
     return check_words(o);
 }
 

@@ -18,7 +18,9 @@ enum {
     CLI_OPT_NAME     = 1 << 1, /* --name */
     CLI_OPT_COUNT    = 1 << 2, /* --count */
     CLI_OPT_INTERVAL = 1 << 3, /* --interval */
-    CLI_OPT_JSON     = 1 << 4  /* --json */
+    CLI_OPT_JSON     = 1 << 4, /* --json */
+    CLI_OPT_OUTPUT   = 1 << 5, /* -o/--output */
+    CLI_OPT_LISTEN   = 1 << 6  /* --listen */
 };
 
 typedef struct subcommand {
@@ -34,6 +36,7 @@ typedef struct subcommand {
     struct {
         const char *synopsis, *help;
     } usage[2];
+    int         own_connection; /* connects to the server itself (main.c leaves the client alone) */
 } subcommand;
 
 typedef struct cli {
@@ -53,6 +56,8 @@ typedef struct cli {
     int          n_names;
     long         count;         /* events --count; -1 when not given */
     int          interval_ms;   /* watch --interval; default 500 */
+    const char  *output;        /* record -o/--output FILE */
+    const char  *listen;        /* record --listen PATH */
     const subcommand *command;  /* the subcommand */
     char       **words;         /* the subcommand's words (borrowed) */
     int          n_words;

@@ -27,6 +27,14 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     signals_install();
+    if (opt.command->own_connection) {
+        /* It connects by itself, to forward bytes rather than speak QMP. */
+        qmpctl q = {&opt, NULL, jsonout_style_for(&opt, stdout)};
+        rc = opt.command->run(&q);
+        cli_free(&opt);
+        if (fflush(stdout) != 0 && rc == EXIT_OK) rc = EXIT_CONN;
+        return rc;
+    }
     qmpctl q = {&opt, qmp_client_new(), jsonout_style_for(&opt, stdout)};
     if (!q.client) {
         warn_msg("out of memory");

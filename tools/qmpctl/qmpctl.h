@@ -24,5 +24,6 @@ int cmd_watch_job(qmpctl *q);
 int cmd_watch_migrate(qmpctl *q);
 int cmd_schema(qmpctl *q);
 int cmd_help(qmpctl *q);
+int cmd_record(qmpctl *q);
 
 #endif
