@@ -88,6 +88,44 @@ QMP_API int qmp_client_connect_tcp(qmp_client *c, const char *host, const char *
 QMP_API int qmp_client_connect_fd(qmp_client *c, int fd, int timeout_ms);
 
 /*
+ * Connects to a QEMU Guest Agent (qemu-ga) instead of a QMP monitor: the host
+ * end of the guest's virtio-serial channel (a Unix socket QEMU serves), or
+ * qemu-ga's own "-m unix-listen" socket; a qemu-ga run on a host acts on that
+ * host: start it with -b (--block-rpcs) listing every command that changes
+ * the machine, as the tests do.  There is no greeting and no
+ * negotiation: the client sends a 0xFF byte (it resets the agent's parser)
+ * and guest-sync-delimited with a fresh random id, then drops every byte up
+ * to the 0xFF sentinel in front of the matching answer and any answer that
+ * carries another id (stale replies left in the channel by earlier clients).
+ * A path that does not exist yet or refuses is retried until the timeout.
+ *
+ * Afterwards qmp_client_execute*() and qmp_client_execute_async() work as on
+ * a monitor: ids, per-call timeouts, late replies dropped.  Before the first
+ * command after a call that timed out, the channel is synchronised again.
+ * guest-shutdown and guest-suspend-disk/-ram/-hybrid answer only when they
+ * fail: they return QMP_OK once sent and not refused within half a second,
+ * and the channel closing after them is their success, not QMP_ECLOSED.
+ * What the agent does not have is refused with QMP_EINVAL: fds with a
+ * command, exec-oob, schema queries and validation.  Traces redact the
+ * "password" of guest-set-user-password and the "buf-b64" data of
+ * guest-file-write and guest-file-read.
+ *
+ * Returns QMP_OK once in sync, or:
+ *   QMP_ETIMEDOUT  the agent did not answer in time (no qemu-ga running in the
+ *                  guest); also a missing socket at the deadline;
+ *   QMP_ECLOSED    the channel closed while synchronising;
+ *   QMP_EIO        a system call failed;
+ *   QMP_EINVAL     already connected, or a bad argument.
+ * Calls on the connection that the agent does not answer in time end with
+ * QMP_ETIMEDOUT and a message naming the guest agent.
+ */
+QMP_API int qmp_client_connect_agent_unix(qmp_client *c, const char *path, int timeout_ms);
+/* The same on a connected stream socket; takes the fd, also on failure. */
+QMP_API int qmp_client_connect_agent_fd(qmp_client *c, int fd, int timeout_ms);
+/* 1 while connected to a guest agent (qmp_client_connect_agent_*()), else 0. */
+QMP_API int qmp_client_is_agent(qmp_client *c);
+
+/*
  * Closes the connection.  Pending operations end with QMP_ECANCELLED and the
  * close callback runs with reason QMP_OK.  Handlers stay registered; the
  * client may connect again.  Closing an unconnected client is a no-op.
@@ -317,7 +355,7 @@ QMP_API int qmp_client_set_log(qmp_client *c, qmp_log_fn fn, void *user_data, qm
 /*
  * Adds a member name to the process-wide list of members whose values are
  * secrets.  Built in: password, passwd, secret, new-secret, key-secret,
- * password-secret, passphrase, keyfile-passphrase, token; any name ending in
+ * password-secret, passphrase, keyfile-passphrase, token, buf-b64 (guest agent file data); any name ending in
  * "-secret", "-password" or "-passphrase"; and the "data" of an object of a
  * qom-type starting with "secret" (object-add of a secret).
  */

@@ -131,6 +131,31 @@ QMP_API int qmp_client_connect_fd(qmp_client *c, int fd, int timeout_ms) {
     return guarded([&] { Error e = Hold(c)->connect_fd(fd, timeout_ms); return e ? fail(e) : 0; });
 }
 
+QMP_API int qmp_client_connect_agent_unix(qmp_client *c, const char *path, int timeout_ms) {
+    if (!c) return null_client();
+    if (!path) return set_last_error(QMP_EINVAL, "the socket path is NULL");
+    if (timeout_ms < -1) return set_last_error(QMP_EINVAL, "timeout_ms must be -1, 0 or positive");
+    return guarded([&] { Error e = Hold(c)->connect_agent_unix(path, timeout_ms); return e ? fail(e) : 0; });
+}
+
+QMP_API int qmp_client_connect_agent_fd(qmp_client *c, int fd, int timeout_ms) {
+    if (!c) {
+        if (fd >= 0) close(fd);
+        return null_client();
+    }
+    if (fd < 0) return set_last_error(QMP_EINVAL, "fd %d is not valid", fd);
+    if (timeout_ms < -1) {
+        close(fd);
+        return set_last_error(QMP_EINVAL, "timeout_ms must be -1, 0 or positive");
+    }
+    return guarded([&] { Error e = Hold(c)->connect_agent_fd(fd, timeout_ms); return e ? fail(e) : 0; });
+}
+
+QMP_API int qmp_client_is_agent(qmp_client *c) {
+    if (!c) return 0;
+    return guarded([&] { return Client::from(c)->is_agent() ? 1 : 0; });
+}
+
 QMP_API int qmp_client_connect_unix_async(qmp_client *c, const char *path, int timeout_ms, qmp_connect_fn cb,
                                           void *user_data, qmp_destroy_fn destroy) {
     auto refuse = [&](int rc) {

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <random>
+
 #include <poll.h>
 
 #include "protocol/command.h"
@@ -20,6 +22,26 @@ namespace qmp::client {
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
+
+// The guest agent commands that answer only when they fail: once sent and
+// not refused within this grace, they have succeeded.
+constexpr int kNoAnswerGraceMs = 500;
+
+bool answers_only_on_failure(const std::string &name) {
+    return name == "guest-shutdown" || name == "guest-suspend-disk" || name == "guest-suspend-ram" ||
+           name == "guest-suspend-hybrid";
+}
+
+// A fresh id for guest-sync-delimited: random, so that a reply to an
+// earlier client's sync still queued in the channel never matches.  Kept
+// below 2^53 so that every JSON reader holds it exactly.
+uint64_t random_sync_id() {
+    uint64_t v = 0;
+    std::random_device rd;
+    v = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+    v &= (uint64_t{1} << 53) - 1;
+    return v ? v : 1;
+}
 
 static_assert(QMP_MAX_FDS <= transport::kMaxFdsPerMessage, "QMP_MAX_FDS fds must fit in one message");
 
@@ -42,6 +64,7 @@ struct Client::Call {
     Error error;
     wire::Message reply;
     Deadline deadline;  // async only; sync callers keep their own
+    Deadline grace = Deadline::never();  // an agent command that answers only on failure
     qmp_reply_fn cb = nullptr;
     void *user_data = nullptr;
     qmp_destroy_fn destroy = nullptr;
@@ -255,7 +278,31 @@ Error Client::connect_fd(int fd, int timeout_ms) {
     return start(fd, dl, "fd " + std::to_string(fd));
 }
 
-Error Client::start(int fd, const Deadline &deadline, const std::string &peer) {
+Error Client::connect_agent_unix(const char *path, int timeout_ms) {
+    Deadline dl = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
+    if (is_connected()) return Error::make(QMP_EINVAL, "the client is already connected");
+    int fd = -1;
+    Error e = transport::connect_unix(path, dl, &fd);
+    if (e) return e;
+    return start(fd, dl, path, true);
+}
+
+Error Client::connect_agent_fd(int fd, int timeout_ms) {
+    Deadline dl = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
+    Error e = transport::adopt(fd);
+    if (e) {
+        transport::close_fd(fd);
+        return e;
+    }
+    return start(fd, dl, "fd " + std::to_string(fd), true);
+}
+
+bool Client::is_agent() {
+    Lock lk(mu_);
+    return fd_ >= 0 && session_.phase() == protocol::Session::Phase::Ready && session_.agent();
+}
+
+Error Client::start(int fd, const Deadline &deadline, const std::string &peer, bool agent) {
     using Phase = protocol::Session::Phase;
     Lock lk(mu_);
     if (released_) {
@@ -277,7 +324,7 @@ Error Client::start(int fd, const Deadline &deadline, const std::string &peer) {
         transport::close_fd(fd);
         return Error::make(QMP_EINVAL, "the client is already connecting");
     }
-    begin_handshake(fd);
+    begin_handshake(fd, agent);
 
     int my_fd = fd_;
     Error r = run_until(lk, [&] { return session_.phase() == Phase::Ready || fd_ != my_fd; }, deadline);
@@ -292,11 +339,14 @@ Error Client::start(int fd, const Deadline &deadline, const std::string &peer) {
     return handshake_error(peer);
 }
 
-void Client::begin_handshake(int fd) {
+void Client::begin_handshake(int fd, bool agent) {
     fd_ = fd;
     splitter_.set_limits(max_message_, wire::kDefaultMaxDepth);
     splitter_.reset();
-    session_.begin(want_oob_);
+    if (agent)
+        session_.begin_agent(random_sync_id());
+    else
+        session_.begin(want_oob_);
     close_error_ = Error::ok();
     close_phase_ = protocol::Session::Phase::Idle;
     flush_locked();
@@ -308,6 +358,11 @@ void Client::begin_handshake(int fd) {
 // client at a time: it accepts the next connection but greets it only when
 // the first client has gone, so no greeting most often means a busy monitor.
 Error Client::handshake_timeout(protocol::Session::Phase phase, const std::string &peer) {
+    if (phase == protocol::Session::Phase::Syncing)
+        return Error::make(QMP_ETIMEDOUT,
+                           "the guest agent at %s did not answer guest-sync-delimited in time (is the agent running "
+                           "in the guest?)",
+                           peer.c_str());
     if (phase == protocol::Session::Phase::Greeting)
         return Error::make(QMP_ETIMEDOUT,
                            "timed out waiting for the QMP greeting from %s (the monitor may be in use by "
@@ -324,6 +379,8 @@ Error Client::handshake_error(const std::string &peer) const {
         why.message = (why.code == QMP_ECLOSED ? "no QMP greeting from " : "no valid QMP greeting from ") + peer +
                       ": " + why.message;
         why.code = QMP_EHANDSHAKE;
+    } else if (close_phase_ == Phase::Syncing && (why.code == QMP_ECLOSED || why.code == QMP_EPROTO)) {
+        why.message = "synchronising with the guest agent at " + peer + ": " + why.message;
     } else if (close_phase_ == Phase::Negotiating && (why.code == QMP_ECLOSED || why.code == QMP_EPROTO)) {
         why.code = QMP_ENEGOTIATION;
         why.message = "negotiating capabilities with " + peer + ": " + why.message;
@@ -464,6 +521,10 @@ Error Client::check_can_send(const ExecOptions &opts) {
     if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
     if (fd_ < 0 || session_.phase() != protocol::Session::Phase::Ready)
         return Error::make(QMP_ECLOSED, "not connected");
+    if (session_.agent()) {
+        if (opts.oob) return Error::make(QMP_EINVAL, "the guest agent has no out-of-band execution (exec-oob)");
+        if (opts.nfds > 0) return Error::make(QMP_EINVAL, "the guest agent takes no fds with a command");
+    }
     if (opts.oob && !session_.has_capability("oob"))
         return Error::make(QMP_EINVAL, "out-of-band execution needs the \"oob\" capability (qmp_client_set_oob)");
     if (opts.nfds > QMP_MAX_FDS) return Error::make(QMP_EINVAL, "at most %d fds per command, not %zu", QMP_MAX_FDS, opts.nfds);
@@ -480,7 +541,9 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
     // happens; the copies go with the call if anything fails.
     e = call->fds.copy(opts.fds, opts.nfds);
     if (e) return e;
+    maybe_resync_locked();
     uint64_t id = session_.submit(command, opts.oob, !call->fds.empty());
+    if (session_.agent() && answers_only_on_failure(call->name)) call->grace = Deadline::in_ms(kNoAnswerGraceMs);
     try {
         calls_.emplace(id, call);
     } catch (...) {
@@ -495,6 +558,15 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
     // The driver must poll for output, or recompute its timeout.
     if (session_.want_write() || (call->async && !call->deadline.infinite())) wake_driver();
     return Error::ok();
+}
+
+// On a guest agent channel after a call gave up waiting: sends 0xFF and a
+// fresh guest-sync-delimited ahead of the next command, once no other
+// answer is awaited (its reply would be dropped with the stale bytes).
+void Client::maybe_resync_locked() {
+    if (!session_.agent() || !session_.needs_resync() || session_.syncing() || session_.awaiting_answers()) return;
+    session_.resync(random_sync_id());
+    if (tracing()) trace(QMP_LOG_INFO, "synchronising the guest agent channel again");
 }
 
 // Checks and encodes command, then validates it if asked; opts->oob is set
@@ -537,6 +609,9 @@ Error Client::execute(const std::string &command, const std::string &name, const
     if (!call->done) {
         session_.abandon(call->id);
         calls_.erase(call->id);
+        if (session_.agent())
+            return Error::make(QMP_ETIMEDOUT, "the guest agent did not answer '%s' within %d ms", name.c_str(),
+                               timeout);
         return Error::make(QMP_ETIMEDOUT, "no reply to '%s' within %d ms", name.c_str(), timeout);
     }
     out->error = call->error;
@@ -690,6 +765,8 @@ Error Client::schema(int timeout_ms, schema::Schema **out) {
         Lock lk(mu_);
         if (fd_ < 0 || session_.phase() != protocol::Session::Phase::Ready)
             return Error::make(QMP_ECLOSED, "not connected: the schema comes from the server");
+        if (session_.agent())
+            return Error::make(QMP_EINVAL, "the guest agent has no schema (query-qmp-schema is QMP's)");
         if (schema_) {
             schema_->ref();
             *out = schema_;
@@ -908,6 +985,31 @@ void Client::read_locked() {
         teardown(why, QMP_ECLOSED);
         return;
     }
+    if (!session_.agent()) {
+        feed_locked(buf, n);
+        return;
+    }
+    // A guest agent channel: 0xFF never occurs in JSON text; it is the
+    // sentinel in front of a guest-sync-delimited answer, and whatever
+    // partial message came before it is stale.
+    size_t pos = 0;
+    int fd = fd_;
+    while (pos < n && fd_ == fd) {
+        const void *ff = std::memchr(buf + pos, 0xff, n - pos);
+        size_t end = ff ? static_cast<size_t>(static_cast<const char *>(ff) - buf) : n;
+        if (end > pos) feed_locked(buf + pos, end - pos);
+        if (!ff || fd_ != fd) break;
+        splitter_.reset();
+        session_.sentinel();
+        pos = end + 1;
+    }
+}
+
+void Client::feed_locked(const char *buf, size_t n) {
+    if (session_.dropping()) {
+        if (tracing()) trace(QMP_LOG_INFO, "dropped " + std::to_string(n) + " stale bytes before the guest agent's sentinel");
+        return;
+    }
     std::vector<wire::Message> msgs;
     Error split = splitter_.feed(buf, n, msgs);
     int fd = fd_;
@@ -919,6 +1021,14 @@ void Client::read_locked() {
         apply(fx);
     }
     if (split && fd_ == fd) {
+        if (session_.agent() && session_.syncing()) {
+            // Not JSON after a sentinel while synchronising: stale bytes;
+            // wait for the sentinel of the awaited answer.
+            if (tracing()) trace(QMP_LOG_INFO, "dropped stale bytes while synchronising: " + split.message);
+            splitter_.reset();
+            session_.lost_sentinel();
+            return;
+        }
         teardown(split, split.code);
     }
 }
@@ -1012,8 +1122,10 @@ void Client::finish_call(const std::shared_ptr<Call> &call, Error err, wire::Mes
 Deadline Client::next_call_deadline() const {
     Deadline next = Deadline::never();
     if (connecting_) next = connecting_->deadline.earlier(connecting_->retry_at);
-    for (const auto &kv : calls_)
+    for (const auto &kv : calls_) {
         if (kv.second->async) next = next.earlier(kv.second->deadline);
+        next = next.earlier(kv.second->grace);
+    }
     return next;
 }
 
@@ -1028,13 +1140,26 @@ void Client::expire_calls_locked() {
         connecting_ = std::move(conn);
         end_connecting(t);
     }
+    std::vector<std::shared_ptr<Call>> quiet;
+    for (const auto &kv : calls_)
+        if (kv.second->grace.expired() && session_.on_wire(kv.first)) quiet.push_back(kv.second);
+    for (auto &call : quiet) {
+        // Sent and not refused: it succeeded (it answers only on failure).
+        session_.forget(call->id);
+        calls_.erase(call->id);
+        finish_call(call, Error::ok(), wire::Message());
+    }
     std::vector<std::shared_ptr<Call>> due;
     for (const auto &kv : calls_)
         if (kv.second->async && kv.second->deadline.expired()) due.push_back(kv.second);
     for (auto &call : due) {
         session_.abandon(call->id);
         calls_.erase(call->id);
-        finish_call(call, Error::make(QMP_ETIMEDOUT, "no reply to '%s' in time", call->name.c_str()), wire::Message());
+        finish_call(call,
+                    session_.agent()
+                        ? Error::make(QMP_ETIMEDOUT, "the guest agent did not answer '%s' in time", call->name.c_str())
+                        : Error::make(QMP_ETIMEDOUT, "no reply to '%s' in time", call->name.c_str()),
+                    wire::Message());
     }
 }
 
@@ -1049,6 +1174,7 @@ void Client::teardown(const Error &why, int close_reason) {
         schema_ = nullptr;
     }
     bool was_ready = session_.phase() == protocol::Session::Phase::Ready;
+    bool agent = session_.agent();
     close_phase_ = session_.phase();
     close_error_ = why;
     std::vector<uint64_t> ids = session_.end();
@@ -1057,7 +1183,14 @@ void Client::teardown(const Error &why, int close_reason) {
     for (auto &kv : calls_) calls.push_back(kv.second);
     calls_.clear();
     std::sort(calls.begin(), calls.end(), [](const auto &a, const auto &b) { return a->id < b->id; });
-    for (auto &call : calls) finish_call(call, why, wire::Message());
+    for (auto &call : calls) {
+        // The guest going down after guest-shutdown (or suspending) closes
+        // the channel: that is the command's success.
+        if (agent && why.code == QMP_ECLOSED && !call->grace.infinite())
+            finish_call(call, Error::ok(), wire::Message());
+        else
+            finish_call(call, why, wire::Message());
+    }
     for (Waiter *w : waiters_) w->closed = true;
     if (fd_ == polled_fd_) {
         closing_fd_ = fd_;

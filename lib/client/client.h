@@ -97,6 +97,11 @@ public:
     Error connect_unix(const char *path, int timeout_ms);
     Error connect_tcp(const char *host, const char *port, int timeout_ms);
     Error connect_fd(int fd, int timeout_ms);
+    // A guest agent instead of a QMP monitor: no greeting; the
+    // channel is synchronised with guest-sync-delimited before it returns.
+    Error connect_agent_unix(const char *path, int timeout_ms);
+    Error connect_agent_fd(int fd, int timeout_ms);
+    bool is_agent();
     // Non-blocking: start connecting and return; cb reports the handshake's end.
     Error connect_unix_async(const char *path, int timeout_ms, qmp_connect_fn cb, void *user_data,
                              qmp_destroy_fn destroy);
@@ -158,8 +163,10 @@ private:
     struct LogHook;
     struct Dispatch;
 
-    Error start(int fd, const Deadline &deadline, const std::string &peer);
-    void begin_handshake(int fd);
+    Error start(int fd, const Deadline &deadline, const std::string &peer, bool agent = false);
+    void begin_handshake(int fd, bool agent = false);
+    void feed_locked(const char *bytes, size_t n);
+    void maybe_resync_locked();
     Error handshake_error(const std::string &peer) const;
     static Error handshake_timeout(protocol::Session::Phase phase, const std::string &peer);
     Error start_async(std::shared_ptr<Connecting> conn, int fd);

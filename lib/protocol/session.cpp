@@ -57,6 +57,75 @@ void Session::begin(bool want_oob) {
     phase_ = Phase::Greeting;
 }
 
+void Session::begin_agent(uint64_t sync_id) {
+    end();
+    json_decref(greeting_);
+    greeting_ = nullptr;
+    offered_.clear();
+    negotiated_.clear();
+    want_oob_ = false;
+    agent_ = true;
+    phase_ = Phase::Syncing;
+    queue_sync(sync_id);
+}
+
+// 0xFF resets the agent's parser (dropping whatever half command it holds);
+// then guest-sync-delimited, sent without "id": its answer is 0xFF and
+// {"return": sync_id}.
+void Session::queue_sync(uint64_t sync_id) {
+    sentinel_seen_ = false;
+    sync_return_ = std::to_string(sync_id);
+    Outgoing reset;
+    reset.id = 0;
+    reset.inband = false;
+    reset.bytes = "\xff";
+    reset.with_fds = false;
+    reset.raw = true;
+    Outgoing sync;
+    sync.id = 0;
+    sync.inband = false;
+    sync.bytes = "{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":" + sync_return_ + "}}";
+    sync.with_fds = false;
+    out_.push_back(std::move(reset));
+    out_.push_back(std::move(sync));
+}
+
+void Session::resync(uint64_t sync_id) {
+    need_resync_ = false;
+    resyncing_ = true;
+    queue_sync(sync_id);
+}
+
+bool Session::awaiting_answers() const {
+    for (const auto &p : pending_)
+        if (p.second.on_wire && !p.second.abandoned) return true;
+    return false;
+}
+
+bool Session::on_wire(uint64_t id) const {
+    auto it = pending_.find(id);
+    return it != pending_.end() && it->second.on_wire;
+}
+
+void Session::forget(uint64_t id) {
+    bool need = need_resync_;
+    abandon(id);
+    need_resync_ = need;
+}
+
+void Session::handle_sync(wire::Message &&m, Effects &fx) {
+    if (m.is_object && m.ret.present() && !m.id.present() && !m.error.present() && m.slice(m.ret) == sync_return_) {
+        if (phase_ == Phase::Syncing) {
+            phase_ = Phase::Ready;
+            fx.became_ready = true;
+        }
+        resyncing_ = false;
+        release_held();
+        return;
+    }
+    fx.notes.push_back("dropped while synchronising with the guest agent: " + preview(m.text));
+}
+
 std::vector<uint64_t> Session::end() {
     std::vector<uint64_t> ids;
     for (auto &p : pending_)
@@ -69,6 +138,10 @@ std::vector<uint64_t> Session::end() {
     inband_in_flight_ = 0;
     caps_id_ = 0;
     phase_ = Phase::Idle;
+    agent_ = false;
+    resyncing_ = false;
+    need_resync_ = false;
+    sentinel_seen_ = false;
     return ids;
 }
 
@@ -86,7 +159,7 @@ uint64_t Session::submit(const std::string &command, bool oob, bool with_fds) {
     o.with_fds = with_fds;
     bool inband = o.inband;
     auto p = pending_.emplace(id, Pending{inband}).first;
-    bool hold = inband && inband_in_flight_ >= kMaxInbandInFlight;
+    bool hold = inband && (inband_in_flight_ >= kMaxInbandInFlight || (agent_ && syncing()));
     try {
         (hold ? held_ : out_).push_back(std::move(o));
     } catch (...) {
@@ -98,6 +171,7 @@ uint64_t Session::submit(const std::string &command, bool oob, bool with_fds) {
 }
 
 void Session::release_held() {
+    if (agent_ && syncing()) return;  // commands wait until the channel is in sync
     while (!held_.empty() && inband_in_flight_ < kMaxInbandInFlight) {
         inband_in_flight_++;
         out_.push_back(std::move(held_.front()));
@@ -110,6 +184,9 @@ void Session::abandon(uint64_t id) {
     if (it == pending_.end()) return;
     if (it->second.on_wire) {
         it->second.abandoned = true;
+        // Its reply may still come, or the agent may have lost it: the
+        // channel is synchronised again before the next command.
+        if (agent_) need_resync_ = true;
         return;
     }
     // Not a byte sent yet: drop it as if it never existed.
@@ -135,7 +212,7 @@ void Session::describe(const Outgoing &o, Chunk *c) {
     c->len = o.bytes.size() - o.sent;
     c->id = o.id;
     c->with_fds = o.sent == 0 && o.with_fds;
-    c->first = o.sent == 0;
+    c->first = o.sent == 0 && !o.raw;
 }
 
 bool Session::front(Chunk *c) const {
@@ -173,6 +250,10 @@ void Session::consumed(size_t n) {
 
 void Session::receive(wire::Message &&m, Effects &fx) {
     if (phase_ == Phase::Idle) return;
+    if (agent_ && syncing()) {
+        handle_sync(std::move(m), fx);
+        return;
+    }
     if (!m.is_object) {
         int code = phase_ == Phase::Greeting ? QMP_EHANDSHAKE : QMP_EPROTO;
         fx.fatal = Error::make(code, "the server sent %s where QMP needs an object: %s",

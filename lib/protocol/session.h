@@ -26,7 +26,9 @@ constexpr size_t kMaxInbandInFlight = 8;
 
 class Session {
 public:
-    enum class Phase { Idle, Greeting, Negotiating, Ready };
+    // Syncing: a guest agent connection waiting for its first
+    // guest-sync-delimited answer (a QMP monitor goes Greeting, Negotiating).
+    enum class Phase { Idle, Greeting, Negotiating, Syncing, Ready };
 
     struct Completion {
         uint64_t id = 0;
@@ -57,6 +59,31 @@ public:
 
     // A new connection: wait for the greeting, then negotiate (oob if wanted and offered).
     void begin(bool want_oob);
+    // A new guest agent connection: no greeting; the channel is in sync once
+    // guest-sync-delimited with sync_id is answered behind the 0xFF sentinel.
+    void begin_agent(uint64_t sync_id);
+    bool agent() const { return agent_; }
+    // While the agent channel is being synchronised, bytes before the next
+    // 0xFF sentinel are stale and are not parsed.
+    bool dropping() const { return agent_ && syncing() && !sentinel_seen_; }
+    bool syncing() const { return phase_ == Phase::Syncing || resyncing_; }
+    // A 0xFF byte arrived (it never occurs inside JSON text).
+    void sentinel() { sentinel_seen_ = true; }
+    // Bytes after the sentinel were not JSON: wait for another sentinel.
+    void lost_sentinel() { sentinel_seen_ = false; }
+    // Before the next command, synchronise the agent channel again with
+    // sync_id (after a call gave up waiting, its late reply may be queued).
+    bool needs_resync() const { return need_resync_; }
+    // A command on the wire whose answer is still awaited (a resync waits
+    // for it: its reply would be dropped as stale).
+    bool awaiting_answers() const;
+    void resync(uint64_t sync_id);
+    // Whether the command's first byte has been sent.
+    bool on_wire(uint64_t id) const;
+    // Forgets a command whose answer is not awaited any more without asking
+    // for a resync (a command that answers only on failure).
+    void forget(uint64_t id);
+
     // The connection is gone: forgets commands and output; returns the ids
     // of the commands that were still waiting.  The event ring and sequence
     // numbers survive.
@@ -99,6 +126,7 @@ private:
         std::string bytes;
         bool with_fds;
         size_t sent = 0;
+        bool raw = false;  // the agent's 0xFF reset byte: not a message
     };
     struct Pending {
         bool inband;
@@ -107,6 +135,8 @@ private:
     };
 
     void release_held();
+    void queue_sync(uint64_t sync_id);
+    void handle_sync(wire::Message &&m, Effects &fx);
     void handle_greeting(wire::Message &&m, Effects &fx);
     void handle_reply(wire::Message &&m, Effects &fx);
     void handle_event(wire::Message &&m, Effects &fx);
@@ -119,6 +149,11 @@ private:
     uint64_t next_id_ = 1;
     uint64_t caps_id_ = 0;
     json_t *greeting_ = nullptr;
+    bool agent_ = false;
+    bool resyncing_ = false;      // a guest-sync-delimited after the first is awaited
+    bool need_resync_ = false;
+    bool sentinel_seen_ = false;
+    std::string sync_return_;     // the awaited sync id, as the reply's "return" text
     std::vector<std::string> offered_;
     std::vector<std::string> negotiated_;
 

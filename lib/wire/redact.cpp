@@ -70,6 +70,7 @@ const std::vector<std::string> &default_secret_members() {
     static const std::vector<std::string> names = {
         "password", "passwd", "secret", "new-secret", "key-secret", "password-secret",
         "passphrase", "keyfile-passphrase", "token",
+        "buf-b64",  // the guest agent's file data (guest-file-write, guest-file-read)
     };
     return names;
 }
