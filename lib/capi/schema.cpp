@@ -23,6 +23,7 @@ json_t *json_result(F &&body) {
     json_t *out = nullptr;
     int rc = guarded([&] {
         Error e = body(&out);
+        if (!e && !out) e = Error::make(QMP_ENOMEM, "out of memory");
         return e ? set_last_error(e) : 0;
     });
     if (rc < 0) {

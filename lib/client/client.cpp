@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include <poll.h>
+#include <pthread.h>
 
 #include "protocol/match.h"
 #include "schema/schema.h"
@@ -18,6 +19,19 @@ namespace qmp::client {
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
+
+// Runs f when the scope ends, also when an exception passes.
+template <typename F>
+class OnExit {
+public:
+    explicit OnExit(F f) : f_(std::move(f)) {}
+    ~OnExit() { f_(); }
+    OnExit(const OnExit &) = delete;
+    OnExit &operator=(const OnExit &) = delete;
+
+private:
+    F f_;
+};
 
 }  // namespace
 
@@ -347,23 +361,26 @@ Error Client::handshake_error(const std::string &peer) const {
 
 Error Client::connect_unix_async(const char *path, int timeout_ms, qmp_connect_fn cb, void *user_data,
                                  qmp_destroy_fn destroy) {
+    // Until conn owns destroy, an exception leaves it to the caller (the C
+    // layer runs it); from then on conn runs it, and nothing may throw.
     auto conn = std::make_shared<Connecting>();
     conn->path = path;
     conn->peer = path;
     conn->cb = cb;
     conn->user_data = user_data;
-    conn->destroy = destroy;
     conn->deadline = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
+    conn->destroy = destroy;
     return start_async(std::move(conn), -1);
 }
 
 Error Client::connect_fd_async(int fd, int timeout_ms, qmp_connect_fn cb, void *user_data, qmp_destroy_fn destroy) {
+    // As in connect_unix_async: conn owns destroy last.
     auto conn = std::make_shared<Connecting>();
     conn->peer = "fd " + std::to_string(fd);
     conn->cb = cb;
     conn->user_data = user_data;
-    conn->destroy = destroy;
     conn->deadline = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
+    conn->destroy = destroy;
     Error e = transport::adopt(fd);
     if (e) {
         transport::close_fd(fd);
@@ -373,7 +390,17 @@ Error Client::connect_fd_async(int fd, int timeout_ms, qmp_connect_fn cb, void *
 }
 
 // On failure the caller's destroy runs (as conn is released) and cb never does.
+// Never throws: conn owns destroy already.
 Error Client::start_async(std::shared_ptr<Connecting> conn, int fd) {
+    try {
+        return start_async_locked(conn, fd);
+    } catch (const std::bad_alloc &) {
+        transport::close_fd(fd);
+        return out_of_memory();
+    }
+}
+
+Error Client::start_async_locked(std::shared_ptr<Connecting> &conn, int fd) {
     Lock lk(mu_);
     Error e;
     if (released_)
@@ -388,10 +415,16 @@ Error Client::start_async(std::shared_ptr<Connecting> conn, int fd) {
         return e;
     }
     connecting_ = std::move(conn);
-    if (fd >= 0)
-        begin_handshake(fd);
-    else
-        try_connect_locked();
+    try {
+        if (fd >= 0)
+            begin_handshake(fd);
+        else
+            try_connect_locked();
+    } catch (const std::bad_alloc &) {
+        // The connection is not known to be in any good state: end it; the
+        // connect callback reports why.
+        lost_memory_locked();
+    }
     if (hook_) hook_->wakeup();
     return Error::ok();
 }
@@ -493,7 +526,12 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
         fds.push_back(d);
     }
     call->id = session_.submit(command, opts.oob, std::move(fds));
-    calls_.emplace(call->id, call);
+    try {
+        calls_.emplace(call->id, call);
+    } catch (...) {
+        session_.abandon(call->id);  // not sent yet: dropped, as if never submitted
+        throw;
+    }
     // A command sent from a callback waits for the callbacks of the same
     // read to finish, then goes out with the others (dispatch() flushes).
     if (dispatch_depth_ > 0 && driver_ == std::this_thread::get_id()) return Error::ok();
@@ -524,17 +562,25 @@ Error Client::execute(const std::string &command, const std::string &name, const
 
 Error Client::execute_async(const std::string &command, const std::string &name, const ExecOptions &opts,
                             qmp_reply_fn cb, void *user_data, qmp_destroy_fn destroy) {
+    // Until call owns destroy, an exception leaves it to the caller (the C
+    // layer runs it); from then on a failure is returned, and destroy runs
+    // when `call` goes, unlocked.
     auto call = std::make_shared<Call>();
     call->name = name;
     call->async = true;
     call->cb = cb;
     call->user_data = user_data;
-    call->destroy = destroy;
     if (opts.timeout_ms > 0) call->deadline = Deadline::in_ms(opts.timeout_ms);
+    call->destroy = destroy;
     Lock lk(mu_);
-    Error e = submit(lk, command, opts, call);
+    Error e;
+    try {
+        e = submit(lk, command, opts, call);
+    } catch (const std::bad_alloc &) {
+        e = out_of_memory();
+    }
     if (e) {
-        // The call failed: cb never runs; destroy runs when `call` goes, unlocked.
+        // The call failed: cb never runs.
         lk.unlock();
         return e;
     }
@@ -546,6 +592,7 @@ Error Client::execute_async(const std::string &command, const std::string &name,
 
 Error Client::on_event(const char *name, qmp_event_fn cb, void *user_data, qmp_destroy_fn destroy,
                        unsigned int *out_id) {
+    // h owns destroy last (see execute_async).
     auto h = std::make_shared<Handler>();
     h->name = name ? name : "";
     h->cb = cb;
@@ -556,9 +603,14 @@ Error Client::on_event(const char *name, qmp_event_fn cb, void *user_data, qmp_d
         lk.unlock();
         return Error::make(QMP_ECANCELLED, "the client was freed");
     }
+    try {
+        handlers_.push_back(h);
+    } catch (const std::bad_alloc &) {
+        lk.unlock();
+        return out_of_memory();
+    }
     h->id = next_handler_id_++;
     if (next_handler_id_ == 0) next_handler_id_ = 1;
-    handlers_.push_back(h);
     if (out_id) *out_id = h->id;
     return Error::ok();
 }
@@ -595,11 +647,20 @@ Error Client::wait_event(const char *name, const json_t *match, uint64_t after_s
         }
     }
     if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
-    if (fd_ < 0) return Error::make(QMP_ECLOSED, "not connected");
+    if (fd_ < 0) {
+        // An event may have been lost with the connection: say why it ended.
+        if (close_error_.code == QMP_ENOMEM) return Error::make(QMP_ECLOSED, "not connected: %s", close_error_.message.c_str());
+        return Error::make(QMP_ECLOSED, "not connected");
+    }
     int timeout = timeout_ms == 0 ? timeout_ms_ : timeout_ms;
     waiters_.push_back(&w);
-    run_until(lk, [&] { return w.found || w.closed; }, Deadline::in_ms(timeout));
-    waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &w));
+    {
+        OnExit forget([&] {
+            if (!lk.owns_lock()) lk.lock();
+            waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &w));
+        });
+        run_until(lk, [&] { return w.found || w.closed; }, Deadline::in_ms(timeout));
+    }
     if (w.found) {
         *out = w.found;
         return Error::ok();
@@ -646,6 +707,14 @@ Error Client::set_log(qmp_log_fn fn, void *user_data, qmp_destroy_fn destroy) {
 
 // Called with the lock held; secrets never reach the log.
 void Client::trace(int kind, const std::string &text) {
+    try {
+        trace_or_throw(kind, text);
+    } catch (const std::bad_alloc &) {
+        // The trace is best effort: a line that cannot be built is skipped.
+    }
+}
+
+void Client::trace_or_throw(int kind, const std::string &text) {
     bool wire_text = kind == QMP_LOG_SEND || kind == QMP_LOG_RECEIVE;
     std::string shown = wire_text ? wire::redact(text) : text;
     if (log_) {
@@ -685,7 +754,7 @@ Error Client::schema(int timeout_ms, schema::Schema **out) {
     if ((e = reply_value_text(o, &text))) return e;
     schema::Schema *s = nullptr;
     if ((e = schema::Schema::build_text(text.data(), text.size(), &s))) {
-        e.code = QMP_EPROTO;  // the server's own schema is malformed
+        if (e.code != QMP_ENOMEM) e.code = QMP_EPROTO;  // the server's own schema is malformed
         return e;
     }
     Lock lk(mu_);
@@ -732,12 +801,22 @@ Error Client::process(int revents) {
     auto self = std::this_thread::get_id();
     bool outer = driver_ == std::thread::id();
     driver_ = self;
-    if (fd_ >= 0 && (revents & QMP_POLL_IN)) read_locked();
-    if (fd_ >= 0) flush_locked();
-    expire_calls_locked();
-    dispatch(lk);
-    if (outer) driver_ = std::thread::id();
-    cv_.notify_all();
+    {
+        OnExit give_up([&] {
+            if (!lk.owns_lock()) lk.lock();
+            if (outer) driver_ = std::thread::id();
+            cv_.notify_all();
+        });
+        try {
+            if (fd_ >= 0 && (revents & QMP_POLL_IN)) read_locked();
+            if (fd_ >= 0) flush_locked();
+            expire_calls_locked();
+        } catch (const std::bad_alloc &) {
+            if (!lk.owns_lock()) lk.lock();
+            lost_memory_locked();
+        }
+        dispatch(lk);
+    }
     if (fd_ < 0 && !connecting_) return Error::make(QMP_ECLOSED, "not connected");
     return Error::ok();
 }
@@ -793,13 +872,21 @@ Error Client::run_until(Lock &lk, const std::function<bool()> &done, const Deadl
         }
         bool outer = driver_ == std::thread::id();
         driver_ = std::this_thread::get_id();
-        drive_once(lk, deadline);
+        // Whatever happens, the role is given up and the waiters woken: a
+        // thread stuck in cv_.wait() waits for exactly this.
+        OnExit give_up([&] {
+            if (!lk.owns_lock()) lk.lock();
+            if (outer) driver_ = std::thread::id();
+            cv_.notify_all();
+        });
+        try {
+            drive_once(lk, deadline);
+        } catch (const std::bad_alloc &) {
+            if (!lk.owns_lock()) lk.lock();
+            lost_memory_locked();
+        }
         cv_.notify_all();  // replies routed to other threads: let them go now
         dispatch(lk);
-        if (outer) {
-            driver_ = std::thread::id();
-            cv_.notify_all();
-        }
     }
 }
 
@@ -832,11 +919,36 @@ void Client::drive_once(Lock &lk, const Deadline &deadline) {
 }
 
 // One read buffer per thread, not per client: reads happen under the lock
-// and the splitter keeps what it needs, so an idle client holds none.
-static char *read_buffer() {
-    thread_local std::unique_ptr<char[]> buf(new char[kReadChunk]);
-    return buf.get();
+// and the splitter keeps what it needs, so an idle client holds none.  The
+// thread_local is a plain pointer, freed at thread exit through a pthread
+// key: a thread_local with a destructor would make glibc register it at
+// first use, and abort the process when that registration cannot allocate.
+namespace {
+
+thread_local char *tls_read_buffer = nullptr;
+pthread_key_t read_buffer_key;
+bool read_buffer_key_ok = false;
+pthread_once_t read_buffer_once = PTHREAD_ONCE_INIT;
+
+void free_read_buffer(void *p) {
+    delete[] static_cast<char *>(p);
+    tls_read_buffer = nullptr;
 }
+
+void make_read_buffer_key() { read_buffer_key_ok = pthread_key_create(&read_buffer_key, free_read_buffer) == 0; }
+
+// Throws std::bad_alloc when the buffer cannot be had.
+char *read_buffer() {
+    if (tls_read_buffer) return tls_read_buffer;
+    pthread_once(&read_buffer_once, make_read_buffer_key);
+    if (!read_buffer_key_ok) throw std::bad_alloc();
+    std::unique_ptr<char[]> buf(new char[kReadChunk]);
+    if (pthread_setspecific(read_buffer_key, buf.get()) != 0) throw std::bad_alloc();
+    tls_read_buffer = buf.release();
+    return tls_read_buffer;
+}
+
+}  // namespace
 
 void Client::read_locked() {
     size_t n = 0;
@@ -913,8 +1025,8 @@ void Client::apply(protocol::Session::Effects &fx) {
         auto it = calls_.find(c.id);
         if (it == calls_.end()) continue;
         auto call = it->second;
+        finish_call(call, std::move(c.error), std::move(c.reply));  // may throw: the call stays in calls_
         calls_.erase(it);
-        finish_call(call, std::move(c.error), std::move(c.reply));
     }
     for (auto &ev : fx.events) {
         for (Waiter *w : waiters_)
@@ -973,6 +1085,51 @@ void Client::expire_calls_locked() {
     }
 }
 
+Error Client::out_of_memory() noexcept {
+    Error e;
+    e.code = QMP_ENOMEM;
+    try {
+        e.message = "out of memory";
+    } catch (...) {
+        // left empty: set_last_error() shows qmp_strerror(QMP_ENOMEM)
+    }
+    return e;
+}
+
+// Memory ran out while the connection was being handled under the lock:
+// what was read, routed or queued is no longer known (a reply or an event
+// may be lost), so the connection ends with QMP_ENOMEM, which every waiting
+// call, the connect callback and the close handler receive.
+void Client::lost_memory_locked() noexcept {
+    Error why = out_of_memory();
+    try {
+        why.message = "out of memory while handling the connection; it was closed";
+    } catch (...) {
+    }
+    try {
+        if (fd_ >= 0)
+            teardown(why, QMP_ENOMEM);
+        else if (connecting_)
+            end_connecting(why);
+    } catch (...) {
+        // Even the teardown ran short: close the socket at least, so that
+        // every waiter sees a closed connection instead of waiting on.
+        if (fd_ >= 0) {
+            if (polling_) {
+                if (closing_fd_ < 0) closing_fd_ = fd_;
+                else transport::close_fd(fd_);
+                wake_driver();
+            } else {
+                transport::close_fd(fd_);
+            }
+            fd_ = -1;
+        }
+        session_.clear();
+        for (Waiter *w : waiters_) w->closed = true;
+        cv_.notify_all();
+    }
+}
+
 // Ends the connection (called with the lock held).  Every waiting call completes with why (QMP_ECANCELLED
 // when the application closed), waiters wake, and the close hook is queued
 // with close_reason if the connection had been established.
@@ -986,7 +1143,7 @@ void Client::teardown(const Error &why, int close_reason) {
     bool was_ready = session_.phase() == protocol::Session::Phase::Ready;
     close_phase_ = session_.phase();
     close_error_ = why;
-    std::vector<uint64_t> ids = session_.end();
+    session_.clear();
     splitter_.reset();
     std::vector<std::shared_ptr<Call>> calls;
     for (auto &kv : calls_) calls.push_back(kv.second);
@@ -1018,16 +1175,26 @@ void Client::dispatch(Lock &lk) {
     bool outer = driver_ == std::thread::id();
     driver_ = std::this_thread::get_id();
     dispatch_depth_++;
+    OnExit give_up([&] {
+        if (!lk.owns_lock()) lk.lock();
+        dispatch_depth_--;
+        if (outer) {
+            driver_ = std::thread::id();
+            cv_.notify_all();
+        }
+    });
     while (!dispatch_q_.empty()) {
         Dispatch d = std::move(dispatch_q_.front());
         dispatch_q_.pop_front();
-        run_dispatch(lk, d);
-        if (dispatch_q_.empty() && dispatch_depth_ == 1) flush_locked();  // may queue a close
-    }
-    dispatch_depth_--;
-    if (outer) {
-        driver_ = std::thread::id();
-        cv_.notify_all();
+        try {
+            run_dispatch(lk, d);
+            if (dispatch_q_.empty() && dispatch_depth_ == 1) flush_locked();  // may queue a close
+        } catch (const std::bad_alloc &) {
+            // An event that could not be handed to its handlers, or output
+            // that could not be sent: end the connection, and say why.
+            if (!lk.owns_lock()) lk.lock();
+            lost_memory_locked();
+        }
     }
 }
 
@@ -1051,7 +1218,7 @@ void Client::run_dispatch(Lock &lk, Dispatch &d) {
         std::shared_ptr<Call> call = std::move(d.call);
         lk.unlock();
         Outcome o;
-        o.error = call->error;
+        o.error = std::move(call->error);
         o.reply = std::move(call->reply);
         json_t *result = nullptr;
         if (!o.error || o.error.code == QMP_ECOMMAND) {

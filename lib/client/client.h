@@ -158,6 +158,7 @@ private:
     void begin_handshake(int fd);
     Error handshake_error(const std::string &peer) const;
     Error start_async(std::shared_ptr<Connecting> conn, int fd);
+    Error start_async_locked(std::shared_ptr<Connecting> &conn, int fd);
     void try_connect_locked();
     void end_connecting(Error status);
     Error check_can_send(const ExecOptions &opts);
@@ -171,11 +172,14 @@ private:
     void expire_calls_locked();
     Deadline next_call_deadline() const;
     void teardown(const Error &why, int close_reason);
+    static Error out_of_memory() noexcept;
+    void lost_memory_locked() noexcept;
     void dispatch(Lock &lk);
     void run_dispatch(Lock &lk, Dispatch &d);
     void wake_driver();
     bool tracing() const { return log_ || debug_to_stderr_; }
-    void trace(int kind, const std::string &text);
+    void trace(int kind, const std::string &text);  // never throws
+    void trace_or_throw(int kind, const std::string &text);
     bool may_drive() const;
 
     std::atomic<int> refs_{1};

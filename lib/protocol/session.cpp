@@ -1,5 +1,7 @@
 #include "protocol/session.h"
 
+#include <new>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -29,7 +31,9 @@ const char *json_type_name(char first) {
 // Reads the "class" and "desc" of an error object; false when malformed.
 bool read_error(const wire::Message &m, std::string *cls, std::string *desc) {
     json_t *e = nullptr;
-    if (wire::parse(m.text.data() + m.error.off, m.error.len, &e)) return false;
+    Error pe = wire::parse(m.text.data() + m.error.off, m.error.len, &e);
+    if (pe.code == QMP_ENOMEM) throw std::bad_alloc();
+    if (pe) return false;
     json_t *c = json_object_get(e, "class");
     json_t *d = json_object_get(e, "desc");
     bool ok = json_is_string(c) && json_is_string(d);
@@ -44,7 +48,7 @@ bool read_error(const wire::Message &m, std::string *cls, std::string *desc) {
 }  // namespace
 
 Session::~Session() {
-    end();
+    clear();
     json_decref(greeting_);
 }
 
@@ -54,7 +58,7 @@ void Session::close_fds(std::vector<int> &fds) {
 }
 
 void Session::begin(bool want_oob) {
-    end();
+    clear();
     json_decref(greeting_);
     greeting_ = nullptr;
     offered_.clear();
@@ -68,6 +72,11 @@ std::vector<uint64_t> Session::end() {
     for (auto &p : pending_)
         if (p.first != caps_id_ && !p.second.abandoned) ids.push_back(p.first);
     std::sort(ids.begin(), ids.end());
+    clear();
+    return ids;
+}
+
+void Session::clear() noexcept {
     for (auto &o : out_) close_fds(o.fds);
     for (auto &o : held_) close_fds(o.fds);
     out_.clear();
@@ -77,7 +86,6 @@ std::vector<uint64_t> Session::end() {
     inband_in_flight_ = 0;
     caps_id_ = 0;
     phase_ = Phase::Idle;
-    return ids;
 }
 
 uint64_t Session::submit(const std::string &command, bool oob, std::vector<int> &&fds) {
@@ -221,7 +229,11 @@ void Session::receive(wire::Message &&m, Effects &fx) {
 void Session::handle_greeting(wire::Message &&m, Effects &fx) {
     json_t *g = nullptr;
     json_t *qmp = nullptr;
-    if (m.qmp.present() && !wire::parse(m.text.data(), m.text.size(), &g)) qmp = json_object_get(g, "QMP");
+    if (m.qmp.present()) {
+        Error pe = wire::parse(m.text.data(), m.text.size(), &g);
+        if (pe.code == QMP_ENOMEM) throw std::bad_alloc();
+        if (!pe) qmp = json_object_get(g, "QMP");
+    }
     json_t *version = json_object_get(json_object_get(qmp, "version"), "qemu");
     json_t *caps = json_object_get(qmp, "capabilities");
     if (!json_is_object(qmp) || !json_is_object(version) || !json_is_array(caps)) {

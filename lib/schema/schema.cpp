@@ -1,5 +1,7 @@
 #include "schema/schema.h"
 
+#include <memory>
+
 #include <algorithm>
 #include <cstring>
 #include <functional>
@@ -87,11 +89,11 @@ Error Schema::build_text(const char *text, size_t len, Schema **out) {
     *out = nullptr;
     json_t *v = nullptr;
     Error e = wire::parse(text, len, &v);
-    if (e) return Error::make(QMP_EINVAL, "the schema is not valid JSON: %s", e.message.c_str());
+    if (e) return Error::make(e.code == QMP_ENOMEM ? QMP_ENOMEM : QMP_EINVAL, "the schema is not valid JSON: %s",
+                              e.message.c_str());
+    std::unique_ptr<json_t, void (*)(json_t *)> tree(v, json_decref);  // also when build() throws
     const json_t *arr = json_is_object(v) ? json_object_get(v, "return") : v;
-    e = build(arr, out);
-    json_decref(v);
-    return e;
+    return build(arr, out);
 }
 
 Error Schema::load(const json_t *list) {

@@ -1,0 +1,26 @@
+/*
+ * responder.h: a QMP server for the allocation-failure test that answers
+ * each command by its name, whatever the order and however many, so a
+ * sequence cut short by an allocation failure never leaves it waiting:
+ *
+ *   qmp_capabilities, query-status  {"return": {}} / {"return": {"status": "running", ...}}
+ *   human-monitor-command           {"return": "ok\r\n"}
+ *   stop                            {"return": {}}, then the event STOP
+ *   query-qmp-schema                {"return": <the schema given to responder_new>}
+ *   no-such-command                 {"error": {"class": "CommandNotFound", ...}}
+ *   anything else                   {"return": {}}
+ *
+ * It sends QEMU 7.2's greeting at once and runs in its own thread until the
+ * client closes its end.
+ */
+#ifndef QMP_TEST_RESPONDER_H
+#define QMP_TEST_RESPONDER_H
+
+typedef struct responder responder;
+
+/* *client_fd is the client's end of a socketpair; schema_json may be NULL. */
+responder *responder_new(int *client_fd, const char *schema_json);
+/* Waits for the client to close, joins and frees; returns the number of malformed commands seen. */
+int responder_finish(responder *r);
+
+#endif /* QMP_TEST_RESPONDER_H */

@@ -1,0 +1,713 @@
+/*
+ * test-oom: every public entry point that allocates, with the Nth
+ * allocation of the calling thread failing, for every N.
+ *
+ * Each sequence below is a short everyday use of the public API against a
+ * server that answers by command name (responder.h).  It runs once per N,
+ * in a fresh thread (so per-thread state is set up again each time), with
+ * the N-th allocation of that thread failing (failmalloc.h: malloc, calloc,
+ * realloc, strdup, operator new; jansson allocates through malloc), from
+ * N = 1 until a run completes with no failure left to inject.  For each N:
+ *
+ *   - every call returns what it returns without the failure, or QMP_ENOMEM
+ *     (or its documented NULL) with qmp_error_last() saying so; then the
+ *     sequence stops there;
+ *   - the client is still usable afterwards (a query-status round trip) or
+ *     cleanly closed (not connected, calls give QMP_ECLOSED);
+ *   - every destroy notifier ran exactly once, every accepted async
+ *     callback exactly once and a refused one never;
+ *   - nothing leaks and nothing is freed twice: the test runs in the
+ *     valgrind setup and in the ASan build.
+ *
+ * Under valgrind (LIBQMP_TEST_VALGRIND=1) the client sequences try every
+ * 4th N; parsing QEMU 7.2's whole schema tries every 149th N (every 1499th
+ * under valgrind), next to a small schema that is tried at every N.  The
+ * output says so.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <glib.h>
+
+#include <qmp/qmp.h>
+#include <qmp/qmp-glib.h>
+
+#include "failmalloc.h"
+#include "responder.h"
+
+/* --- what one run found ------------------------------------------------------ */
+
+struct run {
+    char problem[1024]; /* the first thing that went wrong, "" if nothing */
+    int enomem;         /* calls that reported QMP_ENOMEM */
+    int fired;          /* the armed allocation failed */
+    long seen;          /* allocations counted in the run */
+    int closed_enomem;  /* a close handler was told QMP_ENOMEM */
+};
+
+static __thread struct run *cur;
+
+static void problem(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void problem(const char *fmt, ...) {
+    if (cur->problem[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cur->problem, sizeof cur->problem, fmt, ap);
+    va_end(ap);
+}
+
+/* The public entry points the sequences call (counted once each). */
+static const char *entry_points[128];
+static int n_entry_points;
+static pthread_mutex_t entry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void entry(const char *name) {
+    pthread_mutex_lock(&entry_lock);
+    int i;
+    for (i = 0; i < n_entry_points; i++)
+        if (!strcmp(entry_points[i], name)) break;
+    if (i == n_entry_points && n_entry_points < 128) entry_points[n_entry_points++] = name;
+    pthread_mutex_unlock(&entry_lock);
+}
+
+static const char *status_text(int rc) {
+    static __thread char buf[32];
+    switch (rc) {
+    case QMP_OK: return "QMP_OK";
+    case QMP_EINVAL: return "QMP_EINVAL";
+    case QMP_ENOMEM: return "QMP_ENOMEM";
+    case QMP_EIO: return "QMP_EIO";
+    case QMP_ECLOSED: return "QMP_ECLOSED";
+    case QMP_ETIMEDOUT: return "QMP_ETIMEDOUT";
+    case QMP_EPROTO: return "QMP_EPROTO";
+    case QMP_EHANDSHAKE: return "QMP_EHANDSHAKE";
+    case QMP_ENEGOTIATION: return "QMP_ENEGOTIATION";
+    case QMP_ECOMMAND: return "QMP_ECOMMAND";
+    case QMP_ECANCELLED: return "QMP_ECANCELLED";
+    default: snprintf(buf, sizeof buf, "%d", rc); return buf;
+    }
+}
+
+/* An out-of-memory report: only after the failure, with the error set. */
+static void check_enomem(const char *what) {
+    const qmp_error *e = qmp_error_last();
+    cur->enomem++;
+    if (!failmalloc_fired()) problem("%s: QMP_ENOMEM although no allocation failed", what);
+    else if (e->code != QMP_ENOMEM) problem("%s: QMP_ENOMEM but qmp_error_last() has %s (%s)", what, status_text(e->code), e->message);
+    else if (!e->message || !e->message[0]) problem("%s: QMP_ENOMEM with an empty message", what);
+}
+
+/*
+ * QMP_ECLOSED is right once the failure has closed the connection, which the
+ * client said: in the message, or to the close handler.
+ */
+static int closed_by_failure(int rc, const qmp_error *e) {
+    return rc == QMP_ECLOSED && failmalloc_fired() && (strstr(e->message, "out of memory") || cur->closed_enomem);
+}
+
+/*
+ * A call's status: 1 to go on (it is the expected one), 0 to stop the
+ * sequence (QMP_ENOMEM, the connection closed after the failure, or a
+ * problem, which is recorded).
+ */
+static int step(const char *what, int rc, int expected) {
+    entry(what);
+    if (rc == expected) return 1;
+    if (rc == QMP_ENOMEM) {
+        check_enomem(what);
+        return 0;
+    }
+    const qmp_error *e = qmp_error_last();
+    if (closed_by_failure(rc, e)) return 0;
+    problem("%s returned %s (%s), expected %s", what, status_text(rc), e->message, status_text(expected));
+    return 0;
+}
+
+/* The same for a call that returns a pointer, NULL on failure. */
+static int step_ptr(const char *what, const void *p) {
+    entry(what);
+    if (p) return 1;
+    const qmp_error *e = qmp_error_last();
+    if (e->code == QMP_ENOMEM) {
+        check_enomem(what);
+        return 0;
+    }
+    if (closed_by_failure(e->code, e)) return 0;
+    problem("%s returned NULL with %s (%s)", what, status_text(e->code), e->message);
+    return 0;
+}
+
+/* --- callbacks that count ------------------------------------------------------ */
+
+struct counts {
+    int tried; /* the registration was called (the REG macro sets it) */
+    int cb, destroy, destroy_before_cb, status;
+};
+
+/* A registration call that takes k as user_data. */
+#define REG(k, call) ((k).tried = 1, (call))
+
+static void count_destroy(void *ud) {
+    struct counts *k = ud;
+    k->destroy++;
+}
+
+static void on_log(qmp_client *c, int kind, const char *text, void *ud) {
+    (void)c, (void)kind, (void)text;
+    ((struct counts *)ud)->cb++;
+}
+
+static void on_close(qmp_client *c, int reason, void *ud) {
+    (void)c;
+    struct counts *k = ud;
+    k->cb++;
+    k->status = reason;
+    if (reason == QMP_ENOMEM) cur->closed_enomem = 1;
+    if (k->destroy) k->destroy_before_cb = 1;
+}
+
+static void on_event(qmp_client *c, const qmp_event *ev, void *ud) {
+    (void)c;
+    struct counts *k = ud;
+    k->cb++;
+    if (k->destroy) k->destroy_before_cb = 1;
+    /* The event's accessors, and a copy of it as text. */
+    entry("qmp_event_to_json");
+    char *text = qmp_event_to_json(ev);
+    if (!text && qmp_error_last()->code == QMP_ENOMEM) check_enomem("qmp_event_to_json");
+    else if (!text || !strstr(text, qmp_event_name(ev))) problem("qmp_event_to_json: %s", text ? text : "NULL");
+    qmp_free(text);
+    (void)qmp_event_data(ev);
+    (void)qmp_event_seq(ev);
+}
+
+static void on_reply(qmp_client *c, int status, const json_t *result, void *ud) {
+    (void)c, (void)result;
+    struct counts *k = ud;
+    k->cb++;
+    k->status = status;
+    if (k->destroy) k->destroy_before_cb = 1;
+    if (status == QMP_ENOMEM) check_enomem("qmp_client_execute_async (callback)");
+}
+
+static void on_connect(qmp_client *c, int status, void *ud) {
+    (void)c;
+    struct counts *k = ud;
+    k->cb++;
+    k->status = status;
+    if (k->destroy) k->destroy_before_cb = 1;
+}
+
+/* A registration's outcome after the client is gone: destroy exactly once, after any callback. */
+static void check_notifier(const char *what, const struct counts *k) {
+    if (!k->tried) {
+        if (k->destroy || k->cb) problem("%s was never called but its callbacks ran", what);
+        return;
+    }
+    if (k->destroy != 1) problem("%s: destroy ran %d times", what, k->destroy);
+    if (k->destroy_before_cb) problem("%s: the callback ran after destroy", what);
+}
+
+/* An async call: accepted (rc 0): cb exactly once; refused: never. */
+static void check_async(const char *what, int rc, const struct counts *k) {
+    check_notifier(what, k);
+    if (rc == QMP_OK && k->cb != 1) problem("%s was accepted but its callback ran %d times", what, k->cb);
+    if (rc != QMP_OK && k->cb != 0) problem("%s failed (%s) but its callback ran %d times", what, status_text(rc), k->cb);
+}
+
+/* --- helpers -------------------------------------------------------------------- */
+
+/* After a failure: the client answers a query-status, or is cleanly closed. */
+static void check_usable_or_closed(qmp_client *c) {
+    long armed = failmalloc_seen();
+    failmalloc_arm(0);
+    (void)armed;
+    if (qmp_client_is_connected(c)) {
+        json_t *r = NULL;
+        int rc = qmp_client_execute(c, qmp_command_new("query-status", NULL), &r);
+        if (rc != QMP_OK || !json_is_object(r))
+            problem("after the failure the client is connected but query-status gives %s (%s)", status_text(rc),
+                    qmp_error_last()->message);
+        json_decref(r);
+    } else {
+        if (qmp_client_greeting(c)) problem("after the failure the client is not connected but has a greeting");
+        int rc = qmp_client_execute(c, qmp_command_new("query-status", NULL), NULL);
+        if (rc != QMP_ECLOSED) problem("after the failure the client is closed but query-status gives %s", status_text(rc));
+    }
+}
+
+/* Drives c with get_fd/get_events/get_timeout_ms/process until done() or 10 s. */
+static int drive(qmp_client *c, int (*done)(void *), void *arg) {
+    for (int i = 0; i < 10000 && !done(arg); i++) {
+        int fd = qmp_client_get_fd(c);
+        int want = qmp_client_get_events(c);
+        int t = qmp_client_get_timeout_ms(c);
+        struct pollfd p = {fd, (short)(((want & QMP_POLL_IN) ? POLLIN : 0) | ((want & QMP_POLL_OUT) ? POLLOUT : 0)), 0};
+        if (poll(&p, fd >= 0 ? 1 : 0, t < 0 || t > 1 ? 1 : t) < 0 && errno != EINTR) return QMP_EIO;
+        int rev = 0;
+        if (p.revents & (POLLIN | POLLHUP | POLLERR)) rev |= QMP_POLL_IN;
+        if (p.revents & POLLOUT) rev |= QMP_POLL_OUT;
+        int rc = qmp_client_process(c, rev);
+        entry("qmp_client_process");
+        if (rc == QMP_ENOMEM) {
+            check_enomem("qmp_client_process");
+            return rc;
+        }
+        if (rc == QMP_ECLOSED) return rc;
+        if (rc != QMP_OK) {
+            problem("qmp_client_process returned %s (%s)", status_text(rc), qmp_error_last()->message);
+            return rc;
+        }
+    }
+    return done(arg) ? QMP_OK : QMP_ETIMEDOUT;
+}
+
+static const char *schema_72;  /* QEMU 7.2's query-qmp-schema reply, whole */
+
+/* A small schema in QEMU's form: the commands and event the sequences use. */
+static const char small_schema[] =
+    "[{\"name\": \"query-status\", \"meta-type\": \"command\", \"arg-type\": \"0\", \"ret-type\": \"1\"},"
+    " {\"name\": \"stop\", \"meta-type\": \"command\", \"arg-type\": \"0\", \"ret-type\": \"0\"},"
+    " {\"name\": \"human-monitor-command\", \"meta-type\": \"command\", \"arg-type\": \"3\", \"ret-type\": \"str\"},"
+    " {\"name\": \"old-command\", \"meta-type\": \"command\", \"arg-type\": \"4\", \"ret-type\": \"0\", \"features\": [\"deprecated\"]},"
+    " {\"name\": \"STOP\", \"meta-type\": \"event\", \"arg-type\": \"0\"},"
+    " {\"name\": \"0\", \"meta-type\": \"object\", \"members\": []},"
+    " {\"name\": \"1\", \"meta-type\": \"object\", \"members\": [{\"name\": \"running\", \"type\": \"bool\"},"
+    "   {\"name\": \"singlestep\", \"type\": \"bool\"}, {\"name\": \"status\", \"type\": \"2\"}]},"
+    " {\"name\": \"2\", \"meta-type\": \"enum\", \"values\": [\"running\", \"paused\"],"
+    "   \"members\": [{\"name\": \"running\"}, {\"name\": \"paused\"}]},"
+    " {\"name\": \"3\", \"meta-type\": \"object\", \"members\": [{\"name\": \"command-line\", \"type\": \"str\"},"
+    "   {\"name\": \"cpu-index\", \"default\": null, \"type\": \"int\"}]},"
+    " {\"name\": \"4\", \"meta-type\": \"object\", \"members\": [{\"name\": \"mode\", \"type\": \"5\"},"
+    "   {\"name\": \"size\", \"default\": null, \"type\": \"int\"}]},"
+    " {\"name\": \"5\", \"meta-type\": \"alternate\", \"members\": [{\"type\": \"str\"}, {\"type\": \"int\"}]},"
+    " {\"name\": \"str\", \"meta-type\": \"builtin\", \"json-type\": \"string\"},"
+    " {\"name\": \"int\", \"meta-type\": \"builtin\", \"json-type\": \"int\"},"
+    " {\"name\": \"bool\", \"meta-type\": \"builtin\", \"json-type\": \"boolean\"}]";
+
+/* The server, started without counting its allocations. */
+static responder *start_responder(int *fd, const char *schema) {
+    failmalloc_hold(1);
+    responder *p = responder_new(fd, schema);
+    failmalloc_hold(0);
+    return p;
+}
+
+/* --- the sequences ---------------------------------------------------------------- */
+
+/*
+ * Synchronous use: a trace callback, a close handler, connect, the builder
+ * and the string API, an error reply, HMP, stop and wait for STOP, the
+ * connection's schema, close, free.
+ */
+static void seq_sync(void) {
+    int fd;
+    responder *p = start_responder(&fd, small_schema);
+    struct counts log = {0}, closed = {0};
+    qmp_client *c = qmp_client_new();
+    if (!step_ptr("qmp_client_new", c)) {
+        close(fd);
+        failmalloc_arm(0);
+        responder_finish(p);
+        return;
+    }
+    int go = step("qmp_client_set_log", REG(log, qmp_client_set_log(c, on_log, &log, count_destroy)), QMP_OK) &&
+             step("qmp_client_on_close", REG(closed, qmp_client_on_close(c, on_close, &closed, count_destroy)), QMP_OK);
+    int rc = qmp_client_connect_fd(c, fd, 10000);
+    go = go && step("qmp_client_connect_fd", rc, QMP_OK);
+    if (go) {
+        int major = 0;
+        go = step_ptr("qmp_client_greeting", qmp_client_greeting(c)) &&
+             step("qmp_client_get_version", qmp_client_get_version(c, &major, NULL, NULL), QMP_OK);
+        if (go && major != 7) problem("qmp_client_get_version: major %d", major);
+    }
+    if (go) {
+        json_t *r = NULL;
+        /* A builder that fails leaves its error for qmp_client_execute(NULL) to report. */
+        go = step("qmp_client_execute", qmp_client_execute(c, qmp_command_new("query-status", NULL), &r), QMP_OK);
+        if (go && !json_is_string(json_object_get(r, "status"))) problem("query-status: no status in the result");
+        json_decref(r);
+    }
+    if (go) {
+        char *out = NULL;
+        go = step("qmp_client_execute_str", qmp_client_execute_str(c, "{\"execute\": \"query-status\"}", &out), QMP_OK);
+        if (go && (!out || !strstr(out, "running"))) problem("execute_str: %s", out ? out : "NULL");
+        qmp_free(out);
+    }
+    if (go) {
+        json_t *r = NULL;
+        go = step("qmp_client_execute (error reply)", qmp_client_execute(c, qmp_command_new("no-such-command", NULL), &r),
+                  QMP_ECOMMAND);
+        if (go && strcmp(qmp_error_last()->qmp_class, "CommandNotFound"))
+            problem("error reply: class %s", qmp_error_last()->qmp_class);
+        json_decref(r);
+    }
+    if (go) {
+        char *out = NULL;
+        go = step("qmp_client_hmp", qmp_client_hmp(c, "info status", &out), QMP_OK);
+        if (go && (!out || strcmp(out, "ok\r\n"))) problem("hmp: %s", out ? out : "NULL");
+        qmp_free(out);
+    }
+    if (go) {
+        unsigned long long seq = qmp_client_event_seq(c);
+        json_t *ev = NULL;
+        char *evs = NULL;
+        go = step("qmp_client_execute (stop)", qmp_client_execute(c, qmp_command_new("stop", NULL), NULL), QMP_OK) &&
+             step("qmp_client_wait_event", qmp_client_wait_event(c, "STOP", NULL, seq, 10000, &ev), QMP_OK) &&
+             step("qmp_client_wait_event_str", qmp_client_wait_event_str(c, "STOP", NULL, seq, 10000, &evs), QMP_OK);
+        if (go && (!evs || !strstr(evs, "STOP"))) problem("wait_event_str: %s", evs ? evs : "NULL");
+        json_decref(ev);
+        qmp_free(evs);
+    }
+    if (go) {
+        qmp_schema *s = qmp_client_get_schema(c, 10000);
+        go = step_ptr("qmp_client_get_schema", s);
+        qmp_schema_unref(s);
+        go = go && step("qmp_client_schema_has", qmp_client_schema_has(c, "human-monitor-command/arg-type/cpu-index"), 1);
+        go = go && step("qmp_client_set_validation", qmp_client_set_validation(c, QMP_VALIDATE), QMP_OK);
+        go = go && step("qmp_client_execute (validated)", qmp_client_execute(c, qmp_command_new("query-status", NULL), NULL), QMP_OK);
+    }
+    if (go) go = step("qmp_client_close", qmp_client_close(c), QMP_OK);
+    if (!go) check_usable_or_closed(c);
+    failmalloc_arm(0);
+    int connected_once = closed.cb > 0;
+    qmp_client_free(c);
+    if (responder_finish(p)) problem("the server saw malformed commands");
+    check_notifier("qmp_client_set_log", &log);
+    check_notifier("qmp_client_on_close", &closed);
+    if (closed.cb > 1) problem("the close handler ran %d times", closed.cb);
+    (void)connected_once;
+}
+
+struct async_state {
+    struct counts conn, a, b, stop_ev;
+    qmp_client *c;
+};
+
+static int connect_done(void *arg) { return ((struct async_state *)arg)->conn.cb > 0; }
+
+static int replies_done(void *arg) {
+    struct async_state *s = arg;
+    return s->a.cb > 0 && s->b.cb > 0 && s->stop_ev.cb > 0;
+}
+
+/*
+ * Asynchronous use: event handlers and a close handler, an async connect,
+ * two async calls and an event, all driven by the loop-integration calls,
+ * a handler removed, free with the calls' notifiers due.
+ */
+static void seq_async(void) {
+    int fd;
+    responder *p = start_responder(&fd, NULL);
+    struct async_state s;
+    memset(&s, 0, sizeof s);
+    struct counts any = {0}, closed = {0};
+    qmp_client *c = qmp_client_new();
+    if (!step_ptr("qmp_client_new", c)) {
+        close(fd);
+        failmalloc_arm(0);
+        responder_finish(p);
+        return;
+    }
+    unsigned int id_stop = 0, id_any = 0;
+    int rc_stop = REG(s.stop_ev, qmp_client_on_event(c, "STOP", on_event, &s.stop_ev, count_destroy, &id_stop));
+    int rc_any = QMP_EINVAL, rc_conn = QMP_EINVAL, rc_a = QMP_EINVAL, rc_b = QMP_EINVAL;
+    int go = step("qmp_client_on_event", rc_stop, QMP_OK);
+    if (go) go = step("qmp_client_on_event", rc_any = REG(any, qmp_client_on_event(c, NULL, on_event, &any, count_destroy, &id_any)), QMP_OK);
+    if (go) go = step("qmp_client_on_close", REG(closed, qmp_client_on_close(c, on_close, &closed, count_destroy)), QMP_OK);
+    if (go) {
+        rc_conn = REG(s.conn, qmp_client_connect_fd_async(c, fd, 10000, on_connect, &s.conn, count_destroy));
+        fd = -1;
+        go = step("qmp_client_connect_fd_async", rc_conn, QMP_OK);
+    }
+    if (go) {
+        int rc = drive(c, connect_done, &s);
+        go = rc == QMP_OK && step("qmp_client_connect_fd_async (callback)", s.conn.status, QMP_OK);
+    }
+    if (go) {
+        rc_a = REG(s.a, qmp_client_execute_async(c, qmp_command_new("query-status", NULL), NULL, on_reply, &s.a, count_destroy));
+        go = step("qmp_client_execute_async", rc_a, QMP_OK);
+    }
+    if (go) {
+        rc_b = REG(s.b, qmp_client_execute_async(c, qmp_command_new("stop", NULL), NULL, on_reply, &s.b, count_destroy));
+        go = step("qmp_client_execute_async", rc_b, QMP_OK);
+    }
+    if (go) {
+        int rc = drive(c, replies_done, &s);
+        if (rc == QMP_ETIMEDOUT)
+            problem("the loop never completed: replies %d/%d, STOP handler %d, connected %d", s.a.cb, s.b.cb, s.stop_ev.cb,
+                    qmp_client_is_connected(c));
+        go = rc == QMP_OK;
+        if (go && (s.a.status != QMP_OK || s.b.status != QMP_OK)) {
+            if (s.a.status != QMP_ENOMEM && s.b.status != QMP_ENOMEM)
+                problem("async replies: %s, %s", status_text(s.a.status), status_text(s.b.status));
+            go = 0;
+        }
+    }
+    if (go) go = step("qmp_client_off_event", qmp_client_off_event(c, id_any), QMP_OK);
+    if (!go && qmp_client_get_fd(c) >= 0) check_usable_or_closed(c);
+    failmalloc_arm(0);
+    qmp_client_free(c);
+    if (fd >= 0) close(fd);
+    if (responder_finish(p)) problem("the server saw malformed commands");
+    (void)rc_stop, (void)rc_any;
+    check_notifier("qmp_client_on_event (STOP)", &s.stop_ev);
+    check_notifier("qmp_client_on_event (any)", &any);
+    check_notifier("qmp_client_on_close", &closed);
+    if (s.conn.tried) check_async("qmp_client_connect_fd_async", rc_conn, &s.conn);
+    if (s.a.tried) check_async("qmp_client_execute_async (query-status)", rc_a, &s.a);
+    if (s.b.tried) check_async("qmp_client_execute_async (stop)", rc_b, &s.b);
+}
+
+/* The builder and the JSON helpers, no client. */
+static void seq_json(void) {
+    json_t *cmd = NULL, *args = NULL, *act = NULL, *acts = NULL, *tx = NULL, *parsed = NULL, *u = NULL;
+    char *text = NULL;
+    int go = step_ptr("qmp_args_new", args = qmp_args_new("s:driver", "file", "s:filename", "/tmp/x", "B:read-only", 1, NULL));
+    if (go) go = step("qmp_args_add", qmp_args_add(args, "U:size", 18446744073709551615ULL, "d:ratio", 0.5, "n:none", NULL), QMP_OK);
+    if (go) {
+        go = step_ptr("qmp_command_new",
+                      cmd = qmp_command_new("blockdev-add", "s:node-name", "n0", "I:max", 1LL << 40, "a:file", &args, NULL));
+        if (!go) json_decref(args);
+        args = NULL;
+    }
+    if (go) go = step("qmp_command_set_oob", qmp_command_set_oob(cmd), QMP_OK);
+    if (go) go = step_ptr("qmp_transaction_action_new", act = qmp_transaction_action_new("block-dirty-bitmap-add", "s:node", "n0", "s:name", "b0", NULL));
+    if (go) {
+        acts = json_array();
+        go = acts && json_array_append_new(acts, act) == 0;
+        if (!go) json_decref(act); /* the test's own allocation failed */
+        act = NULL;
+    }
+    if (go) {
+        go = step_ptr("qmp_transaction_new", tx = qmp_transaction_new(acts, "grouped"));
+        acts = NULL;
+    }
+    if (go) go = step_ptr("qmp_json_dumps", text = qmp_json_dumps(cmd));
+    if (go) go = step_ptr("qmp_json_parse", parsed = qmp_json_parse(text, strlen(text)));
+    if (go) {
+        unsigned long long v = 0;
+        json_t *size = json_object_get(json_object_get(json_object_get(parsed, "arguments"), "file"), "size");
+        go = step("qmp_json_get_uint64", qmp_json_get_uint64(size, &v), QMP_OK);
+        if (go && v != 18446744073709551615ULL) problem("uint64 round trip: %llu", v);
+    }
+    if (go) go = step_ptr("qmp_json_uint64", u = qmp_json_uint64(18446744073709551614ULL));
+    if (go) go = step("qmp_add_secret_member", qmp_add_secret_member("oom-test-secret"), QMP_OK);
+    json_decref(cmd);
+    json_decref(acts);
+    json_decref(tx);
+    json_decref(parsed);
+    json_decref(u);
+    qmp_free(text);
+}
+
+/* A schema: loaded from text and from a tree, queried, listed, described, commands validated. */
+static void schema_calls(const char *schema_text, const char *hmp_query) {
+    qmp_schema *s = qmp_schema_new_str(schema_text, strlen(schema_text));
+    if (!step_ptr("qmp_schema_new_str", s)) return;
+    json_t *list = NULL, *args = NULL, *desc = NULL, *warnings = NULL, *cmd = NULL, *tree = NULL;
+    qmp_schema *s2 = NULL;
+    int go = step("qmp_schema_has", qmp_schema_has(s, hmp_query), 1) &&
+             step("qmp_schema_has", qmp_schema_has(s, "no-such-command"), 0) &&
+             step_ptr("qmp_schema_list", list = qmp_schema_list(s, QMP_SCHEMA_COMMANDS)) &&
+             step_ptr("qmp_schema_arguments", args = qmp_schema_arguments(s, "human-monitor-command")) &&
+             step_ptr("qmp_schema_describe", desc = qmp_schema_describe(s, "query-status"));
+    if (go) {
+        cmd = qmp_command_new("human-monitor-command", "s:command-line", "info status", "s:cpu-index", "x", NULL);
+        go = step_ptr("qmp_command_new", cmd) &&
+             step("qmp_schema_validate", qmp_schema_validate(s, cmd, QMP_VALIDATE, &warnings), QMP_EINVAL);
+        if (go && !strstr(qmp_error_last()->message, "cpu-index")) problem("validate: %s", qmp_error_last()->message);
+    }
+    if (go) {
+        tree = json_loads("[{\"name\": \"x\", \"meta-type\": \"command\", \"arg-type\": \"0\", \"ret-type\": \"0\"},"
+                          " {\"name\": \"0\", \"meta-type\": \"object\", \"members\": []}]", 0, NULL);
+        if (tree) go = step_ptr("qmp_schema_new", s2 = qmp_schema_new(tree));
+        else cur->enomem++, go = 0; /* the test's own allocation */
+    }
+    if (go) go = step("qmp_schema_has", qmp_schema_has(qmp_schema_ref(s2), "x"), 1), qmp_schema_unref(s2);
+    json_decref(list);
+    json_decref(args);
+    json_decref(desc);
+    json_decref(warnings);
+    json_decref(cmd);
+    json_decref(tree);
+    qmp_schema_unref(s2);
+    qmp_schema_unref(s);
+}
+
+static void seq_schema_small(void) { schema_calls(small_schema, "human-monitor-command/arg-type/cpu-index"); }
+static void seq_schema_72(void) { schema_calls(schema_72, "blockdev-add/arg-type/+file/filename"); }
+
+/* A client driven by a GMainContext: attach, a call, detach. */
+static void seq_glib(void) {
+    int fd;
+    responder *p = start_responder(&fd, NULL);
+    GMainContext *ctx = g_main_context_new();
+    qmp_client *c = qmp_client_new();
+    if (!step_ptr("qmp_client_new", c)) {
+        close(fd);
+        failmalloc_arm(0);
+        responder_finish(p);
+        g_main_context_unref(ctx);
+        return;
+    }
+    int fd_given = 0;
+    int go = step("qmp_client_attach", qmp_client_attach(c, ctx), QMP_OK);
+    if (go) {
+        fd_given = 1; /* qmp_client_connect_fd takes it, also on failure */
+        go = step("qmp_client_connect_fd (attached)", qmp_client_connect_fd(c, fd, 10000), QMP_OK);
+    }
+    int connected = go;
+    if (go) go = step("qmp_client_execute (attached)", qmp_client_execute(c, qmp_command_new("query-status", NULL), NULL), QMP_OK);
+    if (!go && connected) check_usable_or_closed(c);
+    failmalloc_arm(0);
+    qmp_client_detach(c);
+    entry("qmp_client_detach");
+    qmp_client_free(c);
+    if (!fd_given) close(fd);
+    if (responder_finish(p)) problem("the server saw malformed commands");
+    g_main_context_unref(ctx);
+}
+
+/* --- the driver --------------------------------------------------------------------- */
+
+struct job {
+    void (*seq)(void);
+    long n;
+    struct run r;
+};
+
+static void *job_main(void *arg) {
+    struct job *j = arg;
+    cur = &j->r;
+    failmalloc_arm(j->n);
+    j->seq();
+    j->r.fired = failmalloc_fired();
+    j->r.seen = failmalloc_seen();
+    failmalloc_arm(0);
+    return NULL;
+}
+
+static void run_once(struct job *j) {
+    pthread_t t;
+    memset(&j->r, 0, sizeof j->r);
+    assert_int_equal(pthread_create(&t, NULL, job_main, j), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+}
+
+static int under_valgrind(void) {
+    const char *v = getenv("LIBQMP_TEST_VALGRIND");
+    return v && !strcmp(v, "1");
+}
+
+static long total_points, total_enomem;
+
+/* Runs seq failing allocation 1, 1 + stride, ... until a run has nothing left to fail. */
+static void exhaust(const char *name, void (*seq)(void), long stride) {
+    struct job j;
+    memset(&j, 0, sizeof j);
+    j.seq = seq;
+    long before = failmalloc_total();
+    run_once(&j); /* unarmed: must pass as it is */
+    if (j.r.problem[0]) fail_msg("%s without any failure: %s", name, j.r.problem);
+    if (failmalloc_total() == before) fail_msg("%s: no allocation reached the interposer", name);
+    long points = 0, enomem = 0, n;
+    for (n = 1;; n += stride) {
+        j.n = n;
+        run_once(&j);
+        if (j.r.problem[0]) fail_msg("%s, allocation %ld failing: %s", name, n, j.r.problem);
+        if (!j.r.fired) break;
+        points++;
+        enomem += j.r.enomem;
+    }
+    if (points == 0) fail_msg("%s: no allocation was failed", name);
+    if (enomem == 0) fail_msg("%s: no call reported QMP_ENOMEM", name);
+    printf("# %s: %ld allocations, %ld failure points tried (every %ld%s), %ld QMP_ENOMEM reports\n", name, n - 1,
+           points, stride, stride == 1 ? "" : under_valgrind() ? ", sampled under valgrind" : ", sampled", enomem);
+    total_points += points;
+    total_enomem += enomem;
+}
+
+static void test_sync(void **state) {
+    (void)state;
+    exhaust("sync client", seq_sync, under_valgrind() ? 4 : 1);
+}
+
+static void test_async(void **state) {
+    (void)state;
+    exhaust("async client and loop", seq_async, under_valgrind() ? 4 : 1);
+}
+
+static void test_json(void **state) {
+    (void)state;
+    exhaust("builder and JSON", seq_json, under_valgrind() ? 4 : 1);
+}
+
+static void test_schema_small(void **state) {
+    (void)state;
+    exhaust("schema (small)", seq_schema_small, under_valgrind() ? 4 : 1);
+}
+
+static void test_schema_72(void **state) {
+    (void)state;
+    exhaust("schema (QEMU 7.2)", seq_schema_72, under_valgrind() ? 1499 : 149);
+}
+
+static void test_glib(void **state) {
+    (void)state;
+    exhaust("GLib attach", seq_glib, under_valgrind() ? 4 : 1);
+}
+
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+int main(void) {
+    const char *data = getenv("LIBQMP_TEST_DATA");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/qemu-7.2/query-qmp-schema.json", data ? data : "tests/data");
+    char *schema = read_file(path);
+    if (!schema) {
+        fprintf(stderr, "cannot read %s\n", path);
+        return 1;
+    }
+    schema_72 = schema;
+    /* OOM_TEST=test_sync runs one sequence (for debugging). */
+    if (getenv("OOM_TEST")) cmocka_set_test_filter(getenv("OOM_TEST"));
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_schema_small),
+        cmocka_unit_test(test_schema_72),
+        cmocka_unit_test(test_sync),
+        cmocka_unit_test(test_async),
+        cmocka_unit_test(test_glib),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    printf("# %d entry points, %ld failure points tried, %ld QMP_ENOMEM reports\n", n_entry_points, total_points,
+           total_enomem);
+    free(schema);
+    return rc;
+}
