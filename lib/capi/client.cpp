@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <memory>
+
 #include "capi/guard.h"
 #include "capi/hold.h"
 #include "client/client.h"
@@ -55,9 +57,10 @@ Error validate_command(Client *cl, const json_t *command, const std::string &nam
         e.message = "cannot validate '" + name + "' without the server's schema: " + e.message;
         return e;
     }
+    std::unique_ptr<qmp::schema::Schema, void (*)(qmp::schema::Schema *)> hold(
+        s, [](qmp::schema::Schema *p) { p->unref(); });  // also when validate() throws
     std::vector<std::string> warnings;
     e = s->validate(command, flags | QMP_VALIDATE, &warnings, eo.oob);
-    s->unref();
     for (const std::string &w : warnings) cl->warn(w);
     return e;
 }

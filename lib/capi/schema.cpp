@@ -1,6 +1,8 @@
 // The C boundary for qmp-schema.h.
 #include <qmp/qmp-schema.h>
 
+#include <memory>
+
 #include "capi/guard.h"
 #include "capi/hold.h"
 #include "client/client.h"
@@ -150,9 +152,9 @@ QMP_API int qmp_client_schema_has(qmp_client *c, const char *query) {
         Schema *s = nullptr;
         Error e = Hold(c)->schema(0, &s);
         if (e) return set_last_error(e);
+        std::unique_ptr<Schema, void (*)(Schema *)> hold(s, [](Schema *p) { p->unref(); });  // also when has() throws
         int found = 0;
         e = s->has(query, &found);
-        s->unref();
         return e ? set_last_error(e) : found;
     });
 }

@@ -1,5 +1,6 @@
 #include "protocol/session.h"
 
+#include <memory>
 #include <new>
 
 #include <algorithm>
@@ -34,6 +35,7 @@ bool read_error(const wire::Message &m, std::string *cls, std::string *desc) {
     Error pe = wire::parse(m.text.data() + m.error.off, m.error.len, &e);
     if (pe.code == QMP_ENOMEM) throw std::bad_alloc();
     if (pe) return false;
+    std::unique_ptr<json_t, void (*)(json_t *)> tree(e, json_decref);  // also when assign() throws
     json_t *c = json_object_get(e, "class");
     json_t *d = json_object_get(e, "desc");
     bool ok = json_is_string(c) && json_is_string(d);
@@ -41,7 +43,6 @@ bool read_error(const wire::Message &m, std::string *cls, std::string *desc) {
         cls->assign(json_string_value(c), json_string_length(c));
         desc->assign(json_string_value(d), json_string_length(d));
     }
-    json_decref(e);
     return ok;
 }
 
