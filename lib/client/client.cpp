@@ -268,54 +268,57 @@ Error Client::set_event_buffer(size_t max_events) {
 Error Client::connect_unix(const char *path, int timeout_ms) {
     Deadline dl = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
     if (is_connected()) return Error::make(QMP_EINVAL, "the client is already connected");
+    std::string peer = path;  // made while there is no fd to leak
     int fd = -1;
     Error e = transport::connect_unix(path, dl, &fd);
     if (e) return e;
-    return start(fd, dl, path);
+    return start(fd, dl, peer);
 }
 
 Error Client::connect_tcp(const char *host, const char *port, int timeout_ms) {
     Deadline dl = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
     if (is_connected()) return Error::make(QMP_EINVAL, "the client is already connected");
+    std::string peer = std::string(host) + ":" + port;  // made while there is no fd to leak
     int fd = -1;
     Error e = transport::connect_tcp(host, port, dl, &fd);
     if (e) return e;
-    return start(fd, dl, std::string(host) + ":" + port);
+    return start(fd, dl, peer);
 }
 
 Error Client::connect_fd(int fd, int timeout_ms) {
     Deadline dl = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
-    Error e = transport::adopt(fd);
+    std::string peer;
+    Error e;
+    try {
+        peer = "fd " + std::to_string(fd);
+        e = transport::adopt(fd);
+    } catch (...) {
+        transport::close_fd(fd);  // taken also on failure
+        throw;
+    }
     if (e) {
         transport::close_fd(fd);
         return e;
     }
-    return start(fd, dl, "fd " + std::to_string(fd));
+    return start(fd, dl, peer);
 }
 
+// Takes fd, also on failure.
 Error Client::start(int fd, const Deadline &deadline, const std::string &peer) {
     using Phase = protocol::Session::Phase;
     Lock lk(mu_);
-    if (released_) {
-        transport::close_fd(fd);
-        return Error::make(QMP_ECANCELLED, "the client was freed");
-    }
-    if (fd_ >= 0) {
-        transport::close_fd(fd);
-        return Error::make(QMP_EINVAL, "the client is already connected");
-    }
-    if (wake_fd_ < 0) {
-        Error e = transport::wakeup_new(&wake_fd_);
-        if (e) {
+    try {
+        Error e = begin_connection(fd);
+        if (e) return e;
+    } catch (...) {
+        // Out of memory before the handshake could start: the fd is closed
+        // with the connection, if it got that far.
+        if (fd_ == fd)
+            lost_memory_locked();
+        else
             transport::close_fd(fd);
-            return e;
-        }
+        return out_of_memory();
     }
-    if (connecting_) {
-        transport::close_fd(fd);
-        return Error::make(QMP_EINVAL, "the client is already connecting");
-    }
-    begin_handshake(fd);
 
     int my_fd = fd_;
     Error r = run_until(lk, [&] { return session_.phase() == Phase::Ready || fd_ != my_fd; }, deadline);
@@ -330,6 +333,26 @@ Error Client::start(int fd, const Deadline &deadline, const std::string &peer) {
     }
     if (r && r.code != QMP_ECLOSED && r.code != QMP_ETIMEDOUT) return r;
     return handshake_error(peer);
+}
+
+// The part of start() that takes the fd, with the lock held: closes it when
+// refused (each error is made before the fd is closed, so that an exception
+// leaves the fd to start() to close, once).
+Error Client::begin_connection(int fd) {
+    Error e;
+    if (released_)
+        e = Error::make(QMP_ECANCELLED, "the client was freed");
+    else if (fd_ >= 0)
+        e = Error::make(QMP_EINVAL, "the client is already connected");
+    else if (wake_fd_ < 0)
+        e = transport::wakeup_new(&wake_fd_);
+    if (!e && connecting_) e = Error::make(QMP_EINVAL, "the client is already connecting");
+    if (e) {
+        transport::close_fd(fd);
+        return e;
+    }
+    begin_handshake(fd);
+    return Error::ok();
 }
 
 void Client::begin_handshake(int fd) {

@@ -155,6 +155,7 @@ private:
     struct Dispatch;
 
     Error start(int fd, const Deadline &deadline, const std::string &peer);
+    Error begin_connection(int fd);
     void begin_handshake(int fd);
     Error handshake_error(const std::string &peer) const;
     Error start_async(std::shared_ptr<Connecting> conn, int fd);

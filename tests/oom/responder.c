@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -18,6 +19,8 @@ static const char greeting[] =
 
 struct responder {
     int fd;
+    int listen_fd;   /* -1 on a socketpair */
+    int connections; /* left to accept */
     const char *schema;
     pthread_t thread;
     int malformed;
@@ -52,6 +55,8 @@ static int answer(responder *r, const char *text, size_t len) {
     if (!strcmp(name, "query-status")) ret = "{\"status\": \"running\", \"singlestep\": false, \"running\": true}";
     else if (!strcmp(name, "human-monitor-command")) ret = "\"ok\\r\\n\"";
     else if (!strcmp(name, "query-qmp-schema") && r->schema) ret = r->schema;
+    else if (!strcmp(name, "add-fd")) ret = "{\"fdset-id\": 1, \"fd\": 42}";
+    else if (!strcmp(name, "slow")) usleep(50 * 1000);
     else if (!strcmp(name, "no-such-command")) error = "{\"class\": \"CommandNotFound\", \"desc\": \"The command no-such-command has not been found\"}";
     size_t cap = strlen(ret) + 256;
     char *out = malloc(cap);
@@ -69,8 +74,26 @@ static int answer(responder *r, const char *text, size_t len) {
     return rc;
 }
 
+static void serve(responder *r);
+
 static void *run(void *arg) {
     responder *r = arg;
+    if (r->listen_fd < 0) {
+        serve(r);
+        return NULL;
+    }
+    for (; r->connections > 0; r->connections--) {
+        r->fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (r->fd < 0) break;
+        serve(r);
+        close(r->fd);
+        r->fd = -1;
+    }
+    return NULL;
+}
+
+/* One connection, until the client closes it. */
+static void serve(responder *r) {
     size_t cap = 1 << 16, len = 0, scan = 0, start = 0;
     char *buf = malloc(cap);
     int depth = 0, in_str = 0, esc = 0;
@@ -105,7 +128,6 @@ static void *run(void *arg) {
     }
 out:
     free(buf);
-    return NULL;
 }
 
 responder *responder_new(int *client_fd, const char *schema_json) {
@@ -113,15 +135,34 @@ responder *responder_new(int *client_fd, const char *schema_json) {
     int sv[2];
     if (!r || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) abort();
     r->fd = sv[1];
+    r->listen_fd = -1;
     r->schema = schema_json;
     *client_fd = sv[0];
     if (pthread_create(&r->thread, NULL, run, r) != 0) abort();
     return r;
 }
 
+responder *responder_listen(const char *path, int connections, const char *schema_json) {
+    responder *r = calloc(1, sizeof *r);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (!r || strlen(path) >= sizeof a.sun_path) abort();
+    strcpy(a.sun_path, path);
+    unlink(path);
+    r->fd = -1;
+    r->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (r->listen_fd < 0 || bind(r->listen_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(r->listen_fd, 4) < 0)
+        abort();
+    r->connections = connections;
+    r->schema = schema_json;
+    if (pthread_create(&r->thread, NULL, run, r) != 0) abort();
+    return r;
+}
+
 int responder_finish(responder *r) {
+    if (r->listen_fd >= 0) shutdown(r->listen_fd, SHUT_RDWR); /* an accept() still waiting returns */
     pthread_join(r->thread, NULL);
-    close(r->fd);
+    if (r->listen_fd >= 0) close(r->listen_fd);
+    if (r->fd >= 0) close(r->fd);
     int m = r->malformed;
     free(r);
     return m;

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -469,6 +470,146 @@ static void seq_async(void) {
     if (s.b.tried) check_async("qmp_client_execute_async (stop)", rc_b, &s.b);
 }
 
+static char unix_path[108];
+
+static int connected_async(void *arg) { return ((struct counts *)arg)->cb > 0; }
+
+/*
+ * A Unix socket, the settings, fds passed with commands, the _full and
+ * _str_full variants, then a second connection made asynchronously.
+ */
+static void seq_unix(void) {
+    failmalloc_hold(1);
+    responder *p = responder_listen(unix_path, 2, NULL);
+    failmalloc_hold(0);
+    struct counts conn = {0};
+    int rc_conn = QMP_EINVAL;
+    int pipefd[2] = {-1, -1};
+    qmp_client *c = qmp_client_new();
+    if (!step_ptr("qmp_client_new", c)) {
+        failmalloc_arm(0);
+        responder_finish(p);
+        return;
+    }
+    int go = step("qmp_client_set_timeout", qmp_client_set_timeout(c, 10000), QMP_OK) &&
+             step("qmp_client_set_event_buffer", qmp_client_set_event_buffer(c, 16), QMP_OK) &&
+             step("qmp_client_set_max_message_size", qmp_client_set_max_message_size(c, 1 << 20), QMP_OK) &&
+             step("qmp_client_set_oob", qmp_client_set_oob(c, 1), QMP_OK) &&
+             step("qmp_client_connect_unix", qmp_client_connect_unix(c, unix_path, 10000), QMP_OK) &&
+             step("qmp_client_has_capability", qmp_client_has_capability(c, "oob"), 1) &&
+             step("qmp_client_is_connected", qmp_client_is_connected(c), 1);
+    if (go) {
+        failmalloc_hold(1);
+        if (pipe(pipefd) < 0) abort();
+        failmalloc_hold(0);
+        long long set = -1, qfd = -1;
+        go = step("qmp_client_getfd", qmp_client_getfd(c, pipefd[0], "fd0"), QMP_OK) &&
+             step("qmp_client_closefd", qmp_client_closefd(c, "fd0"), QMP_OK) &&
+             step("qmp_client_add_fd", qmp_client_add_fd(c, pipefd[1], -1, "oom", &set, &qfd), QMP_OK);
+        if (go && (set != 1 || qfd != 42)) problem("add_fd: %lld %lld", set, qfd);
+    }
+    if (go) {
+        qmp_exec_options o = QMP_EXEC_OPTIONS_INIT;
+        o.timeout_ms = 10000;
+        o.fds = pipefd;
+        o.nfds = 2;
+        char *out = NULL;
+        go = step("qmp_client_execute_str_full",
+                  qmp_client_execute_str_full(c, "{\"execute\": \"query-status\"}", &o, &out), QMP_OK);
+        if (go && (!out || !strstr(out, "running"))) problem("execute_str_full: %s", out ? out : "NULL");
+        qmp_free(out);
+        o.nfds = 0;
+        o.oob = 1;
+        go = go && step("qmp_client_execute_full (oob)",
+                        qmp_client_execute_full(c, qmp_command_new("query-status", NULL), &o, NULL), QMP_OK);
+    }
+    if (go) {
+        unsigned long long seq = qmp_client_event_seq(c), got = 0;
+        json_t *ev = NULL;
+        char *evs = NULL;
+        go = step("qmp_client_execute (stop)", qmp_client_execute(c, qmp_command_new("stop", NULL), NULL), QMP_OK) &&
+             step("qmp_client_wait_event_full", qmp_client_wait_event_full(c, NULL, NULL, seq, 10000, &ev, &got), QMP_OK) &&
+             step("qmp_client_wait_event_str_full",
+                  qmp_client_wait_event_str_full(c, "STOP", NULL, seq, 10000, &evs, &got), QMP_OK);
+        if (go && got != seq + 1) problem("wait_event_full: seq %llu after %llu", got, seq);
+        json_decref(ev);
+        qmp_free(evs);
+    }
+    if (go) go = step("qmp_client_close", qmp_client_close(c), QMP_OK);
+    if (go) {
+        rc_conn = REG(conn, qmp_client_connect_unix_async(c, unix_path, 10000, on_connect, &conn, count_destroy));
+        go = step("qmp_client_connect_unix_async", rc_conn, QMP_OK) && drive(c, connected_async, &conn) == QMP_OK &&
+             step("qmp_client_connect_unix_async (callback)", conn.status, QMP_OK);
+        go = go && step("qmp_client_execute (second connection)",
+                        qmp_client_execute(c, qmp_command_new("query-status", NULL), NULL), QMP_OK);
+    }
+    if (!go && qmp_client_get_fd(c) >= 0) check_usable_or_closed(c);
+    failmalloc_arm(0);
+    qmp_client_free(c);
+    if (pipefd[0] >= 0) close(pipefd[0]);
+    if (pipefd[1] >= 0) close(pipefd[1]);
+    if (responder_finish(p)) problem("the server saw malformed commands");
+    if (conn.tried) check_async("qmp_client_connect_unix_async", rc_conn, &conn);
+}
+
+struct helper {
+    qmp_client *c;
+    int rc;
+    char message[256];
+};
+
+static void *helper_main(void *arg) {
+    struct helper *h = arg;
+    usleep(10 * 1000); /* the test's thread is driving by now, waiting for "slow" */
+    h->rc = qmp_client_execute(h->c, qmp_command_new("query-status", NULL), NULL);
+    snprintf(h->message, sizeof h->message, "%s", qmp_error_last()->message);
+    return NULL;
+}
+
+/*
+ * Two threads: while this thread drives the connection (waiting for a
+ * command the server answers late), another one waits for its own reply.
+ * Whatever fails in the driver, the other thread must get its answer or
+ * an error, never wait on.
+ */
+static void seq_threads(void) {
+    int fd;
+    responder *p = start_responder(&fd, NULL);
+    qmp_client *c = qmp_client_new();
+    if (!step_ptr("qmp_client_new", c)) {
+        close(fd);
+        failmalloc_arm(0);
+        responder_finish(p);
+        return;
+    }
+    int go = step("qmp_client_connect_fd", qmp_client_connect_fd(c, fd, 10000), QMP_OK);
+    if (go) {
+        struct helper h = {c, 1, ""};
+        pthread_t t;
+        failmalloc_hold(1);
+        if (pthread_create(&t, NULL, helper_main, &h) != 0) abort();
+        failmalloc_hold(0);
+        int rc = qmp_client_execute(c, qmp_command_new("slow", NULL), NULL);
+        go = step("qmp_client_execute (while another thread waits)", rc, QMP_OK);
+        failmalloc_hold(1);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 20;
+        if (pthread_timedjoin_np(t, NULL, &until) != 0) {
+            problem("the other thread is still waiting 20 s later");
+            pthread_join(t, NULL);
+        }
+        failmalloc_hold(0);
+        if (h.rc != QMP_OK && !(h.rc == QMP_ECLOSED && failmalloc_fired()) && !(h.rc == QMP_ENOMEM && failmalloc_fired()))
+            problem("the other thread's call returned %s (%s)", status_text(h.rc), h.message);
+        entry("qmp_client_execute (from another thread)");
+    }
+    if (!go) check_usable_or_closed(c);
+    failmalloc_arm(0);
+    qmp_client_free(c);
+    if (responder_finish(p)) problem("the server saw malformed commands");
+}
+
 /* The builder and the JSON helpers, no client. */
 static void seq_json(void) {
     json_t *cmd = NULL, *args = NULL, *act = NULL, *acts = NULL, *tx = NULL, *parsed = NULL, *u = NULL;
@@ -707,6 +848,16 @@ static void test_schema_72(void **state) {
     exhaust("schema (QEMU 7.2)", seq_schema_72, under_valgrind() ? 1499 : 149);
 }
 
+static void test_unix(void **state) {
+    (void)state;
+    exhaust("Unix socket, settings, fds, async reconnect", seq_unix, 1);
+}
+
+static void test_threads(void **state) {
+    (void)state;
+    exhaust("a driver and a waiting thread", seq_threads, 1);
+}
+
 static void test_glib(void **state) {
     (void)state;
     exhaust("GLib attach", seq_glib, 1);
@@ -747,11 +898,15 @@ int main(void) {
         cmocka_unit_test(test_schema_72),
         cmocka_unit_test(test_sync),
         cmocka_unit_test(test_async),
+        cmocka_unit_test(test_unix),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_glib),
     };
+    snprintf(unix_path, sizeof unix_path, "/tmp/libqmp-oom-%ld.sock", (long)getpid());
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     printf("# %d entry points, %ld failure points tried, %ld QMP_ENOMEM reports\n", n_entry_points, total_points,
            total_enomem);
+    unlink(unix_path);
     schema_reference_free(&ref_small);
     schema_reference_free(&ref_72);
     free(schema);
