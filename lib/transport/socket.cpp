@@ -96,7 +96,8 @@ Error connect_tcp(const char *host, const char *port, const Deadline &deadline, 
     struct addrinfo *res = nullptr;
     int gai = getaddrinfo(host, port, &hints, &res);
     if (gai != 0) {
-        Error e = Error::make(QMP_EIO, "cannot resolve %s:%s: %s", host, port, gai_strerror(gai));
+        Error e = Error::make(gai == EAI_MEMORY ? QMP_ENOMEM : QMP_EIO, "cannot resolve %s:%s: %s", host, port,
+                              gai_strerror(gai));
         if (gai == EAI_SYSTEM) e.sys_errno = errno;
         return e;
     }

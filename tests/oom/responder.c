@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -152,6 +154,23 @@ responder *responder_listen(const char *path, int connections, const char *schem
     r->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (r->listen_fd < 0 || bind(r->listen_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(r->listen_fd, 4) < 0)
         abort();
+    r->connections = connections;
+    r->schema = schema_json;
+    if (pthread_create(&r->thread, NULL, run, r) != 0) abort();
+    return r;
+}
+
+responder *responder_listen_tcp(int *port, int connections, const char *schema_json) {
+    responder *r = calloc(1, sizeof *r);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (!r) abort();
+    r->fd = -1;
+    r->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (r->listen_fd < 0 || bind(r->listen_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(r->listen_fd, 4) < 0 ||
+        getsockname(r->listen_fd, (struct sockaddr *)&a, &len) < 0)
+        abort();
+    *port = ntohs(a.sin_port);
     r->connections = connections;
     r->schema = schema_json;
     if (pthread_create(&r->thread, NULL, run, r) != 0) abort();

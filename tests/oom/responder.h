@@ -24,6 +24,8 @@ typedef struct responder responder;
 responder *responder_new(int *client_fd, const char *schema_json);
 /* The same on a Unix socket at path: it accepts `connections` clients, one after the other. */
 responder *responder_listen(const char *path, int connections, const char *schema_json);
+/* The same on 127.0.0.1, at a free port (*port). */
+responder *responder_listen_tcp(int *port, int connections, const char *schema_json);
 /* Waits for the client to close, joins and frees; returns the number of malformed commands seen. */
 int responder_finish(responder *r);
 

@@ -610,6 +610,32 @@ static void seq_threads(void) {
     if (responder_finish(p)) problem("the server saw malformed commands");
 }
 
+/*
+ * TCP.  The address is numeric: resolving a name goes through glibc's NSS,
+ * which reports its own allocation failures as "Name or service not
+ * known", beyond what libqmp can tell apart.
+ */
+static void seq_tcp(void) {
+    int port = 0;
+    failmalloc_hold(1);
+    responder *p = responder_listen_tcp(&port, 1, NULL);
+    failmalloc_hold(0);
+    char port_text[16];
+    snprintf(port_text, sizeof port_text, "%d", port);
+    qmp_client *c = qmp_client_new();
+    if (!step_ptr("qmp_client_new", c)) {
+        failmalloc_arm(0);
+        responder_finish(p);
+        return;
+    }
+    int go = step("qmp_client_connect_tcp", qmp_client_connect_tcp(c, "127.0.0.1", port_text, 10000), QMP_OK) &&
+             step("qmp_client_execute (TCP)", qmp_client_execute(c, qmp_command_new("query-status", NULL), NULL), QMP_OK);
+    if (!go && qmp_client_get_fd(c) >= 0) check_usable_or_closed(c);
+    failmalloc_arm(0);
+    qmp_client_free(c);
+    if (responder_finish(p)) problem("the server saw malformed commands");
+}
+
 /* The builder and the JSON helpers, no client. */
 static void seq_json(void) {
     json_t *cmd = NULL, *args = NULL, *act = NULL, *acts = NULL, *tx = NULL, *parsed = NULL, *u = NULL;
@@ -853,6 +879,11 @@ static void test_unix(void **state) {
     exhaust("Unix socket, settings, fds, async reconnect", seq_unix, 1);
 }
 
+static void test_tcp(void **state) {
+    (void)state;
+    exhaust("TCP", seq_tcp, 1);
+}
+
 static void test_threads(void **state) {
     (void)state;
     exhaust("a driver and a waiting thread", seq_threads, 1);
@@ -899,6 +930,7 @@ int main(void) {
         cmocka_unit_test(test_sync),
         cmocka_unit_test(test_async),
         cmocka_unit_test(test_unix),
+        cmocka_unit_test(test_tcp),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_glib),
     };
