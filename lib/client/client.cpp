@@ -207,12 +207,19 @@ void Client::release() {
     std::shared_ptr<CloseHook> hook;
     std::shared_ptr<LoopHook> loop;
     std::shared_ptr<LogHook> log;
+    // Freeing never fails: with no memory left the error has its code only.
+    Error freed;
+    freed.code = QMP_ECANCELLED;
+    try {
+        freed.message = "the client was freed";
+    } catch (...) {
+    }
     {
         Lock lk(mu_);
         released_ = true;
         loop = std::move(hook_);
-        if (connecting_ && fd_ < 0) end_connecting(Error::make(QMP_ECANCELLED, "the client was freed"));
-        teardown(Error::make(QMP_ECANCELLED, "the client was freed"), QMP_OK);
+        if (connecting_ && fd_ < 0) end_connecting(copy_or_code(freed));
+        teardown(freed, QMP_OK);
         handlers.swap(handlers_);
         for (auto &h : handlers) h->removed = true;
         hook.swap(close_hook_);
@@ -351,6 +358,7 @@ Error Client::begin_connection(int fd) {
         transport::close_fd(fd);
         return e;
     }
+    reserve_dispatch(0);  // room for what the teardown of this connection queues
     begin_handshake(fd);
     return Error::ok();
 }
@@ -432,6 +440,13 @@ Error Client::start_async_locked(std::shared_ptr<Connecting> &conn, int fd) {
         e = Error::make(QMP_EINVAL, "the client is already connected or connecting");
     else if (wake_fd_ < 0)
         e = transport::wakeup_new(&wake_fd_);
+    if (!e) {
+        try {
+            reserve_dispatch(0);  // room for the connect callback and the close handler
+        } catch (const std::bad_alloc &) {
+            e = out_of_memory();
+        }
+    }
     if (e) {
         transport::close_fd(fd);
         lk.unlock();
@@ -477,8 +492,7 @@ void Client::try_connect_locked() {
 void Client::end_connecting(Error status) {
     if (!connecting_) return;
     connecting_->status = std::move(status);
-    Dispatch d{Dispatch::Kind::Connect, nullptr, nullptr, nullptr, 0, std::move(connecting_)};
-    dispatch_q_.push_back(std::move(d));
+    queue_reserved(Dispatch{Dispatch::Kind::Connect, nullptr, nullptr, nullptr, 0, std::move(connecting_)});
     connecting_.reset();
     if (hook_) hook_->wakeup();
     cv_.notify_all();
@@ -536,6 +550,9 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
     (void)lk;
     Error e = check_can_send(opts);
     if (e) return e;
+    // An async call's completion is queued by whoever ends it, a teardown
+    // included: its slot is reserved now, while failing is still allowed.
+    if (call->async) reserve_dispatch(1);
     // The session holds its own copies until the kernel has taken them, so
     // the caller's fds stay the caller's, whatever happens.
     std::vector<int> fds;
@@ -555,6 +572,7 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
         session_.abandon(call->id);  // not sent yet: dropped, as if never submitted
         throw;
     }
+    if (call->async) dispatch_reserve_++;
     // A command sent from a callback waits for the callbacks of the same
     // read to finish, then goes out with the others (dispatch() flushes).
     if (dispatch_depth_ > 0 && driver_ == std::this_thread::get_id()) return Error::ok();
@@ -1054,10 +1072,7 @@ void Client::apply(protocol::Session::Effects &fx) {
     for (auto &ev : fx.events) {
         for (Waiter *w : waiters_)
             if (!w->found && w->matches(*ev)) w->found = ev;
-        if (!handlers_.empty()) {
-            Dispatch d{Dispatch::Kind::Event, nullptr, ev, nullptr, 0};
-            dispatch_q_.push_back(std::move(d));
-        }
+        if (!handlers_.empty()) queue(Dispatch{Dispatch::Kind::Event, nullptr, ev, nullptr, 0});
     }
     if (fx.became_ready && connecting_) end_connecting(Error::ok());
     if (fx.became_ready || !fx.completions.empty() || !fx.events.empty()) cv_.notify_all();
@@ -1071,8 +1086,37 @@ void Client::finish_call(const std::shared_ptr<Call> &call, Error err, wire::Mes
     call->error = std::move(err);
     call->reply = std::move(reply);
     if (call->async) {
-        Dispatch d{Dispatch::Kind::Reply, call, nullptr, nullptr, 0};
-        dispatch_q_.push_back(std::move(d));
+        // The slot was reserved when the call was submitted.
+        if (dispatch_reserve_ > kFixedReserve) dispatch_reserve_--;
+        queue_reserved(Dispatch{Dispatch::Kind::Reply, call, nullptr, nullptr, 0});
+    }
+}
+
+void Client::reserve_dispatch(size_t more) {
+    size_t need = dispatch_q_.size() + more + dispatch_reserve_;
+    if (dispatch_q_.capacity() < need) dispatch_q_.reserve(std::max(need, 2 * dispatch_q_.capacity()));
+}
+
+void Client::queue(Dispatch &&d) {
+    reserve_dispatch(1);
+    dispatch_q_.push_back(std::move(d));  // within the capacity just ensured
+}
+
+void Client::queue_reserved(Dispatch &&d) noexcept {
+    // Within the room reserve_dispatch() keeps (see dispatch_reserve_): no allocation.
+    dispatch_q_.push_back(std::move(d));
+}
+
+// A copy of e, or, when even that cannot be had, its code alone (the
+// message then reads as qmp_strerror(code)).
+Error Client::copy_or_code(const Error &e) noexcept {
+    try {
+        return e;
+    } catch (...) {
+        Error c;
+        c.code = e.code;
+        c.sys_errno = e.sys_errno;
+        return c;
     }
 }
 
@@ -1165,14 +1209,18 @@ void Client::teardown(const Error &why, int close_reason) {
     }
     bool was_ready = session_.phase() == protocol::Session::Phase::Ready;
     close_phase_ = session_.phase();
-    close_error_ = why;
+    close_error_ = copy_or_code(why);
     session_.clear();
     splitter_.reset();
-    std::vector<std::shared_ptr<Call>> calls;
-    for (auto &kv : calls_) calls.push_back(kv.second);
-    calls_.clear();
-    std::sort(calls.begin(), calls.end(), [](const auto &a, const auto &b) { return a->id < b->id; });
-    for (auto &call : calls) finish_call(call, why, wire::Message());
+    // The calls end in the order they were made, taken out oldest first so
+    // that ending them allocates nothing (their slots are reserved).
+    while (!calls_.empty()) {
+        auto oldest = std::min_element(calls_.begin(), calls_.end(),
+                                       [](const auto &a, const auto &b) { return a.first < b.first; });
+        std::shared_ptr<Call> call = std::move(oldest->second);
+        calls_.erase(oldest);
+        finish_call(call, copy_or_code(why), wire::Message());
+    }
     for (Waiter *w : waiters_) w->closed = true;
     if (polling_) {
         closing_fd_ = fd_;
@@ -1181,11 +1229,16 @@ void Client::teardown(const Error &why, int close_reason) {
         transport::close_fd(fd_);
     }
     fd_ = -1;
-    if (connecting_) end_connecting(handshake_error(connecting_->peer));
-    if (was_ready && close_hook_) {
-        Dispatch d{Dispatch::Kind::Close, nullptr, nullptr, close_hook_, close_reason};
-        dispatch_q_.push_back(std::move(d));
+    if (connecting_) {
+        Error status;
+        try {
+            status = handshake_error(connecting_->peer);
+        } catch (...) {
+            status = copy_or_code(close_error_);
+        }
+        end_connecting(std::move(status));
     }
+    if (was_ready && close_hook_) queue_reserved(Dispatch{Dispatch::Kind::Close, nullptr, nullptr, close_hook_, close_reason});
     if (hook_ && !dispatch_q_.empty()) hook_->wakeup();
     cv_.notify_all();
 }
@@ -1208,7 +1261,7 @@ void Client::dispatch(Lock &lk) {
     });
     while (!dispatch_q_.empty()) {
         Dispatch d = std::move(dispatch_q_.front());
-        dispatch_q_.pop_front();
+        dispatch_q_.erase(dispatch_q_.begin());
         try {
             run_dispatch(lk, d);
             if (dispatch_q_.empty() && dispatch_depth_ == 1) flush_locked();  // may queue a close

@@ -170,6 +170,10 @@ private:
     void flush_locked();
     void apply(protocol::Session::Effects &fx);
     void finish_call(const std::shared_ptr<Call> &call, Error err, wire::Message &&reply);
+    void reserve_dispatch(size_t more);          // throws std::bad_alloc
+    void queue(Dispatch &&d);                    // throws std::bad_alloc
+    void queue_reserved(Dispatch &&d) noexcept;  // into the reserved room
+    static Error copy_or_code(const Error &e) noexcept;
     void expire_calls_locked();
     Deadline next_call_deadline() const;
     void teardown(const Error &why, int close_reason);
@@ -210,7 +214,13 @@ private:
     unsigned int next_handler_id_ = 1;
     std::shared_ptr<CloseHook> close_hook_;
     std::vector<Waiter *> waiters_;
-    std::deque<Dispatch> dispatch_q_;
+    // Callbacks to run, oldest first.  Its capacity is kept at least
+    // dispatch_reserve_ above its size, so that ending a connection (which
+    // queues one completion per async call in flight, the connect callback
+    // and the close handler) never allocates: memory may be what ran out.
+    std::vector<Dispatch> dispatch_q_;
+    static constexpr size_t kFixedReserve = 2;     // the connect callback and the close handler
+    size_t dispatch_reserve_ = kFixedReserve;     // + one per async call in flight
     std::shared_ptr<LoopHook> hook_;
     std::shared_ptr<Connecting> connecting_;  // an async connect in progress
     std::shared_ptr<LogHook> log_;

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <thread>
 
 #include <fcntl.h>
@@ -101,6 +102,9 @@ Error connect_tcp(const char *host, const char *port, const Deadline &deadline, 
         if (gai == EAI_SYSTEM) e.sys_errno = errno;
         return e;
     }
+    // The list and each socket tried are released also when building an
+    // error message throws std::bad_alloc.
+    std::unique_ptr<struct addrinfo, void (*)(struct addrinfo *)> list(res, freeaddrinfo);
     Error last = Error::make(QMP_EIO, "no address for %s:%s", host, port);
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
@@ -108,25 +112,28 @@ Error connect_tcp(const char *host, const char *port, const Deadline &deadline, 
             last = Error::sys(errno, "socket");
             continue;
         }
-        int r;
-        do {
-            r = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
-        } while (r < 0 && errno == EINTR);
         Error e;
-        if (r < 0 && errno == EINPROGRESS)
-            e = finish_connect(fd, deadline);
-        else if (r < 0)
-            e = Error::sys(errno, "connect to %s:%s", host, port);
+        try {
+            int r;
+            do {
+                r = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+            } while (r < 0 && errno == EINTR);
+            if (r < 0 && errno == EINPROGRESS)
+                e = finish_connect(fd, deadline);
+            else if (r < 0)
+                e = Error::sys(errno, "connect to %s:%s", host, port);
+        } catch (...) {
+            close_fd(fd);
+            throw;
+        }
         if (!e) {
-            freeaddrinfo(res);
             *out_fd = fd;
             return e;
         }
         close_fd(fd);
-        last = e;
-        if (e.code == QMP_ETIMEDOUT) break;
+        last = std::move(e);
+        if (last.code == QMP_ETIMEDOUT) break;
     }
-    freeaddrinfo(res);
     return last;
 }
 

@@ -380,14 +380,13 @@ static void seq_sync(void) {
     }
     if (go) go = step("qmp_client_close", qmp_client_close(c), QMP_OK);
     if (!go) check_usable_or_closed(c);
+    qmp_client_free(c); /* still armed: freeing must cope too */
+    entry("qmp_client_free");
     failmalloc_arm(0);
-    int connected_once = closed.cb > 0;
-    qmp_client_free(c);
     if (responder_finish(p)) problem("the server saw malformed commands");
     check_notifier("qmp_client_set_log", &log);
     check_notifier("qmp_client_on_close", &closed);
     if (closed.cb > 1) problem("the close handler ran %d times", closed.cb);
-    (void)connected_once;
 }
 
 struct async_state {
@@ -457,8 +456,9 @@ static void seq_async(void) {
     }
     if (go) go = step("qmp_client_off_event", qmp_client_off_event(c, id_any), QMP_OK);
     if (!go && qmp_client_get_fd(c) >= 0) check_usable_or_closed(c);
+    qmp_client_free(c); /* still armed: freeing must cope too */
+    entry("qmp_client_free");
     failmalloc_arm(0);
-    qmp_client_free(c);
     if (fd >= 0) close(fd);
     if (responder_finish(p)) problem("the server saw malformed commands");
     (void)rc_stop, (void)rc_any;
@@ -544,8 +544,9 @@ static void seq_unix(void) {
                         qmp_client_execute(c, qmp_command_new("query-status", NULL), NULL), QMP_OK);
     }
     if (!go && qmp_client_get_fd(c) >= 0) check_usable_or_closed(c);
+    qmp_client_free(c); /* still armed: freeing must cope too */
+    entry("qmp_client_free");
     failmalloc_arm(0);
-    qmp_client_free(c);
     if (pipefd[0] >= 0) close(pipefd[0]);
     if (pipefd[1] >= 0) close(pipefd[1]);
     if (responder_finish(p)) problem("the server saw malformed commands");
@@ -605,8 +606,9 @@ static void seq_threads(void) {
         entry("qmp_client_execute (from another thread)");
     }
     if (!go) check_usable_or_closed(c);
+    qmp_client_free(c); /* still armed: freeing must cope too */
+    entry("qmp_client_free");
     failmalloc_arm(0);
-    qmp_client_free(c);
     if (responder_finish(p)) problem("the server saw malformed commands");
 }
 
@@ -631,8 +633,9 @@ static void seq_tcp(void) {
     int go = step("qmp_client_connect_tcp", qmp_client_connect_tcp(c, "127.0.0.1", port_text, 10000), QMP_OK) &&
              step("qmp_client_execute (TCP)", qmp_client_execute(c, qmp_command_new("query-status", NULL), NULL), QMP_OK);
     if (!go && qmp_client_get_fd(c) >= 0) check_usable_or_closed(c);
+    qmp_client_free(c); /* still armed: freeing must cope too */
+    entry("qmp_client_free");
     failmalloc_arm(0);
-    qmp_client_free(c);
     if (responder_finish(p)) problem("the server saw malformed commands");
 }
 
@@ -779,10 +782,11 @@ static void seq_glib(void) {
     int connected = go;
     if (go) go = step("qmp_client_execute (attached)", qmp_client_execute(c, qmp_command_new("query-status", NULL), NULL), QMP_OK);
     if (!go && connected) check_usable_or_closed(c);
-    failmalloc_arm(0);
-    qmp_client_detach(c);
+    qmp_client_detach(c); /* still armed */
     entry("qmp_client_detach");
     qmp_client_free(c);
+    entry("qmp_client_free");
+    failmalloc_arm(0);
     if (!fd_given) close(fd);
     if (responder_finish(p)) problem("the server saw malformed commands");
     g_main_context_unref(ctx);
