@@ -71,7 +71,13 @@ gboolean dispatch(GSource *src, GSourceFunc, gpointer) {
         if (r & (G_IO_IN | G_IO_HUP | G_IO_ERR)) revents |= QMP_POLL_IN;
         if (r & G_IO_OUT) revents |= QMP_POLL_OUT;
     }
-    c->process(revents);
+    try {
+        c->process(revents);  // its status has no one to go to: callbacks report what matters
+    } catch (...) {
+        // GLib is C: nothing may unwind through it.  process() ends the
+        // connection itself when it runs out of memory while driving; what
+        // remains is building its status, which nobody reads here.
+    }
     c->unref();
     return G_SOURCE_CONTINUE;
 }
