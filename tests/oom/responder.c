@@ -67,7 +67,9 @@ static int answer(responder *r, const char *text, size_t len) {
     int rc = write_all(r->fd, out, (size_t)n);
     if (rc == 0 && !strcmp(name, "stop")) {
         static const char stop[] =
-            "{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 1}, \"event\": \"STOP\"}\r\n";
+            "{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 1}, \"event\": \"STOP\"}\r\n"
+            "{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 2}, \"event\": \"JOB_STATUS_CHANGE\", "
+            "\"data\": {\"status\": \"created\", \"id\": \"j0\"}}\r\n";
         rc = write_all(r->fd, stop, sizeof stop - 1);
     }
     free(out);

@@ -5,7 +5,8 @@
  *
  *   qmp_capabilities, query-status  {"return": {}} / {"return": {"status": "running", ...}}
  *   human-monitor-command           {"return": "ok\r\n"}
- *   stop                            {"return": {}}, then the event STOP
+ *   stop                            {"return": {}}, then the events STOP and
+ *                                   JOB_STATUS_CHANGE {"status": "created", "id": "j0"}
  *   query-qmp-schema                {"return": <the schema given to responder_new>}
  *   add-fd                          {"return": {"fdset-id": 1, "fd": 42}}
  *   slow                            {"return": {}}, 50 ms later

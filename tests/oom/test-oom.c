@@ -188,7 +188,18 @@ static void on_event(qmp_client *c, const qmp_event *ev, void *ud) {
     if (!text && qmp_error_last()->code == QMP_ENOMEM) check_enomem("qmp_event_to_json");
     else if (!text || !strstr(text, qmp_event_name(ev))) problem("qmp_event_to_json: %s", text ? text : "NULL");
     qmp_free(text);
-    (void)qmp_event_data(ev);
+    entry("qmp_event_data");
+    const json_t *data = qmp_event_data(ev);
+    if (!strcmp(qmp_event_name(ev), "STOP")) {
+        if (data) problem("qmp_event_data: STOP carries no data");
+    } else if (!data) {
+        /* It has data: NULL is out of memory, and says so. */
+        if (qmp_error_last()->code == QMP_ENOMEM) check_enomem("qmp_event_data");
+        else problem("qmp_event_data: NULL for %s, with %s", qmp_event_name(ev), status_text(qmp_error_last()->code));
+    } else if (!json_is_string(json_object_get(data, "status"))) {
+        problem("qmp_event_data: %s has no status", qmp_event_name(ev));
+    }
+    if (qmp_event_seconds(ev) != 1700000000) problem("the event's timestamp was lost");
     (void)qmp_event_seq(ev);
 }
 
@@ -366,6 +377,19 @@ static void seq_sync(void) {
         go = step("qmp_client_execute (stop)", qmp_client_execute(c, qmp_command_new("stop", NULL), NULL), QMP_OK) &&
              step("qmp_client_wait_event", qmp_client_wait_event(c, "STOP", NULL, seq, 10000, &ev), QMP_OK) &&
              step("qmp_client_wait_event_str", qmp_client_wait_event_str(c, "STOP", NULL, seq, 10000, &evs), QMP_OK);
+        if (go) {
+            /* A filter on the data: the event's tree is built while it is routed or looked up. */
+            json_t *job = NULL;
+            json_t *match = json_pack("{s:s}", "status", "created");
+            if (!match) {
+                go = 0; /* the test's own allocation */
+            } else {
+                go = step("qmp_client_wait_event (match)",
+                          qmp_client_wait_event(c, "JOB_STATUS_CHANGE", match, seq, 10000, &job), QMP_OK);
+                json_decref(match);
+            }
+            json_decref(job);
+        }
         if (go && (!evs || !strstr(evs, "STOP"))) problem("wait_event_str: %s", evs ? evs : "NULL");
         json_decref(ev);
         qmp_free(evs);
@@ -376,6 +400,7 @@ static void seq_sync(void) {
         qmp_schema_unref(s);
         go = go && step("qmp_client_schema_has", qmp_client_schema_has(c, "human-monitor-command/arg-type/cpu-index"), 1);
         go = go && step("qmp_client_set_validation", qmp_client_set_validation(c, QMP_VALIDATE), QMP_OK);
+        if (go && qmp_client_get_validation(c) != QMP_VALIDATE) problem("get_validation: %d", qmp_client_get_validation(c));
         go = go && step("qmp_client_execute (validated)", qmp_client_execute(c, qmp_command_new("query-status", NULL), NULL), QMP_OK);
     }
     if (go) go = step("qmp_client_close", qmp_client_close(c), QMP_OK);
@@ -639,6 +664,23 @@ static void seq_tcp(void) {
     if (responder_finish(p)) problem("the server saw malformed commands");
 }
 
+/* The va_list twins, as a binding calls them. */
+static json_t *command_via_newv(const char *name, ...) {
+    va_list ap;
+    va_start(ap, name);
+    json_t *cmd = qmp_command_newv(name, ap);
+    va_end(ap);
+    return cmd;
+}
+
+static int args_via_addv(json_t *object, ...) {
+    va_list ap;
+    va_start(ap, object);
+    int rc = qmp_args_addv(object, ap);
+    va_end(ap);
+    return rc;
+}
+
 /* The builder and the JSON helpers, no client. */
 static void seq_json(void) {
     json_t *cmd = NULL, *args = NULL, *act = NULL, *acts = NULL, *tx = NULL, *parsed = NULL, *u = NULL;
@@ -672,6 +714,11 @@ static void seq_json(void) {
     }
     if (go) go = step_ptr("qmp_json_uint64", u = qmp_json_uint64(18446744073709551614ULL));
     if (go) go = step("qmp_add_secret_member", qmp_add_secret_member("oom-test-secret"), QMP_OK);
+    if (go) {
+        json_t *v = command_via_newv("query-block", "b:flat", 1, NULL);
+        go = step_ptr("qmp_command_newv", v) && step("qmp_args_addv", args_via_addv(json_object_get(v, "arguments"), "s:x", "y", NULL), QMP_OK);
+        json_decref(v);
+    }
     json_decref(args);
     json_decref(cmd);
     json_decref(acts);
