@@ -1,10 +1,10 @@
 /*
- * qmp-bench: issue 6's benchmarks in one run and one table.
+ * qmp-bench: the benchmarks in one run and one table.
  *
  *   qmp-bench [--quick] [--reps N] [--mock PATH] [--go PATH] [--schema PATH] [--qemu BIN]
  *             [--only rt|pipe|big|flood|qemu|clients|schema] [--client TEXT]
  *
- * (The "schema" rows measure issue 8's validation and schema load.)
+ * (The "schema" rows measure command validation and schema loading.)
  *
  * Starts the mock (qmp-mock) and a real `qemu-system-x86_64 -M none`, then
  * measures every workload with the raw C baseline, libqmp through each path

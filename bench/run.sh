@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs all of issue 6's benchmarks and prints one table (docs/performance.md).
+# Runs all of the benchmarks and prints one table (docs/performance.md).
 #
 #   bench/run.sh [qmp-bench options]      e.g. --quick, --reps 9, --only flood
 #

@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # The test command: every suite, then every suite again under valgrind,
-# then the async suite under ThreadSanitizer, then every suite under
+# then the async and mock suites under ThreadSanitizer, then every suite under
 # AddressSanitizer + UndefinedBehaviorSanitizer.
 #
 #   scripts/test.sh           meson test, meson test --setup=valgrind,
-#                             meson test --suite async in build-tsan/, and
+#                             meson test --suite async --suite mock in build-tsan/, and
 #                             meson test in build-asan/
 #   scripts/test.sh --quick   meson test only
+#   scripts/test.sh --record-counts
+#                             meson test only, then (if all passed and none
+#                             was skipped) writes what each suite ran to
+#                             tests/test-counts.txt
+#
+# After each run it prints every suite with the meson tests and the cases
+# inside them that passed, and fails when a suite ran fewer than its floor
+# in tests/test-counts.txt, or did not run (scripts/suite-counts.py).  Raise
+# the floors after adding tests with --record-counts and commit the file.
 #
 # Ends with one line "tests: N passed, M failed" (all runs summed, from
 # meson's JSON test logs) and exits non-zero if anything failed.  Expects a
@@ -18,12 +27,15 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_DIR=build
+FLOORS=tests/test-counts.txt
 quick=0
+record=0
 for arg in "$@"; do
     case "$arg" in
         --quick) quick=1 ;;
+        --record-counts) quick=1; record=1 ;;
         -h|--help)
-            sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
             exit 0 ;;
         *)
             echo "test.sh: unknown option: $arg (try --help)" >&2
@@ -78,12 +90,30 @@ PY
     skipped=$((skipped + skip))
 }
 
-# run_in DIR NAME LOG ARGS...: one meson test run in build dir DIR; its own
-# exit status is not trusted alone, the log is what counts (plus a failure
-# if meson failed without logging one).
+# check_counts LOG [--only S1,S2] [--except S1,S2]: prints the suites of
+# the log with what passed in each, and counts one failure per suite below
+# its floor in $FLOORS or missing (the suites this round runs).
+check_counts() {
+    local log="$1" out
+    shift
+    [ -s "$log" ] || return  # count() has already reported it
+    out=$(python3 scripts/suite-counts.py check "$FLOORS" "$log" "$@" 2>&1)
+    local rc=$?
+    echo "$out"
+    if [ "$rc" -ne 0 ]; then
+        local n
+        n=$(grep -c '^suite-counts: ' <<<"$out")
+        failed=$((failed + (n > 0 ? n : 1)))
+    fi
+}
+
+# run_in DIR NAME LOG SUITES ARGS...: one meson test run in build dir DIR;
+# its own exit status is not trusted alone, the log is what counts (plus a
+# failure if meson failed without logging one).  SUITES: the arguments of
+# check_counts for the suites this run covers ("" for all).
 run_in() {
-    local dir="$1" name="$2" log="$3"
-    shift 3
+    local dir="$1" name="$2" log="$3" suites="$4"
+    shift 4
     rm -f "$log"
     echo "==> ${name}: meson test -C ${dir} $*"
     local before=$failed
@@ -94,6 +124,10 @@ run_in() {
         echo "test.sh: meson test exited with ${rc}" >&2
         failed=$((failed + 1))
     fi
+    if [ "$record" -eq 0 ]; then
+        # shellcheck disable=SC2086  # SUITES is words on purpose
+        check_counts "$log" $suites
+    fi
 }
 
 # run NAME LOG ARGS...: run_in the main build dir.
@@ -101,7 +135,8 @@ run() {
     run_in "${BUILD_DIR}" "$@"
 }
 
-# The thread tests (tests/async) again with libqmp and the tests built with
+# The thread tests (tests/async, and the test server's tests/mock, which runs
+# a thread per server) again with libqmp and the tests built with
 # -fsanitize=thread, in a build dir of their own.  A set-up or build that
 # fails is one failure.
 TSAN_DIR=build-tsan
@@ -119,7 +154,8 @@ run_tsan() {
         failed=$((failed + 1))
         return
     fi
-    run_in "${TSAN_DIR}" "async suite under ThreadSanitizer" "${TSAN_DIR}/meson-logs/testlog.json" --suite async
+    run_in "${TSAN_DIR}" "async and mock suites under ThreadSanitizer" "${TSAN_DIR}/meson-logs/testlog.json" \
+        "--only async,threads,mock" --suite async --suite mock
 }
 
 # Every suite again with libqmp and the tests built with
@@ -142,14 +178,23 @@ run_asan() {
         return
     fi
     # The benchmarks measure speed, which a sanitizer build does not have:
-    # they run in the plain rounds only.
+    # they run in the plain rounds only.  This build has no bindings
+    # (-Dbindings is not given), so their suites are not expected here.
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-        run_in "${ASAN_DIR}" "all suites under ASan+UBSan" "${ASAN_DIR}/meson-logs/testlog.json" --no-suite bench
+        run_in "${ASAN_DIR}" "all suites under ASan+UBSan" "${ASAN_DIR}/meson-logs/testlog.json" \
+        "--except bench,python,ruby,go" --no-suite bench
 }
 
-run "all suites" "${BUILD_DIR}/meson-logs/testlog.json"
+run "all suites" "${BUILD_DIR}/meson-logs/testlog.json" ""
+if [ "$record" -eq 1 ]; then
+    if [ "$failed" -eq 0 ] && [ "$skipped" -eq 0 ]; then
+        python3 scripts/suite-counts.py record "$FLOORS" "${BUILD_DIR}/meson-logs/testlog.json" || failed=$((failed + 1))
+    else
+        echo "test.sh: not recording the counts of a run that failed or skipped tests" >&2
+    fi
+fi
 if [ "$quick" -eq 0 ]; then
-    run "all suites under valgrind" "${BUILD_DIR}/meson-logs/testlog-valgrind.json" --setup=valgrind
+    run "all suites under valgrind" "${BUILD_DIR}/meson-logs/testlog-valgrind.json" "" --setup=valgrind
     run_tsan
     run_asan
 fi

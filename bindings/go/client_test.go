@@ -112,6 +112,33 @@ func TestCommandError(t *testing.T) {
 	}
 }
 
+// WithOOB negotiates "oob" at Dial and runs a command out of band at
+// Execute; QEMU refuses it for a command not marked for it.
+func TestOOB(t *testing.T) {
+	q := startQEMU(t)
+	plain := q.dial()
+	if plain.HasCapability("oob") {
+		t.Fatal("oob negotiated without WithOOB")
+	}
+	plain.Close() // QEMU serves one client per monitor
+	c := q.dial(qmp.WithOOB())
+	if !c.HasCapability("oob") {
+		t.Fatal("WithOOB: oob not negotiated")
+	}
+	var yank []any
+	if err := c.ExecuteInto(&yank, "query-yank", nil, qmp.WithOOB()); err != nil {
+		t.Fatalf("query-yank out of band: %v", err)
+	}
+	_, err := c.Execute("query-status", nil, qmp.WithOOB())
+	var ce *qmp.CommandError
+	if !errors.As(err, &ce) || ce.Class != "GenericError" {
+		t.Fatalf("query-status out of band: %v, want a GenericError", err)
+	}
+	if _, err := c.Execute("query-status", nil); err != nil {
+		t.Fatalf("in band afterwards: %v", err)
+	}
+}
+
 func TestTransaction(t *testing.T) {
 	c := startQEMU(t).dial()
 	if err := c.Transaction(nil); err != nil {

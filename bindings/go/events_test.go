@@ -184,7 +184,7 @@ func TestWaitEventSeq(t *testing.T) {
 	}
 }
 
-// Handlers and waits side by side, from several goroutines: the queue that
+// Handlers (through a channel) and waits side by side: the queue that
 // feeds handlers and the ring that WaitEvent reads are independent.
 func TestHandlersAndWaits(t *testing.T) {
 	c := startQEMU(t).dial()

@@ -17,7 +17,7 @@ import (
 func vmRSSKiB(t *testing.T) int {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
-		t.Skipf("no /proc/self/status: %v", err)
+		t.Fatalf("cannot measure RSS: %v", err)
 	}
 	defer f.Close()
 	s := bufio.NewScanner(f)

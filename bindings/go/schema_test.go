@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -373,21 +374,28 @@ func TestParseSchemaOffline(t *testing.T) {
 }
 
 // Goroutines share a Schema; Close while they use it makes their calls fail
-// with CodeInvalid ("closed"), nothing worse.
+// with CodeInvalid ("closed"), nothing worse.  Each goroutine calls until it
+// has seen the close, so every one of them meets it.
 func TestSchemaSharedAndClosed(t *testing.T) {
 	s := parseCapturedSchema(t)
-	var wg sync.WaitGroup
+	var wg, started sync.WaitGroup
+	var sawClosed atomic.Int32
 	errs := make(chan error, 8)
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
+		started.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < 2000; i++ {
+			started.Done()
+			deadline := time.Now().Add(30 * time.Second)
+			for time.Now().Before(deadline) {
 				ok, err := s.Has(ioURing)
 				if err != nil {
 					var e *qmp.Error
 					if !errors.As(err, &e) || e.Code != qmp.CodeInvalid || !strings.Contains(e.Message, "closed") {
 						errs <- err
+					} else {
+						sawClosed.Add(1)
 					}
 					return
 				}
@@ -396,13 +404,18 @@ func TestSchemaSharedAndClosed(t *testing.T) {
 					return
 				}
 			}
+			errs <- errors.New("the close was never seen")
 		}()
 	}
+	started.Wait()
 	time.Sleep(5 * time.Millisecond)
 	s.Close()
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+	if n := sawClosed.Load(); n != 8 {
+		t.Errorf("%d of 8 goroutines saw the close", n)
 	}
 }

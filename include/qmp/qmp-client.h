@@ -21,7 +21,9 @@
  * the connection, a synchronous call drives it itself; callbacks (events,
  * async replies, close) run in the thread that drives, one at a time, in the
  * order the server sent what they report, with no internal lock held, so
- * they may call back into the client, including synchronous calls.
+ * they may call back into the client, including synchronous calls (which
+ * then drive the connection themselves: no call ever waits on itself, so
+ * none returns QMP_EDEADLK).
  */
 #ifndef QMP_CLIENT_H
 #define QMP_CLIENT_H
@@ -94,7 +96,15 @@ QMP_API int qmp_client_close(qmp_client *c);
 /* 1 when connected (greeting and negotiation done and not closed since), else 0. */
 QMP_API int qmp_client_is_connected(qmp_client *c);
 
-/* The server's greeting {"QMP": {...}}: borrowed, valid until the client is closed; NULL when not connected. */
+/*
+ * The server's greeting {"QMP": {...}}: borrowed; NULL when not connected.
+ * The tree stays valid until the calling thread calls qmp_client_greeting()
+ * on this client again, or until the client is freed, even if another
+ * thread closes or reconnects the client meanwhile.  The client keeps one
+ * tree per thread that asked, so repeated calls and reconnects do not pile
+ * them up.  (NULL is also returned, with QMP_ENOMEM as the last error, when
+ * memory runs out.)
+ */
 QMP_API const json_t *qmp_client_greeting(qmp_client *c);
 /* The QEMU version from the greeting. QMP_ECLOSED when not connected.  Any out pointer may be NULL. */
 QMP_API int qmp_client_get_version(qmp_client *c, int *major, int *minor, int *micro);

@@ -110,6 +110,25 @@ enum {
 QMP_API json_t *qmp_schema_list(const qmp_schema *s, int what);
 
 /*
+ * The name of a command or event of s that name is most likely a mistyped
+ * form of, for a "did you mean" (the suggestion qmp_schema_validate() makes
+ * for an unknown command).  what: QMP_SCHEMA_COMMANDS, QMP_SCHEMA_EVENTS,
+ * or both or'ed together.  Closeness is the number of edits from name:
+ * inserting, deleting or replacing a letter, or swapping two neighbours
+ * (optimal string alignment); at most a third of name's length, 1 to 3.
+ * Of names as close, the one whose length is nearest name's is taken (so
+ * "query-stauts" suggests "query-status", not "query-stats"), then the
+ * first in sorted order.
+ *
+ * Returns 1 with *out a new string (free it with qmp_free()), 0 with *out
+ * NULL when no name is close enough (also when name is itself one of the
+ * names asked about: nothing is misspelt), or a
+ * negative status: QMP_EINVAL for a NULL argument or a bad what,
+ * QMP_ENOMEM.
+ */
+QMP_API int qmp_schema_suggest(const qmp_schema *s, const char *name, int what, char **out);
+
+/*
  * The arguments of a command or event: a new JSON array with one object per
  * member, in the schema's order:
  *
@@ -198,6 +217,36 @@ enum {
  * warnings' texts (empty when there are none), or NULL on error.
  */
 QMP_API int qmp_schema_validate(const qmp_schema *s, const json_t *command, int flags, json_t **warnings);
+
+/*
+ * Checks a JSON value against a type of the schema: the type the query
+ * names (see QUERY STRINGS), such as a command's reply
+ * ("query-status/ret-type"), a command's arguments ("blockdev-add/arg-type"),
+ * an event's data ("BLOCK_JOB_COMPLETED/arg-type"), a member's type
+ * ("query-block/ret-type/inserted": arrays are looked through) or a type by
+ * name ("str").  The query must lead to one type: the boolean components
+ * (^ ! $), +variant, a member looked up inside an alternate, or a query that
+ * stops at a command or event are QMP_EINVAL, and so is a name the schema
+ * does not have.  The checks and flags are those of qmp_schema_validate();
+ * messages begin with the query and give the path from the value, called
+ * "return" for a ret-type, "arguments" for a command's arg-type, "data" for
+ * an event's and "value" otherwise:
+ *
+ *   query-status/ret-type: return.status: 'runnin' is not one of debug, inmigrate, ...
+ *   STOP/arg-type: data: unknown member 'reason'
+ *
+ * 0 when the value is valid.  warnings as for qmp_schema_validate().
+ */
+QMP_API int qmp_schema_validate_value(const qmp_schema *s, const char *query, const json_t *value, int flags,
+                                      json_t **warnings);
+/*
+ * The same for a value given as JSON text (len bytes; integers above
+ * INT64_MAX kept exact); the warnings, if asked for, come back as the JSON
+ * text of an array, to be freed with qmp_free().  Text that is not JSON is
+ * QMP_EINVAL.
+ */
+QMP_API int qmp_schema_validate_value_str(const qmp_schema *s, const char *query, const char *json, size_t len,
+                                          int flags, char **warnings);
 
 /* --- the schema of a connection ------------------------------------------- */
 

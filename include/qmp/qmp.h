@@ -7,5 +7,6 @@
 #include <qmp/qmp-json.h>
 #include <qmp/qmp-client.h>
 #include <qmp/qmp-schema.h>
+#include <qmp/qmp-mock.h>
 
 #endif /* QMP_H */

@@ -45,26 +45,6 @@ Error read_options(const qmp_exec_options *opts, qmp::client::ExecOptions *out) 
     return Error::ok();
 }
 
-// Checks command against the connection's schema when the call's options or
-// the client's setting ask for it; reports what it flagged to the trace.
-Error validate_command(Client *cl, const json_t *command, const std::string &name,
-                       const qmp::client::ExecOptions &eo) {
-    int flags = eo.validate == QMP_VALIDATE_OFF ? 0 : eo.validate ? eo.validate : cl->validation();
-    if (!flags) return Error::ok();
-    qmp::schema::Schema *s = nullptr;
-    Error e = cl->schema(0, &s);
-    if (e) {
-        e.message = "cannot validate '" + name + "' without the server's schema: " + e.message;
-        return e;
-    }
-    std::unique_ptr<qmp::schema::Schema, void (*)(qmp::schema::Schema *)> hold(
-        s, [](qmp::schema::Schema *p) { p->unref(); });  // also when validate() throws
-    std::vector<std::string> warnings;
-    e = s->validate(command, flags | QMP_VALIDATE, &warnings, eo.oob);
-    for (const std::string &w : warnings) cl->warn(w);
-    return e;
-}
-
 // A command argument that may be NULL because a builder failed: keep the
 // builder's error, which says which key was wrong (QMP_EINVAL) or that
 // memory ran out (QMP_ENOMEM).
@@ -94,13 +74,7 @@ void run(qmp_client *c, const json_t *command, const qmp_exec_options *opts, qmp
     qmp::client::ExecOptions eo;
     o->error = read_options(opts, &eo);
     if (o->error) return;
-    std::string text, name;
-    o->error = qmp::client::prepare_command(command, &eo.oob, &text, &name);
-    if (o->error) return;
-    Hold h(c);
-    o->error = validate_command(h.get(), command, name, eo);
-    if (o->error) return;
-    o->error = h->execute(text, name, eo, o);
+    o->error = Hold(c)->execute(command, eo, o);
 }
 
 }  // namespace
@@ -223,7 +197,9 @@ QMP_API int qmp_client_is_connected(qmp_client *c) {
 
 QMP_API const json_t *qmp_client_greeting(qmp_client *c) {
     if (!c) return nullptr;
-    return Client::from(c)->greeting();
+    const json_t *g = nullptr;
+    guarded([&] { g = Hold(c)->greeting(); return 0; });
+    return g;
 }
 
 QMP_API int qmp_client_get_version(qmp_client *c, int *major, int *minor, int *micro) {
@@ -366,13 +342,7 @@ QMP_API int qmp_client_execute_async(qmp_client *c, json_t *command, const qmp_e
         qmp::client::ExecOptions eo;
         e = read_options(opts, &eo);
         if (e) return refuse(fail(e));
-        std::string text, name;
-        e = qmp::client::prepare_command(command, &eo.oob, &text, &name);
-        if (e) return refuse(fail(e));
-        Hold h(c);
-        e = validate_command(h.get(), command, name, eo);
-        if (e) return refuse(fail(e));
-        e = h->execute_async(text, name, eo, cb, user_data, destroy);
+        e = Hold(c)->execute_async(command, eo, cb, user_data, destroy);
     } catch (const std::bad_alloc &) {
         return refuse(set_last_error(QMP_ENOMEM, "out of memory"));
     } catch (...) {

@@ -7,6 +7,7 @@
 #include "capi/hold.h"
 #include "client/client.h"
 #include "schema/schema.h"
+#include "wire/codec.h"
 
 using qmp::Error;
 using qmp::set_last_error;
@@ -108,6 +109,23 @@ QMP_API json_t *qmp_schema_describe(const qmp_schema *s, const char *name) {
     return json_result([&](json_t **out) { return Schema::from(s)->describe(name, out); });
 }
 
+QMP_API int qmp_schema_suggest(const qmp_schema *s, const char *name, int what, char **out) {
+    if (out) *out = nullptr;
+    if (!s) return null_schema();
+    if (!name) return set_last_error(QMP_EINVAL, "the name is NULL");
+    if (!out) return set_last_error(QMP_EINVAL, "out is NULL");
+    if (what == 0 || (what & ~(QMP_SCHEMA_COMMANDS | QMP_SCHEMA_EVENTS)))
+        return set_last_error(QMP_EINVAL, "what is %d: use QMP_SCHEMA_COMMANDS, QMP_SCHEMA_EVENTS or both", what);
+    return guarded([&] {
+        std::string pick = Schema::from(s)->suggest(name, what);
+        if (pick.empty()) return 0;
+        char *copy = qmp::capi::dup_string(pick);
+        if (!copy) return set_last_error(QMP_ENOMEM, "out of memory");
+        *out = copy;
+        return 1;
+    });
+}
+
 QMP_API int qmp_schema_validate(const qmp_schema *s, const json_t *command, int flags, json_t **warnings) {
     if (warnings) *warnings = nullptr;
     if (!s) return null_schema();
@@ -123,6 +141,65 @@ QMP_API int qmp_schema_validate(const qmp_schema *s, const json_t *command, int 
             if (!a) return set_last_error(QMP_ENOMEM, "out of memory");
             for (const std::string &w : list) json_array_append_new(a, json_stringn(w.data(), w.size()));
             *warnings = a;
+        }
+        return 0;
+    });
+}
+
+namespace {
+
+// Checks the arguments shared by the value validators; 0 or the error's status.
+int check_value_args(const qmp_schema *s, const char *query, int flags) {
+    if (!s) return null_schema();
+    if (!query) return set_last_error(QMP_EINVAL, "the schema query is NULL");
+    if (flags & ~qmp::schema::kAllFlags)
+        return set_last_error(QMP_EINVAL, "flags is %d: use QMP_VALIDATE flags", flags);
+    return 0;
+}
+
+}  // namespace
+
+QMP_API int qmp_schema_validate_value(const qmp_schema *s, const char *query, const json_t *value, int flags,
+                                      json_t **warnings) {
+    if (warnings) *warnings = nullptr;
+    if (int rc = check_value_args(s, query, flags)) return rc;
+    if (!value) return set_last_error(QMP_EINVAL, "the value is NULL");
+    return guarded([&] {
+        std::vector<std::string> list;
+        Error e = Schema::from(s)->validate_value(query, value, flags | QMP_VALIDATE, &list);
+        if (e) return set_last_error(e);
+        if (warnings) {
+            json_t *a = json_array();
+            if (!a) return set_last_error(QMP_ENOMEM, "out of memory");
+            for (const std::string &w : list) json_array_append_new(a, json_stringn(w.data(), w.size()));
+            *warnings = a;
+        }
+        return 0;
+    });
+}
+
+QMP_API int qmp_schema_validate_value_str(const qmp_schema *s, const char *query, const char *json, size_t len,
+                                          int flags, char **warnings) {
+    if (warnings) *warnings = nullptr;
+    if (int rc = check_value_args(s, query, flags)) return rc;
+    if (!json) return set_last_error(QMP_EINVAL, "the value text is NULL");
+    return guarded([&] {
+        json_t *v = nullptr;
+        Error e = qmp::wire::parse(json, len, &v);
+        if (e) return set_last_error(QMP_EINVAL, "the value is not valid JSON: %s", e.message.c_str());
+        std::vector<std::string> list;
+        e = Schema::from(s)->validate_value(query, v, flags | QMP_VALIDATE, &list);
+        json_decref(v);
+        if (e) return set_last_error(e);
+        if (warnings) {
+            std::string text = "[";
+            for (size_t i = 0; i < list.size(); i++) {
+                if (i) text += ",";
+                qmp::wire::encode_string(list[i].data(), list[i].size(), text);
+            }
+            text += "]";
+            *warnings = qmp::capi::dup_string(text);
+            if (!*warnings) return set_last_error(QMP_ENOMEM, "out of memory");
         }
         return 0;
     });
@@ -164,15 +241,8 @@ QMP_API int qmp_client_set_validation(qmp_client *c, int flags) {
     if (flags < 0 || (flags & ~qmp::schema::kAllFlags))
         return set_last_error(QMP_EINVAL, "flags is %d: use 0 or QMP_VALIDATE flags", flags);
     return guarded([&] {
-        Hold h(c);
-        if (flags && h->is_connected()) {
-            Schema *s = nullptr;
-            Error e = h->schema(0, &s);
-            if (e) return set_last_error(e);
-            s->unref();
-        }
-        h->set_validation(flags ? flags | QMP_VALIDATE : 0);
-        return 0;
+        Error e = Hold(c)->set_validation(flags);
+        return e ? set_last_error(e) : 0;
     });
 }
 

@@ -8,8 +8,10 @@
 #include <poll.h>
 #include <pthread.h>
 
+#include "protocol/command.h"
 #include "protocol/match.h"
 #include "schema/schema.h"
+#include "transport/fds.h"
 #include "transport/socket.h"
 #include "wire/codec.h"
 #include "wire/redact.h"
@@ -33,6 +35,16 @@ private:
     F f_;
 };
 
+static_assert(QMP_MAX_FDS <= transport::kMaxFdsPerMessage, "QMP_MAX_FDS fds must fit in one message");
+
+// A reference to a schema, dropped when it goes.
+struct SchemaRef {
+    schema::Schema *s = nullptr;
+    ~SchemaRef() {
+        if (s) s->unref();
+    }
+};
+
 }  // namespace
 
 // One command the client waits for (sync) or will call back about (async).
@@ -47,6 +59,7 @@ struct Client::Call {
     qmp_reply_fn cb = nullptr;
     void *user_data = nullptr;
     qmp_destroy_fn destroy = nullptr;
+    transport::OwnedFds fds;  // copies of the caller's, until the command's first byte is sent
 
     ~Call() {
         if (destroy) destroy(user_data);
@@ -129,44 +142,6 @@ struct Client::Dispatch {
 
 // --- commands and replies ---------------------------------------------------
 
-Error prepare_command(const json_t *command, bool *oob, std::string *text, std::string *name) {
-    if (!json_is_object(command)) return Error::make(QMP_EINVAL, "a command must be a JSON object");
-    json_t *exec = json_object_get(command, "execute");
-    json_t *exec_oob = json_object_get(command, "exec-oob");
-    if (exec && exec_oob) return Error::make(QMP_EINVAL, "a command has either \"execute\" or \"exec-oob\", not both");
-    json_t *n = exec ? exec : exec_oob;
-    if (!json_is_string(n))
-        return Error::make(QMP_EINVAL, "a command needs a string member \"execute\" (or \"exec-oob\")");
-    *name = json_string_value(n);
-    json_t *args = json_object_get(command, "arguments");
-    if (args && !json_is_object(args))
-        return Error::make(QMP_EINVAL, "command '%s': \"arguments\" must be an object", name->c_str());
-    if (json_object_get(command, "id"))
-        return Error::make(QMP_EINVAL, "command '%s' has an \"id\": the library assigns ids", name->c_str());
-    const char *key;
-    json_t *value;
-    json_object_foreach(const_cast<json_t *>(command), key, value) {
-        if (std::strcmp(key, "execute") && std::strcmp(key, "exec-oob") && std::strcmp(key, "arguments") &&
-            std::strcmp(key, "control"))
-            return Error::make(QMP_EINVAL, "command '%s' has an unknown member '%s'", name->c_str(), key);
-    }
-    if (exec_oob) *oob = true;
-    text->clear();
-    text->reserve(64);
-    *text += *oob ? "{\"exec-oob\":" : "{\"execute\":";
-    wire::encode_string(name->data(), name->size(), *text);
-    json_object_foreach(const_cast<json_t *>(command), key, value) {
-        if (!std::strcmp(key, "execute") || !std::strcmp(key, "exec-oob")) continue;
-        *text += ',';
-        wire::encode_string(key, std::strlen(key), *text);
-        *text += ':';
-        Error e = wire::encode(value, *text);
-        if (e) return e;
-    }
-    *text += '}';
-    return Error::ok();
-}
-
 static const wire::Slice &value_slice(const Outcome &o) {
     return o.error.code == QMP_ECOMMAND ? o.reply.error : o.reply.ret;
 }
@@ -192,6 +167,7 @@ Client::Client() {
 }
 
 Client::~Client() {
+    for (auto &pin : greeting_pins_) json_decref(pin.second);
     if (schema_) schema_->unref();
     transport::close_fd(fd_);
     transport::close_fd(closing_fd_);
@@ -332,9 +308,7 @@ Error Client::start(int fd, const Deadline &deadline, const std::string &peer) {
     if (fd_ == my_fd && session_.phase() == Phase::Ready) return Error::ok();
     if (fd_ == my_fd) {
         // Still waiting: the deadline passed.
-        Error t = Error::make(QMP_ETIMEDOUT, "timed out waiting for %s from %s",
-                              session_.phase() == Phase::Greeting ? "the QMP greeting" : "the answer to qmp_capabilities",
-                              peer.c_str());
+        Error t = handshake_timeout(session_.phase(), peer);
         teardown(t, QMP_ETIMEDOUT);
         return t;
     }
@@ -373,6 +347,18 @@ void Client::begin_handshake(int fd) {
     flush_locked();
     // An attached loop must start watching the new socket: it drives the handshake.
     if (hook_) hook_->wakeup();
+}
+
+// The deadline passed during the handshake.  A QEMU monitor serves one
+// client at a time: it accepts the next connection but greets it only when
+// the first client has gone, so no greeting most often means a busy monitor.
+Error Client::handshake_timeout(protocol::Session::Phase phase, const std::string &peer) {
+    if (phase == protocol::Session::Phase::Greeting)
+        return Error::make(QMP_ETIMEDOUT,
+                           "timed out waiting for the QMP greeting from %s (the monitor may be in use by "
+                           "another client: QEMU serves one client per monitor)",
+                           peer.c_str());
+    return Error::make(QMP_ETIMEDOUT, "timed out waiting for the answer to qmp_capabilities from %s", peer.c_str());
 }
 
 // Why the connection ended during the handshake, saying at which stage.
@@ -468,24 +454,17 @@ Error Client::start_async_locked(std::shared_ptr<Connecting> &conn, int fd) {
 }
 
 // One connect attempt of an async Unix connect; a missing or refusing
-// socket is tried again shortly, until the deadline.
+// socket is tried again at the time the transport says, until the deadline.
 void Client::try_connect_locked() {
-    constexpr int kRetryMs = 20;
     int fd = -1;
-    bool retry = false;
-    Error e = transport::connect_unix_once(connecting_->path.c_str(), &fd, &retry);
-    if (!e) {
-        connecting_->retry_at = Deadline::never();
-        begin_handshake(fd);
+    Deadline retry_at = Deadline::never();
+    Error e = transport::connect_unix_attempt(connecting_->path.c_str(), connecting_->deadline, &fd, &retry_at);
+    if (e) {
+        end_connecting(e);
         return;
     }
-    if (retry && !connecting_->deadline.expired()) {
-        connecting_->retry_at = Deadline::in_ms(kRetryMs).earlier(connecting_->deadline);
-        return;
-    }
-    if (retry) e = Error::make(QMP_ETIMEDOUT, "timed out connecting to %s: %s", connecting_->path.c_str(),
-                               std::strerror(e.sys_errno));
-    end_connecting(e);
+    connecting_->retry_at = retry_at;
+    if (fd >= 0) begin_handshake(fd);
 }
 
 // Queues the connect callback with its status; the connection is up or down by now.
@@ -517,8 +496,24 @@ bool Client::is_connected() {
 
 const json_t *Client::greeting() {
     Lock lk(mu_);
-    if (fd_ < 0 || session_.phase() != protocol::Session::Phase::Ready) return nullptr;
-    return session_.greeting();
+    json_t *g = nullptr;
+    if (fd_ >= 0 && session_.phase() == protocol::Session::Phase::Ready)
+        g = const_cast<json_t *>(session_.greeting());
+    auto pin = greeting_pins_.find(std::this_thread::get_id());
+    if (!g) {
+        // The thread asked again: the tree it had may go.
+        if (pin != greeting_pins_.end()) {
+            json_decref(pin->second);
+            greeting_pins_.erase(pin);
+        }
+        return nullptr;
+    }
+    if (pin == greeting_pins_.end()) pin = greeting_pins_.emplace(std::this_thread::get_id(), nullptr).first;
+    if (pin->second != g) {
+        json_decref(pin->second);
+        pin->second = json_incref(g);
+    }
+    return g;
 }
 
 Error Client::version(int *major, int *minor, int *micro) {
@@ -553,25 +548,19 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
     // An async call's completion is queued by whoever ends it, a teardown
     // included: its slot is reserved now, while failing is still allowed.
     if (call->async) reserve_dispatch(1);
-    // The session holds its own copies until the kernel has taken them, so
-    // the caller's fds stay the caller's, whatever happens.
-    std::vector<int> fds;
-    for (size_t i = 0; i < opts.nfds; i++) {
-        int d = -1;
-        e = transport::dup_cloexec(opts.fds[i], &d);
-        if (e) {
-            for (int f : fds) transport::close_fd(f);
-            return e;
-        }
-        fds.push_back(d);
-    }
-    call->id = session_.submit(command, opts.oob, std::move(fds));
+    // The call holds copies until the kernel has taken them with the
+    // command's first byte, so the caller's fds stay the caller's, whatever
+    // happens; the copies go with the call if anything fails.
+    e = call->fds.copy(opts.fds, opts.nfds);
+    if (e) return e;
+    uint64_t id = session_.submit(command, opts.oob, !call->fds.empty());
     try {
-        calls_.emplace(call->id, call);
+        calls_.emplace(id, call);
     } catch (...) {
-        session_.abandon(call->id);  // not sent yet: dropped, as if never submitted
+        session_.abandon(id);
         throw;
     }
+    call->id = id;
     if (call->async) dispatch_reserve_++;
     // A command sent from a callback waits for the callbacks of the same
     // read to finish, then goes out with the others (dispatch() flushes).
@@ -580,6 +569,34 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
     // The driver must poll for output, or recompute its timeout.
     if (session_.want_write() || (call->async && !call->deadline.infinite())) wake_driver();
     return Error::ok();
+}
+
+// Checks and encodes command, then validates it if asked; opts->oob is set
+// when the command says "exec-oob".
+Error Client::prepare(const json_t *command, ExecOptions *opts, std::string *text, std::string *name) {
+    Error e = protocol::prepare_command(command, &opts->oob, text, name);
+    if (e) return e;
+    return validate(command, *name, *opts);
+}
+
+Error Client::execute(const json_t *command, const ExecOptions &opts, Outcome *out) {
+    ExecOptions eo = opts;
+    std::string text, name;
+    Error e = prepare(command, &eo, &text, &name);
+    if (e) return e;
+    return execute(text, name, eo, out);
+}
+
+Error Client::execute_async(const json_t *command, const ExecOptions &opts, qmp_reply_fn cb, void *user_data,
+                            qmp_destroy_fn destroy) {
+    ExecOptions eo = opts;
+    std::string text, name;
+    Error e = prepare(command, &eo, &text, &name);
+    if (e) {
+        if (destroy) destroy(user_data);
+        return e;
+    }
+    return execute_async(text, name, eo, cb, user_data, destroy);
 }
 
 Error Client::execute(const std::string &command, const std::string &name, const ExecOptions &opts, Outcome *out) {
@@ -746,7 +763,10 @@ Error Client::set_log(qmp_log_fn fn, void *user_data, qmp_destroy_fn destroy) {
     return Error::ok();  // the replaced hook is released here, unlocked
 }
 
-// Called with the lock held; secrets never reach the log.
+// Called with the lock held; secrets never reach the log: a message sent or
+// received is redacted here, the notes (QMP_LOG_INFO) quote messages only
+// through wire::redact_preview(), and validation warnings (QMP_LOG_WARNING)
+// name only what the schema lists (commands, members, enum values).
 void Client::trace(int kind, const std::string &text) {
     try {
         trace_or_throw(kind, text);
@@ -812,6 +832,35 @@ Error Client::schema(int timeout_ms, schema::Schema **out) {
     return Error::ok();
 }
 
+// The policy: the call's options decide, else the client's setting.  The
+// schema comes from the cache, or is fetched now, synchronously, also for
+// an async call (set_validation() fetches it ahead when connected).
+Error Client::validate(const json_t *command, const std::string &name, const ExecOptions &opts) {
+    int flags = opts.validate == QMP_VALIDATE_OFF ? 0 : opts.validate ? opts.validate : validation();
+    if (!flags) return Error::ok();
+    SchemaRef s;
+    Error e = schema(0, &s.s);
+    if (e) {
+        e.message = "cannot validate '" + name + "' without the server's schema: " + e.message;
+        return e;
+    }
+    std::vector<std::string> warnings;
+    e = s.s->validate(command, flags | QMP_VALIDATE, &warnings, opts.oob);
+    for (const std::string &w : warnings) warn(w);
+    return e;
+}
+
+Error Client::set_validation(int flags) {
+    if (flags && is_connected()) {
+        SchemaRef s;
+        Error e = schema(0, &s.s);
+        if (e) return e;
+    }
+    validate_.store(flags ? flags | QMP_VALIDATE : 0, std::memory_order_relaxed);
+    return Error::ok();
+}
+
+// Reports what validation flagged to the trace (QMP_LOG_WARNING).
 void Client::warn(const std::string &text) {
     Lock lk(mu_);
     if (tracing()) trace(QMP_LOG_WARNING, text);
@@ -871,7 +920,7 @@ bool Client::may_drive() const {
 }
 
 void Client::wake_driver() {
-    if (polling_ && wake_fd_ >= 0) transport::wakeup_signal(wake_fd_);
+    if (polled_fd_ >= 0 && wake_fd_ >= 0) transport::wakeup_signal(wake_fd_);
     if (hook_) hook_->wakeup();
 }
 
@@ -940,11 +989,11 @@ void Client::drive_once(Lock &lk, const Deadline &deadline) {
     int wake = wake_fd_;
     short revents = 0;
     bool woken = false;
-    polling_ = true;
+    polled_fd_ = fd;
     lk.unlock();
     Error e = transport::wait(fd, events, wake, timeout, &revents, &woken);
     lk.lock();
-    polling_ = false;
+    polled_fd_ = -1;
     if (closing_fd_ >= 0) {
         transport::close_fd(closing_fd_);
         closing_fd_ = -1;
@@ -1035,9 +1084,21 @@ void Client::flush_locked() {
             iov[i].iov_len = cs[i].len;
             total += cs[i].len;
         }
+        // The fds of a command ride on its first byte; they are its call's.
+        Call *owner = nullptr;
+        if (cs[0].with_fds) {
+            auto it = calls_.find(cs[0].id);
+            if (it == calls_.end()) {
+                // Its call is gone, and its fds with it: the command cannot go as asked.
+                session_.abandon(cs[0].id);
+                continue;
+            }
+            owner = it->second.get();
+        }
         size_t n = 0;
         transport::IoResult res;
-        Error e = transport::send_iov(fd_, iov, k, cs[0].fds, cs[0].nfds, &n, &res);
+        Error e = transport::send_iov(fd_, iov, k, owner ? owner->fds.data() : nullptr, owner ? owner->fds.size() : 0,
+                                      &n, &res);
         if (e) {
             teardown(e, e.code);
             return;
@@ -1052,6 +1113,7 @@ void Client::flush_locked() {
             for (size_t i = 0; i < k && off < n; off += cs[i].len, i++)
                 if (cs[i].first) trace(QMP_LOG_SEND, std::string(cs[i].data, cs[i].len));
         }
+        if (owner && n > 0) owner->fds.reset();  // the kernel holds its own copies now
         session_.consumed(n);
         if (n < total) return;  // the socket is full: wait for POLLOUT
     }
@@ -1082,6 +1144,7 @@ void Client::apply(protocol::Session::Effects &fx) {
 }
 
 void Client::finish_call(const std::shared_ptr<Call> &call, Error err, wire::Message &&reply) {
+    call->fds.reset();  // sent by now, or never to be
     call->done = true;
     call->error = std::move(err);
     call->reply = std::move(reply);
@@ -1132,10 +1195,7 @@ void Client::expire_calls_locked() {
     if (connecting_ && fd_ < 0 && connecting_->retry_at.expired()) {
         try_connect_locked();
     } else if (connecting_ && connecting_->deadline.expired()) {
-        Error t = Error::make(QMP_ETIMEDOUT, "timed out waiting for %s from %s",
-                              session_.phase() == protocol::Session::Phase::Greeting ? "the QMP greeting"
-                                                                                      : "the answer to qmp_capabilities",
-                              connecting_->peer.c_str());
+        Error t = handshake_timeout(session_.phase(), connecting_->peer);
         auto conn = connecting_;
         connecting_.reset();
         teardown(t, QMP_ETIMEDOUT);
@@ -1182,9 +1242,8 @@ void Client::lost_memory_locked() noexcept {
         // Even the teardown ran short: close the socket at least, so that
         // every waiter sees a closed connection instead of waiting on.
         if (fd_ >= 0) {
-            if (polling_) {
-                if (closing_fd_ < 0) closing_fd_ = fd_;
-                else transport::close_fd(fd_);
+            if (fd_ == polled_fd_) {
+                closing_fd_ = fd_;  // as teardown does: the poller closes it when it is back
                 wake_driver();
             } else {
                 transport::close_fd(fd_);
@@ -1222,7 +1281,7 @@ void Client::teardown(const Error &why, int close_reason) {
         finish_call(call, copy_or_code(why), wire::Message());
     }
     for (Waiter *w : waiters_) w->closed = true;
-    if (polling_) {
+    if (fd_ == polled_fd_) {
         closing_fd_ = fd_;
         wake_driver();
     } else {

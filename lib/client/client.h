@@ -2,7 +2,7 @@
 // waits, async callbacks, deadlines, event handlers and waiters, and the
 // calls that let any event loop drive it.
 //
-// Threading (API.md section 4): one mutex guards the state.  At most one
+// Threading (qmp-client.h, "Threads"): one mutex guards the state.  At most one
 // thread at a time is the *driver*: it polls the socket (with the lock
 // released), reads, routes, and runs the queued callbacks in order, with the
 // lock released for each.  A synchronous call drives the connection itself
@@ -59,7 +59,7 @@ struct ExecOptions {
     const int *fds = nullptr;
     size_t nfds = 0;
     bool oob = false;
-    int validate = 0;  // qmp_exec_options.validate (read by the C layer, which validates)
+    int validate = 0;  // qmp_exec_options.validate: 0 the client's setting, QMP_VALIDATE_OFF, or flags
 };
 
 // What a command came to: the status, and the reply its value is read from.
@@ -67,12 +67,6 @@ struct Outcome {
     Error error;
     wire::Message reply;
 };
-
-// Turns a command object into the text to send (compact, no "id"),
-// checking its shape.  *name receives the command's name for messages.
-// *oob is set when the command is to run out of band: already true (from
-// the options) or because the command says "exec-oob".
-Error prepare_command(const json_t *command, bool *oob, std::string *text, std::string *name);
 
 // The value of a reply ("return", or "error" for QMP_ECOMMAND) as a tree or as text.
 Error reply_value_tree(const Outcome &o, json_t **out);
@@ -109,10 +103,19 @@ public:
     Error connect_fd_async(int fd, int timeout_ms, qmp_connect_fn cb, void *user_data, qmp_destroy_fn destroy);
     Error close();
     bool is_connected();
+    // The greeting (borrowed), valid until this thread calls greeting()
+    // again or the client is freed; nullptr when not connected.
     const json_t *greeting();
     Error version(int *major, int *minor, int *micro);
     bool has_capability(const char *name);
 
+    // A command object: its shape checked and encoded (protocol::prepare_command),
+    // validated as the options or the client's setting ask, then run.  On
+    // failure the async form runs destroy (once) and never cb.
+    Error execute(const json_t *command, const ExecOptions &opts, Outcome *out);
+    Error execute_async(const json_t *command, const ExecOptions &opts, qmp_reply_fn cb, void *user_data,
+                        qmp_destroy_fn destroy);
+    // The same for a command already encoded (no "id"), not validated.
     Error execute(const std::string &command, const std::string &name, const ExecOptions &opts, Outcome *out);
     Error execute_async(const std::string &command, const std::string &name, const ExecOptions &opts,
                         qmp_reply_fn cb, void *user_data, qmp_destroy_fn destroy);
@@ -129,10 +132,11 @@ public:
     // The connection's schema, fetched with query-qmp-schema on first use and
     // kept until the connection ends; *out is a new reference.
     Error schema(int timeout_ms, schema::Schema **out);
-    void set_validation(int flags) { validate_.store(flags, std::memory_order_relaxed); }
+    // Validates every command from now on (flags of qmp-schema.h; 0: off).
+    // When connected, the schema is fetched now, so that asynchronous calls
+    // need not wait for it; if that fails the setting stays as it was.
+    Error set_validation(int flags);
     int validation() const { return validate_.load(std::memory_order_relaxed); }
-    // Reports what validation flagged to the trace (QMP_LOG_WARNING).
-    void warn(const std::string &text);
 
     // Attaches an event loop (replacing any other); detach() with nullptr.
     Error attach(std::shared_ptr<LoopHook> hook);
@@ -158,6 +162,7 @@ private:
     Error begin_connection(int fd);
     void begin_handshake(int fd);
     Error handshake_error(const std::string &peer) const;
+    static Error handshake_timeout(protocol::Session::Phase phase, const std::string &peer);
     Error start_async(std::shared_ptr<Connecting> conn, int fd);
     Error start_async_locked(std::shared_ptr<Connecting> &conn, int fd);
     void try_connect_locked();
@@ -186,6 +191,9 @@ private:
     void trace(int kind, const std::string &text);  // never throws
     void trace_or_throw(int kind, const std::string &text);
     bool may_drive() const;
+    Error prepare(const json_t *command, ExecOptions *opts, std::string *text, std::string *name);
+    Error validate(const json_t *command, const std::string &name, const ExecOptions &opts);
+    void warn(const std::string &text);
 
     std::atomic<int> refs_{1};
     std::mutex mu_;
@@ -198,9 +206,14 @@ private:
 
     // The connection.
     int fd_ = -1;
-    int closing_fd_ = -1;  // closed by the driver once its poll() returns
     int wake_fd_ = -1;
-    bool polling_ = false;
+    // The socket the driver is polling with the lock released (-1: none).
+    // Only one thread polls at a time, so when teardown lets go of that very
+    // socket, one slot holds it until the poller is back: closing it under
+    // the poller could hand its number to a new socket meanwhile.  Any other
+    // socket is closed at once.
+    int polled_fd_ = -1;
+    int closing_fd_ = -1;
     bool released_ = false;
     wire::Splitter splitter_;
     protocol::Session session_;
@@ -225,6 +238,11 @@ private:
     std::shared_ptr<Connecting> connecting_;  // an async connect in progress
     std::shared_ptr<LogHook> log_;
     bool debug_to_stderr_ = false;  // LIBQMP_DEBUG=1 and no log callback
+
+    // The greeting trees greeting() handed out, one per thread that asked:
+    // each holds a reference, so the tree outlives a reconnect by another
+    // thread until its own thread asks again (or the client goes).
+    std::unordered_map<std::thread::id, json_t *> greeting_pins_;
 
     // Schema intelligence (qmp-schema.h).
     schema::Schema *schema_ = nullptr;  // this connection's, once fetched

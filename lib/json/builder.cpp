@@ -8,16 +8,12 @@
 
 #include <qmp/qmp-command.h>
 
+#include "json/ptr.h"
 #include "wire/uint64.h"
 
 namespace qmp::json {
 
 namespace {
-
-struct JsonDecref {
-    void operator()(json_t *j) const { json_decref(j); }
-};
-using JsonPtr = std::unique_ptr<json_t, JsonDecref>;
 
 // One pass over a caller's va_list, with its own copy so that helpers can
 // share it by reference.

@@ -7,17 +7,16 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "transport/socket.h"
 #include "wire/codec.h"
+#include "wire/redact.h"
 
 namespace qmp::protocol {
 
 namespace {
 
-std::string preview(const std::string &text) {
-    constexpr size_t kMax = 80;
-    return text.size() <= kMax ? text : text.substr(0, kMax) + "...";
-}
+// What notes and error messages show of a message: its start, secrets
+// redacted (they reach the trace and the application's logs).
+std::string preview(const std::string &text) { return wire::redact_preview(text); }
 
 const char *json_type_name(char first) {
     switch (first) {
@@ -53,11 +52,6 @@ Session::~Session() {
     json_decref(greeting_);
 }
 
-void Session::close_fds(std::vector<int> &fds) {
-    for (int fd : fds) transport::close_fd(fd);
-    fds.clear();
-}
-
 void Session::begin(bool want_oob) {
     clear();
     json_decref(greeting_);
@@ -78,8 +72,6 @@ std::vector<uint64_t> Session::end() {
 }
 
 void Session::clear() noexcept {
-    for (auto &o : out_) close_fds(o.fds);
-    for (auto &o : held_) close_fds(o.fds);
     out_.clear();
     held_.clear();
     pending_.clear();
@@ -89,7 +81,7 @@ void Session::clear() noexcept {
     phase_ = Phase::Idle;
 }
 
-uint64_t Session::submit(const std::string &command, bool oob, std::vector<int> &&fds) {
+uint64_t Session::submit(const std::string &command, bool oob, bool with_fds) {
     uint64_t id = next_id_++;
     Outgoing o;
     o.id = id;
@@ -100,14 +92,17 @@ uint64_t Session::submit(const std::string &command, bool oob, std::vector<int> 
     o.bytes += std::to_string(id);
     if (command.size() > 2) o.bytes += ',';
     o.bytes.append(command, 1, std::string::npos);
-    o.fds = std::move(fds);
-    pending_.emplace(id, Pending{o.inband});
-    if (o.inband && inband_in_flight_ >= kMaxInbandInFlight) {
-        held_.push_back(std::move(o));
-    } else {
-        if (o.inband) inband_in_flight_++;
-        out_.push_back(std::move(o));
+    o.with_fds = with_fds;
+    bool inband = o.inband;
+    auto p = pending_.emplace(id, Pending{inband}).first;
+    bool hold = inband && inband_in_flight_ >= kMaxInbandInFlight;
+    try {
+        (hold ? held_ : out_).push_back(std::move(o));
+    } catch (...) {
+        pending_.erase(p);
+        throw;
     }
+    if (inband && !hold) inband_in_flight_++;
     return id;
 }
 
@@ -130,7 +125,6 @@ void Session::abandon(uint64_t id) {
     auto drop_from = [&](std::deque<Outgoing> &q) {
         for (auto o = q.begin(); o != q.end(); ++o) {
             if (o->id != id) continue;
-            close_fds(o->fds);
             q.erase(o);
             return true;
         }
@@ -145,28 +139,25 @@ void Session::abandon(uint64_t id) {
     pending_.erase(it);
 }
 
-bool Session::front(Chunk *c) const {
-    if (out_.empty()) return false;
-    const Outgoing &o = out_.front();
+void Session::describe(const Outgoing &o, Chunk *c) {
     c->data = o.bytes.data() + o.sent;
     c->len = o.bytes.size() - o.sent;
-    bool first = o.sent == 0 && !o.fds.empty();
-    c->fds = first ? o.fds.data() : nullptr;
-    c->nfds = first ? o.fds.size() : 0;
+    c->id = o.id;
+    c->with_fds = o.sent == 0 && o.with_fds;
     c->first = o.sent == 0;
+}
+
+bool Session::front(Chunk *c) const {
+    if (out_.empty()) return false;
+    describe(out_.front(), c);
     return true;
 }
 
 size_t Session::fronts(Chunk *out, size_t max) const {
     size_t k = 0;
     for (const Outgoing &o : out_) {
-        if (k == max || (k > 0 && !o.fds.empty())) break;
-        out[k].data = o.bytes.data() + o.sent;
-        out[k].len = o.bytes.size() - o.sent;
-        bool first = o.sent == 0 && !o.fds.empty();
-        out[k].fds = first ? o.fds.data() : nullptr;
-        out[k].nfds = first ? o.fds.size() : 0;
-        out[k].first = o.sent == 0;
+        if (k == max || (k > 0 && o.with_fds)) break;
+        describe(o, &out[k]);
         k++;
     }
     return k;
@@ -176,8 +167,6 @@ void Session::consumed(size_t n) {
     while (n > 0 && !out_.empty()) {
         Outgoing &o = out_.front();
         if (o.sent == 0) {
-            // The fds went with the first byte: the kernel holds its own copies now.
-            close_fds(o.fds);
             auto p = pending_.find(o.id);
             if (p != pending_.end()) {
                 p->second.on_wire = true;
@@ -253,7 +242,7 @@ void Session::handle_greeting(wire::Message &&m, Effects &fx) {
     phase_ = Phase::Negotiating;
     caps_id_ = submit(oob ? "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\"]}}"
                           : "{\"execute\":\"qmp_capabilities\"}",
-                      false, {});
+                      false, false);
 }
 
 bool Session::lookup_id(const wire::Message &m, uint64_t *id) const {

@@ -1,7 +1,8 @@
 // The QMP state machine, with no I/O of its own: greeting, negotiation, id
 // allocation, the table of pending commands, reply routing and the event
 // ring.  Fed messages, it emits completions and events; it keeps the bytes
-// to send (with their fds) for the client to write.
+// to send for the client to write.  The fds a command carries are the
+// client's: the session only marks the message whose first byte takes them.
 #pragma once
 
 #include <cstdint>
@@ -44,8 +45,8 @@ public:
     struct Chunk {
         const char *data;
         size_t len;
-        const int *fds;  // non-NULL only on a message's first byte
-        size_t nfds;
+        uint64_t id;     // the command this chunk belongs to
+        bool with_fds;   // the command's fds ride on this chunk's first byte
         bool first;      // data starts a message (and is all of it)
     };
 
@@ -56,18 +57,19 @@ public:
 
     // A new connection: wait for the greeting, then negotiate (oob if wanted and offered).
     void begin(bool want_oob);
-    // The connection is gone: forgets commands and output (closing held fds);
-    // returns the ids of the commands that were still waiting.  The event
-    // ring and sequence numbers survive.
+    // The connection is gone: forgets commands and output; returns the ids
+    // of the commands that were still waiting.  The event ring and sequence
+    // numbers survive.
     std::vector<uint64_t> end();
     // The same without the list of ids; never throws (a teardown and the
     // destructor use it).
     void clear() noexcept;
     Phase phase() const { return phase_; }
 
-    // Queues a command (an encoded JSON object without "id").  fds are owned
-    // by the session from now on and closed once sent or dropped.
-    uint64_t submit(const std::string &command, bool oob, std::vector<int> &&fds);
+    // Queues a command (an encoded JSON object without "id") and returns its
+    // id.  with_fds: the caller has fds to send on its first byte.  If it
+    // throws, nothing was queued.
+    uint64_t submit(const std::string &command, bool oob, bool with_fds);
     // The caller gave up waiting: a command not yet sent is dropped; one on
     // the wire keeps its place and its late reply is dropped.
     void abandon(uint64_t id);
@@ -77,7 +79,8 @@ public:
     bool front(Chunk *c) const;
     // Up to max chunks to send in one go: the front one and the whole
     // messages after it, stopping before a message that carries fds (they
-    // must ride on its first byte).  Returns how many.
+    // must ride on its first byte, so it leads a send of its own).  Returns
+    // how many.
     size_t fronts(Chunk *out, size_t max) const;
     // n bytes were sent, possibly spanning several messages.
     void consumed(size_t n);
@@ -100,7 +103,7 @@ private:
         uint64_t id;
         bool inband;
         std::string bytes;
-        std::vector<int> fds;
+        bool with_fds;
         size_t sent = 0;
     };
     struct Pending {
@@ -115,7 +118,7 @@ private:
     void handle_event(wire::Message &&m, Effects &fx);
     void complete(uint64_t id, Error &&err, wire::Message &&m, Effects &fx);
     bool lookup_id(const wire::Message &m, uint64_t *id) const;
-    static void close_fds(std::vector<int> &fds);
+    static void describe(const Outgoing &o, Chunk *c);
 
     Phase phase_ = Phase::Idle;
     bool want_oob_ = false;

@@ -7,6 +7,7 @@
 #include <new>
 #include <unordered_set>
 
+#include "json/ptr.h"
 #include "wire/codec.h"
 
 namespace qmp::schema {
@@ -73,10 +74,17 @@ void Schema::unref() const {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
 }
 
+namespace {
+
+struct Unref {
+    void operator()(const Schema *s) const { s->unref(); }
+};
+
+}  // namespace
+
 Error Schema::build(const json_t *entities, Schema **out) {
     *out = nullptr;
-    // Freed (its one reference dropped) also when loading throws.
-    std::unique_ptr<Schema, void (*)(Schema *)> s(new Schema(), [](Schema *p) { p->unref(); });
+    std::unique_ptr<Schema, Unref> s(new Schema());  // freed if load() fails or throws
     Error e = s->load(entities);
     if (e) return e;
     *out = s.release();
@@ -85,12 +93,12 @@ Error Schema::build(const json_t *entities, Schema **out) {
 
 Error Schema::build_text(const char *text, size_t len, Schema **out) {
     *out = nullptr;
-    json_t *v = nullptr;
-    Error e = wire::parse(text, len, &v);
+    json_t *parsed = nullptr;
+    Error e = wire::parse(text, len, &parsed);
+    json::JsonPtr v(parsed);
     if (e) return Error::make(e.code == QMP_ENOMEM ? QMP_ENOMEM : QMP_EINVAL, "the schema is not valid JSON: %s",
                               e.message.c_str());
-    std::unique_ptr<json_t, void (*)(json_t *)> tree(v, json_decref);  // also when build() throws
-    const json_t *arr = json_is_object(v) ? json_object_get(v, "return") : v;
+    const json_t *arr = json_is_object(v.get()) ? json_object_get(v.get(), "return") : v.get();
     return build(arr, out);
 }
 
@@ -264,6 +272,23 @@ struct Pos {
     std::vector<const Entity *> scope;  // objects to look members up in; empty: just ent
 };
 
+// Cuts a query into its components; QMP_EINVAL when it is empty or has an empty one.
+Error split_query(const char *query, std::vector<std::string_view> *parts) {
+    std::string_view q(query);
+    if (q.empty()) return Error::make(QMP_EINVAL, "malformed schema query: it is empty");
+    size_t start = 0;
+    for (;;) {
+        size_t slash = q.find('/', start);
+        std::string_view part = q.substr(start, slash == std::string_view::npos ? q.npos : slash - start);
+        if (part.empty())
+            return Error::make(QMP_EINVAL, "malformed schema query '%s': an empty component", query);
+        parts->push_back(part);
+        if (slash == std::string_view::npos) break;
+        start = slash + 1;
+    }
+    return Error::ok();
+}
+
 class Walker {
 public:
     Walker(const Schema &s, const std::vector<std::string_view> &parts) : s_(s), parts_(parts) {}
@@ -403,18 +428,7 @@ Error Schema::has(const char *query, int *out) const {
     *out = 0;
     if (!query) return Error::make(QMP_EINVAL, "the schema query is NULL");
     std::vector<std::string_view> parts;
-    std::string_view q(query);
-    if (q.empty()) return Error::make(QMP_EINVAL, "malformed schema query: it is empty");
-    size_t start = 0;
-    for (;;) {
-        size_t slash = q.find('/', start);
-        std::string_view part = q.substr(start, slash == std::string_view::npos ? q.npos : slash - start);
-        if (part.empty())
-            return Error::make(QMP_EINVAL, "malformed schema query '%s': an empty component", query);
-        parts.push_back(part);
-        if (slash == std::string_view::npos) break;
-        start = slash + 1;
-    }
+    if (Error e = split_query(query, &parts)) return e;
     // Check the form of the whole query first, whatever the schema holds
     // and however far the walk gets, so that a malformed query is an error
     // on every server (never "not found" on one and QMP_EINVAL on another).
@@ -439,6 +453,71 @@ Error Schema::has(const char *query, int *out) const {
     p.ent = root;
     int r = w.walk(p, 1);
     *out = r;
+    return Error::ok();
+}
+
+// The type a query names, for validating a value against it.  Unlike has(),
+// which asks whether a path exists anywhere, this must land on exactly one
+// type: arrays are looked through for a member (its elements have it), but
+// an alternate is refused (which branch is meant is the value's business),
+// and so are the boolean components and +variant (a branch alone lacks the
+// union's base members).
+Error Schema::resolve_type(const char *query, const Entity **type, const char **root) const {
+    *type = nullptr;
+    *root = "value";
+    if (!query) return Error::make(QMP_EINVAL, "the schema query is NULL");
+    std::vector<std::string_view> parts;
+    if (Error e = split_query(query, &parts)) return e;
+    std::string_view first = parts[0];
+    if (first[0] == ' ') first.remove_prefix(1);
+    const Entity *t = find(first);
+    if (!t)
+        return Error::make(QMP_EINVAL, "schema query '%s': no command, event or type '%.*s'", query,
+                           int(first.size()), first.data());
+    for (size_t i = 1; i < parts.size(); i++) {
+        std::string_view c = parts[i];
+        char prefix = c[0];
+        std::string_view name = c;
+        if (prefix == ' ' || prefix == '*') name.remove_prefix(1);
+        if (prefix == '^' || prefix == '!' || prefix == '$' || prefix == '+')
+            return Error::make(QMP_EINVAL,
+                               "schema query '%s': '%.*s' %s, not a type to validate against", query,
+                               int(c.size()), c.data(),
+                               prefix == '+' ? "selects a union branch" : "is a test");
+        if (name.empty())
+            return Error::make(QMP_EINVAL, "malformed schema query '%s': the component '%c' names nothing", query,
+                               prefix);
+        if (t->meta == Meta::Command || t->meta == Meta::Event) {
+            if (prefix == '*' || (name != "arg-type" && (name != "ret-type" || t->meta != Meta::Command)))
+                return Error::make(QMP_EINVAL, "schema query '%s': %s '%s' has no '%.*s' (use %s)", query,
+                                   t->meta == Meta::Command ? "command" : "event", t->name.c_str(), int(c.size()),
+                                   c.data(), t->meta == Meta::Command ? "arg-type or ret-type" : "arg-type");
+            *root = name == "ret-type" ? "return" : t->meta == Meta::Command ? "arguments" : "data";
+            t = name == "ret-type" ? t->ret : t->arg;
+            continue;
+        }
+        while (t->meta == Meta::Array) t = t->element;
+        if (t->meta == Meta::Alternate)
+            return Error::make(QMP_EINVAL, "schema query '%s': '%.*s' is looked up in an alternate, whose branch "
+                               "depends on the value", query, int(c.size()), c.data());
+        if (t->meta != Meta::Object)
+            return Error::make(QMP_EINVAL, "schema query '%s': '%.*s' is looked up in a type without members",
+                               query, int(c.size()), c.data());
+        const Member *m = t->member(name);
+        if (!m)
+            return Error::make(QMP_EINVAL, "schema query '%s': no member '%.*s'", query, int(name.size()),
+                               name.data());
+        if (prefix == '*' && !m->optional)
+            return Error::make(QMP_EINVAL, "schema query '%s': member '%.*s' is not optional", query,
+                               int(name.size()), name.data());
+        *root = "value";
+        t = m->type;
+    }
+    if (t->meta == Meta::Command || t->meta == Meta::Event)
+        return Error::make(QMP_EINVAL, "schema query '%s' names %s '%s', not a type (add %s)", query,
+                           t->meta == Meta::Command ? "the command" : "the event", t->name.c_str(),
+                           t->meta == Meta::Command ? "/arg-type or /ret-type" : "/arg-type");
+    *type = t;
     return Error::ok();
 }
 
@@ -487,10 +566,7 @@ namespace {
 // memory with NULL or -1, which they turn into std::bad_alloc (the C layer
 // makes it QMP_ENOMEM), and a tree is held by a Json until it is complete,
 // so a listing is whole or not at all, and nothing leaks.
-struct JsonDecref {
-    void operator()(json_t *v) const { json_decref(v); }
-};
-using Json = std::unique_ptr<json_t, JsonDecref>;
+using Json = json::JsonPtr;
 
 Json made(json_t *v) {
     if (!v) throw std::bad_alloc();
@@ -721,17 +797,38 @@ size_t distance(std::string_view a, std::string_view b) {
 std::string suggest(std::string_view word, const std::vector<std::string_view> &candidates) {
     // Close enough: a third of the word's length, at least 1 and at most 3 edits.
     size_t limit = std::min<size_t>(3, std::max<size_t>(1, word.size() / 3));
-    size_t best = limit + 1;
+    size_t best = limit + 1, best_gap = 0;
     std::string_view pick;
     for (std::string_view c : candidates) {
         if (c.size() > word.size() + limit || word.size() > c.size() + limit) continue;
         size_t d = distance(word, c);
-        if (d < best) {
+        // Of candidates as close, the one whose length is nearest the word's:
+        // a swap or a wrong letter keeps the length, so "query-stauts" (one
+        // swap from query-status, one deletion from query-stats) means
+        // query-status.  Further ties go to the first candidate.
+        size_t gap = c.size() > word.size() ? c.size() - word.size() : word.size() - c.size();
+        if (d < best || (d == best && gap < best_gap)) {
             best = d;
+            best_gap = gap;
             pick = c;
         }
     }
     return std::string(pick);
+}
+
+std::string Schema::suggest(std::string_view name, int what) const {
+    // A name of the schema is not a mistake.
+    if (const Entity *e = find(name)) {
+        if ((e->meta == Meta::Command && (what & QMP_SCHEMA_COMMANDS)) ||
+            (e->meta == Meta::Event && (what & QMP_SCHEMA_EVENTS)))
+            return std::string();
+    }
+    std::vector<std::string_view> names;
+    if (what & QMP_SCHEMA_COMMANDS)
+        for (const Entity *e : commands_) names.push_back(e->name);
+    if (what & QMP_SCHEMA_EVENTS)
+        for (const Entity *e : events_) names.push_back(e->name);
+    return schema::suggest(name, names);
 }
 
 }  // namespace qmp::schema

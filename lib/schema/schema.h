@@ -95,10 +95,23 @@ public:
     json_t *list(int what) const;
     Error arguments(const char *name, json_t **out) const;
     Error describe(const char *name, json_t **out) const;
+    // The command or event name (what: QMP_SCHEMA_COMMANDS and/or
+    // QMP_SCHEMA_EVENTS) closest to name by suggest(); empty when none is
+    // close or when name is itself one of them.
+    std::string suggest(std::string_view name, int what) const;
 
     // Validates command (a QMP command object); oob: it goes out as exec-oob
     // whatever it says.  warnings may be null.
     Error validate(const json_t *command, int flags, std::vector<std::string> *warnings, bool oob = false) const;
+
+    // The type a query names (qmp_schema_validate_value()): *type, and the
+    // name the value has in messages (*root: "return", "arguments", "data"
+    // or "value").  QMP_EINVAL when the query names no single type.
+    Error resolve_type(const char *query, const Entity **type, const char **root) const;
+    // Validates value against the type query names; messages begin with
+    // the query, then the path from root ("query-status/ret-type:
+    // return.status: ...").
+    Error validate_value(const char *query, const json_t *value, int flags, std::vector<std::string> *warnings) const;
 
 private:
     Schema() = default;
@@ -115,7 +128,9 @@ private:
 // A readable rendering of a type: str, enum, object, [T], A|B.
 std::string type_label(const Entity *t);
 
-// The closest candidate to word, or empty when none is close enough to suggest.
+// The closest candidate to word by optimal string alignment distance
+// (insertions, deletions, substitutions, swaps of neighbours), at most a
+// third of word's length (1 to 3 edits); empty when none is that close.
 std::string suggest(std::string_view word, const std::vector<std::string_view> &candidates);
 
 }  // namespace qmp::schema

@@ -1,4 +1,5 @@
-// Checking a command against the schema before it is sent.
+// Checking a command against the schema before it is sent, and any value
+// against a type of the schema (a reply, an event's data).
 //
 // The walk follows the value and the type together and stops at the first
 // mistake, which it reports with the command's name and the JSON path of the
@@ -290,9 +291,7 @@ Error Schema::validate(const json_t *command, int flags, std::vector<std::string
     Validator val(name, flags, warnings);
     const Entity *c = find(name);
     if (!c || c->meta != Meta::Command) {
-        std::vector<std::string_view> names;
-        for (const Entity *e : commands_) names.push_back(e->name);
-        std::string s = suggest(name, names);
+        std::string s = suggest(name, QMP_SCHEMA_COMMANDS);
         std::string what = "unknown command";
         if (!s.empty()) what += " (did you mean " + quoted(s) + "?)";
         val.fail("", what);
@@ -314,6 +313,18 @@ Error Schema::validate(const json_t *command, int flags, std::vector<std::string
     bool ok = val.value(args, c->arg, path);
     json_decref(empty);
     return ok ? Error::ok() : val.error();
+}
+
+Error Schema::validate_value(const char *query, const json_t *value, int flags,
+                             std::vector<std::string> *warnings) const {
+    const Entity *t = nullptr;
+    const char *root = nullptr;
+    if (Error e = resolve_type(query, &t, &root)) return e;
+    if (!value) return Error::make(QMP_EINVAL, "the value is NULL");
+    std::string where(query);
+    Validator val(where, flags, warnings);
+    std::string path = root;
+    return val.value(value, t, path) ? Error::ok() : val.error();
 }
 
 }  // namespace qmp::schema

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <thread>
 
 #include <fcntl.h>
@@ -13,8 +14,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <qmp/qmp-client.h>
-
 namespace qmp::transport {
 
 namespace {
@@ -22,36 +21,32 @@ namespace {
 // How often a Unix socket that is missing or refusing is retried.
 constexpr int kRetryMs = 20;
 
-Error wait_writable(int fd, const Deadline &deadline) {
+Error wait_writable(int fd, const Deadline &deadline, const std::string &peer) {
     for (;;) {
         struct pollfd p = {fd, POLLOUT, 0};
         int r = poll(&p, 1, deadline.remaining_ms());
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) return Error::sys(errno, "poll");
-        if (r == 0) return Error::make(QMP_ETIMEDOUT, "timed out connecting");
+        if (r == 0) return Error::make(QMP_ETIMEDOUT, "timed out connecting to %s", peer.c_str());
         return Error::ok();
     }
 }
 
-Error finish_connect(int fd, const Deadline &deadline) {
-    Error e = wait_writable(fd, deadline);
+Error finish_connect(int fd, const Deadline &deadline, const std::string &peer) {
+    Error e = wait_writable(fd, deadline, peer);
     if (e) return e;
     int err = 0;
     socklen_t len = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return Error::sys(errno, "getsockopt");
-    if (err) return Error::sys(err, "connect");
+    if (err) return Error::sys(err, "cannot connect to %s", peer.c_str());
     return Error::ok();
-}
-
-void sleep_until_retry(const Deadline &deadline) {
-    int left = deadline.remaining_ms();
-    int ms = (left >= 0 && left < kRetryMs) ? left : kRetryMs;
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
 }  // namespace
 
-Error connect_unix_once(const char *path, int *out_fd, bool *retry) {
+// One non-blocking attempt: *out_fd on success; *retry set (and an error
+// returned) when the socket is missing or refusing, worth trying again.
+static Error connect_unix_once(const char *path, int *out_fd, bool *retry) {
     *retry = false;
     struct sockaddr_un addr;
     std::memset(&addr, 0, sizeof addr);
@@ -75,17 +70,26 @@ Error connect_unix_once(const char *path, int *out_fd, bool *retry) {
     close_fd(fd);
     // EAGAIN: the server's backlog is full; it exists but is slow to accept.
     *retry = err == ENOENT || err == ECONNREFUSED || err == EAGAIN;
-    return Error::sys(err, "connect to %s", path);
+    return Error::sys(err, "cannot connect to %s", path);
+}
+
+Error connect_unix_attempt(const char *path, const Deadline &deadline, int *out_fd, Deadline *retry_at) {
+    *out_fd = -1;
+    bool retry = false;
+    Error e = connect_unix_once(path, out_fd, &retry);
+    if (!e || !retry) return e;
+    if (deadline.expired())
+        return Error::make(QMP_ETIMEDOUT, "timed out connecting to %s: %s", path, std::strerror(e.sys_errno));
+    *retry_at = Deadline::in_ms(kRetryMs).earlier(deadline);
+    return Error::ok();
 }
 
 Error connect_unix(const char *path, const Deadline &deadline, int *out_fd) {
     for (;;) {
-        bool retry = false;
-        Error e = connect_unix_once(path, out_fd, &retry);
-        if (!e || !retry) return e;
-        if (deadline.expired())
-            return Error::make(QMP_ETIMEDOUT, "timed out connecting to %s: %s", path, std::strerror(e.sys_errno));
-        sleep_until_retry(deadline);
+        Deadline retry_at = Deadline::never();
+        Error e = connect_unix_attempt(path, deadline, out_fd, &retry_at);
+        if (e || *out_fd >= 0) return e;
+        std::this_thread::sleep_until(retry_at.when());
     }
 }
 
@@ -105,7 +109,9 @@ Error connect_tcp(const char *host, const char *port, const Deadline &deadline, 
     // The list and each socket tried are released also when building an
     // error message throws std::bad_alloc.
     std::unique_ptr<struct addrinfo, void (*)(struct addrinfo *)> list(res, freeaddrinfo);
-    Error last = Error::make(QMP_EIO, "no address for %s:%s", host, port);
+    // HOST:PORT as a user writes it ([V6ADDR]:PORT), for the messages.
+    std::string peer = std::strchr(host, ':') ? "[" + std::string(host) + "]:" + port : std::string(host) + ":" + port;
+    Error last = Error::make(QMP_EIO, "no address for %s", peer.c_str());
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
         if (fd < 0) {
@@ -119,9 +125,9 @@ Error connect_tcp(const char *host, const char *port, const Deadline &deadline, 
                 r = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
             } while (r < 0 && errno == EINTR);
             if (r < 0 && errno == EINPROGRESS)
-                e = finish_connect(fd, deadline);
+                e = finish_connect(fd, deadline, peer);
             else if (r < 0)
-                e = Error::sys(errno, "connect to %s:%s", host, port);
+                e = Error::sys(errno, "cannot connect to %s", peer.c_str());
         } catch (...) {
             close_fd(fd);
             throw;
@@ -193,11 +199,11 @@ Error send_iov(int fd, const struct iovec *iov, size_t niov, const int *fds, siz
     msg.msg_iov = const_cast<struct iovec *>(iov);
     msg.msg_iovlen = niov;
     union {
-        char buf[CMSG_SPACE(sizeof(int) * QMP_MAX_FDS)];
+        char buf[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
         struct cmsghdr align;
     } control;
     if (nfds > 0) {
-        if (nfds > QMP_MAX_FDS) return Error::make(QMP_EINVAL, "at most %d fds per command", QMP_MAX_FDS);
+        if (nfds > kMaxFdsPerMessage) return Error::make(QMP_EINVAL, "at most %zu fds per message", kMaxFdsPerMessage);
         std::memset(&control, 0, sizeof control);
         msg.msg_control = control.buf;
         msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);

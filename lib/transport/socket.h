@@ -16,9 +16,11 @@ namespace qmp::transport {
 // retried until the deadline (QEMU may still be starting).
 Error connect_unix(const char *path, const Deadline &deadline, int *out_fd);
 
-// One non-blocking attempt: *out_fd on success; *retry set (and an error
-// returned) when the socket is missing or refusing, worth trying again.
-Error connect_unix_once(const char *path, int *out_fd, bool *retry);
+// One non-blocking attempt of the same, for a caller that waits in its own
+// loop: connected (*out_fd >= 0); worth another try at *retry_at (*out_fd
+// is -1, no error); or the error that ends it (QMP_ETIMEDOUT when the
+// socket was still missing or refusing at the deadline).
+Error connect_unix_attempt(const char *path, const Deadline &deadline, int *out_fd, Deadline *retry_at);
 
 // Connects over TCP to every address of host:port in turn until the deadline.
 Error connect_tcp(const char *host, const char *port, const Deadline &deadline, int *out_fd);
@@ -27,6 +29,10 @@ Error connect_tcp(const char *host, const char *port, const Deadline &deadline, 
 Error adopt(int fd);
 
 enum class IoResult { Done, WouldBlock, Eof };
+
+// Linux takes at most SCM_MAX_FD (253) fds in one SCM_RIGHTS message
+// (include/net/scm.h); send() refuses more.
+constexpr size_t kMaxFdsPerMessage = 253;
 
 // Reads what is available into buf.  *n is the byte count when Done.
 Error receive(int fd, char *buf, size_t cap, size_t *n, IoResult *res);

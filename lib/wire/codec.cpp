@@ -2,12 +2,10 @@
 #include "wire/text.h"
 
 #include <charconv>
-#include <clocale>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <locale.h>
 #include <vector>
 
 #include "wire/uint64.h"
@@ -37,13 +35,33 @@ struct EscTable {
 };
 constexpr EscTable kEsc;
 
-// strtod must not follow the application's LC_NUMERIC (a ',' decimal point).
-locale_t c_locale() {
-    static locale_t loc = newlocale(LC_ALL_MASK, "C", static_cast<locale_t>(0));
-    return loc;
+// Whether a JSON number that std::from_chars found out of range is too
+// small (it rounds to zero) rather than too large: the sign of the decimal
+// exponent of its first significant digit.  [text, end) is a valid JSON
+// number that is not zero.
+bool underflows(const char *text, const char *end) {
+    const char *p = text + (*text == '-');
+    long long int_digits = 0, lead_zeros = 0;  // before the first significant digit, after the point
+    bool significant = false, fraction = false;
+    for (; p < end && *p != 'e' && *p != 'E'; ++p) {
+        if (*p == '.')
+            fraction = true;
+        else if (*p != '0' || significant)
+            significant = true, int_digits += !fraction;
+        else if (fraction)
+            lead_zeros++;
+    }
+    long long exp10 = int_digits > 0 ? int_digits - 1 : -(lead_zeros + 1);
+    if (p < end) {
+        bool minus = *++p == '-';
+        if (*p == '-' || *p == '+') ++p;
+        long long e = 0;
+        for (; p < end; ++p)
+            if (e < 100000) e = e * 10 + (*p - '0');  // far beyond a double's range either way
+        exp10 += minus ? -e : e;
+    }
+    return exp10 < 0;
 }
-
-
 
 struct Frame {
     json_t *container;
@@ -241,11 +259,20 @@ Error Parser::number(json_t **v) {
             }
         }
     }
-    scratch_.assign(reinterpret_cast<const char *>(s), static_cast<size_t>(p_ - s));
-    double d = strtod_l(scratch_.c_str(), nullptr, c_locale());
-    if (!std::isfinite(d)) {
+    // from_chars reads the C format whatever the application's locale (no
+    // ',' decimal point), rounds correctly, and needs no locale object.
+    const char *text = reinterpret_cast<const char *>(s), *text_end = reinterpret_cast<const char *>(p_);
+    double d = 0;
+    std::from_chars_result r = std::from_chars(text, text_end, d);
+    if (r.ec == std::errc::result_out_of_range) {
+        if (!underflows(text, text_end)) {
+            p_ = s;
+            return bad("number out of range");
+        }
+        d = neg ? -0.0 : 0.0;
+    } else if (r.ec != std::errc() || r.ptr != text_end) {
         p_ = s;
-        return bad("number out of range");
+        return bad("unreadable number");
     }
     *v = json_real(d);
     return *v ? Error() : nomem();

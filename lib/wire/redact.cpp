@@ -92,4 +92,13 @@ std::string redact(const std::string &text) {
     return out;
 }
 
+std::string redact_preview(const std::string &text, size_t max) {
+    std::string shown = redact(text);
+    if (shown.size() <= max) return shown;
+    size_t cut = max;
+    while (cut > 0 && (static_cast<unsigned char>(shown[cut]) & 0xC0) == 0x80) cut--;  // not inside a UTF-8 character
+    shown.resize(cut);
+    return shown + "...";
+}
+
 }  // namespace qmp::wire

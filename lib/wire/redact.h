@@ -23,4 +23,9 @@ void add_secret_member(const std::string &name);
 // not parse is replaced by a summary that shows no content.
 std::string redact(const std::string &text);
 
+// The start of a message, for a note in the trace or an error message:
+// redact(text) cut to at most max bytes (at a character boundary) and
+// "..." when it was longer.
+std::string redact_preview(const std::string &text, size_t max = 80);
+
 }  // namespace qmp::wire

@@ -248,9 +248,9 @@ struct Splitter::Impl {
     Error run(const unsigned char *p, const unsigned char *end, std::vector<Message> &out);
 };
 
-Splitter::Splitter(size_t max_message, size_t max_depth) : impl_(new Impl(max_message, max_depth)) {}
+Splitter::Splitter(size_t max_message, size_t max_depth) : impl_(std::make_unique<Impl>(max_message, max_depth)) {}
 
-Splitter::~Splitter() { delete impl_; }
+Splitter::~Splitter() = default;
 
 bool Splitter::idle() const { return impl_->state == S_TOP && !impl_->failed; }
 

@@ -7,6 +7,14 @@ namespace qmp::wire {
 
 namespace {
 
+// How many references value has.  Other threads take and drop references
+// to registered values while the registry looks (json_incref/json_decref,
+// inline in jansson.h, change the count with atomic builtins), so it is
+// read the same way, never plainly.  Acquire: when the registry sees that
+// only its own reference is left, whatever the thread that dropped the
+// last other one did to the value happens before the registry frees it.
+size_t reference_count(const json_t *value) { return __atomic_load_n(&value->refcount, __ATOMIC_ACQUIRE); }
+
 class Registry {
 public:
     ~Registry() {
@@ -35,7 +43,7 @@ private:
     // again when the set has doubled, so the cost is amortised O(1).
     void prune() {
         for (auto it = values_.begin(); it != values_.end();) {
-            if ((*it)->refcount == 1) {
+            if (reference_count(*it) == 1) {
                 json_decref(*it);
                 it = values_.erase(it);
             } else {

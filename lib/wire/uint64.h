@@ -5,7 +5,9 @@
 // negative) and is registered here as unsigned.  The registry holds a
 // reference to every such value, so an address it names can never be reused
 // by another value while registered; entries whose only reference is the
-// registry's are pruned as the registry grows and at exit.
+// registry's are pruned as the registry grows.  The registry itself is
+// never destroyed (values may outlive static destructors), so what is
+// registered at exit stays allocated.
 #pragma once
 
 #include <jansson.h>

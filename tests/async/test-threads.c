@@ -1,5 +1,5 @@
 /*
- * test-threads: one client shared by many threads (API.md section 4),
+ * test-threads: one client shared by many threads (qmp-client.h, "Threads"),
  * against the echo peer: every reply reaches its own caller, every event
  * reaches the handler exactly once and in order, callbacks may make
  * synchronous calls, and closing or freeing the client wakes every thread

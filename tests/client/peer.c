@@ -1022,14 +1022,6 @@ void assert_client_closed(qmp_client *c)
     assert_status(qmp_client_get_version(c, NULL, NULL, NULL), QMP_ECLOSED);
 }
 
-void assert_client_usable_or_closed(qmp_client *c, peer *p)
-{
-    if (qmp_client_is_connected(c))
-        assert_client_usable(c, p);
-    else
-        assert_client_closed(c);
-}
-
 int drive_until(qmp_client *c, const int *counter, int target)
 {
     long long deadline = now_ms() + peer_io_timeout_ms();

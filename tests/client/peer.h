@@ -154,8 +154,6 @@ qmp_client *connect_client(peer **pp);
 void assert_client_usable(qmp_client *c, peer *p);
 /* Asserts that c is cleanly closed: not connected, no greeting, and calls give QMP_ECLOSED. */
 void assert_client_closed(qmp_client *c);
-/* Either of the two, whichever c is in (for outcomes the headers leave open). */
-void assert_client_usable_or_closed(qmp_client *c, peer *p);
 
 /*
  * Drives c from a poll() loop (get_fd, get_events, get_timeout_ms, process)

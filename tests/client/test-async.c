@@ -158,7 +158,7 @@ static void test_async_command_error(void **state)
     finish(c, p);
 }
 
-static void test_async_str_command_via_json(void **state)
+static void test_async_arguments_and_array_result(void **state)
 {
     (void)state;
     peer *p;
@@ -391,7 +391,7 @@ int main(void)
         cmocka_unit_test(test_out_of_order_with_process),
         cmocka_unit_test(test_out_of_order_with_sync_call),
         cmocka_unit_test(test_async_command_error),
-        cmocka_unit_test(test_async_str_command_via_json),
+        cmocka_unit_test(test_async_arguments_and_array_result),
         cmocka_unit_test(test_async_fails_not_connected),
         cmocka_unit_test(test_async_fails_null_command),
         cmocka_unit_test(test_free_with_pending),

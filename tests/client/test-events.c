@@ -30,7 +30,12 @@ static void record_event(qmp_client *c, const qmp_event *ev, void *user_data)
 {
     (void)c;
     struct seen *s = user_data;
-    assert_true(s->n < MAX_SEEN);
+    /* Counted but not kept past MAX_SEEN: the tests' exact counts then fail
+       (no assert here: it would longjmp through the library). */
+    if (s->n >= MAX_SEEN) {
+        s->n++;
+        return;
+    }
     int i = s->n++;
     s->name[i] = strdup(qmp_event_name(ev));
     const json_t *data = qmp_event_data(ev);
@@ -51,7 +56,7 @@ static void destroy_seen(void *user_data)
 
 static void seen_clear(struct seen *s)
 {
-    for (int i = 0; i < s->n; i++) {
+    for (int i = 0; i < s->n && i < MAX_SEEN; i++) {
         free(s->name[i]);
         free(s->data[i]);
         free(s->json[i]);

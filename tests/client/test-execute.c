@@ -117,9 +117,11 @@ static void test_arguments_reach_the_wire(void **state)
                                                         NULL), NULL), QMP_OK);
     char *text = peer_received(p, cmd);
     assert_non_null(text);
-    /* jansson cannot hold the uint64: look at the text. */
-    assert_non_null(strstr(text, "18446744073709551615"));
-    assert_non_null(strstr(text, "\"disk0\""));
+    /* jansson cannot hold the uint64: look at the text, which the client encodes compactly. */
+    assert_non_null(strstr(text, "\"bps\":18446744073709551615"));
+    assert_non_null(strstr(text, "\"id\":\"disk0\""));
+    assert_non_null(strstr(text, "\"flag\":true"));
+    assert_non_null(strstr(text, "\"nothing\":null"));
     free(text);
     finish(c, p);
 }
@@ -328,7 +330,8 @@ static void test_reply_with_return_and_error(void **state)
     assert_status(qmp_client_execute(c, qmp_command_new("query-name", NULL), &r), QMP_EPROTO);
     assert_null(r);
 
-    assert_client_usable_or_closed(c, p);
+    /* Well-formed and ours, of the wrong shape: only this call fails (docs/internals.md). */
+    assert_client_usable(c, p);
     finish(c, p);
 }
 
@@ -344,7 +347,7 @@ static void test_reply_with_neither_return_nor_error(void **state)
     assert_status(qmp_client_execute_str(c, "{\"execute\": \"query-name\"}", &out), QMP_EPROTO);
     assert_null(out);
 
-    assert_client_usable_or_closed(c, p);
+    assert_client_usable(c, p);
     finish(c, p);
 }
 

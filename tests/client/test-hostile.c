@@ -15,8 +15,9 @@
 #include <qmp/qmp.h>
 #include "peer.h"
 
+/* Callbacks record; the tests assert (a failed assert must not longjmp through the library). */
 static int close_reason = 1;
-static int events_seen;
+static int events_seen, events_nameless;
 
 static void on_close(qmp_client *c, int reason, void *user_data)
 {
@@ -30,7 +31,7 @@ static void on_event(qmp_client *c, const qmp_event *ev, void *user_data)
     (void)c;
     (void)user_data;
     events_seen++;
-    assert_non_null(qmp_event_name(ev));
+    events_nameless += qmp_event_name(ev) == NULL;
 }
 
 static void test_invalid_utf8_in_reply(void **state)
@@ -85,13 +86,14 @@ static void test_event_without_name_is_dropped(void **state)
     (void)state;
     peer *p;
     qmp_client *c = connect_client(&p);
-    events_seen = 0;
+    events_seen = events_nameless = 0;
     assert_status(qmp_client_on_event(c, NULL, on_event, NULL, NULL, NULL), QMP_OK);
     peer_send(p, "{\"event\": 42, \"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\r\n");
     peer_send(p, "{\"event\": null}\r\n");
     peer_event(p, "GOOD", NULL);
     assert_client_usable(c, p);
     assert_int_equal(events_seen, 1);
+    assert_int_equal(events_nameless, 0);
     assert_int_equal(qmp_client_event_seq(c), 1);
     qmp_client_free(c);
     assert_int_equal(peer_finish(p), 0);

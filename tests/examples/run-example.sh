@@ -1,8 +1,8 @@
 #!/bin/sh
 # Runs one example against a private QEMU (-M none) and checks its output.
 #   run-example.sh EXAMPLE EXPECTED_SUBSTRING [--expect=MORE...] [ARGS...]
-# Every --expect=TEXT is one more substring the output must contain (fixed
-# text, not a pattern); the remaining ARGS go to the example.
+# The output must contain EXPECTED_SUBSTRING and every --expect=TEXT (fixed
+# text, not patterns); the remaining ARGS go to the example.
 # QEMU comes from $QEMU_SYSTEM or PATH; missing QEMU fails the test (CI
 # installs it) unless LIBQMP_QEMU_OPTIONAL=1, then it is skipped (77).
 set -u
@@ -41,7 +41,7 @@ if [ $rc -ne 0 ]; then
     echo "run-example: $(basename "$example") exited with $rc" >&2
     exit 1
 fi
-if ! grep -q -- "$expect" "$dir/out"; then
+if ! grep -qF -- "$expect" "$dir/out"; then
     echo "run-example: output lacks \"$expect\"" >&2
     exit 1
 fi

@@ -210,7 +210,7 @@ static void test_verdict_table_live(void **state)
         json_decref(w);
         json_decref(cmd);
     }
-    assert_true(refused >= 10);
+    assert_true(refused >= 48);  /* every EINVAL row of the table */
     /* the schema was fetched once, and nothing else was sent */
     assert_int_equal(trace_count(t, SCHEMA_SEND), 1);
     assert_int_equal(trace_sends(t), 1);

@@ -1,6 +1,7 @@
 /*
- * The client against real qemu-system-x86_64 (-M none): handshake,
- * commands and errors, events, HMP, fd passing, big replies, threads.
+ * The client against real qemu-system-x86_64 (-M none): handshake (and a
+ * second client of a busy monitor), commands and errors, events, HMP, fd
+ * passing, big replies, threads.
  */
 #include "fixture.h"
 
@@ -83,6 +84,64 @@ static void test_connect_without_oob(void **state)
     assert_int_equal(qmp_client_is_connected(f->c), 1);
     ret = exec_ok(f->c, qmp_command_new("query-status", NULL));
     json_decref(ret);
+}
+
+/*
+ * QEMU serves one client per monitor: it accepts a second connection but
+ * greets it only when the first client leaves.  The second client's
+ * timeout says so, from the synchronous and the asynchronous connect.
+ */
+#define BUSY_HINT "(the monitor may be in use by another client: QEMU serves one client per monitor)"
+
+struct connect_result {
+    int done;
+    int status;
+    char message[512];
+};
+
+static void on_connected(qmp_client *c, int status, void *user_data)
+{
+    (void)c;
+    struct connect_result *r = user_data;
+    r->done = 1;
+    r->status = status;
+    snprintf(r->message, sizeof r->message, "%s", qmp_error_last()->message);
+}
+
+static void test_busy_monitor(void **state)
+{
+    fixture *f = *state;
+    fixture_connect(f, 0);
+    char want[512];
+    snprintf(want, sizeof want, "timed out waiting for the QMP greeting from %s " BUSY_HINT, f->q.sock);
+
+    qmp_client *second = qmp_client_new();
+    assert_non_null(second);
+    assert_int_equal(qmp_client_connect_unix(second, f->q.sock, 500), QMP_ETIMEDOUT);
+    assert_string_equal(qmp_error_last()->message, want);
+    assert_int_equal(qmp_client_is_connected(second), 0);
+
+    struct connect_result r = {0, 0, ""};
+    assert_int_equal(qmp_client_connect_unix_async(second, f->q.sock, 500, on_connected, &r, NULL), QMP_OK);
+    long long give_up = now_ms() + 10000;
+    while (!r.done && now_ms() < give_up) {
+        int fd = qmp_client_get_fd(second), ev = qmp_client_get_events(second);
+        struct pollfd p = {fd, (short)((ev & QMP_POLL_IN ? POLLIN : 0) | (ev & QMP_POLL_OUT ? POLLOUT : 0)), 0};
+        int t = qmp_client_get_timeout_ms(second);
+        poll(&p, fd >= 0 ? 1 : 0, t < 0 || t > 100 ? 100 : t);
+        qmp_client_process(second, (p.revents & (POLLIN | POLLHUP | POLLERR) ? QMP_POLL_IN : 0) |
+                                       (p.revents & POLLOUT ? QMP_POLL_OUT : 0));
+    }
+    assert_int_equal(r.done, 1);
+    assert_int_equal(r.status, QMP_ETIMEDOUT);
+    assert_string_equal(r.message, want);
+
+    /* Once the first client has gone, the monitor greets the next one. */
+    assert_int_equal(qmp_client_close(f->c), QMP_OK);
+    assert_int_equal(qmp_client_connect_unix(second, f->q.sock, 10000), QMP_OK);
+    json_t *ret = exec_ok(second, qmp_command_new("query-status", NULL));
+    json_decref(ret);
+    qmp_client_free(second);
 }
 
 static void test_connect_with_oob(void **state)
@@ -706,6 +765,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_connect_without_oob),
         T(test_connect_with_oob),
+        T(test_busy_monitor),
         T(test_version),
         T(test_command_not_found),
         T(test_device_not_found_and_bad_arguments),

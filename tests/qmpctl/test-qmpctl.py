@@ -126,10 +126,24 @@ def case_usage(tmp):
     check(rc == 2 and "QMP_SOCKET" in err, "no server given: exit 2")
     rc, out, _ = run(["help"])
     check(rc == 0 and "Exit status:" in out, "help without a COMMAND: the help, no server needed")
-    rc, _, err = run(["-s", os.path.join(tmp, "none.sock"), "--timeout", "0.2", "exec", "x"])
-    check(rc == 3 and "connect" in err, "missing socket: exit 3")
+    # getopt_long: short options in a cluster, a value given to an option that takes none,
+    # unique abbreviations of long options
+    rc, _, err = run(["--compact", "-vx", "demo"])
+    check(rc == 2 and err.startswith("qmpctl: unknown option '-x'\n"), "an unknown short option in a cluster", err)
+    rc, _, err = run(["--json=1", "schema"])
+    check(rc == 2 and err.startswith("qmpctl: option '--json' takes no value\n"), "a value for --json", err)
+    rc, _, err = run(["--tcp"])
+    check(rc == 2 and err.startswith("qmpctl: option '--tcp' needs a value\n"), "--tcp without a value", err)
+    rc, out, _ = run(["--vers"])
+    check(rc == 0 and out.startswith("qmpctl "), "--vers abbreviates --version")
+    # Connection errors say where, and name no function of the library.
+    sock = os.path.join(tmp, "none.sock")
+    rc, _, err = run(["-s", sock, "--timeout", "0.2", "exec", "x"])
+    check(rc == 3 and err == "qmpctl: timed out connecting to %s: No such file or directory\n" % sock,
+          "missing socket: exit 3", err)
     rc, _, err = run(["--tcp", "127.0.0.1:1", "exec", "x"])
-    check(rc == 3, "refused TCP: exit 3")
+    check(rc == 3 and err == "qmpctl: cannot connect to 127.0.0.1:1: Connection refused\n", "refused TCP: exit 3",
+          err)
 
 
 def case_manpage(tmp):
@@ -188,6 +202,12 @@ def case_exec(tmp, q):
           "a QMP error: Class: desc on stderr, exit 1")
     rc, _, err = run(["exec", "blockdev-del", "node-name=nope"], env)
     check(rc == 1 and err.startswith("GenericError: "), "GenericError, exit 1")
+    # --args that is not JSON: the parser's words, no function name
+    rc, out, err = run(["exec", "blockdev-add", "--args", '{"driver":'], env)
+    check(rc == 2 and out == "" and err == "qmpctl: --args: malformed JSON: unexpected end of input at byte 10\n",
+          "--args with malformed JSON", err)
+    rc, out, err = run(["exec", "blockdev-add", "--args", '["null-co"]'], env)
+    check(rc == 2 and err == "qmpctl: --args: not a JSON object: [\"null-co\"]\n", "--args with an array", err)
     rc, _, err = run(["exec", "x", "a=1", "a.b=2"], env)
     check(rc == 2, "conflicting keys: exit 2")
     rc, _, err = run(["exec", "x", "novalue"], env)
@@ -279,6 +299,29 @@ def case_job_watch(tmp, q):
     check(rc == 5 and "job j2: concluded, failed: " in out, "a failed job: exit 5", out)
     q.poke("exec", "job-dismiss", "id=j2")
 
+    # Block jobs are dismissed by QEMU as soon as they end (auto-dismiss): their events say how they ended.
+    q.poke("exec", "blockdev-add", "driver=null-co", "node-name=src", "size=%d" % (64 << 20))
+    q.poke("exec", "blockdev-add", "driver=null-co", "node-name=dst", "size=%d" % (64 << 20))
+    # Rate-limited so that it is still running when the watcher (maybe under valgrind) starts.
+    q.poke("exec", "blockdev-backup", "job-id=b1", "device=src", "target=dst", "sync=full",
+           "speed=%d" % ((32 << 20) // SLOW))
+    rc, out, _ = run(["job", "watch", "b1", "--interval", "0.05"], env)
+    lines = out.splitlines()
+    check(rc == 0 and lines[-1] == "job b1: completed (then dismissed)", "an auto-dismissed job that completed", out)
+    check(re.search(r"^job b1 \(backup\) \[[#.]+\] +\d+\.\d%  \d+\.\d MiB / 64\.0 MiB", out, re.M),
+          "progress in IEC units, with plain spaces", out)
+    q.poke("exec", "blockdev-backup", "job-id=b2", "device=src", "target=dst", "sync=full",
+           "speed=%d" % ((4 << 20) // SLOW))
+    err_path = os.path.join(tmp, "watch.err")
+    with open(err_path, "w") as err:
+        p = spawn(["job", "watch", "b2", "--interval", "0.05"], env, stdout=subprocess.PIPE, stderr=err)
+        first = p.stdout.readline()          # the watcher has seen the job running
+        q.poke("exec", "block-job-cancel", "device=b2")
+        out, _ = p.communicate(timeout=30 * SLOW)
+        out = first + out
+    check(p.returncode == 5 and out.splitlines()[-1] == "job b2: cancelled (then dismissed)",
+          "an auto-dismissed job that was cancelled: exit 5", out, read_file(err_path))
+
     rc, _, err = run(["job", "watch", "nope"], env)
     check(rc == 5 and "no job 'nope'" in err, "no such job: exit 5")
     rc, _, err = run(["job", "watch"], env)
@@ -310,6 +353,24 @@ def case_shell_batch(tmp, q):
           "commands from stdin", out)
     check("CommandNotFound: " in err and rc == 1, "a failed command is reported, exit 1", err)
     check(json.loads(lines[2]) == {} and re.match(r"\d+\.", lines[3]), "JSON line and /hmp mode", out)
+
+    # Words as /bin/sh splits them; a JSON line is not split (an apostrophe in it is no quote).
+    rc, out, err = run(["-s", q.a, "shell"], stdin="human-monitor-command 'command-line=info status'\n"
+                       "human-monitor-command command-line=\"info status\"\n"
+                       "human-monitor-command command-line=info\\ status\n"
+                       "{\"execute\": \"qom-list\", \"arguments\": {\"path\": \"/it's\"}}\n"
+                       "human-monitor-command 'command-line=info status\n")
+    lines = out.splitlines()
+    check([json.loads(l) for l in lines] == ["VM status: running\r\n"] * 3, "quoted and escaped words", out)
+    check("DeviceNotFound: " in err and "/it's" in err, "the JSON line reached QEMU", err)
+    check(rc == 2 and "quote" in err.splitlines()[-1], "an unterminated quote: exit 2", err)
+    # A line in HMP mode is HMP's as typed: an apostrophe in it is no quote.
+    rc, out, err = run(["-s", q.a, "shell"], stdin="/hmp\nqom-list /it's\n")
+    check(rc == 0 and "Device '/it's' not found" in out and "quote" not in err, "an HMP line is not split", out, err)
+    # The shell's help comes from its table of commands.
+    rc, out, _ = run(["-s", q.a, "shell"], stdin="help\n/hmp\nhelp\n")
+    check(rc == 0 and out.count("  /validate [on|off]") == 2 and out.count("  quit, exit, ^D ") == 2,
+          "help, also in HMP mode", out)
 
 
 class Pty:
@@ -413,6 +474,24 @@ def case_shell(tmp, q):
     check(t.close() == 0, "^D: exit 0")
 
 
+def case_busy(tmp, q):
+    """QEMU serves one client per monitor: the second one is told why no greeting comes."""
+    err_path = os.path.join(tmp, "first.err")
+    with open(err_path, "w") as err:
+        first = spawn(["-v", "-s", q.a, "events"], stdout=subprocess.DEVNULL, stderr=err)
+        wait_for(started(err_path, "listening"), "the first client to listen")
+    try:
+        rc, out, err = run(["-s", q.a, "--timeout", "1", "exec", "query-status"])
+        check(rc == 3 and out == "" and
+              err == "qmpctl: timed out waiting for the QMP greeting from %s (the monitor may be in use by "
+              "another client: QEMU serves one client per monitor)\n" % q.a, "a busy monitor: exit 3", err)
+    finally:
+        first.terminate()
+        first.wait(timeout=30 * SLOW)
+    rc, out, _ = run(["-s", q.a, "--timeout", "10", "exec", "query-status"])
+    check(rc == 0 and json.loads(out)["status"] == "running", "the monitor serves the next client")
+
+
 # --- the schema: schema, help, --validate, the shell's completion ------------------------
 
 def case_schema(tmp, q):
@@ -473,6 +552,12 @@ def case_schema(tmp, q):
     rc, out, err = run(["schema", "blockdev-ad"], env)
     check(rc == 6 and out == "" and err == "qmpctl: 'blockdev-ad' is not a command, event or type of this "
           "server (did you mean 'blockdev-add'?)\n", "an unknown name: did you mean, exit 6", err)
+    # one swap from query-status, one deletion from query-stats: the library's suggestion
+    rc, out, err = run(["schema", "query-stauts"], env)
+    check(rc == 6 and err == "qmpctl: 'query-stauts' is not a command, event or type of this "
+          "server (did you mean 'query-status'?)\n", "a swapped pair of letters", err)
+    rc, _, err = run(["help", "SHUTDWON"], env)
+    check(rc == 6 and "(did you mean 'SHUTDOWN'?)" in err, "an event's name", err)
     rc, _, err = run(["schema", "no-such-thing-at-all"], env)
     check(rc == 6 and "did you mean" not in err and "'no-such-thing-at-all' is not" in err, "nothing close")
 
@@ -672,7 +757,8 @@ CASES_NO_QEMU = {"usage": case_usage, "manpage": case_manpage}
 CASES_QEMU = {"exec": case_exec, "hmp": case_hmp, "events": case_events, "wait": case_wait,
               "job-watch": case_job_watch, "migrate-watch": case_migrate_watch,
               "shell": case_shell, "shell-batch": case_shell_batch, "schema": case_schema,
-              "help": case_help, "validate": case_validate, "shell-complete": case_shell_complete}
+              "help": case_help, "validate": case_validate, "shell-complete": case_shell_complete,
+              "busy": case_busy}
 CASES_LAUNCH = {"demo": case_demo, "launch": case_launch}
 
 

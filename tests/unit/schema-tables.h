@@ -3,7 +3,8 @@
  * the captured schema) and tests/interop/test-schema.c (against a live
  * QEMU): tests/data/schema-queries.txt and tests/data/schema-verdicts.txt.
  * Their formats are described at the top of each file.  Header-only, for
- * CMocka tests (fails the test on a malformed table).
+ * CMocka tests (fails the test on a malformed table); static inline, so a
+ * test that uses one table builds with -Werror=unused-function.
  */
 #ifndef LIBQMP_TEST_SCHEMA_TABLES_H
 #define LIBQMP_TEST_SCHEMA_TABLES_H
@@ -14,8 +15,15 @@
 
 #include <qmp/qmp.h>
 
+/*
+ * The rows each table has: a loader fails when it finds fewer, so rows
+ * cannot be lost unnoticed.  Raise these when adding rows.
+ */
+#define SCHEMA_QUERIES_ROWS 138
+#define SCHEMA_VERDICTS_ROWS 86
+
 /* A whole file of $LIBQMP_TEST_DATA (malloc'd, NUL-terminated); *len its size. */
-static char *tables_read_data(const char *name, size_t *len)
+static inline char *tables_read_data(const char *name, size_t *len)
 {
     const char *dir = getenv("LIBQMP_TEST_DATA");
     if (!dir)
@@ -48,7 +56,7 @@ static char *tables_read_data(const char *name, size_t *len)
  * out in place (NUL-terminated), or NULL at the end.  *cursor walks the
  * buffer; *lineno counts every line, for messages.
  */
-static char *tables_next_line(char **cursor, int *lineno)
+static inline char *tables_next_line(char **cursor, int *lineno)
 {
     while (*cursor && **cursor) {
         char *line = *cursor;
@@ -80,7 +88,7 @@ typedef struct query_table {
     size_t n;
 } query_table;
 
-static void query_table_load(query_table *t)
+static inline void query_table_load(query_table *t)
 {
     t->buf = tables_read_data("schema-queries.txt", NULL);
     t->rows = NULL;
@@ -101,9 +109,11 @@ static void query_table_load(query_table *t)
         t->rows[t->n].query = p + 2;
         t->n++;
     }
+    if (t->n < SCHEMA_QUERIES_ROWS)
+        fail_msg("schema-queries.txt: %zu rows, fewer than the %d it has had", t->n, SCHEMA_QUERIES_ROWS);
 }
 
-static void query_table_free(query_table *t)
+static inline void query_table_free(query_table *t)
 {
     free(t->rows);
     free(t->buf);
@@ -129,7 +139,7 @@ typedef struct verdict_table {
     size_t n;
 } verdict_table;
 
-static void verdict_table_load(verdict_table *t)
+static inline void verdict_table_load(verdict_table *t)
 {
     t->buf = tables_read_data("schema-verdicts.txt", NULL);
     t->rows = NULL;
@@ -185,9 +195,11 @@ static void verdict_table_load(verdict_table *t)
         }
         t->rows[t->n++] = v;
     }
+    if (t->n < SCHEMA_VERDICTS_ROWS)
+        fail_msg("schema-verdicts.txt: %zu rows, fewer than the %d it has had", t->n, SCHEMA_VERDICTS_ROWS);
 }
 
-static void verdict_table_free(verdict_table *t)
+static inline void verdict_table_free(verdict_table *t)
 {
     free(t->rows);
     free(t->buf);
@@ -207,7 +219,7 @@ static inline const char *verdict_command_name(const json_t *cmd)
  * right after the call, and the warnings array it gave (NULL allowed only
  * on error).  Returns 1 when it matches; otherwise prints why and returns 0.
  */
-static int verdict_matches(const verdict_line *v, int rc, const json_t *warnings, const char *where)
+static inline int verdict_matches(const verdict_line *v, int rc, const json_t *warnings, const char *where)
 {
     if (!v->ok) {
         if (rc != QMP_EINVAL) {

@@ -1,6 +1,7 @@
 // JSON text <-> jansson: the parser (numbers incl. big uint64, strings,
 // escapes, UTF-8, depth, errors) and the compact encoder, on real QEMU 7.2
 // output too.
+#include <cerrno>
 #include <cstdarg>
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +19,7 @@ extern "C" {
 }
 
 #include <jansson.h>
+#include <locale.h>
 
 #include "qemu-data.h"
 
@@ -28,6 +30,13 @@ using qmp::Error;
 using qmp::wire::encode;
 using qmp::wire::encode_string;
 using qmp::wire::parse;
+
+// newlocale() fails in this program, as it may when memory runs out: the
+// parser must read reals without a locale object of its own.
+extern "C" locale_t newlocale(int, const char *, locale_t) {
+    errno = ENOMEM;
+    return static_cast<locale_t>(0);
+}
 
 namespace {
 
@@ -195,6 +204,55 @@ void test_parse_reals(void **) {
 void test_parse_real_overflow(void **) {
     expect_parse_error("1e400", QMP_EPROTO, "malformed JSON: number out of range at byte 0");
     expect_parse_error("[1, -1e999]", QMP_EPROTO, "malformed JSON: number out of range at byte 4");
+    expect_parse_error("1e99999999999999999999", QMP_EPROTO, "malformed JSON: number out of range at byte 0");
+    // A negative exponent does not make it small: 10^400 * 10^-10.
+    expect_parse_error("1" + std::string(400, '0') + "e-10", QMP_EPROTO,
+                       "malformed JSON: number out of range at byte 0");
+    expect_parse_error("0.00001e314", QMP_EPROTO, "malformed JSON: number out of range at byte 0");
+}
+
+// Too small for a double: zero with the number's sign, as strtod gives.
+void test_parse_real_underflow(void **) {
+    struct {
+        std::string text;
+        bool negative;
+    } cases[] = {
+        {"1e-400", false},
+        {"-1e-400", true},
+        {"1e-99999999999999999999", false},
+        {"0." + std::string(400, '0') + "1", false},
+        {"-0." + std::string(330, '0') + "25e3", true},
+        {"1000e-330", false},
+    };
+    for (auto &c : cases) {
+        json_t *v = parse_ok(c.text);
+        assert_true(json_is_real(v));
+        assert_true(json_real_value(v) == 0.0);
+        assert_int_equal(std::signbit(json_real_value(v)) ? 1 : 0, c.negative ? 1 : 0);
+        json_decref(v);
+    }
+    // The smallest subnormals are still in range.
+    json_t *v = parse_ok("4.9e-324");
+    assert_true(json_real_value(v) == 5e-324);
+    json_decref(v);
+    v = parse_ok("0.001e-320");
+    assert_true(json_real_value(v) == 1e-323);
+    json_decref(v);
+}
+
+// Reals are read without the application's locale and without creating
+// one: newlocale() fails in this program (see the top), and every value
+// still reads exactly.
+void test_parse_reals_without_newlocale(void **) {
+    assert_null(newlocale(LC_ALL_MASK, "C", static_cast<locale_t>(0)));
+    const char *texts[] = {"0.5", "-2.75e2", "3.141592653589793", "1e-5", "12345678901234567890123"};
+    const double want[] = {0.5, -275.0, 3.141592653589793, 1e-5, 12345678901234567890123.0};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        json_t *v = parse_ok(texts[i]);
+        assert_true(json_is_real(v));
+        assert_true(json_real_value(v) == want[i]);
+        json_decref(v);
+    }
 }
 
 void test_parse_strings_and_escapes(void **) {
@@ -502,6 +560,8 @@ int main(void) {
         cmocka_unit_test(test_parse_integers_beyond_uint64_are_reals),
         cmocka_unit_test(test_parse_reals),
         cmocka_unit_test(test_parse_real_overflow),
+        cmocka_unit_test(test_parse_real_underflow),
+        cmocka_unit_test(test_parse_reals_without_newlocale),
         cmocka_unit_test(test_parse_strings_and_escapes),
         cmocka_unit_test(test_parse_nul_in_strings),
         cmocka_unit_test(test_parse_errors),

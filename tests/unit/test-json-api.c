@@ -1,6 +1,7 @@
 /*
  * The JSON helpers of qmp-json.h through the public API only: exact uint64
- * both ways, parse errors, and qmp_json_get_uint64's refusals.
+ * both ways, parse errors, qmp_json_get_uint64's refusals, and messages
+ * free of function names.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -284,6 +285,29 @@ static void test_dumps_null(void **state) {
     assert_int_equal(qmp_error_last()->code, QMP_EINVAL);
 }
 
+/* ---- messages ----------------------------------------------------------- */
+
+/*
+ * The messages say what is wrong in words an application can show its user
+ * as they are: no function names ("qmp_json_parse: ...").
+ */
+static void test_messages_name_no_function(void **state) {
+    (void)state;
+    assert_null(parse("{\"a\":"));
+    assert_string_equal(qmp_error_last()->message, "malformed JSON: unexpected end of input at byte 5");
+    assert_null(qmp_json_parse(NULL, 0));
+    assert_string_equal(qmp_error_last()->message, "the text is NULL");
+    unsigned long long out;
+    assert_int_equal(qmp_json_get_uint64(NULL, &out), QMP_EINVAL);
+    assert_string_equal(qmp_error_last()->message, "the value is NULL");
+    json_t *minus = json_integer(-1);
+    assert_int_equal(qmp_json_get_uint64(minus, &out), QMP_EINVAL);
+    assert_string_equal(qmp_error_last()->message, "the value -1 is negative");
+    json_decref(minus);
+    assert_null(qmp_json_dumps(NULL));
+    assert_string_equal(qmp_error_last()->message, "the value is NULL");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_uint64_max),
@@ -315,6 +339,7 @@ int main(void) {
         cmocka_unit_test(test_dumps_compact),
         cmocka_unit_test(test_dumps_scalar),
         cmocka_unit_test(test_dumps_null),
+        cmocka_unit_test(test_messages_name_no_function),
     };
     return cmocka_run_group_tests_name("json-api", tests, NULL, NULL);
 }

@@ -44,12 +44,11 @@ Session::Effects feed(Session &s, const std::string &text) {
     return fx;
 }
 
-// Takes every queued message as text (and the fds of its first byte).
-std::vector<std::string> drain(Session &s, std::vector<size_t> *nfds = nullptr) {
+// Takes every queued message as text.
+std::vector<std::string> drain(Session &s) {
     std::vector<std::string> out;
     Session::Chunk c;
     while (s.front(&c)) {
-        if (nfds) nfds->push_back(c.nfds);
         out.emplace_back(c.data, c.len);
         s.consumed(c.len);
     }
@@ -150,8 +149,8 @@ void test_negotiation_refused(void **) {
 void test_reply_routing_out_of_order(void **) {
     Session s;
     ready(s);
-    uint64_t a = s.submit("{\"execute\":\"a\"}", false, {});
-    uint64_t b = s.submit("{\"execute\":\"b\"}", false, {});
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, false);
+    uint64_t b = s.submit("{\"execute\":\"b\"}", false, false);
     auto sent = drain(s);
     assert_int_equal(sent.size(), 2);
     assert_string_equal(sent[0].c_str(), ("{\"id\":" + std::to_string(a) + ",\"execute\":\"a\"}").c_str());
@@ -167,7 +166,7 @@ void test_reply_routing_out_of_order(void **) {
 void test_command_error(void **) {
     Session s;
     ready(s);
-    uint64_t a = s.submit("{\"execute\":\"x\"}", false, {});
+    uint64_t a = s.submit("{\"execute\":\"x\"}", false, false);
     drain(s);
     auto fx = feed(s, "{\"id\": " + std::to_string(a) +
                           ", \"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command x has not been found\"}}");
@@ -181,10 +180,10 @@ void test_inband_limit_holds_back(void **) {
     Session s;
     ready(s);
     std::vector<uint64_t> ids;
-    for (int i = 0; i < 10; i++) ids.push_back(s.submit("{\"execute\":\"q\"}", false, {}));
+    for (int i = 0; i < 10; i++) ids.push_back(s.submit("{\"execute\":\"q\"}", false, false));
     assert_int_equal(drain(s).size(), qmp::protocol::kMaxInbandInFlight);
     // Out of band commands are not held back.
-    uint64_t oob = s.submit("{\"exec-oob\":\"o\"}", true, {});
+    uint64_t oob = s.submit("{\"exec-oob\":\"o\"}", true, false);
     auto sent = drain(s);
     assert_int_equal(sent.size(), 1);
     assert_true(sent[0].find("exec-oob") != std::string::npos);
@@ -202,8 +201,8 @@ void test_inband_limit_holds_back(void **) {
 void test_error_without_id_goes_to_oldest(void **) {
     Session s;
     ready(s);
-    uint64_t a = s.submit("{\"execute\":\"a\"}", false, {});
-    uint64_t b = s.submit("{\"execute\":\"b\"}", false, {});
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, false);
+    uint64_t b = s.submit("{\"execute\":\"b\"}", false, false);
     drain(s);
     auto fx = feed(s, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}");
     assert_int_equal(fx.completions.size(), 1);
@@ -227,7 +226,7 @@ void test_error_without_id_nobody_waiting(void **) {
 void test_unknown_id_dropped(void **) {
     Session s;
     ready(s);
-    uint64_t a = s.submit("{\"execute\":\"a\"}", false, {});
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, false);
     drain(s);
     auto fx = feed(s, "{\"return\": {}, \"id\": \"not-ours\"}");
     assert_int_equal(fx.completions.size(), 0);
@@ -241,7 +240,7 @@ void test_unknown_id_dropped(void **) {
 void test_duplicate_reply_dropped(void **) {
     Session s;
     ready(s);
-    uint64_t a = s.submit("{\"execute\":\"a\"}", false, {});
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, false);
     drain(s);
     assert_int_equal(feed(s, reply(a)).completions.size(), 1);
     auto fx = feed(s, reply(a));
@@ -252,8 +251,8 @@ void test_duplicate_reply_dropped(void **) {
 void test_wrong_shapes(void **) {
     Session s;
     ready(s);
-    uint64_t a = s.submit("{\"execute\":\"a\"}", false, {});
-    uint64_t b = s.submit("{\"execute\":\"b\"}", false, {});
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, false);
+    uint64_t b = s.submit("{\"execute\":\"b\"}", false, false);
     drain(s);
     auto fx = feed(s, "{\"return\": {}, \"error\": {\"class\": \"C\", \"desc\": \"d\"}, \"id\": " + std::to_string(a) + "}");
     assert_int_equal(fx.completions[0].error.code, QMP_EPROTO);
@@ -275,7 +274,7 @@ void test_not_an_object_is_fatal(void **) {
 void test_abandon_unsent_drops_it(void **) {
     Session s;
     ready(s);
-    uint64_t a = s.submit("{\"execute\":\"a\"}", false, {});
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, false);
     s.abandon(a);
     assert_false(s.want_write());
     assert_int_equal(s.pending_count(), 0);
@@ -284,10 +283,10 @@ void test_abandon_unsent_drops_it(void **) {
 void test_abandon_sent_drops_late_reply(void **) {
     Session s;
     ready(s);
-    uint64_t a = s.submit("{\"execute\":\"a\"}", false, {});
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, false);
     drain(s);
     s.abandon(a);
-    uint64_t b = s.submit("{\"execute\":\"b\"}", false, {});
+    uint64_t b = s.submit("{\"execute\":\"b\"}", false, false);
     drain(s);
     auto fx = feed(s, reply(a));
     assert_int_equal(fx.completions.size(), 0);
@@ -300,7 +299,7 @@ void test_abandoned_keeps_inband_slot_until_reply(void **) {
     Session s;
     ready(s);
     std::vector<uint64_t> ids;
-    for (int i = 0; i < 9; i++) ids.push_back(s.submit("{\"execute\":\"q\"}", false, {}));
+    for (int i = 0; i < 9; i++) ids.push_back(s.submit("{\"execute\":\"q\"}", false, false));
     assert_int_equal(drain(s).size(), 8);
     s.abandon(ids[0]);  // on the wire: QEMU still holds it in its queue
     assert_int_equal(drain(s).size(), 0);
@@ -311,35 +310,49 @@ void test_abandoned_keeps_inband_slot_until_reply(void **) {
 void test_fds_ride_on_first_byte(void **) {
     Session s;
     ready(s);
-    int p[2];
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    s.submit("{\"execute\":\"getfd\"}", false, {p[0], p[1]});
+    uint64_t id = s.submit("{\"execute\":\"getfd\"}", false, true);
     Session::Chunk c;
     assert_true(s.front(&c));
-    assert_int_equal(c.nfds, 2);
+    assert_true(c.with_fds);
+    assert_true(c.first);
+    assert_int_equal(c.id, id);
     s.consumed(3);  // a partial write
     assert_true(s.front(&c));
-    assert_int_equal(c.nfds, 0);
-    assert_null(c.fds);
-    // The session closed its copies once the first byte was out.
-    assert_int_equal(fcntl(p[0], F_GETFD), -1);
-    assert_int_equal(fcntl(p[1], F_GETFD), -1);
+    assert_false(c.with_fds);
+    assert_false(c.first);
+    assert_int_equal(c.id, id);
 }
 
-void test_end_closes_held_fds_and_lists_pending(void **) {
+void test_a_message_with_fds_leads_its_own_send(void **) {
     Session s;
     ready(s);
-    int p[2];
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    uint64_t a = s.submit("{\"execute\":\"a\"}", false, {});
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, false);
+    uint64_t b = s.submit("{\"execute\":\"b\"}", false, true);
+    uint64_t d = s.submit("{\"execute\":\"d\"}", false, false);
+    Session::Chunk cs[8];
+    // a alone: b's fds must ride on b's first byte, the first of a send.
+    assert_int_equal(s.fronts(cs, 8), 1);
+    assert_int_equal(cs[0].id, a);
+    assert_false(cs[0].with_fds);
+    s.consumed(cs[0].len);
+    assert_int_equal(s.fronts(cs, 8), 2);
+    assert_int_equal(cs[0].id, b);
+    assert_true(cs[0].with_fds);
+    assert_int_equal(cs[1].id, d);
+    assert_false(cs[1].with_fds);
+}
+
+void test_end_lists_pending(void **) {
+    Session s;
+    ready(s);
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, false);
     drain(s);
-    uint64_t b = s.submit("{\"execute\":\"b\"}", false, {p[0], p[1]});
+    uint64_t b = s.submit("{\"execute\":\"b\"}", false, true);
     auto ids = s.end();
     assert_int_equal(ids.size(), 2);
     assert_int_equal(ids[0], a);
     assert_int_equal(ids[1], b);
-    assert_int_equal(fcntl(p[0], F_GETFD), -1);
-    assert_int_equal(fcntl(p[1], F_GETFD), -1);
+    assert_false(s.want_write());
     assert_true(s.phase() == Session::Phase::Idle);
 }
 
@@ -407,7 +420,8 @@ int main() {
         cmocka_unit_test(test_abandon_sent_drops_late_reply),
         cmocka_unit_test(test_abandoned_keeps_inband_slot_until_reply),
         cmocka_unit_test(test_fds_ride_on_first_byte),
-        cmocka_unit_test(test_end_closes_held_fds_and_lists_pending),
+        cmocka_unit_test(test_a_message_with_fds_leads_its_own_send),
+        cmocka_unit_test(test_end_lists_pending),
         cmocka_unit_test(test_events_sequence_and_ring),
         cmocka_unit_test(test_event_bad_timestamp_and_no_name),
         cmocka_unit_test(test_second_greeting_ignored),

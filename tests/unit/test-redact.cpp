@@ -56,6 +56,23 @@ void test_not_json_shows_nothing(void **) {
     assert_non_null(strstr(out.c_str(), "not JSON"));
 }
 
+// A preview is redacted first and cut after, so no part of a secret shows,
+// and a cut never splits a UTF-8 character.
+void test_preview_redacts_then_cuts(void **) {
+    using qmp::wire::redact_preview;
+    assert_string_equal(redact_preview("{\"password\": \"hunter2\"}").c_str(), "{\"password\":\"<redacted>\"}");
+    std::string long_msg = "{\"return\": {\"key-secret\": \"" + std::string(200, 'k') + "\"}, \"id\": 1}";
+    assert_string_equal(redact_preview(long_msg).c_str(), "{\"return\":{\"key-secret\":\"<redacted>\"},\"id\":1}");
+    std::string big = "{\"a\": \"" + std::string(100, 'x') + "\"}";
+    std::string cut = redact_preview(big, 20);
+    assert_string_equal(cut.c_str(), "{\"a\":\"xxxxxxxxxxxxxx...");
+    // "é" is two bytes (6 and 7 here); a cut at 7 would fall between them.
+    assert_string_equal(redact_preview("{\"a\":\"\u00e9\u00e9\"}", 7).c_str(), "{\"a\":\"...");
+    assert_string_equal(redact_preview("{\"a\":\"\u00e9\u00e9\"}", 8).c_str(), "{\"a\":\"\xc3\xa9...");
+    std::string broken = redact_preview("{\"password\": \"hunter2\"");
+    assert_null(strstr(broken.c_str(), "hunter2"));
+}
+
 }  // namespace
 
 int main() {
@@ -67,6 +84,7 @@ int main() {
         cmocka_unit_test(test_suffixes_and_nesting),
         cmocka_unit_test(test_extendable_list),
         cmocka_unit_test(test_not_json_shows_nothing),
+        cmocka_unit_test(test_preview_redacts_then_cuts),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

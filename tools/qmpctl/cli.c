@@ -1,7 +1,9 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,35 +11,75 @@
 #include <qmp/qmp.h>
 
 #include "exitcode.h"
+#include "qmpctl.h"
+
+/*
+ * The subcommands.  Parsing (the words and options each takes), dispatch
+ * (main.c runs ->run) and the Commands section of --help come from here.
+ */
+static const subcommand subcommands[] = {
+    {"exec", cmd_exec, NULL, 1, -1, "the command NAME", CLI_OPT_ARGS, 0,
+     {{"exec NAME [KEY=VALUE...] [--args JSON]",
+       "run a QMP command and print its result; a VALUE is\n"
+       "JSON where it parses, else a string; a.b=1 nests"}}},
+    {"hmp", cmd_hmp, NULL, 1, -1, "the LINE", 0, 0,
+     {{"hmp LINE...", "run a human monitor (HMP) command line"}}},
+    {"events", cmd_events, NULL, 0, 0, NULL, CLI_OPT_NAME | CLI_OPT_COUNT, 0,
+     {{"events [--name NAME] [--count N]", "print events as they arrive, one JSON line each"}}},
+    {"wait", cmd_wait, NULL, 1, -1, "the EVENT", 0, 0,
+     {{"wait EVENT [KEY=VALUE...]", "wait for an event whose data has these members"}}},
+    {"demo", cmd_demo, NULL, 0, 0, NULL, 0, 0,
+     {{"demo", "a short guided walk-through of QMP"}}},
+    {"shell", cmd_shell, NULL, 0, 0, NULL, 0, 0,
+     {{"shell", "an interactive shell (history, completion, events)"}}},
+    {"job", cmd_watch_job, "watch", 0, 1, NULL, CLI_OPT_INTERVAL, 0,
+     {{"job watch [ID]", "a progress bar for a job until it ends"}}},
+    {"migrate", cmd_watch_migrate, "watch", 0, 0, NULL, CLI_OPT_INTERVAL, 0,
+     {{"migrate watch", "a progress bar for the migration until it ends"}}},
+    {"schema", cmd_schema, NULL, 0, 1, NULL, CLI_OPT_JSON, 0,
+     {{"schema [--json] [NAME]",
+       "list the server's commands and events, or show the\n"
+       "command, event or type NAME with its arguments"},
+      {"schema QUERY",
+       "check a schema query (a path with '/', as libvirt's:\n"
+       "blockdev-add/arg-type/+file/aio/^io_uring): print\n"
+       "true (exit 0) or false (exit 1)"}}},
+    {"help", cmd_help, NULL, 0, 1, NULL, 0, 1,
+     {{"help [COMMAND]", "this help, or the arguments of a QMP command"}}},
+};
+
+#define N_SUBCOMMANDS (sizeof subcommands / sizeof subcommands[0])
+
+/* The column the help texts start at. */
+#define HELP_COLUMN 23
+
+static void put_help_entry(FILE *f, const char *synopsis, const char *help)
+{
+    int len = fprintf(f, "  %s", synopsis);
+    if (len >= HELP_COLUMN - 1) {
+        fputc('\n', f);
+        len = 0;
+    }
+    for (const char *line = help; *line;) {
+        size_t n = strcspn(line, "\n");
+        fprintf(f, "%*s%.*s\n", HELP_COLUMN - len, "", (int)n, line);
+        len = 0;
+        line += n + (line[n] == '\n');
+    }
+}
 
 void cli_help(FILE *f)
 {
+    fputs("Usage: qmpctl [OPTIONS] COMMAND [ARGS...] [-- QEMU-ARGS...]\n"
+          "       qmpctl --launch [-- QEMU-ARGS...]        (runs the demo)\n"
+          "\n"
+          "A command-line client for the QEMU Machine Protocol (QMP).\n"
+          "\n"
+          "Commands:\n", f);
+    for (size_t i = 0; i < N_SUBCOMMANDS; i++)
+        for (size_t k = 0; k < 2 && subcommands[i].usage[k].synopsis; k++)
+            put_help_entry(f, subcommands[i].usage[k].synopsis, subcommands[i].usage[k].help);
     fputs(
-"Usage: qmpctl [OPTIONS] COMMAND [ARGS...] [-- QEMU-ARGS...]\n"
-"       qmpctl --launch [-- QEMU-ARGS...]        (runs the demo)\n"
-"\n"
-"A command-line client for the QEMU Machine Protocol (QMP).\n"
-"\n"
-"Commands:\n"
-"  exec NAME [KEY=VALUE...] [--args JSON]\n"
-"                       run a QMP command and print its result; a VALUE is\n"
-"                       JSON where it parses, else a string; a.b=1 nests\n"
-"  hmp LINE...          run a human monitor (HMP) command line\n"
-"  events [--name NAME] [--count N]\n"
-"                       print events as they arrive, one JSON line each\n"
-"  wait EVENT [KEY=VALUE...]\n"
-"                       wait for an event whose data has these members\n"
-"  demo                 a short guided walk-through of QMP\n"
-"  shell                an interactive shell (history, completion, events)\n"
-"  job watch [ID]       a progress bar for a job until it ends\n"
-"  migrate watch        a progress bar for the migration until it ends\n"
-"  schema [--json] [NAME]\n"
-"                       list the server's commands and events, or show the\n"
-"                       command, event or type NAME with its arguments\n"
-"  schema QUERY         check a schema query (a path with '/', as libvirt's:\n"
-"                       blockdev-add/arg-type/+file/aio/^io_uring): print\n"
-"                       true (exit 0) or false (exit 1)\n"
-"  help [COMMAND]       this help, or the arguments of a QMP command\n"
 "\n"
 "Connecting (one of these; default: $QMP_SOCKET):\n"
 "  -s, --socket PATH    the QMP Unix socket\n"
@@ -79,11 +121,16 @@ void cli_help(FILE *f)
 "See qmpctl(1).\n", f);
 }
 
-static int usage_error(const char *fmt, const char *arg)
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fputs("qmpctl: ", stderr);
-    fprintf(stderr, fmt, arg);
+    vfprintf(stderr, fmt, ap);
     fputs("\nTry 'qmpctl --help'.\n", stderr);
+    va_end(ap);
     return -1;
 }
 
@@ -98,94 +145,101 @@ static int parse_seconds(const char *s, int *ms)
     return 0;
 }
 
-enum opt_id {
-    OPT_SOCKET, OPT_TCP, OPT_LAUNCH, OPT_TIMEOUT, OPT_COMPACT, OPT_COLOR, OPT_ARGS,
-    OPT_NAME, OPT_COUNT, OPT_INTERVAL, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_JSON,
-    OPT_VALIDATE, OPT_DENY_DEPRECATED, OPT_DENY_UNSTABLE
+/* getopt_long's values for the options without a short form. */
+enum {
+    OPT_TCP = 256, OPT_LAUNCH, OPT_COMPACT, OPT_COLOR, OPT_ARGS, OPT_NAME, OPT_COUNT, OPT_INTERVAL,
+    OPT_JSON, OPT_VALIDATE, OPT_DENY_DEPRECATED, OPT_DENY_UNSTABLE
 };
 
-struct opt_def {
-    const char *long_name;
-    char        short_name;
-    int         takes_value;
-    enum opt_id id;
+static const char short_options[] = ":s:t:vhV";
+
+static const struct option long_options[] = {
+    {"socket", required_argument, NULL, 's'},
+    {"tcp", required_argument, NULL, OPT_TCP},
+    {"launch", no_argument, NULL, OPT_LAUNCH},
+    {"timeout", required_argument, NULL, 't'},
+    {"compact", no_argument, NULL, OPT_COMPACT},
+    {"color", required_argument, NULL, OPT_COLOR},
+    {"args", required_argument, NULL, OPT_ARGS},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"count", required_argument, NULL, OPT_COUNT},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"validate", no_argument, NULL, OPT_VALIDATE},
+    {"deny-deprecated", no_argument, NULL, OPT_DENY_DEPRECATED},
+    {"deny-unstable", no_argument, NULL, OPT_DENY_UNSTABLE},
+    {NULL, 0, NULL, 0},
 };
 
-static const struct opt_def opts[] = {
-    {"socket", 's', 1, OPT_SOCKET},   {"tcp", 0, 1, OPT_TCP},
-    {"launch", 0, 0, OPT_LAUNCH},     {"timeout", 't', 1, OPT_TIMEOUT},
-    {"compact", 0, 0, OPT_COMPACT},   {"color", 0, 1, OPT_COLOR},
-    {"args", 0, 1, OPT_ARGS},         {"name", 0, 1, OPT_NAME},
-    {"count", 0, 1, OPT_COUNT},       {"interval", 0, 1, OPT_INTERVAL},
-    {"verbose", 'v', 0, OPT_VERBOSE}, {"help", 'h', 0, OPT_HELP},
-    {"version", 'V', 0, OPT_VERSION}, {"json", 0, 0, OPT_JSON},
-    {"validate", 0, 0, OPT_VALIDATE}, {"deny-deprecated", 0, 0, OPT_DENY_DEPRECATED},
-    {"deny-unstable", 0, 0, OPT_DENY_UNSTABLE},
-};
+#define N_OPTION_BITS 5
+_Static_assert(CLI_OPT_JSON == 1 << (N_OPTION_BITS - 1), "N_OPTION_BITS counts the CLI_OPT_* bits");
 
-static const struct opt_def *find_opt(const char *arg, const char **inline_value)
+/* The CLI_OPT_* bit of a command-specific option, 0 for the others. */
+static int option_bit(int id)
 {
-    *inline_value = NULL;
-    size_t n = sizeof opts / sizeof opts[0];
-    if (arg[1] == '-') {
-        const char *name = arg + 2;
-        const char *eq = strchr(name, '=');
-        size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        for (size_t i = 0; i < n; i++)
-            if (strlen(opts[i].long_name) == len && !strncmp(opts[i].long_name, name, len)) {
-                if (eq) *inline_value = eq + 1;
-                return &opts[i];
-            }
-        return NULL;
+    switch (id) {
+    case OPT_ARGS:     return CLI_OPT_ARGS;
+    case OPT_NAME:     return CLI_OPT_NAME;
+    case OPT_COUNT:    return CLI_OPT_COUNT;
+    case OPT_INTERVAL: return CLI_OPT_INTERVAL;
+    case OPT_JSON:     return CLI_OPT_JSON;
+    default:           return 0;
     }
-    for (size_t i = 0; i < n; i++)
-        if (opts[i].short_name && arg[1] == opts[i].short_name) {
-            if (arg[2]) {
-                if (!opts[i].takes_value) return NULL;
-                *inline_value = arg + 2;
-            }
-            return &opts[i];
-        }
+}
+
+static const char *option_name(int id)
+{
+    for (const struct option *o = long_options; o->name; o++)
+        if (o->val == id) return o->name;
+    return "?";
+}
+
+/*
+ * The option getopt_long refused (c: '?' or ':') with optopt and optind as
+ * it left them: a short option's letter is optopt; for a long option (optopt
+ * 0: unknown; else its value, refused a value it does not take) and for a
+ * missing value, optind has moved past the word.
+ */
+static int bad_option(int c, char **args)
+{
+    int is_long = !strncmp(args[optind - 1], "--", 2);
+    if (c == '?' && optopt != 0 && optopt < 256 && !strchr(short_options, optopt)) is_long = 0;
+    if (!is_long) {
+        if (c == ':') return usage_error("option '-%c' needs a value", optopt);
+        return usage_error("unknown option '-%c'", optopt);
+    }
+    const char *arg = args[optind - 1];
+    int len = (int)strcspn(arg, "=");
+    if (c == ':') return usage_error("option '%.*s' needs a value", len, arg);
+    if (optopt) return usage_error("option '%.*s' takes no value", len, arg);
+    return usage_error("unknown or ambiguous option '%.*s'", len, arg);
+}
+
+static const subcommand *find_subcommand(const char *name)
+{
+    for (size_t i = 0; i < N_SUBCOMMANDS; i++)
+        if (!strcmp(subcommands[i].name, name)) return &subcommands[i];
     return NULL;
 }
 
-/* Which subcommand may take which command-specific option. */
-static int option_fits(enum opt_id id, const char *command)
-{
-    const char *cmd = command ? command : "";
-    switch (id) {
-    case OPT_ARGS:     return !strcmp(cmd, "exec");
-    case OPT_NAME:
-    case OPT_COUNT:    return !strcmp(cmd, "events");
-    case OPT_INTERVAL: return !strcmp(cmd, "job") || !strcmp(cmd, "migrate");
-    case OPT_JSON:     return !strcmp(cmd, "schema");
-    default:           return 1;
-    }
-}
-
-static const char *const commands[] = {"exec", "hmp", "events", "wait", "demo",
-                                       "shell", "job", "migrate", "schema", "help"};
-
+/* The words against the subcommand's table entry. */
 static int check_words(const cli *o)
 {
-    const char *c = o->command;
-    if (!strcmp(c, "exec") && o->n_words < 1) return usage_error("exec: missing the command %s", "NAME");
-    if (!strcmp(c, "hmp") && o->n_words < 1) return usage_error("hmp: missing the %s", "LINE");
-    if (!strcmp(c, "wait") && o->n_words < 1) return usage_error("wait: missing the %s", "EVENT");
-    if ((!strcmp(c, "events") || !strcmp(c, "demo") || !strcmp(c, "shell")) && o->n_words > 0)
-        return usage_error("unexpected argument '%s'", o->words[0]);
-    if ((!strcmp(c, "schema") || !strcmp(c, "help")) && o->n_words > 1)
-        return usage_error("unexpected argument '%s'", o->words[1]);
-    if (!strcmp(c, "job")) {
-        if (o->n_words < 1 || strcmp(o->words[0], "watch"))
-            return usage_error("job: expected '%s [ID]'", "job watch");
-        if (o->n_words > 2) return usage_error("unexpected argument '%s'", o->words[2]);
+    const subcommand *c = o->command;
+    int n = o->n_words, first = 0;
+    if (c->first_word) {
+        const char *usage = c->usage[0].synopsis;
+        if (n < 1 || strcmp(o->words[0], c->first_word))
+            return usage_error("%s: expected '%s'", c->name, usage);
+        first = 1;
+        n--;
     }
-    if (!strcmp(c, "migrate")) {
-        if (o->n_words < 1 || strcmp(o->words[0], "watch"))
-            return usage_error("migrate: expected '%s'", "migrate watch");
-        if (o->n_words > 1) return usage_error("unexpected argument '%s'", o->words[1]);
-    }
+    if (n < c->min_words) return usage_error("%s: missing %s", c->name, c->missing);
+    if (c->max_words >= 0 && n > c->max_words)
+        return usage_error("unexpected argument '%s'", o->words[first + c->max_words]);
     return 0;
 }
 
@@ -198,48 +252,54 @@ int cli_parse(int argc, char **argv, cli *o)
     o->color = COLOR_AUTO;
     o->words = calloc((size_t)argc + 1, sizeof *o->words);
     o->names = calloc((size_t)argc + 1, sizeof *o->names);
-    if (!o->words || !o->names) {
+    o->argv_copy = calloc((size_t)argc + 1, sizeof *o->argv_copy);
+    if (!o->words || !o->names || !o->argv_copy) {
         warn_msg("out of memory");
         return -1;
     }
-    /* Options go anywhere; the first word is the subcommand, the rest are its words. */
-    int i;
-    for (i = 1; i < argc; i++) {
-        char *arg = argv[i];
-        if (!strcmp(arg, "--")) {
-            o->qemu_args = argv + i + 1;
-            o->n_qemu_args = argc - i - 1;
-            break;
+    /*
+     * Everything after the first "--" is QEMU's; getopt_long sees only what
+     * comes before, in a copy it may reorder (options go anywhere; the
+     * first other word is the subcommand, the rest are its words).
+     */
+    int n = 1;
+    while (n < argc && strcmp(argv[n], "--")) n++;
+    if (n < argc) {
+        o->qemu_args = argv + n + 1;
+        o->n_qemu_args = argc - n - 1;
+    }
+    char **args = o->argv_copy;
+    args[0] = (char *)"qmpctl";
+    for (int i = 1; i < n; i++) args[i] = argv[i];
+    /* The command-specific options given: CLI_OPT_* bits, and each one's getopt value by bit. */
+    int used = 0;
+    int used_id[N_OPTION_BITS] = {0};
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(n, args, short_options, long_options, NULL)) != -1) {
+        const char *value = optarg;
+        int bit = option_bit(c);
+        if (bit) {
+            used |= bit;
+            for (int k = 0; k < N_OPTION_BITS; k++)
+                if (bit == 1 << k) used_id[k] = c;
         }
-        if (arg[0] != '-' || arg[1] == '\0') {
-            if (!o->command) o->command = arg;
-            else o->words[o->n_words++] = arg;
-            continue;
-        }
-        const char *value;
-        const struct opt_def *d = find_opt(arg, &value);
-        if (!d) return usage_error("unknown option '%s'", arg);
-        if (d->takes_value && !value) {
-            if (i + 1 >= argc) return usage_error("option '%s' needs a value", arg);
-            value = argv[++i];
-        } else if (!d->takes_value && value) {
-            return usage_error("option '%s' takes no value", arg);
-        }
-        switch (d->id) {
-        case OPT_SOCKET:  o->socket = value; break;
+        switch (c) {
+        case 's':         o->socket = value; break;
         case OPT_TCP:     o->tcp = value; break;
         case OPT_LAUNCH:  o->launch = 1; break;
         case OPT_COMPACT: o->compact = 1; break;
-        case OPT_VERBOSE: o->verbose = 1; break;
+        case 'v':         o->verbose = 1; break;
         case OPT_JSON:    o->json = 1; break;
         case OPT_VALIDATE: o->validate |= QMP_VALIDATE; break;
         case OPT_DENY_DEPRECATED: o->validate |= QMP_VALIDATE | QMP_VALIDATE_DENY_DEPRECATED; break;
         case OPT_DENY_UNSTABLE: o->validate |= QMP_VALIDATE | QMP_VALIDATE_DENY_UNSTABLE; break;
         case OPT_ARGS:    o->args_json = value; break;
         case OPT_NAME:    o->names[o->n_names++] = value; break;
-        case OPT_HELP:    cli_help(stdout); return 1;
-        case OPT_VERSION: printf("qmpctl %s\n", QMPCTL_VERSION); return 1;
-        case OPT_TIMEOUT:
+        case 'h':         cli_help(stdout); return 1;
+        case 'V':         printf("qmpctl %s\n", QMPCTL_VERSION); return 1;
+        case 't':
             if (parse_seconds(value, &o->timeout_ms) < 0)
                 return usage_error("--timeout: not a number of seconds: '%s'", value);
             break;
@@ -261,30 +321,28 @@ int cli_parse(int argc, char **argv, cli *o)
             else if (!strcmp(value, "never")) o->color = COLOR_NEVER;
             else return usage_error("--color: expected auto, always or never, not '%s'", value);
             break;
+        default: /* '?' or ':' */
+            return bad_option(c, args);
         }
     }
+    const char *name = optind < n ? args[optind++] : NULL;
+    while (optind < n) o->words[o->n_words++] = args[optind++];
     if (o->n_qemu_args > 0 && !o->launch)
         return usage_error("QEMU arguments after '--' need %s", "--launch");
-    if (!o->command) {
-        if (o->launch) o->command = "demo";
-        else return usage_error("missing the %s (try 'qmpctl --launch' for a demo)", "COMMAND");
+    if (!name) {
+        if (!o->launch) return usage_error("missing the COMMAND (try 'qmpctl --launch' for a demo)");
+        name = "demo";
     }
-    int known = 0;
-    for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
-        if (!strcmp(o->command, commands[k])) known = 1;
-    if (!known) return usage_error("unknown command '%s'", o->command);
-    /* Check the command-specific options against the command now that it is known. */
-    for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
-        const char *value;
-        const struct opt_def *d = argv[i][0] == '-' && argv[i][1] ? find_opt(argv[i], &value) : NULL;
-        if (d && !option_fits(d->id, o->command)) {
-            fprintf(stderr, "qmpctl: option '%s' does not apply to '%s'\n", argv[i], o->command);
-            return usage_error("%s", "(see the Commands section of the help)");
+    o->command = find_subcommand(name);
+    if (!o->command) return usage_error("unknown command '%s'", name);
+    for (int k = 0; k < N_OPTION_BITS; k++)
+        if ((used & (1 << k)) && !(o->command->options & (1 << k))) {
+            fprintf(stderr, "qmpctl: option '--%s' does not apply to '%s'\n", option_name(used_id[k]),
+                    o->command->name);
+            return usage_error("(see the Commands section of the help)");
         }
-        if (d && d->takes_value && !value) i++;
-    }
     if ((o->socket != NULL) + (o->tcp != NULL) + o->launch > 1)
-        return usage_error("%s: give only one", "--socket, --tcp, --launch");
+        return usage_error("--socket, --tcp, --launch: give only one");
     return check_words(o);
 }
 
@@ -292,6 +350,8 @@ void cli_free(cli *o)
 {
     free(o->words);
     free(o->names);
+    free(o->argv_copy);
     o->words = NULL;
     o->names = NULL;
+    o->argv_copy = NULL;
 }

@@ -1,10 +1,40 @@
-/* The command line: options, subcommand and its words, QEMU's arguments after "--". */
+/*
+ * The command line: options, subcommand and its words, QEMU's arguments
+ * after "--".  The subcommands are one table (cli.c): their names, handlers,
+ * the words and options each takes, and their lines in --help.
+ */
 #ifndef QMPCTL_CLI_H
 #define QMPCTL_CLI_H
 
 #include <stdio.h>
 
 enum color_mode { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER };
+
+struct qmpctl;
+
+/* The options that only some subcommands take (subcommand.options). */
+enum {
+    CLI_OPT_ARGS     = 1 << 0, /* --args */
+    CLI_OPT_NAME     = 1 << 1, /* --name */
+    CLI_OPT_COUNT    = 1 << 2, /* --count */
+    CLI_OPT_INTERVAL = 1 << 3, /* --interval */
+    CLI_OPT_JSON     = 1 << 4  /* --json */
+};
+
+typedef struct subcommand {
+    const char *name;
+    int (*run)(struct qmpctl *q);   /* returns qmpctl's exit code */
+    const char *first_word;  /* a word that must come first ("watch" of "job watch"), or NULL */
+    int         min_words;   /* the other words: at least this many... */
+    int         max_words;   /* ...and at most this many (-1: any number) */
+    const char *missing;     /* what fewer than min_words lack, for the usage error */
+    int         options;     /* CLI_OPT_* it takes */
+    int         offline;     /* runs without a server when given no words */
+    /* Its entries in --help: a synopsis and what it does (lines of up to 56 characters). */
+    struct {
+        const char *synopsis, *help;
+    } usage[2];
+} subcommand;
 
 typedef struct cli {
     const char  *socket;        /* -s/--socket, else NULL */
@@ -23,9 +53,10 @@ typedef struct cli {
     int          n_names;
     long         count;         /* events --count; -1 when not given */
     int          interval_ms;   /* watch --interval; default 500 */
-    const char  *command;       /* the subcommand, NULL for none */
+    const subcommand *command;  /* the subcommand */
     char       **words;         /* the subcommand's words (borrowed) */
     int          n_words;
+    char       **argv_copy;     /* what getopt_long reorders (argv is left alone) */
 } cli;
 
 /*

@@ -76,7 +76,7 @@ static int step_events(qmpctl *q)
     int seen[2] = {0, 0};
     unsigned int handler;
     if (qmp_client_on_event(q->client, NULL, on_event, seen, NULL, &handler) < 0)
-        return report_qmp_error("on_event");
+        return report_qmp_error("cannot listen for events");
     int rc = run_and_wait(q, "stop", "STOP");
     if (rc == EXIT_OK) rc = show(q, "query-status");
     if (rc == EXIT_OK) rc = run_and_wait(q, "cont", "RESUME");

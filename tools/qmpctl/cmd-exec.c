@@ -16,8 +16,9 @@ static json_t *build_arguments(const cli *o)
     if (o->args_json) {
         args = qmp_json_parse(o->args_json, strlen(o->args_json));
         if (!args || !json_is_object(args)) {
-            warn_msg("--args: not a JSON object: %s",
-                     args ? o->args_json : qmp_error_last()->message);
+            /* The library's message says where the text is not JSON. */
+            if (args) warn_msg("--args: not a JSON object: %s", o->args_json);
+            else warn_msg("--args: %s", qmp_error_last()->message);
             json_decref(args);
             return NULL;
         }

@@ -12,18 +12,34 @@
 struct job_watch {
     char id[256];        /* the watched job, empty until chosen */
     char error[512];     /* an error reported by an event, if any */
+    int  cancelled;      /* BLOCK_JOB_CANCELLED came */
+    int  aborting;       /* JOB_STATUS_CHANGE said "aborting": it failed or was cancelled */
 };
 
-/* Block jobs report their end in events too: the only word left if the job is dismissed at once. */
+/*
+ * A job that QEMU dismisses as soon as it ends (auto-dismiss, the default
+ * of block jobs) is gone from query-jobs before its end can be read there:
+ * its events say how it ended.  Every job passes through "aborting" when
+ * it fails or is cancelled (JOB_STATUS_CHANGE), and block jobs send
+ * BLOCK_JOB_COMPLETED (with "error" when they failed) or BLOCK_JOB_CANCELLED.
+ */
 static void on_event(qmp_client *c, const qmp_event *ev, void *user_data)
 {
     (void)c;
     struct job_watch *w = user_data;
     const json_t *data = qmp_event_data(ev);
+    const char *name = qmp_event_name(ev);
+    if (!w->id[0]) return;
+    if (!strcmp(name, "JOB_STATUS_CHANGE")) {
+        const char *id = json_string_value(json_object_get(data, "id"));
+        const char *status = json_string_value(json_object_get(data, "status"));
+        if (id && status && !strcmp(id, w->id) && !strcmp(status, "aborting")) w->aborting = 1;
+        return;
+    }
     const char *id = json_string_value(json_object_get(data, "device"));
     const char *error = json_string_value(json_object_get(data, "error"));
-    if (!w->id[0] || !id || strcmp(id, w->id)) return;
-    if (!strcmp(qmp_event_name(ev), "BLOCK_JOB_CANCELLED")) snprintf(w->error, sizeof w->error, "cancelled");
+    if (!id || strcmp(id, w->id)) return;
+    if (!strcmp(name, "BLOCK_JOB_CANCELLED")) w->cancelled = 1;
     else if (error) snprintf(w->error, sizeof w->error, "%s", error);
 }
 
@@ -54,6 +70,22 @@ static int finish(progress *p, const struct job_watch *w, const char *status, co
     return EXIT_OK;
 }
 
+/* The end of a job that was dismissed before it could be seen ending: what its events said. */
+static int finish_dismissed(progress *p, const struct job_watch *w)
+{
+    char text[1024];
+    int rc = EXIT_FAILED;
+    if (w->error[0]) snprintf(text, sizeof text, "job %s: failed: %s (then dismissed)", w->id, w->error);
+    else if (w->cancelled) snprintf(text, sizeof text, "job %s: cancelled (then dismissed)", w->id);
+    else if (w->aborting) snprintf(text, sizeof text, "job %s: failed or was cancelled (then dismissed)", w->id);
+    else {
+        snprintf(text, sizeof text, "job %s: completed (then dismissed)", w->id);
+        rc = EXIT_OK;
+    }
+    progress_finish(p, text);
+    return rc;
+}
+
 int cmd_watch_job(qmpctl *q)
 {
     struct job_watch w;
@@ -61,7 +93,7 @@ int cmd_watch_job(qmpctl *q)
     if (q->opt->n_words > 1) snprintf(w.id, sizeof w.id, "%s", q->opt->words[1]);
     unsigned int handler;
     if (qmp_client_on_event(q->client, NULL, on_event, &w, NULL, &handler) < 0)
-        return report_qmp_error("on_event");
+        return report_qmp_error("cannot listen for events");
     progress p;
     progress_init(&p, stdout);
     long long deadline = deadline_after(q->opt->timeout_ms);
@@ -73,8 +105,8 @@ int cmd_watch_job(qmpctl *q)
         if (!job) {
             json_decref(jobs);
             if (seen) {
-                /* Gone: dismissed (auto-dismiss) since the last poll. */
-                rc = finish(&p, &w, "null (dismissed)", w.error);
+                /* Gone: it ended and QEMU dismissed it (auto-dismiss) since the last poll. */
+                rc = finish_dismissed(&p, &w);
             } else {
                 if (w.id[0]) warn_msg("no job '%s'", w.id);
                 else warn_msg("no job to watch");

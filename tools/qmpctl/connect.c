@@ -29,7 +29,7 @@ static int connect_launched(const cli *o, qmp_client *c)
     int timeout = o->timeout_ms >= 0 ? o->timeout_ms : LAUNCH_TIMEOUT_MS;
     struct connect_state s = {0, 0};
     if (qmp_client_connect_unix_async(c, path, timeout > 0 ? timeout : 1, on_connected, &s, NULL) < 0) {
-        report_qmp_error("connect");
+        report_qmp_error(NULL);
         return EXIT_CONN;
     }
     char why[128];
@@ -52,7 +52,7 @@ static int connect_launched(const cli *o, qmp_client *c)
         qmp_client_process(c, fd >= 0 ? revents : 0);
     }
     if (s.status != QMP_OK) {
-        report_qmp_error("connect");
+        report_qmp_error(NULL);
         launch_show_log();
         return EXIT_CONN;
     }
@@ -80,7 +80,7 @@ static int connect_tcp(const cli *o, qmp_client *c, int timeout)
     int rc = qmp_client_connect_tcp(c, host, colon + 1, timeout);
     free(copy);
     if (rc < 0) {
-        report_qmp_error("connect");
+        report_qmp_error(NULL);
         return EXIT_CONN;
     }
     return EXIT_OK;
@@ -100,7 +100,7 @@ int qmpctl_connect(const cli *o, qmp_client *c)
     }
     if (o->verbose) fprintf(stderr, "qmpctl: connecting to %s\n", path);
     if (qmp_client_connect_unix(c, path, timeout) < 0) {
-        report_qmp_error("connect");
+        report_qmp_error(NULL);
         return EXIT_CONN;
     }
     return EXIT_OK;

@@ -22,8 +22,10 @@ int report_qmp_error(const char *what)
     if (e->code == QMP_ECOMMAND)
         fprintf(stderr, "%s: %s\n", e->qmp_class ? e->qmp_class : "GenericError",
                 e->qmp_desc ? e->qmp_desc : "");
-    else
+    else if (what)
         fprintf(stderr, "qmpctl: %s: %s\n", what, e->message);
+    else
+        fprintf(stderr, "qmpctl: %s\n", e->message);
     return exit_code_for(e->code);
 }
 

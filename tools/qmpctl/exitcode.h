@@ -17,7 +17,8 @@ int exit_code_for(int qmp_status);
 
 /*
  * Reports the calling thread's last libqmp error on stderr and returns its
- * exit code: "Class: desc" for a QMP error reply, else "qmpctl: WHAT: message".
+ * exit code: "Class: desc" for a QMP error reply, else "qmpctl: WHAT: message",
+ * or "qmpctl: message" when what is NULL (the message says what failed).
  */
 int report_qmp_error(const char *what);
 

@@ -117,7 +117,7 @@ int launch_start(char *const *extra, int n_extra, int verbose, const char **sock
     if (pid < 0) {
         remove_dir();
         signals_block(0);
-        warn_msg("fork: %s", strerror(fork_errno));
+        warn_msg("cannot start QEMU: %s", strerror(fork_errno));
         return -1;
     }
     qemu_pid = pid;

@@ -12,21 +12,6 @@
 #include "signals.h"
 #include "validate.h"
 
-static int run(qmpctl *q)
-{
-    const char *c = q->opt->command;
-    if (!strcmp(c, "exec")) return cmd_exec(q);
-    if (!strcmp(c, "hmp")) return cmd_hmp(q);
-    if (!strcmp(c, "events")) return cmd_events(q);
-    if (!strcmp(c, "wait")) return cmd_wait(q);
-    if (!strcmp(c, "demo")) return cmd_demo(q);
-    if (!strcmp(c, "shell")) return cmd_shell(q);
-    if (!strcmp(c, "job")) return cmd_watch_job(q);
-    if (!strcmp(c, "schema")) return cmd_schema(q);
-    if (!strcmp(c, "help")) return cmd_help(q);
-    return cmd_watch_migrate(q);
-}
-
 int main(int argc, char **argv)
 {
     cli opt;
@@ -35,7 +20,7 @@ int main(int argc, char **argv)
         cli_free(&opt);
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     }
-    if (!strcmp(opt.command, "help") && opt.n_words == 0) {
+    if (opt.command->offline && opt.n_words == 0) {
         /* Plain help needs no server. */
         cli_help(stdout);
         cli_free(&opt);
@@ -52,7 +37,7 @@ int main(int argc, char **argv)
     if (opt.timeout_ms >= 0) qmp_client_set_timeout(q.client, opt.timeout_ms > 0 ? opt.timeout_ms : 1);
     rc = qmpctl_connect(&opt, q.client);
     if (rc == EXIT_OK && opt.validate) rc = validation_set(q.client, opt.validate);
-    if (rc == EXIT_OK) rc = run(&q);
+    if (rc == EXIT_OK) rc = opt.command->run(&q);
     qmp_client_free(q.client);
     launch_stop();
     cli_free(&opt);

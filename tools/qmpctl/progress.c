@@ -3,6 +3,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #define BAR_WIDTH 24
 
 void progress_init(progress *p, FILE *f)
@@ -14,16 +16,26 @@ void progress_init(progress *p, FILE *f)
     p->rate = -1;
 }
 
-/* 1536 -> "1.5 KiB" */
+/* 1536 -> "1.5 KiB" (IEC units, as QEMU's own sizes) */
 static void human_bytes(char *buf, size_t n, double v)
 {
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    int u = 0;
-    while (v >= 1024 && u < 5) {
-        v /= 1024;
-        u++;
+    char *text = g_format_size_full(v > 0 ? (guint64)(v + 0.5) : 0, G_FORMAT_SIZE_IEC_UNITS);
+    /*
+     * GLib joins number and unit with a no-break space (U+00A0) in UTF-8,
+     * whatever the locale: a plain space reads the same on any terminal
+     * and in any log.
+     */
+    size_t o = 0;
+    for (const char *t = text; *t && o + 1 < n; t++) {
+        if ((unsigned char)t[0] == 0xc2 && (unsigned char)t[1] == 0xa0) {
+            buf[o++] = ' ';
+            t++;
+        } else {
+            buf[o++] = *t;
+        }
     }
-    snprintf(buf, n, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+    if (n) buf[o] = '\0';
+    g_free(text);
 }
 
 static void human_duration(char *buf, size_t n, double seconds)

@@ -5,6 +5,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #include "exitcode.h"
 
 #define NAME_COLUMN_MAX 24
@@ -14,33 +16,6 @@ int schema_width(FILE *f)
     struct winsize ws;
     if (isatty(fileno(f)) && ioctl(fileno(f), TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40) return ws.ws_col;
     return 80;
-}
-
-/* --- a growing string --------------------------------------------------------- */
-
-typedef struct sbuf {
-    char  *p;
-    size_t len, cap;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s)
-{
-    size_t n = strlen(s);
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) abort();
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n + 1);
-    b->len += n;
-}
-
-static const char *sb_str(const sbuf *b)
-{
-    return b->p ? b->p : "";
 }
 
 /* --- printing with wrapping ---------------------------------------------------- */
@@ -98,12 +73,9 @@ static void put_features(line *l, const json_t *features)
     json_array_foreach(features, i, feat) {
         const char *name = json_string_value(feat);
         if (!name) continue;
-        size_t n = strlen(name) + 3;
-        char *tok = malloc(n);
-        if (!tok) abort();
-        snprintf(tok, n, "[%s]", name);
+        char *tok = g_strdup_printf("[%s]", name);
         put_token(l, " ", tok);
-        free(tok);
+        g_free(tok);
     }
 }
 
@@ -121,23 +93,23 @@ static int is_type(const json_t *t, const char *type)
 }
 
 /* A short rendering: str, enum, [T], A|B, object. */
-static void label(sbuf *b, const json_t *t)
+static void label(GString *b, const json_t *t)
 {
     if (is_type(t, "array")) {
-        sb_add(b, "[");
+        g_string_append_c(b, '[');
         label(b, json_object_get(t, "element"));
-        sb_add(b, "]");
+        g_string_append_c(b, ']');
     } else if (is_type(t, "alternate")) {
         size_t i;
         json_t *alt;
         json_array_foreach(json_object_get(t, "alternatives"), i, alt) {
-            if (i) sb_add(b, "|");
+            if (i) g_string_append_c(b, '|');
             label(b, alt);
         }
     } else if (is_type(t, "object") && json_is_true(json_object_get(t, "recursive"))) {
-        sb_add(b, "object (recursive)");
+        g_string_append(b, "object (recursive)");
     } else {
-        sb_add(b, type_of(t));
+        g_string_append(b, type_of(t));
     }
 }
 
@@ -203,13 +175,13 @@ static void put_entry(FILE *f, int indent, int name_w, const char *name, const c
 static void put_typed_entry(FILE *f, int indent, int name_w, const char *name, const json_t *t, int optional,
                             const json_t *features, int width)
 {
-    sbuf b = {0};
-    label(&b, t);
+    GString *b = g_string_new(NULL);
+    label(b, t);
     const json_t *e = enum_of(t);
-    put_entry(f, indent, name_w, name, sb_str(&b), e ? json_object_get(e, "values") : NULL,
+    put_entry(f, indent, name_w, name, b->str, e ? json_object_get(e, "values") : NULL,
               e ? json_object_get(e, "value-features") : NULL, optional, features,
               json_object_get(t, "features"), width);
-    free(b.p);
+    g_string_free(b, TRUE);
 }
 
 static void print_object(FILE *f, const json_t *obj, int indent, int width);
@@ -269,11 +241,10 @@ static void put_when(FILE *f, int indent, const char *tag, const json_t *values,
     size_t i;
     json_t *v;
     json_array_foreach(values, i, v) {
-        sbuf tok = {0};
-        sb_add(&tok, json_string_value(v));
-        if (i + 1 == json_array_size(values)) sb_add(&tok, empty ? ": nothing more" : ":");
-        put_token(&l, i ? ", " : " ", sb_str(&tok));
-        free(tok.p);
+        GString *tok = g_string_new(json_string_value(v));
+        if (i + 1 == json_array_size(values)) g_string_append(tok, empty ? ": nothing more" : ":");
+        put_token(&l, i ? ", " : " ", tok->str);
+        g_string_free(tok, TRUE);
     }
     put_features(&l, features);
     end_line(&l);
@@ -288,10 +259,10 @@ static void print_branches(FILE *f, const char *tag, const json_t *branches, int
                            void (*print)(FILE *, const json_t *, int, int))
 {
     size_t n = json_object_size(branches), k = 0;
-    const char **keys = calloc(n ? n : 1, sizeof *keys);
-    const json_t **vals = calloc(n ? n : 1, sizeof *vals);
-    char *done = calloc(n ? n : 1, 1);
-    if (!keys || !vals || !done) abort();
+    /* GLib's allocations end the program when memory runs out. */
+    const char **keys = g_new0(const char *, n);
+    const json_t **vals = g_new0(const json_t *, n);
+    char *done = g_new0(char, n);
     const char *key;
     json_t *members;
     json_object_foreach((json_t *)branches, key, members) {
@@ -318,9 +289,9 @@ static void print_branches(FILE *f, const char *tag, const json_t *branches, int
         json_decref(same);
         if (!empty) print(f, vals[i], indent + 2, width);
     }
-    free(keys);
-    free(vals);
-    free(done);
+    g_free(keys);
+    g_free(vals);
+    g_free(done);
 }
 
 static void print_object(FILE *f, const json_t *obj, int indent, int width)
@@ -355,11 +326,9 @@ static void print_section(FILE *f, const char *title, const json_t *t, int width
         print_body(f, t, 4, width);
     } else {
         /* Not an object (an unusual schema): show it as a value. */
-        sbuf b = {0};
-        sb_add(&b, title);
-        sb_add(&b, ":");
-        put_typed_entry(f, 2, 0, sb_str(&b), t, 0, NULL, width);
-        free(b.p);
+        char *heading = g_strconcat(title, ":", NULL);
+        put_typed_entry(f, 2, 0, heading, t, 0, NULL, width);
+        g_free(heading);
         print_body(f, t, 4, width);
     }
 }
@@ -385,16 +354,14 @@ void schema_print_describe(FILE *f, const json_t *d, int width)
         return;
     }
     const char *kind = type_of(d);
-    sbuf what = {0};
+    char *what;
     if (!strcmp(kind, "object") || !strcmp(kind, "enum") || !strcmp(kind, "array") ||
-        !strcmp(kind, "alternate")) {
-        sb_add(&what, kind);
-        sb_add(&what, " type");
-    } else {
-        sb_add(&what, "built-in type");
-    }
-    put_heading(f, name, sb_str(&what), json_object_get(d, "features"), width);
-    free(what.p);
+        !strcmp(kind, "alternate"))
+        what = g_strconcat(kind, " type", NULL);
+    else
+        what = g_strdup("built-in type");
+    put_heading(f, name, what, json_object_get(d, "features"), width);
+    g_free(what);
     if (!strcmp(kind, "object")) {
         if (is_empty_object(d)) fputs("  no members\n", f);
         else print_object(f, d, 2, width);
@@ -488,24 +455,21 @@ void schema_print_arguments(FILE *f, const qmp_schema *s, const char *name, cons
 static void print_names(FILE *f, const qmp_schema *s, const char *title, json_t *names, int width, int columns)
 {
     size_t n = json_array_size(names);
-    char **entries = calloc(n ? n : 1, sizeof *entries);
-    if (!entries) abort();
+    char **entries = g_new0(char *, n);
     for (size_t i = 0; i < n; i++) {
         const char *name = json_string_value(json_array_get(names, i));
-        sbuf b = {0};
-        sb_add(&b, name);
+        GString *b = g_string_new(name);
         char query[512];
         snprintf(query, sizeof query, "%s/$deprecated", name);
-        if (qmp_schema_has(s, query) == 1) sb_add(&b, " [deprecated]");
+        if (qmp_schema_has(s, query) == 1) g_string_append(b, " [deprecated]");
         snprintf(query, sizeof query, "%s/$unstable", name);
-        if (qmp_schema_has(s, query) == 1) sb_add(&b, " [unstable]");
-        entries[i] = b.p ? b.p : strdup("");
+        if (qmp_schema_has(s, query) == 1) g_string_append(b, " [unstable]");
+        entries[i] = g_string_free(b, FALSE);
     }
     fprintf(f, "%s (%zu):\n", title, n);
     /* As ls: the most columns (each as wide as its longest entry) that fit, filled downwards. */
     size_t ncols = 1, nrows = n;
-    int *col_w = calloc(n ? n : 1, sizeof *col_w);
-    if (!col_w) abort();
+    int *col_w = g_new0(int, n);
     for (size_t try = columns ? n : 1; try > 1; try--) {
         size_t rows = (n + try - 1) / try;
         if ((try - 1) * rows >= n) continue; /* would leave a column empty */
@@ -533,9 +497,9 @@ static void print_names(FILE *f, const qmp_schema *s, const char *title, json_t 
         }
         fputc('\n', f);
     }
-    free(col_w);
-    for (size_t i = 0; i < n; i++) free(entries[i]);
-    free(entries);
+    g_free(col_w);
+    for (size_t i = 0; i < n; i++) g_free(entries[i]);
+    g_free(entries);
 }
 
 void schema_print_list(FILE *f, const qmp_schema *s, int width, int columns)
@@ -550,65 +514,31 @@ void schema_print_list(FILE *f, const qmp_schema *s, int width, int columns)
 
 /* --- did you mean ------------------------------------------------------------------------ */
 
-/* Edits (insert, delete, replace, swap two neighbours) from a to b; stops counting past limit. */
-static size_t edits(const char *a, const char *b, size_t limit)
-{
-    size_t n = strlen(a), m = strlen(b);
-    if ((n > m ? n - m : m - n) > limit) return limit + 1;
-    size_t *d = malloc((n + 1) * (m + 1) * sizeof *d);
-    if (!d) abort();
-#define D(i, j) d[(i) * (m + 1) + (j)]
-    for (size_t i = 0; i <= n; i++) D(i, 0) = i;
-    for (size_t j = 0; j <= m; j++) D(0, j) = j;
-    for (size_t i = 1; i <= n; i++)
-        for (size_t j = 1; j <= m; j++) {
-            size_t best = D(i - 1, j - 1) + (a[i - 1] != b[j - 1]);
-            if (D(i - 1, j) + 1 < best) best = D(i - 1, j) + 1;
-            if (D(i, j - 1) + 1 < best) best = D(i, j - 1) + 1;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && D(i - 2, j - 2) + 1 < best)
-                best = D(i - 2, j - 2) + 1;
-            D(i, j) = best;
-        }
-    size_t r = D(n, m);
-#undef D
-    free(d);
-    return r;
-}
-
 #define SUGGEST_MAX 5
 
 /*
- * The names of s close to name: the closest by a few edits (a third of its
- * length, 1 to 3), else up to SUGGEST_MAX that contain it.  A new array.
+ * The command and event names of s close to name: the library's suggestion
+ * (a few edits away), else up to SUGGEST_MAX + 1 that contain it.  A new array.
  */
 static json_t *suggestions(const qmp_schema *s, const char *name)
 {
+    json_t *out = json_array();
+    char *pick = NULL;
+    if (qmp_schema_suggest(s, name, QMP_SCHEMA_COMMANDS | QMP_SCHEMA_EVENTS, &pick) == 1) {
+        json_array_append_new(out, json_string(pick));
+        qmp_free(pick);
+        return out;
+    }
+    if (strlen(name) < 3) return out;
     json_t *all = qmp_schema_list(s, QMP_SCHEMA_COMMANDS);
     json_t *events = qmp_schema_list(s, QMP_SCHEMA_EVENTS);
     json_array_extend(all, events);
     json_decref(events);
-    size_t len = strlen(name), limit = len / 3;
-    if (limit < 1) limit = 1;
-    if (limit > 3) limit = 3;
-    size_t best = limit + 1;
-    const char *pick = NULL;
     size_t i;
     json_t *v;
-    json_array_foreach(all, i, v) {
-        size_t d = edits(name, json_string_value(v), limit);
-        if (d < best) {
-            best = d;
-            pick = json_string_value(v);
-        }
-    }
-    json_t *out = json_array();
-    if (pick) {
-        json_array_append_new(out, json_string(pick));
-    } else if (len >= 3) {
-        json_array_foreach(all, i, v)
-            if (strstr(json_string_value(v), name) && json_array_size(out) < SUGGEST_MAX + 1)
-                json_array_append(out, v);
-    }
+    json_array_foreach(all, i, v)
+        if (strstr(json_string_value(v), name) && json_array_size(out) < SUGGEST_MAX + 1)
+            json_array_append(out, v);
     json_decref(all);
     return out;
 }

@@ -5,9 +5,8 @@
 
 #include <editline/readline.h>
 
+#include "shell.h"
 #include "words.h"
-
-static const char *const builtins[] = {"hmp", "help", "schema", "quit", "exit", "/hmp", "/qmp", "/validate"};
 
 static char **names;
 static size_t n_names;
@@ -42,8 +41,9 @@ void complete_bind(qmp_client *c)
 int complete_init(qmp_client *c)
 {
     client = c;
-    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
-        if (add_name(builtins[i]) < 0) return QMP_ENOMEM;
+    const char *own;
+    for (size_t i = 0; (own = shell_command_name(i)); i++)
+        if (add_name(own) < 0) return QMP_ENOMEM;
     json_t *list = NULL;
     int rc = qmp_client_execute(c, qmp_command_new("query-commands", NULL), &list);
     if (rc == 0) {
@@ -90,13 +90,6 @@ void complete_set_hmp_mode(int on)
     hmp_mode = on;
 }
 
-static int is_builtin(const char *name)
-{
-    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
-        if (!strcmp(builtins[i], name)) return 1;
-    return 0;
-}
-
 /* readline's generator protocol: state 0 starts over; each call returns the next match (malloc'd). */
 static char *next_command(const char *text, int state)
 {
@@ -105,7 +98,7 @@ static char *next_command(const char *text, int state)
     size_t len = strlen(text);
     while (at < n_names) {
         const char *name = names[at++];
-        if (hmp_mode && !is_builtin(name)) continue;
+        if (hmp_mode && !shell_is_command(name, 1)) continue;
         if (!strncmp(name, text, len)) return strdup(name);
     }
     return NULL;
@@ -298,8 +291,9 @@ char **complete_attempt(const char *text, int start, int end)
     /* The words before the one being completed. */
     char *before = strndup(rl_line_buffer, (size_t)start);
     words w;
-    const char *error;
-    if (!before || words_split(before, &w, &error) < 0) {
+    char error[256];
+    if (!before || words_split(before, &w, error, sizeof error) < 0 || w.n == 0) {
+        if (before && w.v) words_free(&w);
         free(before);
         return NULL;
     }
@@ -313,7 +307,7 @@ char **complete_attempt(const char *text, int start, int end)
         json_decref(candidates);
         candidates = json_pack("[s, s]", "on", "off");
         if (w.n == 1 && after_blank) matches = rl_completion_matches(text, next_candidate);
-    } else if (cmd[0] != '{' && cmd[0] != '/' && !is_builtin(cmd)) {
+    } else if (cmd[0] != '{' && cmd[0] != '/' && !shell_is_command(cmd, 0)) {
         matches = complete_arguments(&w, text, start);
     }
     words_free(&w);

@@ -23,6 +23,7 @@
 #include "loop.h"
 #include "qmpctl.h"
 #include "schema-print.h"
+#include "shell.h"
 #include "shell-complete.h"
 #include "signals.h"
 #include "validate.h"
@@ -38,22 +39,6 @@ static struct shell {
     int     line_done;  /* a line was handled: libedit must be set up again */
     int     status;     /* the last failed command's exit code */
 } sh;
-
-static void help(void)
-{
-    puts("  NAME [KEY=VALUE...]  run a QMP command (VALUE: JSON, else a string; a.b=1 nests)\n"
-         "  {\"execute\": ...}     run a QMP command given as JSON\n"
-         "  hmp LINE             run a human monitor command\n"
-         "  /hmp, /qmp           switch to HMP mode (every line is HMP) and back\n"
-         "  /validate [on|off]   check commands against the server's schema before\n"
-         "                       sending them (as --validate), or show whether it does\n"
-         "  help                 this help\n"
-         "  help NAME            the arguments of the command NAME\n"
-         "  schema [NAME|QUERY]  the commands and events, NAME's schema, or a query\n"
-         "  quit, exit, ^D       leave (QMP's own quit: {\"execute\": \"quit\"})\n"
-         "Tab completes command names, argument names and values; events are printed\n"
-         "as they arrive.");
-}
 
 static const char *prompt(void)
 {
@@ -188,26 +173,130 @@ static void set_mode(int hmp)
     complete_set_hmp_mode(hmp);
 }
 
+/* The shell's own commands: each gets the line's words and the text after the first word. */
+
+static void shell_help(void);
+
+static void do_hmp(const words *w, const char *rest)
+{
+    (void)w;
+    run_hmp(rest);
+}
+
+static void do_mode(const words *w, const char *rest)
+{
+    (void)rest;
+    set_mode(!strcmp(w->v[0], "/hmp"));
+}
+
+static void do_validate(const words *w, const char *rest)
+{
+    (void)rest;
+    run_validate(w);
+}
+
+static void do_help(const words *w, const char *rest)
+{
+    (void)rest;
+    if (w->n == 1) shell_help();
+    else run_schema(w);
+}
+
+static void do_schema(const words *w, const char *rest)
+{
+    (void)rest;
+    run_schema(w);
+}
+
+static void do_quit(const words *w, const char *rest)
+{
+    (void)w;
+    (void)rest;
+    sh.quit = 1;
+}
+
+static const struct shell_command {
+    const char *name;
+    void (*run)(const words *w, const char *rest);
+    int hmp_mode;       /* also in HMP mode (help: only alone, "help X" is HMP's) */
+    const char *help;   /* its lines in the help, NULL when the previous entry's cover it */
+} shell_commands[] = {
+    {"hmp", do_hmp, 0, "  hmp LINE             run a human monitor command\n"},
+    {"/hmp", do_mode, 1, "  /hmp, /qmp           switch to HMP mode (every line is HMP) and back\n"},
+    {"/qmp", do_mode, 1, NULL},
+    {"/validate", do_validate, 1,
+     "  /validate [on|off]   check commands against the server's schema before\n"
+     "                       sending them (as --validate), or show whether it does\n"},
+    {"help", do_help, 1,
+     "  help                 this help\n"
+     "  help NAME            the arguments of the command NAME\n"},
+    {"schema", do_schema, 0, "  schema [NAME|QUERY]  the commands and events, NAME's schema, or a query\n"},
+    {"quit", do_quit, 1, "  quit, exit, ^D       leave (QMP's own quit: {\"execute\": \"quit\"})\n"},
+    {"exit", do_quit, 1, NULL},
+};
+
+#define N_SHELL_COMMANDS (sizeof shell_commands / sizeof shell_commands[0])
+
+static void shell_help(void)
+{
+    fputs("  NAME [KEY=VALUE...]  run a QMP command (VALUE: JSON, else a string; a.b=1 nests)\n"
+          "  {\"execute\": ...}     run a QMP command given as JSON\n", stdout);
+    for (size_t i = 0; i < N_SHELL_COMMANDS; i++)
+        if (shell_commands[i].help) fputs(shell_commands[i].help, stdout);
+    puts("Tab completes command names, argument names and values; events are printed\n"
+         "as they arrive.");
+}
+
+const char *shell_command_name(size_t i)
+{
+    return i < N_SHELL_COMMANDS ? shell_commands[i].name : NULL;
+}
+
+static const struct shell_command *find_shell_command(const char *name, int hmp_mode)
+{
+    for (size_t i = 0; i < N_SHELL_COMMANDS; i++)
+        if (!strcmp(shell_commands[i].name, name) && (!hmp_mode || shell_commands[i].hmp_mode))
+            return &shell_commands[i];
+    return NULL;
+}
+
+int shell_is_command(const char *name, int hmp_mode)
+{
+    return find_shell_command(name, hmp_mode) != NULL;
+}
+
 static void run_line(const char *line)
 {
-    while (*line == ' ' || *line == '\t') line++;
+    line += strspn(line, " \t");
     if (!*line) return;
+    /* The text after the first word, as typed (for hmp LINE). */
+    const char *rest = line + strcspn(line, " \t");
+    rest += strspn(rest, " \t");
+    if (sh.hmp_mode) {
+        /* HMP's lines are HMP's as typed, quotes and all: only the shell's own words are looked at. */
+        char *first = strndup(line, strcspn(line, " \t"));
+        const struct shell_command *c = first ? find_shell_command(first, 1) : NULL;
+        free(first);
+        /* "help" alone is the shell's; "help info" is HMP's. */
+        if (!c || (c->run == do_help && *rest)) {
+            run_hmp(line);
+            fflush(stdout);
+            return;
+        }
+    } else if (line[0] == '{') {
+        run_json(line);         /* JSON as typed */
+        fflush(stdout);
+        return;
+    }
     words w;
-    const char *error;
-    if (words_split(line, &w, &error) < 0) {
+    char error[256];
+    if (words_split(line, &w, error, sizeof error) < 0) {
         warn_msg("%s", error);
         failed(EXIT_USAGE);
         return;
     }
-    const char *first = w.v[0];
-    if (!strcmp(first, "quit") || !strcmp(first, "exit")) sh.quit = 1;
-    else if (!strcmp(first, "help") && w.n == 1) help();
-    else if (!strcmp(first, "/hmp") || !strcmp(first, "/qmp")) set_mode(!strcmp(first, "/hmp"));
-    else if (!strcmp(first, "/validate")) run_validate(&w);
-    else if (!sh.hmp_mode && (!strcmp(first, "help") || !strcmp(first, "schema"))) run_schema(&w);
-    else if (sh.hmp_mode) run_hmp(line);
-    else if (!strcmp(first, "hmp")) run_hmp(line + 3 + strspn(line + 3, " \t"));
-    else if (line[0] == '{') run_json(line);
+    const struct shell_command *c = find_shell_command(w.v[0], sh.hmp_mode);
+    if (c) c->run(&w, rest);
     else run_exec(&w);
     words_free(&w);
     fflush(stdout);
@@ -280,7 +369,7 @@ static int interactive(void)
     rl_attempted_completion_function = complete_attempt;
     int sig_pipe[2];
     if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-        warn_msg("pipe: %s", strerror(errno));
+        warn_msg("cannot watch for signals: %s", strerror(errno));
         free(hist);
         return EXIT_CONN;
     }
@@ -347,7 +436,7 @@ int cmd_shell(qmpctl *q)
     sh.q = q;
     unsigned int handler;
     if (qmp_client_on_event(q->client, NULL, on_event, NULL, NULL, &handler) < 0)
-        return report_qmp_error("on_event");
+        return report_qmp_error("cannot listen for events");
     int rc;
     complete_bind(q->client);
     if (isatty(STDIN_FILENO)) {

@@ -146,7 +146,8 @@ class OutOfMemory(Error, MemoryError):
 
 
 class DeadlockError(Error):
-    """The call would wait on itself."""
+    """The call would wait on itself (QMP_EDEADLK; this version of libqmp
+    never returns it: see qmp-common.h)."""
 
 
 _ERRORS = {

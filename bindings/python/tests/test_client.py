@@ -3,6 +3,7 @@
 
 import builtins
 import os
+import signal
 import socket
 import time
 
@@ -153,6 +154,18 @@ class TestClient(QemuTestCase):
         c.timeout = 2.5
         self.assertEqual(c.timeout, 2.5)
         self.assertEqual(c.execute("query-status")["status"], "running")
+        # A call that sets no timeout of its own waits that long.
+        c.timeout = 0.3
+        self.qemu.signal(signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            with self.assertRaises(libqmp.TimeoutError):
+                c.execute("query-status")
+            took = time.monotonic() - start
+        finally:
+            self.qemu.signal(signal.SIGCONT)
+        self.assertGreaterEqual(took, 0.25)
+        self.assertLess(took, 2.0)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,10 @@ class TestFaults(QemuTestCase):
                 c.wait_event("STOP", timeout=0.2)
         finally:
             self.qemu.signal(signal.SIGCONT)
-        # The late reply is dropped; the client works again.
+        # The late reply is dropped: the next call (another command) gets its own.
+        version = c.execute("query-version", timeout=5)
+        self.assertIn("qemu", version)
+        self.assertNotIn("status", version)
         self.assertEqual(c.execute("query-status", timeout=5)["status"], "running")
         self.assertTrue(c.connected)
 

@@ -197,25 +197,39 @@ class TestSchemaOffline(unittest.TestCase):
         with open(test_data("qemu-7.2", "query-qmp-schema.json")) as f:
             s = libqmp.Schema.from_json(f.read())
         unexpected = []
+        saw_closed = []
+        running = threading.Barrier(5)
 
         def worker():
-            for _ in range(2000):
+            # Right answers until the schema is closed, then "closed": each
+            # thread keeps calling until it has seen the close.
+            running.wait()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
                 try:
                     if not s.has(IO_URING) or s.validate(drive_backup()) != [
                             "drive-backup: command 'drive-backup' is deprecated"]:
                         unexpected.append("wrong answer")
                 except libqmp.InvalidArgument as e:
-                    if "closed" not in e.message:
+                    if "closed" in e.message:
+                        saw_closed.append(True)
+                    else:
                         unexpected.append(e.message)
                     return
+                except Exception as e:  # noqa: BLE001 - reported below
+                    unexpected.append(repr(e))
+                    return
+            unexpected.append("the close was never seen")
         threads = [threading.Thread(target=worker) for _ in range(4)]
         for t in threads:
             t.start()
+        running.wait()
         time.sleep(0.02)
         s.close()  # while the threads use it: they see "closed", nothing worse
         for t in threads:
             t.join()
         self.assertEqual(unexpected, [])
+        self.assertEqual(len(saw_closed), 4)
 
     def saved_json(self):
         with open(test_data("qemu-7.2", "query-qmp-schema.json")) as f:

@@ -99,7 +99,8 @@ module LibQMP
   # and a malformed schema query.
   class InvalidArgument < Error; end
   class OutOfMemory < Error; end
-  # The call would have waited on itself (see libqmp's threading rules).
+  # The call would have waited on itself (QMP_EDEADLK; this version of
+  # libqmp never returns it: see qmp-common.h).
   class DeadlockError < Error; end
 
   ERRORS = {
