@@ -530,10 +530,17 @@ bool Client::has_capability(const char *name) {
 
 // --- executing --------------------------------------------------------------------
 
+// QMP_ECLOSED, saying why when the connection ended for want of memory (a
+// reply or an event may have been lost with it).  Called with the lock held.
+Error Client::not_connected() const {
+    if (fd_ < 0 && close_error_.code == QMP_ENOMEM)
+        return Error::make(QMP_ECLOSED, "not connected: %s", close_error_.message.c_str());
+    return Error::make(QMP_ECLOSED, "not connected");
+}
+
 Error Client::check_can_send(const ExecOptions &opts) {
     if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
-    if (fd_ < 0 || session_.phase() != protocol::Session::Phase::Ready)
-        return Error::make(QMP_ECLOSED, "not connected");
+    if (fd_ < 0 || session_.phase() != protocol::Session::Phase::Ready) return not_connected();
     if (opts.oob && !session_.has_capability("oob"))
         return Error::make(QMP_EINVAL, "out-of-band execution needs the \"oob\" capability (qmp_client_set_oob)");
     if (opts.nfds > QMP_MAX_FDS) return Error::make(QMP_EINVAL, "at most %d fds per command, not %zu", QMP_MAX_FDS, opts.nfds);
@@ -705,11 +712,7 @@ Error Client::wait_event(const char *name, const json_t *match, uint64_t after_s
         }
     }
     if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
-    if (fd_ < 0) {
-        // An event may have been lost with the connection: say why it ended.
-        if (close_error_.code == QMP_ENOMEM) return Error::make(QMP_ECLOSED, "not connected: %s", close_error_.message.c_str());
-        return Error::make(QMP_ECLOSED, "not connected");
-    }
+    if (fd_ < 0) return not_connected();
     int timeout = timeout_ms == 0 ? timeout_ms_ : timeout_ms;
     waiters_.push_back(&w);
     {

@@ -167,6 +167,7 @@ private:
     Error start_async_locked(std::shared_ptr<Connecting> &conn, int fd);
     void try_connect_locked();
     void end_connecting(Error status);
+    Error not_connected() const;
     Error check_can_send(const ExecOptions &opts);
     Error submit(Lock &lk, const std::string &command, const ExecOptions &opts, const std::shared_ptr<Call> &call);
     Error run_until(Lock &lk, const std::function<bool()> &done, const Deadline &deadline);

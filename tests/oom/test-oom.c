@@ -42,6 +42,7 @@
 
 #include <qmp/qmp.h>
 #include <qmp/qmp-glib.h>
+#include <qmp/qmp-mock.h>
 
 #include "failmalloc.h"
 #include "responder.h"
@@ -256,6 +257,16 @@ static void check_usable_or_closed(qmp_client *c) {
         int rc = qmp_client_execute(c, qmp_command_new("query-status", NULL), NULL);
         if (rc != QMP_ECLOSED) problem("after the failure the client is closed but query-status gives %s", status_text(rc));
     }
+}
+
+/*
+ * After a failure against the test server, whose script may be cut short:
+ * the client is connected or cleanly closed, and nothing more is asked.
+ */
+static void check_usable_or_closed_mock(qmp_client *c) {
+    failmalloc_arm(0);
+    if (!qmp_client_is_connected(c) && qmp_client_greeting(c))
+        problem("after the failure the client is not connected but has a greeting");
 }
 
 /* Drives c with get_fd/get_events/get_timeout_ms/process until done() or 10 s. */
@@ -681,6 +692,64 @@ static int args_via_addv(json_t *object, ...) {
     return rc;
 }
 
+static char replies_path[108];
+
+/* The test server (qmp-mock.h): scripted from strings, trees and a .replies file, served to a client. */
+static void seq_mock(void) {
+    qmp_mock *m = qmp_mock_new();
+    if (!step_ptr("qmp_mock_new", m)) return;
+    qmp_client *c = NULL;
+    json_t *args = NULL, *resp = NULL, *event = NULL;
+    failmalloc_hold(1);
+    args = json_pack("{s:s}", "command-line", "info status");
+    resp = json_pack("{s:s}", "return", "ok");
+    event = json_pack("{s:s}", "event", "STOP");
+    failmalloc_hold(0);
+    int go = step("qmp_mock_set_greeting_str",
+                  qmp_mock_set_greeting_str(m, "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, "
+                                               "\"major\": 7}, \"package\": \"\"}, \"capabilities\": []}}"), QMP_OK) &&
+             step("qmp_mock_expect_str", qmp_mock_expect_str(m, "query-status", NULL, "{\"return\": {\"status\": \"running\"}}"),
+                  QMP_OK) &&
+             step("qmp_mock_event_str", qmp_mock_event_str(m, "{\"event\": \"RESUME\"}"), QMP_OK) &&
+             step("qmp_mock_expect", qmp_mock_expect(m, "human-monitor-command", args, resp), QMP_OK) &&
+             step("qmp_mock_event", qmp_mock_event(m, event), QMP_OK) &&
+             step("qmp_mock_load_replies", qmp_mock_load_replies(m, replies_path), QMP_OK);
+    int fd = -1;
+    if (go) {
+        fd = qmp_mock_socketpair(m);
+        entry("qmp_mock_socketpair");
+        if (fd < 0) {
+            if (fd == QMP_ENOMEM) check_enomem("qmp_mock_socketpair");
+            else problem("qmp_mock_socketpair: %s", status_text(fd));
+            go = 0;
+        }
+    }
+    if (go) {
+        c = qmp_client_new();
+        go = step_ptr("qmp_client_new", c);
+        if (!go) close(fd);
+    }
+    if (go) {
+        char *out = NULL;
+        go = step("qmp_client_connect_fd (mock)", qmp_client_connect_fd(c, fd, 10000), QMP_OK) &&
+             step("qmp_client_execute (mock)", qmp_client_execute(c, qmp_command_new("query-status", NULL), NULL), QMP_OK) &&
+             step("qmp_client_hmp (mock)", qmp_client_hmp(c, "info status", &out), QMP_OK) &&
+             step("qmp_client_execute (mock, from the .replies file)",
+                  qmp_client_execute(c, qmp_command_new("query-name", NULL), NULL), QMP_OK) &&
+             step("qmp_mock_verify", qmp_mock_verify(m, 10000), QMP_OK);
+        qmp_free(out);
+    }
+    if (!go && c) check_usable_or_closed_mock(c);
+    qmp_client_free(c); /* still armed */
+    entry("qmp_client_free");
+    qmp_mock_free(m);
+    entry("qmp_mock_free");
+    failmalloc_arm(0);
+    json_decref(args);
+    json_decref(resp);
+    json_decref(event);
+}
+
 /* The builder and the JSON helpers, no client. */
 static void seq_json(void) {
     json_t *cmd = NULL, *args = NULL, *act = NULL, *acts = NULL, *tx = NULL, *parsed = NULL, *u = NULL;
@@ -786,6 +855,25 @@ static void schema_calls(const char *schema_text, const char *hmp_query, const s
         go = step_ptr("qmp_command_new", cmd) &&
              step("qmp_schema_validate", qmp_schema_validate(s, cmd, QMP_VALIDATE, &warnings), QMP_EINVAL);
         if (go && !strstr(qmp_error_last()->message, "cpu-index")) problem("validate: %s", qmp_error_last()->message);
+    }
+    if (go) {
+        char *suggestion = NULL;
+        go = step("qmp_schema_suggest", qmp_schema_suggest(s, "query-stauts", QMP_SCHEMA_COMMANDS, &suggestion), 1);
+        if (go && (!suggestion || strcmp(suggestion, "query-status"))) problem("suggest: %s", suggestion ? suggestion : "NULL");
+        qmp_free(suggestion);
+    }
+    if (go) {
+        static const char status[] = "{\"status\": \"running\", \"running\": true, \"singlestep\": false}";
+        json_t *v = NULL;
+        char *w = NULL;
+        failmalloc_hold(1);
+        v = json_loads(status, 0, NULL);
+        failmalloc_hold(0);
+        go = step("qmp_schema_validate_value", qmp_schema_validate_value(s, "query-status/ret-type", v, QMP_VALIDATE, NULL), 0) &&
+             step("qmp_schema_validate_value_str",
+                  qmp_schema_validate_value_str(s, "query-status/ret-type", status, strlen(status), QMP_VALIDATE, &w), 0);
+        json_decref(v);
+        qmp_free(w);
     }
     if (go) {
         tree = json_loads("[{\"name\": \"x\", \"meta-type\": \"command\", \"arg-type\": \"0\", \"ret-type\": \"0\"},"
@@ -935,6 +1023,11 @@ static void test_tcp(void **state) {
     exhaust("TCP", seq_tcp, 1);
 }
 
+static void test_mock(void **state) {
+    (void)state;
+    exhaust("the test server", seq_mock, 1);
+}
+
 static void test_threads(void **state) {
     (void)state;
     exhaust("a driver and a waiting thread", seq_threads, 1);
@@ -982,14 +1075,22 @@ int main(void) {
         cmocka_unit_test(test_async),
         cmocka_unit_test(test_unix),
         cmocka_unit_test(test_tcp),
+        cmocka_unit_test(test_mock),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_glib),
     };
     snprintf(unix_path, sizeof unix_path, "/tmp/libqmp-oom-%ld.sock", (long)getpid());
+    snprintf(replies_path, sizeof replies_path, "/tmp/libqmp-oom-%ld.replies", (long)getpid());
+    FILE *rf = fopen(replies_path, "w");
+    if (!rf) return 1;
+    fputs("{\n  \"execute\": \"query-name\",\n  \"id\": \"libvirt-1\"\n}\n\n"
+          "{\n  \"return\": {\n    \"name\": \"oom\"\n  },\n  \"id\": \"libvirt-1\"\n}\n", rf);
+    fclose(rf);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     printf("# %d entry points, %ld failure points tried, %ld QMP_ENOMEM reports\n", n_entry_points, total_points,
            total_enomem);
     unlink(unix_path);
+    unlink(replies_path);
     schema_reference_free(&ref_small);
     schema_reference_free(&ref_72);
     free(schema);
