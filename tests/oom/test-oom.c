@@ -970,13 +970,16 @@ static void exhaust(const char *name, void (*seq)(void), long stride) {
     if (j.r.problem[0]) fail_msg("%s without any failure: %s", name, j.r.problem);
     if (failmalloc_total() == before) fail_msg("%s: no allocation reached the interposer", name);
     long points = 0, enomem = 0, n;
-    for (n = 1;; n += stride) {
+    /* OOM_N=n tries that one failure point only (for debugging). */
+    long only = getenv("OOM_N") ? atol(getenv("OOM_N")) : 0;
+    for (n = only ? only : 1;; n += stride) {
         j.n = n;
         run_once(&j);
         if (j.r.problem[0]) fail_msg("%s, allocation %ld failing: %s", name, n, j.r.problem);
         if (!j.r.fired) break;
         points++;
         enomem += j.r.enomem;
+        if (only) break;
     }
     if (points == 0) fail_msg("%s: no allocation was failed", name);
     if (enomem == 0) fail_msg("%s: no call reported QMP_ENOMEM", name);
