@@ -139,7 +139,8 @@ typedef struct qmp_exec_options {
  * Sends command ({"execute": ...} or {"exec-oob": ...}, without "id": the
  * library assigns ids) and waits for its reply.  The command is stolen, also
  * on failure; a NULL command (a builder that failed) returns QMP_EINVAL and
- * keeps the builder's error message.
+ * keeps the builder's error message, or QMP_ENOMEM when the builder ran out
+ * of memory.
  *
  * result may be NULL.  Otherwise, on success *result is a new reference to
  * the "return" value; on QMP_ECOMMAND it is a new reference to the server's
@@ -221,7 +222,9 @@ QMP_API int qmp_client_execute_async(qmp_client *c, json_t *command, const qmp_e
 /* A read-only view of one event, valid during the callback that receives it. */
 typedef struct qmp_event qmp_event;
 QMP_API const char   *qmp_event_name(const qmp_event *ev);
-/* The "data" member, borrowed; NULL when the event has none. */
+/* The "data" member, borrowed; NULL when the event has none, or when the
+ * memory to decode it ran out (then qmp_error_last() says QMP_ENOMEM, and a
+ * later call tries again). */
 QMP_API const json_t *qmp_event_data(const qmp_event *ev);
 /* The server's timestamp; -1 when the event carried none or a malformed one. */
 QMP_API long long     qmp_event_seconds(const qmp_event *ev);

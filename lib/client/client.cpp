@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include <poll.h>
+#include <pthread.h>
 
 #include "protocol/command.h"
 #include "protocol/match.h"
@@ -20,6 +21,19 @@ namespace qmp::client {
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
+
+// Runs f when the scope ends, also when an exception passes.
+template <typename F>
+class OnExit {
+public:
+    explicit OnExit(F f) : f_(std::move(f)) {}
+    ~OnExit() { f_(); }
+    OnExit(const OnExit &) = delete;
+    OnExit &operator=(const OnExit &) = delete;
+
+private:
+    F f_;
+};
 
 static_assert(QMP_MAX_FDS <= transport::kMaxFdsPerMessage, "QMP_MAX_FDS fds must fit in one message");
 
@@ -169,12 +183,19 @@ void Client::release() {
     std::shared_ptr<CloseHook> hook;
     std::shared_ptr<LoopHook> loop;
     std::shared_ptr<LogHook> log;
+    // Freeing never fails: with no memory left the error has its code only.
+    Error freed;
+    freed.code = QMP_ECANCELLED;
+    try {
+        freed.message = "the client was freed";
+    } catch (...) {
+    }
     {
         Lock lk(mu_);
         released_ = true;
         loop = std::move(hook_);
-        if (connecting_ && fd_ < 0) end_connecting(Error::make(QMP_ECANCELLED, "the client was freed"));
-        teardown(Error::make(QMP_ECANCELLED, "the client was freed"), QMP_OK);
+        if (connecting_ && fd_ < 0) end_connecting(copy_or_code(freed));
+        teardown(freed, QMP_OK);
         handlers.swap(handlers_);
         for (auto &h : handlers) h->removed = true;
         hook.swap(close_hook_);
@@ -230,54 +251,57 @@ Error Client::set_event_buffer(size_t max_events) {
 Error Client::connect_unix(const char *path, int timeout_ms) {
     Deadline dl = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
     if (is_connected()) return Error::make(QMP_EINVAL, "the client is already connected");
+    std::string peer = path;  // made while there is no fd to leak
     int fd = -1;
     Error e = transport::connect_unix(path, dl, &fd);
     if (e) return e;
-    return start(fd, dl, path);
+    return start(fd, dl, peer);
 }
 
 Error Client::connect_tcp(const char *host, const char *port, int timeout_ms) {
     Deadline dl = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
     if (is_connected()) return Error::make(QMP_EINVAL, "the client is already connected");
+    std::string peer = std::string(host) + ":" + port;  // made while there is no fd to leak
     int fd = -1;
     Error e = transport::connect_tcp(host, port, dl, &fd);
     if (e) return e;
-    return start(fd, dl, std::string(host) + ":" + port);
+    return start(fd, dl, peer);
 }
 
 Error Client::connect_fd(int fd, int timeout_ms) {
     Deadline dl = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
-    Error e = transport::adopt(fd);
+    std::string peer;
+    Error e;
+    try {
+        peer = "fd " + std::to_string(fd);
+        e = transport::adopt(fd);
+    } catch (...) {
+        transport::close_fd(fd);  // taken also on failure
+        throw;
+    }
     if (e) {
         transport::close_fd(fd);
         return e;
     }
-    return start(fd, dl, "fd " + std::to_string(fd));
+    return start(fd, dl, peer);
 }
 
+// Takes fd, also on failure.
 Error Client::start(int fd, const Deadline &deadline, const std::string &peer) {
     using Phase = protocol::Session::Phase;
     Lock lk(mu_);
-    if (released_) {
-        transport::close_fd(fd);
-        return Error::make(QMP_ECANCELLED, "the client was freed");
-    }
-    if (fd_ >= 0) {
-        transport::close_fd(fd);
-        return Error::make(QMP_EINVAL, "the client is already connected");
-    }
-    if (wake_fd_ < 0) {
-        Error e = transport::wakeup_new(&wake_fd_);
-        if (e) {
+    try {
+        Error e = begin_connection(fd);
+        if (e) return e;
+    } catch (...) {
+        // Out of memory before the handshake could start: the fd is closed
+        // with the connection, if it got that far.
+        if (fd_ == fd)
+            lost_memory_locked();
+        else
             transport::close_fd(fd);
-            return e;
-        }
+        return out_of_memory();
     }
-    if (connecting_) {
-        transport::close_fd(fd);
-        return Error::make(QMP_EINVAL, "the client is already connecting");
-    }
-    begin_handshake(fd);
 
     int my_fd = fd_;
     Error r = run_until(lk, [&] { return session_.phase() == Phase::Ready || fd_ != my_fd; }, deadline);
@@ -290,6 +314,27 @@ Error Client::start(int fd, const Deadline &deadline, const std::string &peer) {
     }
     if (r && r.code != QMP_ECLOSED && r.code != QMP_ETIMEDOUT) return r;
     return handshake_error(peer);
+}
+
+// The part of start() that takes the fd, with the lock held: closes it when
+// refused (each error is made before the fd is closed, so that an exception
+// leaves the fd to start() to close, once).
+Error Client::begin_connection(int fd) {
+    Error e;
+    if (released_)
+        e = Error::make(QMP_ECANCELLED, "the client was freed");
+    else if (fd_ >= 0)
+        e = Error::make(QMP_EINVAL, "the client is already connected");
+    else if (wake_fd_ < 0)
+        e = transport::wakeup_new(&wake_fd_);
+    if (!e && connecting_) e = Error::make(QMP_EINVAL, "the client is already connecting");
+    if (e) {
+        transport::close_fd(fd);
+        return e;
+    }
+    reserve_dispatch(0);  // room for what the teardown of this connection queues
+    begin_handshake(fd);
+    return Error::ok();
 }
 
 void Client::begin_handshake(int fd) {
@@ -333,23 +378,26 @@ Error Client::handshake_error(const std::string &peer) const {
 
 Error Client::connect_unix_async(const char *path, int timeout_ms, qmp_connect_fn cb, void *user_data,
                                  qmp_destroy_fn destroy) {
+    // Until conn owns destroy, an exception leaves it to the caller (the C
+    // layer runs it); from then on conn runs it, and nothing may throw.
     auto conn = std::make_shared<Connecting>();
     conn->path = path;
     conn->peer = path;
     conn->cb = cb;
     conn->user_data = user_data;
-    conn->destroy = destroy;
     conn->deadline = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
+    conn->destroy = destroy;
     return start_async(std::move(conn), -1);
 }
 
 Error Client::connect_fd_async(int fd, int timeout_ms, qmp_connect_fn cb, void *user_data, qmp_destroy_fn destroy) {
+    // As in connect_unix_async: conn owns destroy last.
     auto conn = std::make_shared<Connecting>();
     conn->peer = "fd " + std::to_string(fd);
     conn->cb = cb;
     conn->user_data = user_data;
-    conn->destroy = destroy;
     conn->deadline = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
+    conn->destroy = destroy;
     Error e = transport::adopt(fd);
     if (e) {
         transport::close_fd(fd);
@@ -359,7 +407,17 @@ Error Client::connect_fd_async(int fd, int timeout_ms, qmp_connect_fn cb, void *
 }
 
 // On failure the caller's destroy runs (as conn is released) and cb never does.
+// Never throws: conn owns destroy already.
 Error Client::start_async(std::shared_ptr<Connecting> conn, int fd) {
+    try {
+        return start_async_locked(conn, fd);
+    } catch (const std::bad_alloc &) {
+        transport::close_fd(fd);
+        return out_of_memory();
+    }
+}
+
+Error Client::start_async_locked(std::shared_ptr<Connecting> &conn, int fd) {
     Lock lk(mu_);
     Error e;
     if (released_)
@@ -368,16 +426,29 @@ Error Client::start_async(std::shared_ptr<Connecting> conn, int fd) {
         e = Error::make(QMP_EINVAL, "the client is already connected or connecting");
     else if (wake_fd_ < 0)
         e = transport::wakeup_new(&wake_fd_);
+    if (!e) {
+        try {
+            reserve_dispatch(0);  // room for the connect callback and the close handler
+        } catch (const std::bad_alloc &) {
+            e = out_of_memory();
+        }
+    }
     if (e) {
         transport::close_fd(fd);
         lk.unlock();
         return e;
     }
     connecting_ = std::move(conn);
-    if (fd >= 0)
-        begin_handshake(fd);
-    else
-        try_connect_locked();
+    try {
+        if (fd >= 0)
+            begin_handshake(fd);
+        else
+            try_connect_locked();
+    } catch (const std::bad_alloc &) {
+        // The connection is not known to be in any good state: end it; the
+        // connect callback reports why.
+        lost_memory_locked();
+    }
     if (hook_) hook_->wakeup();
     return Error::ok();
 }
@@ -400,8 +471,7 @@ void Client::try_connect_locked() {
 void Client::end_connecting(Error status) {
     if (!connecting_) return;
     connecting_->status = std::move(status);
-    Dispatch d{Dispatch::Kind::Connect, nullptr, nullptr, nullptr, 0, std::move(connecting_)};
-    dispatch_q_.push_back(std::move(d));
+    queue_reserved(Dispatch{Dispatch::Kind::Connect, nullptr, nullptr, nullptr, 0, std::move(connecting_)});
     connecting_.reset();
     if (hook_) hook_->wakeup();
     cv_.notify_all();
@@ -460,10 +530,17 @@ bool Client::has_capability(const char *name) {
 
 // --- executing --------------------------------------------------------------------
 
+// QMP_ECLOSED, saying why when the connection ended for want of memory (a
+// reply or an event may have been lost with it).  Called with the lock held.
+Error Client::not_connected() const {
+    if (fd_ < 0 && close_error_.code == QMP_ENOMEM)
+        return Error::make(QMP_ECLOSED, "not connected: %s", close_error_.message.c_str());
+    return Error::make(QMP_ECLOSED, "not connected");
+}
+
 Error Client::check_can_send(const ExecOptions &opts) {
     if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
-    if (fd_ < 0 || session_.phase() != protocol::Session::Phase::Ready)
-        return Error::make(QMP_ECLOSED, "not connected");
+    if (fd_ < 0 || session_.phase() != protocol::Session::Phase::Ready) return not_connected();
     if (opts.oob && !session_.has_capability("oob"))
         return Error::make(QMP_EINVAL, "out-of-band execution needs the \"oob\" capability (qmp_client_set_oob)");
     if (opts.nfds > QMP_MAX_FDS) return Error::make(QMP_EINVAL, "at most %d fds per command, not %zu", QMP_MAX_FDS, opts.nfds);
@@ -475,6 +552,9 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
     (void)lk;
     Error e = check_can_send(opts);
     if (e) return e;
+    // An async call's completion is queued by whoever ends it, a teardown
+    // included: its slot is reserved now, while failing is still allowed.
+    if (call->async) reserve_dispatch(1);
     // The call holds copies until the kernel has taken them with the
     // command's first byte, so the caller's fds stay the caller's, whatever
     // happens; the copies go with the call if anything fails.
@@ -488,6 +568,7 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
         throw;
     }
     call->id = id;
+    if (call->async) dispatch_reserve_++;
     // A command sent from a callback waits for the callbacks of the same
     // read to finish, then goes out with the others (dispatch() flushes).
     if (dispatch_depth_ > 0 && driver_ == std::this_thread::get_id()) return Error::ok();
@@ -546,17 +627,25 @@ Error Client::execute(const std::string &command, const std::string &name, const
 
 Error Client::execute_async(const std::string &command, const std::string &name, const ExecOptions &opts,
                             qmp_reply_fn cb, void *user_data, qmp_destroy_fn destroy) {
+    // Until call owns destroy, an exception leaves it to the caller (the C
+    // layer runs it); from then on a failure is returned, and destroy runs
+    // when `call` goes, unlocked.
     auto call = std::make_shared<Call>();
     call->name = name;
     call->async = true;
     call->cb = cb;
     call->user_data = user_data;
-    call->destroy = destroy;
     if (opts.timeout_ms > 0) call->deadline = Deadline::in_ms(opts.timeout_ms);
+    call->destroy = destroy;
     Lock lk(mu_);
-    Error e = submit(lk, command, opts, call);
+    Error e;
+    try {
+        e = submit(lk, command, opts, call);
+    } catch (const std::bad_alloc &) {
+        e = out_of_memory();
+    }
     if (e) {
-        // The call failed: cb never runs; destroy runs when `call` goes, unlocked.
+        // The call failed: cb never runs.
         lk.unlock();
         return e;
     }
@@ -568,6 +657,7 @@ Error Client::execute_async(const std::string &command, const std::string &name,
 
 Error Client::on_event(const char *name, qmp_event_fn cb, void *user_data, qmp_destroy_fn destroy,
                        unsigned int *out_id) {
+    // h owns destroy last (see execute_async).
     auto h = std::make_shared<Handler>();
     h->name = name ? name : "";
     h->cb = cb;
@@ -578,9 +668,14 @@ Error Client::on_event(const char *name, qmp_event_fn cb, void *user_data, qmp_d
         lk.unlock();
         return Error::make(QMP_ECANCELLED, "the client was freed");
     }
+    try {
+        handlers_.push_back(h);
+    } catch (const std::bad_alloc &) {
+        lk.unlock();
+        return out_of_memory();
+    }
     h->id = next_handler_id_++;
     if (next_handler_id_ == 0) next_handler_id_ = 1;
-    handlers_.push_back(h);
     if (out_id) *out_id = h->id;
     return Error::ok();
 }
@@ -617,11 +712,16 @@ Error Client::wait_event(const char *name, const json_t *match, uint64_t after_s
         }
     }
     if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
-    if (fd_ < 0) return Error::make(QMP_ECLOSED, "not connected");
+    if (fd_ < 0) return not_connected();
     int timeout = timeout_ms == 0 ? timeout_ms_ : timeout_ms;
     waiters_.push_back(&w);
-    run_until(lk, [&] { return w.found || w.closed; }, Deadline::in_ms(timeout));
-    waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &w));
+    {
+        OnExit forget([&] {
+            if (!lk.owns_lock()) lk.lock();
+            waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &w));
+        });
+        run_until(lk, [&] { return w.found || w.closed; }, Deadline::in_ms(timeout));
+    }
     if (w.found) {
         *out = w.found;
         return Error::ok();
@@ -671,6 +771,14 @@ Error Client::set_log(qmp_log_fn fn, void *user_data, qmp_destroy_fn destroy) {
 // through wire::redact_preview(), and validation warnings (QMP_LOG_WARNING)
 // name only what the schema lists (commands, members, enum values).
 void Client::trace(int kind, const std::string &text) {
+    try {
+        trace_or_throw(kind, text);
+    } catch (const std::bad_alloc &) {
+        // The trace is best effort: a line that cannot be built is skipped.
+    }
+}
+
+void Client::trace_or_throw(int kind, const std::string &text) {
     bool wire_text = kind == QMP_LOG_SEND || kind == QMP_LOG_RECEIVE;
     std::string shown = wire_text ? wire::redact(text) : text;
     if (log_) {
@@ -710,7 +818,7 @@ Error Client::schema(int timeout_ms, schema::Schema **out) {
     if ((e = reply_value_text(o, &text))) return e;
     schema::Schema *s = nullptr;
     if ((e = schema::Schema::build_text(text.data(), text.size(), &s))) {
-        e.code = QMP_EPROTO;  // the server's own schema is malformed
+        if (e.code != QMP_ENOMEM) e.code = QMP_EPROTO;  // the server's own schema is malformed
         return e;
     }
     Lock lk(mu_);
@@ -786,12 +894,22 @@ Error Client::process(int revents) {
     auto self = std::this_thread::get_id();
     bool outer = driver_ == std::thread::id();
     driver_ = self;
-    if (fd_ >= 0 && (revents & QMP_POLL_IN)) read_locked();
-    if (fd_ >= 0) flush_locked();
-    expire_calls_locked();
-    dispatch(lk);
-    if (outer) driver_ = std::thread::id();
-    cv_.notify_all();
+    {
+        OnExit give_up([&] {
+            if (!lk.owns_lock()) lk.lock();
+            if (outer) driver_ = std::thread::id();
+            cv_.notify_all();
+        });
+        try {
+            if (fd_ >= 0 && (revents & QMP_POLL_IN)) read_locked();
+            if (fd_ >= 0) flush_locked();
+            expire_calls_locked();
+        } catch (const std::bad_alloc &) {
+            if (!lk.owns_lock()) lk.lock();
+            lost_memory_locked();
+        }
+        dispatch(lk);
+    }
     if (fd_ < 0 && !connecting_) return Error::make(QMP_ECLOSED, "not connected");
     return Error::ok();
 }
@@ -847,13 +965,21 @@ Error Client::run_until(Lock &lk, const std::function<bool()> &done, const Deadl
         }
         bool outer = driver_ == std::thread::id();
         driver_ = std::this_thread::get_id();
-        drive_once(lk, deadline);
+        // Whatever happens, the role is given up and the waiters woken: a
+        // thread stuck in cv_.wait() waits for exactly this.
+        OnExit give_up([&] {
+            if (!lk.owns_lock()) lk.lock();
+            if (outer) driver_ = std::thread::id();
+            cv_.notify_all();
+        });
+        try {
+            drive_once(lk, deadline);
+        } catch (const std::bad_alloc &) {
+            if (!lk.owns_lock()) lk.lock();
+            lost_memory_locked();
+        }
         cv_.notify_all();  // replies routed to other threads: let them go now
         dispatch(lk);
-        if (outer) {
-            driver_ = std::thread::id();
-            cv_.notify_all();
-        }
     }
 }
 
@@ -886,11 +1012,36 @@ void Client::drive_once(Lock &lk, const Deadline &deadline) {
 }
 
 // One read buffer per thread, not per client: reads happen under the lock
-// and the splitter keeps what it needs, so an idle client holds none.
-static char *read_buffer() {
-    thread_local std::unique_ptr<char[]> buf(new char[kReadChunk]);
-    return buf.get();
+// and the splitter keeps what it needs, so an idle client holds none.  The
+// thread_local is a plain pointer, freed at thread exit through a pthread
+// key: a thread_local with a destructor would make glibc register it at
+// first use, and abort the process when that registration cannot allocate.
+namespace {
+
+thread_local char *tls_read_buffer = nullptr;
+pthread_key_t read_buffer_key;
+bool read_buffer_key_ok = false;
+pthread_once_t read_buffer_once = PTHREAD_ONCE_INIT;
+
+void free_read_buffer(void *p) {
+    delete[] static_cast<char *>(p);
+    tls_read_buffer = nullptr;
 }
+
+void make_read_buffer_key() { read_buffer_key_ok = pthread_key_create(&read_buffer_key, free_read_buffer) == 0; }
+
+// Throws std::bad_alloc when the buffer cannot be had.
+char *read_buffer() {
+    if (tls_read_buffer) return tls_read_buffer;
+    pthread_once(&read_buffer_once, make_read_buffer_key);
+    if (!read_buffer_key_ok) throw std::bad_alloc();
+    std::unique_ptr<char[]> buf(new char[kReadChunk]);
+    if (pthread_setspecific(read_buffer_key, buf.get()) != 0) throw std::bad_alloc();
+    tls_read_buffer = buf.release();
+    return tls_read_buffer;
+}
+
+}  // namespace
 
 void Client::read_locked() {
     size_t n = 0;
@@ -980,16 +1131,13 @@ void Client::apply(protocol::Session::Effects &fx) {
         auto it = calls_.find(c.id);
         if (it == calls_.end()) continue;
         auto call = it->second;
+        finish_call(call, std::move(c.error), std::move(c.reply));  // may throw: the call stays in calls_
         calls_.erase(it);
-        finish_call(call, std::move(c.error), std::move(c.reply));
     }
     for (auto &ev : fx.events) {
         for (Waiter *w : waiters_)
             if (!w->found && w->matches(*ev)) w->found = ev;
-        if (!handlers_.empty()) {
-            Dispatch d{Dispatch::Kind::Event, nullptr, ev, nullptr, 0};
-            dispatch_q_.push_back(std::move(d));
-        }
+        if (!handlers_.empty()) queue(Dispatch{Dispatch::Kind::Event, nullptr, ev, nullptr, 0});
     }
     if (fx.became_ready && connecting_) end_connecting(Error::ok());
     if (fx.became_ready || !fx.completions.empty() || !fx.events.empty()) cv_.notify_all();
@@ -1004,8 +1152,37 @@ void Client::finish_call(const std::shared_ptr<Call> &call, Error err, wire::Mes
     call->error = std::move(err);
     call->reply = std::move(reply);
     if (call->async) {
-        Dispatch d{Dispatch::Kind::Reply, call, nullptr, nullptr, 0};
-        dispatch_q_.push_back(std::move(d));
+        // The slot was reserved when the call was submitted.
+        if (dispatch_reserve_ > kFixedReserve) dispatch_reserve_--;
+        queue_reserved(Dispatch{Dispatch::Kind::Reply, call, nullptr, nullptr, 0});
+    }
+}
+
+void Client::reserve_dispatch(size_t more) {
+    size_t need = dispatch_q_.size() + more + dispatch_reserve_;
+    if (dispatch_q_.capacity() < need) dispatch_q_.reserve(std::max(need, 2 * dispatch_q_.capacity()));
+}
+
+void Client::queue(Dispatch &&d) {
+    reserve_dispatch(1);
+    dispatch_q_.push_back(std::move(d));  // within the capacity just ensured
+}
+
+void Client::queue_reserved(Dispatch &&d) noexcept {
+    // Within the room reserve_dispatch() keeps (see dispatch_reserve_): no allocation.
+    dispatch_q_.push_back(std::move(d));
+}
+
+// A copy of e, or, when even that cannot be had, its code alone (the
+// message then reads as qmp_strerror(code)).
+Error Client::copy_or_code(const Error &e) noexcept {
+    try {
+        return e;
+    } catch (...) {
+        Error c;
+        c.code = e.code;
+        c.sys_errno = e.sys_errno;
+        return c;
     }
 }
 
@@ -1038,6 +1215,50 @@ void Client::expire_calls_locked() {
     }
 }
 
+Error Client::out_of_memory() noexcept {
+    Error e;
+    e.code = QMP_ENOMEM;
+    try {
+        e.message = "out of memory";
+    } catch (...) {
+        // left empty: set_last_error() shows qmp_strerror(QMP_ENOMEM)
+    }
+    return e;
+}
+
+// Memory ran out while the connection was being handled under the lock:
+// what was read, routed or queued is no longer known (a reply or an event
+// may be lost), so the connection ends with QMP_ENOMEM, which every waiting
+// call, the connect callback and the close handler receive.
+void Client::lost_memory_locked() noexcept {
+    Error why = out_of_memory();
+    try {
+        why.message = "out of memory while handling the connection; it was closed";
+    } catch (...) {
+    }
+    try {
+        if (fd_ >= 0)
+            teardown(why, QMP_ENOMEM);
+        else if (connecting_)
+            end_connecting(why);
+    } catch (...) {
+        // Even the teardown ran short: close the socket at least, so that
+        // every waiter sees a closed connection instead of waiting on.
+        if (fd_ >= 0) {
+            if (fd_ == polled_fd_) {
+                closing_fd_ = fd_;  // as teardown does: the poller closes it when it is back
+                wake_driver();
+            } else {
+                transport::close_fd(fd_);
+            }
+            fd_ = -1;
+        }
+        session_.clear();
+        for (Waiter *w : waiters_) w->closed = true;
+        cv_.notify_all();
+    }
+}
+
 // Ends the connection (called with the lock held).  Every waiting call completes with why (QMP_ECANCELLED
 // when the application closed), waiters wake, and the close hook is queued
 // with close_reason if the connection had been established.
@@ -1050,14 +1271,18 @@ void Client::teardown(const Error &why, int close_reason) {
     }
     bool was_ready = session_.phase() == protocol::Session::Phase::Ready;
     close_phase_ = session_.phase();
-    close_error_ = why;
-    std::vector<uint64_t> ids = session_.end();
+    close_error_ = copy_or_code(why);
+    session_.clear();
     splitter_.reset();
-    std::vector<std::shared_ptr<Call>> calls;
-    for (auto &kv : calls_) calls.push_back(kv.second);
-    calls_.clear();
-    std::sort(calls.begin(), calls.end(), [](const auto &a, const auto &b) { return a->id < b->id; });
-    for (auto &call : calls) finish_call(call, why, wire::Message());
+    // The calls end in the order they were made, taken out oldest first so
+    // that ending them allocates nothing (their slots are reserved).
+    while (!calls_.empty()) {
+        auto oldest = std::min_element(calls_.begin(), calls_.end(),
+                                       [](const auto &a, const auto &b) { return a.first < b.first; });
+        std::shared_ptr<Call> call = std::move(oldest->second);
+        calls_.erase(oldest);
+        finish_call(call, copy_or_code(why), wire::Message());
+    }
     for (Waiter *w : waiters_) w->closed = true;
     if (fd_ == polled_fd_) {
         closing_fd_ = fd_;
@@ -1066,11 +1291,16 @@ void Client::teardown(const Error &why, int close_reason) {
         transport::close_fd(fd_);
     }
     fd_ = -1;
-    if (connecting_) end_connecting(handshake_error(connecting_->peer));
-    if (was_ready && close_hook_) {
-        Dispatch d{Dispatch::Kind::Close, nullptr, nullptr, close_hook_, close_reason};
-        dispatch_q_.push_back(std::move(d));
+    if (connecting_) {
+        Error status;
+        try {
+            status = handshake_error(connecting_->peer);
+        } catch (...) {
+            status = copy_or_code(close_error_);
+        }
+        end_connecting(std::move(status));
     }
+    if (was_ready && close_hook_) queue_reserved(Dispatch{Dispatch::Kind::Close, nullptr, nullptr, close_hook_, close_reason});
     if (hook_ && !dispatch_q_.empty()) hook_->wakeup();
     cv_.notify_all();
 }
@@ -1083,16 +1313,26 @@ void Client::dispatch(Lock &lk) {
     bool outer = driver_ == std::thread::id();
     driver_ = std::this_thread::get_id();
     dispatch_depth_++;
+    OnExit give_up([&] {
+        if (!lk.owns_lock()) lk.lock();
+        dispatch_depth_--;
+        if (outer) {
+            driver_ = std::thread::id();
+            cv_.notify_all();
+        }
+    });
     while (!dispatch_q_.empty()) {
         Dispatch d = std::move(dispatch_q_.front());
-        dispatch_q_.pop_front();
-        run_dispatch(lk, d);
-        if (dispatch_q_.empty() && dispatch_depth_ == 1) flush_locked();  // may queue a close
-    }
-    dispatch_depth_--;
-    if (outer) {
-        driver_ = std::thread::id();
-        cv_.notify_all();
+        dispatch_q_.erase(dispatch_q_.begin());
+        try {
+            run_dispatch(lk, d);
+            if (dispatch_q_.empty() && dispatch_depth_ == 1) flush_locked();  // may queue a close
+        } catch (const std::bad_alloc &) {
+            // An event that could not be handed to its handlers, or output
+            // that could not be sent: end the connection, and say why.
+            if (!lk.owns_lock()) lk.lock();
+            lost_memory_locked();
+        }
     }
 }
 
@@ -1116,7 +1356,7 @@ void Client::run_dispatch(Lock &lk, Dispatch &d) {
         std::shared_ptr<Call> call = std::move(d.call);
         lk.unlock();
         Outcome o;
-        o.error = call->error;
+        o.error = std::move(call->error);
         o.reply = std::move(call->reply);
         json_t *result = nullptr;
         if (!o.error || o.error.code == QMP_ECOMMAND) {

@@ -159,12 +159,15 @@ private:
     struct Dispatch;
 
     Error start(int fd, const Deadline &deadline, const std::string &peer);
+    Error begin_connection(int fd);
     void begin_handshake(int fd);
     Error handshake_error(const std::string &peer) const;
     static Error handshake_timeout(protocol::Session::Phase phase, const std::string &peer);
     Error start_async(std::shared_ptr<Connecting> conn, int fd);
+    Error start_async_locked(std::shared_ptr<Connecting> &conn, int fd);
     void try_connect_locked();
     void end_connecting(Error status);
+    Error not_connected() const;
     Error check_can_send(const ExecOptions &opts);
     Error submit(Lock &lk, const std::string &command, const ExecOptions &opts, const std::shared_ptr<Call> &call);
     Error run_until(Lock &lk, const std::function<bool()> &done, const Deadline &deadline);
@@ -173,14 +176,21 @@ private:
     void flush_locked();
     void apply(protocol::Session::Effects &fx);
     void finish_call(const std::shared_ptr<Call> &call, Error err, wire::Message &&reply);
+    void reserve_dispatch(size_t more);          // throws std::bad_alloc
+    void queue(Dispatch &&d);                    // throws std::bad_alloc
+    void queue_reserved(Dispatch &&d) noexcept;  // into the reserved room
+    static Error copy_or_code(const Error &e) noexcept;
     void expire_calls_locked();
     Deadline next_call_deadline() const;
     void teardown(const Error &why, int close_reason);
+    static Error out_of_memory() noexcept;
+    void lost_memory_locked() noexcept;
     void dispatch(Lock &lk);
     void run_dispatch(Lock &lk, Dispatch &d);
     void wake_driver();
     bool tracing() const { return log_ || debug_to_stderr_; }
-    void trace(int kind, const std::string &text);
+    void trace(int kind, const std::string &text);  // never throws
+    void trace_or_throw(int kind, const std::string &text);
     bool may_drive() const;
     Error prepare(const json_t *command, ExecOptions *opts, std::string *text, std::string *name);
     Error validate(const json_t *command, const std::string &name, const ExecOptions &opts);
@@ -218,7 +228,13 @@ private:
     unsigned int next_handler_id_ = 1;
     std::shared_ptr<CloseHook> close_hook_;
     std::vector<Waiter *> waiters_;
-    std::deque<Dispatch> dispatch_q_;
+    // Callbacks to run, oldest first.  Its capacity is kept at least
+    // dispatch_reserve_ above its size, so that ending a connection (which
+    // queues one completion per async call in flight, the connect callback
+    // and the close handler) never allocates: memory may be what ran out.
+    std::vector<Dispatch> dispatch_q_;
+    static constexpr size_t kFixedReserve = 2;     // the connect callback and the close handler
+    size_t dispatch_reserve_ = kFixedReserve;     // + one per async call in flight
     std::shared_ptr<LoopHook> hook_;
     std::shared_ptr<Connecting> connecting_;  // an async connect in progress
     std::shared_ptr<LogHook> log_;

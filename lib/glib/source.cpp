@@ -1,5 +1,6 @@
 #include "glib/source.h"
 
+#include <memory>
 #include <mutex>
 
 namespace qmp::glib {
@@ -70,7 +71,13 @@ gboolean dispatch(GSource *src, GSourceFunc, gpointer) {
         if (r & (G_IO_IN | G_IO_HUP | G_IO_ERR)) revents |= QMP_POLL_IN;
         if (r & G_IO_OUT) revents |= QMP_POLL_OUT;
     }
-    c->process(revents);
+    try {
+        c->process(revents);  // its status has no one to go to: callbacks report what matters
+    } catch (...) {
+        // GLib is C: nothing may unwind through it.  process() ends the
+        // connection itself when it runs out of memory while driving; what
+        // remains is building its status, which nobody reads here.
+    }
     c->unref();
     return G_SOURCE_CONTINUE;
 }
@@ -84,9 +91,13 @@ GSourceFuncs funcs = {prepare, check, dispatch, finalize, nullptr, nullptr};
 
 class Hook : public client::LoopHook {
 public:
-    Hook(client::Client *c, GMainContext *ctx) : ctx_(g_main_context_ref(ctx)) {
+    // The mutex comes first: it is the one allocation that can throw, and
+    // nothing is held yet when it does (GLib aborts when it runs out itself).
+    Hook(client::Client *c, GMainContext *ctx) : Hook(c, ctx, std::make_unique<std::mutex>()) {}
+
+    Hook(client::Client *c, GMainContext *ctx, std::unique_ptr<std::mutex> mu) : ctx_(g_main_context_ref(ctx)) {
         src_ = reinterpret_cast<ClientSource *>(g_source_new(&funcs, sizeof(ClientSource)));
-        src_->mu = new std::mutex();
+        src_->mu = mu.release();
         src_->client = c;
         src_->tag = nullptr;
         src_->fd = -1;
