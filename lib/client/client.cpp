@@ -158,6 +158,8 @@ Client::~Client() {
     transport::close_fd(fd_);
     transport::close_fd(closing_fd_);
     transport::close_fd(wake_fd_);
+    transport::close_fd(loop_wake_fd_);
+    for (int fd : unwatch_fds_) transport::close_fd(fd);
 }
 
 void Client::unref() {
@@ -182,6 +184,7 @@ void Client::release() {
         dispatch(lk);
     }
     if (loop) loop->detached();
+    drop_loop_callbacks();
     // Destroy notifiers run here, unlocked (or later, after a callback in progress).
     handlers.clear();
     hook.reset();
@@ -301,7 +304,7 @@ void Client::begin_handshake(int fd) {
     close_phase_ = protocol::Session::Phase::Idle;
     flush_locked();
     // An attached loop must start watching the new socket: it drives the handshake.
-    if (hook_) hook_->wakeup();
+    wake_loops_locked();
 }
 
 // The deadline passed during the handshake.  A QEMU monitor serves one
@@ -378,7 +381,7 @@ Error Client::start_async(std::shared_ptr<Connecting> conn, int fd) {
         begin_handshake(fd);
     else
         try_connect_locked();
-    if (hook_) hook_->wakeup();
+    wake_loops_locked();
     return Error::ok();
 }
 
@@ -403,7 +406,7 @@ void Client::end_connecting(Error status) {
     Dispatch d{Dispatch::Kind::Connect, nullptr, nullptr, nullptr, 0, std::move(connecting_)};
     dispatch_q_.push_back(std::move(d));
     connecting_.reset();
-    if (hook_) hook_->wakeup();
+    wake_loops_locked();
     cv_.notify_all();
 }
 
@@ -782,6 +785,13 @@ int Client::get_timeout_ms() {
 
 Error Client::process(int revents) {
     Lock lk(mu_);
+    // Drained first: whatever changes from here on signals again.
+    if (loop_wake_pending_) {
+        transport::wakeup_drain(loop_wake_fd_);
+        loop_wake_pending_ = false;
+    }
+    // The loop's timer is one-shot: it is told the deadline again after every process().
+    timer_told_ = false;
     if (!may_drive()) return Error::ok();  // another thread is driving; it does the work
     auto self = std::this_thread::get_id();
     bool outer = driver_ == std::thread::id();
@@ -796,6 +806,166 @@ Error Client::process(int revents) {
     return Error::ok();
 }
 
+// --- loops that are told -------------------------------------------------------------
+
+struct Client::LoopCallbacks {
+    qmp_watch_fn watch = nullptr;
+    qmp_timer_fn timer = nullptr;
+    void *user_data = nullptr;
+    qmp_destroy_fn destroy = nullptr;
+
+    ~LoopCallbacks() {
+        if (destroy) destroy(user_data);
+    }
+};
+
+Error Client::wakeup_fd(int *out) {
+    Lock lk(mu_);
+    if (loop_wake_fd_ < 0) {
+        Error e = transport::wakeup_new(&loop_wake_fd_);
+        if (e) return e;
+        // Whatever is due now must not wait for the next change.
+        loop_wake_pending_ = false;
+        wake_loops_locked();
+    }
+    *out = loop_wake_fd_;
+    return Error::ok();
+}
+
+bool Client::awaiting_unwatch(int fd) const {
+    return std::find(unwatch_fds_.begin(), unwatch_fds_.end(), fd) != unwatch_fds_.end();
+}
+
+Error Client::set_loop_callbacks(qmp_watch_fn watch, qmp_timer_fn timer, void *user_data, qmp_destroy_fn destroy) {
+    std::shared_ptr<LoopCallbacks> cbs;
+    if (watch || timer || destroy) {
+        try {
+            cbs = std::make_shared<LoopCallbacks>();
+        } catch (...) {
+            if (destroy) destroy(user_data);
+            throw;
+        }
+        cbs->user_data = user_data;
+        cbs->destroy = destroy;  // from here on, destroy runs once whatever happens
+        if (!watch || !timer)
+            return Error::make(QMP_EINVAL, "both the watch and the timer callback are needed (or neither, to remove them)");
+        cbs->watch = watch;
+        cbs->timer = timer;
+    }
+    std::shared_ptr<LoopCallbacks> old;
+    int old_fd = -1;
+    {
+        Lock lk(mu_);
+        if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
+        auto self = std::this_thread::get_id();
+        if (announcer_ == self)
+            return Error::make(QMP_EDEADLK, "the loop callbacks cannot be replaced from inside one of them");
+        announce_cv_.wait(lk, [&] { return announcer_ == std::thread::id(); });
+        old = std::move(loop_cbs_);
+        // The old callbacks stop watching the socket they were told of.
+        if (old && told_fd_ >= 0 && told_fd_ == fd_) old_fd = told_fd_;
+        if (old_fd >= 0) {
+            announcer_ = self;
+            lk.unlock();
+            old->watch(handle(), old_fd, 0, old->user_data);
+            lk.lock();
+            announcer_ = std::thread::id();
+            announce_cv_.notify_all();
+        }
+        // Sockets closed under the old callbacks need no more telling.
+        for (int fd : unwatch_fds_)
+            if (fd != closing_fd_) transport::close_fd(fd);
+        unwatch_fds_.clear();
+        loop_cbs_ = std::move(cbs);
+        told_fd_ = -1;
+        told_events_ = 0;
+        timer_told_ = false;
+        loop_told_.store(loop_cbs_ != nullptr, std::memory_order_release);
+    }
+    old.reset();  // its destroy, unlocked
+    tell_loop();  // the new ones learn the current state
+    return Error::ok();
+}
+
+void Client::tell_loop() noexcept {
+    if (!loop_told_.load(std::memory_order_acquire)) return;
+    std::shared_ptr<LoopCallbacks> cbs;
+    Lock lk(mu_);
+    auto self = std::this_thread::get_id();
+    if (announcer_ == self) {
+        // A callback called back into the client: its outer loop tells the rest.
+        announce_again_ = true;
+        return;
+    }
+    announce_cv_.wait(lk, [&] { return announcer_ == std::thread::id(); });
+    announcer_ = self;
+    for (;;) {
+        announce_again_ = false;
+        cbs = loop_cbs_;
+        if (!cbs) break;
+        if (!unwatch_fds_.empty()) {
+            int fd = unwatch_fds_.front();
+            if (told_fd_ == fd) {
+                told_fd_ = -1;
+                told_events_ = 0;
+            }
+            lk.unlock();
+            cbs->watch(handle(), fd, 0, cbs->user_data);
+            lk.lock();
+            unwatch_fds_.erase(unwatch_fds_.begin());
+            if (fd != closing_fd_) transport::close_fd(fd);
+            continue;
+        }
+        int fd = fd_;
+        int events = fd < 0 ? 0 : QMP_POLL_IN | (session_.want_write() ? QMP_POLL_OUT : 0);
+        if (fd != told_fd_ || events != told_events_) {
+            told_fd_ = fd;
+            told_events_ = events;
+            if (fd >= 0) {
+                lk.unlock();
+                cbs->watch(handle(), fd, events, cbs->user_data);
+                lk.lock();
+            }
+            continue;
+        }
+        bool due = !dispatch_q_.empty();
+        Deadline next = due ? Deadline::never() : next_call_deadline();
+        bool same = timer_told_ && due == told_due_ &&
+                    (due || (next.infinite() == told_deadline_.infinite() &&
+                             (next.infinite() || next.when() == told_deadline_.when())));
+        if (!same) {
+            timer_told_ = true;
+            told_due_ = due;
+            told_deadline_ = next;
+            int ms = due ? 0 : next.remaining_ms();
+            lk.unlock();
+            cbs->timer(handle(), ms, cbs->user_data);
+            lk.lock();
+            continue;
+        }
+        if (!announce_again_) break;
+    }
+    announcer_ = std::thread::id();
+    announce_cv_.notify_all();
+    lk.unlock();
+    cbs.reset();  // a replaced set's destroy may run here, unlocked
+}
+
+// At free: the loop is told to stop watching, then the callbacks go.
+void Client::drop_loop_callbacks() noexcept {
+    tell_loop();
+    std::shared_ptr<LoopCallbacks> old;
+    {
+        Lock lk(mu_);
+        announce_cv_.wait(lk, [&] { return announcer_ == std::thread::id(); });
+        old = std::move(loop_cbs_);
+        loop_told_.store(false, std::memory_order_release);
+        for (int fd : unwatch_fds_)
+            if (fd != closing_fd_) transport::close_fd(fd);
+        unwatch_fds_.clear();
+    }
+}
+
 // --- the driver -----------------------------------------------------------------------
 
 bool Client::may_drive() const {
@@ -806,7 +976,16 @@ bool Client::may_drive() const {
 
 void Client::wake_driver() {
     if (polled_fd_ >= 0 && wake_fd_ >= 0) transport::wakeup_signal(wake_fd_);
-    if (hook_) hook_->wakeup();
+    wake_loops_locked();
+}
+
+// One signal until the loop drains it in process(): a storm of submissions
+// costs one write, and a change after the drain signals again, so none is lost.
+void Client::wake_loops_locked() {
+    if (loop_wake_fd_ >= 0 && !loop_wake_pending_) {
+        transport::wakeup_signal(loop_wake_fd_);
+        loop_wake_pending_ = true;
+    }
 }
 
 Error Client::attach(std::shared_ptr<LoopHook> hook) {
@@ -816,7 +995,7 @@ Error Client::attach(std::shared_ptr<LoopHook> hook) {
         if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
         old = std::move(hook_);
         hook_ = std::move(hook);
-        hook_->wakeup();
+        wake_loops_locked();
     }
     if (old) old->detached();
     return Error::ok();
@@ -872,7 +1051,7 @@ void Client::drive_once(Lock &lk, const Deadline &deadline) {
     lk.lock();
     polled_fd_ = -1;
     if (closing_fd_ >= 0) {
-        transport::close_fd(closing_fd_);
+        if (!awaiting_unwatch(closing_fd_)) transport::close_fd(closing_fd_);
         closing_fd_ = -1;
     }
     if (fd_ != fd) return;  // the connection ended while we waited
@@ -1059,10 +1238,21 @@ void Client::teardown(const Error &why, int close_reason) {
     std::sort(calls.begin(), calls.end(), [](const auto &a, const auto &b) { return a->id < b->id; });
     for (auto &call : calls) finish_call(call, why, wire::Message());
     for (Waiter *w : waiters_) w->closed = true;
+    // A socket the loop callbacks were told to watch stays open until they
+    // are told to stop (tell_loop()), so the loop never polls a closed or
+    // reused fd; the same holds for the thread polling it in drive_once().
+    bool told = loop_cbs_ && told_fd_ == fd_;
+    if (told) {
+        try {
+            unwatch_fds_.push_back(fd_);
+        } catch (...) {
+            told = false;  // out of memory: close it now rather than never
+        }
+    }
     if (fd_ == polled_fd_) {
         closing_fd_ = fd_;
         wake_driver();
-    } else {
+    } else if (!told) {
         transport::close_fd(fd_);
     }
     fd_ = -1;
@@ -1071,7 +1261,7 @@ void Client::teardown(const Error &why, int close_reason) {
         Dispatch d{Dispatch::Kind::Close, nullptr, nullptr, close_hook_, close_reason};
         dispatch_q_.push_back(std::move(d));
     }
-    if (hook_ && !dispatch_q_.empty()) hook_->wakeup();
+    wake_loops_locked();
     cv_.notify_all();
 }
 

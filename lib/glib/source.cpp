@@ -12,6 +12,7 @@ struct ClientSource {
     client::Client *client;
     gpointer tag;
     int fd;
+    gpointer wake_tag;  // the client's wakeup fd: other threads' changes wake the context
 };
 
 GIOCondition wanted(int events) {
@@ -53,6 +54,7 @@ gboolean prepare(GSource *src, gint *timeout) {
 gboolean check(GSource *src) {
     auto *s = reinterpret_cast<ClientSource *>(src);
     if (s->tag && g_source_query_unix_fd(src, s->tag) != 0) return TRUE;
+    if (g_source_query_unix_fd(src, s->wake_tag) != 0) return TRUE;
     client::Client *c = hold(s);
     if (!c) return FALSE;
     bool due = c->get_timeout_ms() == 0;
@@ -84,12 +86,13 @@ GSourceFuncs funcs = {prepare, check, dispatch, finalize, nullptr, nullptr};
 
 class Hook : public client::LoopHook {
 public:
-    Hook(client::Client *c, GMainContext *ctx) : ctx_(g_main_context_ref(ctx)) {
+    Hook(client::Client *c, GMainContext *ctx, int wake_fd) : ctx_(g_main_context_ref(ctx)) {
         src_ = reinterpret_cast<ClientSource *>(g_source_new(&funcs, sizeof(ClientSource)));
         src_->mu = new std::mutex();
         src_->client = c;
         src_->tag = nullptr;
         src_->fd = -1;
+        src_->wake_tag = g_source_add_unix_fd(&src_->base, wake_fd, G_IO_IN);
         g_source_set_name(&src_->base, "libqmp client");
         g_source_attach(&src_->base, ctx_);
     }
@@ -108,8 +111,6 @@ public:
         return true;
     }
 
-    void wakeup() override { g_main_context_wakeup(ctx_); }
-
     void detached() override {
         {
             std::lock_guard<std::mutex> lk(*src_->mu);
@@ -125,8 +126,8 @@ private:
 
 }  // namespace
 
-std::shared_ptr<client::LoopHook> make_source(client::Client *c, GMainContext *context) {
-    return std::make_shared<Hook>(c, context);
+std::shared_ptr<client::LoopHook> make_source(client::Client *c, GMainContext *context, int wake_fd) {
+    return std::make_shared<Hook>(c, context, wake_fd);
 }
 
 }  // namespace qmp::glib
