@@ -486,6 +486,7 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
     uint64_t id = session_.submit(command, opts.oob, !call->fds.empty());
     try {
         calls_.emplace(id, call);
+        if (call->async && !call->deadline.infinite()) timed_async_++;
     } catch (...) {
         session_.abandon(id);
         throw;
@@ -1160,6 +1161,7 @@ void Client::apply(protocol::Session::Effects &fx) {
         if (it == calls_.end()) continue;
         auto call = it->second;
         calls_.erase(it);
+        if (call->async && !call->deadline.infinite()) timed_async_--;
         finish_call(call, std::move(c.error), std::move(c.reply));
     }
     for (auto &ev : fx.events) {
@@ -1191,6 +1193,7 @@ void Client::finish_call(const std::shared_ptr<Call> &call, Error err, wire::Mes
 Deadline Client::next_call_deadline() const {
     Deadline next = Deadline::never();
     if (connecting_) next = connecting_->deadline.earlier(connecting_->retry_at);
+    if (timed_async_ == 0) return next;
     for (const auto &kv : calls_)
         if (kv.second->async) next = next.earlier(kv.second->deadline);
     return next;
@@ -1207,12 +1210,14 @@ void Client::expire_calls_locked() {
         connecting_ = std::move(conn);
         end_connecting(t);
     }
+    if (timed_async_ == 0) return;
     std::vector<std::shared_ptr<Call>> due;
     for (const auto &kv : calls_)
         if (kv.second->async && kv.second->deadline.expired()) due.push_back(kv.second);
     for (auto &call : due) {
         session_.abandon(call->id);
         calls_.erase(call->id);
+        timed_async_--;
         finish_call(call, Error::make(QMP_ETIMEDOUT, "no reply to '%s' in time", call->name.c_str()), wire::Message());
     }
 }
@@ -1235,6 +1240,7 @@ void Client::teardown(const Error &why, int close_reason) {
     std::vector<std::shared_ptr<Call>> calls;
     for (auto &kv : calls_) calls.push_back(kv.second);
     calls_.clear();
+    timed_async_ = 0;
     std::sort(calls.begin(), calls.end(), [](const auto &a, const auto &b) { return a->id < b->id; });
     for (auto &call : calls) finish_call(call, why, wire::Message());
     for (Waiter *w : waiters_) w->closed = true;

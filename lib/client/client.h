@@ -246,6 +246,9 @@ private:
     std::thread::id driver_;
     int dispatch_depth_ = 0;  // > 0 while the driver runs callbacks (their commands are sent after)
     std::unordered_map<uint64_t, std::shared_ptr<Call>> calls_;
+    // Async calls in calls_ with a deadline: when none, the loop's calls
+    // (get_timeout_ms, process) need not look through thousands of calls.
+    size_t timed_async_ = 0;
     std::vector<std::shared_ptr<Handler>> handlers_;
     unsigned int next_handler_id_ = 1;
     std::shared_ptr<CloseHook> close_hook_;
