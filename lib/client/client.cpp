@@ -20,6 +20,9 @@ namespace qmp::client {
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
+// Reads per process() call; when the last one still filled the buffer, the
+// loop is woken (wakeup fd) or told (timer 0) to call again.
+constexpr int kMaxReadsPerProcess = 16;
 
 static_assert(QMP_MAX_FDS <= transport::kMaxFdsPerMessage, "QMP_MAX_FDS fds must fit in one message");
 
@@ -780,7 +783,7 @@ int Client::get_events() {
 
 int Client::get_timeout_ms() {
     Lock lk(mu_);
-    if (!dispatch_q_.empty()) return 0;
+    if (!dispatch_q_.empty() || more_input_) return 0;
     return next_call_deadline().remaining_ms();
 }
 
@@ -797,7 +800,19 @@ Error Client::process(int revents) {
     auto self = std::this_thread::get_id();
     bool outer = driver_ == std::thread::id();
     driver_ = self;
-    if (fd_ >= 0 && (revents & QMP_POLL_IN)) read_locked();
+    // Reads until the socket is empty (bounded, so one busy connection cannot
+    // starve the loop): an edge-triggered loop is told of new input only once.
+    bool more = more_input_;
+    more_input_ = false;
+    for (int i = 0; fd_ >= 0 && ((revents & QMP_POLL_IN) || more); i++) {
+        more = read_locked();
+        if (!more) break;
+        if (i + 1 == kMaxReadsPerProcess) {
+            more_input_ = true;
+            wake_loops_locked();
+            break;
+        }
+    }
     if (fd_ >= 0) flush_locked();
     expire_calls_locked();
     dispatch(lk);
@@ -929,7 +944,7 @@ void Client::tell_loop() noexcept {
             }
             continue;
         }
-        bool due = !dispatch_q_.empty();
+        bool due = !dispatch_q_.empty() || more_input_;
         Deadline next = due ? Deadline::never() : next_call_deadline();
         bool same = timer_told_ && due == told_due_ &&
                     (due || (next.infinite() == told_deadline_.infinite() &&
@@ -1072,27 +1087,28 @@ static char *read_buffer() {
     return buf.get();
 }
 
-void Client::read_locked() {
+// Returns true when the read filled the buffer: there may be more to read.
+bool Client::read_locked() {
     size_t n = 0;
     transport::IoResult res;
     char *buf = read_buffer();
     Error e = transport::receive(fd_, buf, kReadChunk, &n, &res);
     if (e) {
         teardown(e, e.code);
-        return;
+        return false;
     }
-    if (res == transport::IoResult::WouldBlock) return;
+    if (res == transport::IoResult::WouldBlock) return false;
     if (res == transport::IoResult::Eof) {
         Error why = splitter_.idle() ? Error::make(QMP_ECLOSED, "the server closed the connection")
                                      : Error::make(QMP_ECLOSED, "the server closed the connection in the middle of a message");
         teardown(why, QMP_ECLOSED);
-        return;
+        return false;
     }
     std::vector<wire::Message> msgs;
     Error split = splitter_.feed(buf, n, msgs);
     int fd = fd_;
     for (auto &m : msgs) {
-        if (fd_ != fd) return;
+        if (fd_ != fd) return false;
         if (tracing()) trace(QMP_LOG_RECEIVE, m.text);
         protocol::Session::Effects fx;
         session_.receive(std::move(m), fx);
@@ -1101,6 +1117,7 @@ void Client::read_locked() {
     if (split && fd_ == fd) {
         teardown(split, split.code);
     }
+    return n == kReadChunk && fd_ == fd;
 }
 
 // Sends what is queued, several messages per system call.

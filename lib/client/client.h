@@ -179,7 +179,7 @@ private:
     Error submit(Lock &lk, const std::string &command, const ExecOptions &opts, const std::shared_ptr<Call> &call);
     Error run_until(Lock &lk, const std::function<bool()> &done, const Deadline &deadline);
     void drive_once(Lock &lk, const Deadline &deadline);
-    void read_locked();
+    bool read_locked();
     void flush_locked();
     void apply(protocol::Session::Effects &fx);
     void finish_call(const std::shared_ptr<Call> &call, Error err, wire::Message &&reply);
@@ -249,6 +249,7 @@ private:
     // Async calls in calls_ with a deadline: when none, the loop's calls
     // (get_timeout_ms, process) need not look through thousands of calls.
     size_t timed_async_ = 0;
+    bool more_input_ = false;  // process() stopped reading with input left: call it again
     std::vector<std::shared_ptr<Handler>> handlers_;
     unsigned int next_handler_id_ = 1;
     std::shared_ptr<CloseHook> close_hook_;
