@@ -23,6 +23,9 @@ constexpr size_t kReadChunk = 64 * 1024;
 // Reads per process() call; when the last one still filled the buffer, the
 // loop is woken (wakeup fd) or told (timer 0) to call again.
 constexpr int kMaxReadsPerProcess = 16;
+// A loop's timer that fires this close before the deadline it was told is
+// taken to have fired for it (loops round to milliseconds, some to their own clock).
+constexpr int kTimerSlackMs = 20;
 
 static_assert(QMP_MAX_FDS <= transport::kMaxFdsPerMessage, "QMP_MAX_FDS fds must fit in one message");
 
@@ -794,8 +797,13 @@ Error Client::process(int revents) {
         transport::wakeup_drain(loop_wake_fd_);
         loop_wake_pending_ = false;
     }
-    // The loop's timer is one-shot: it is told the deadline again after every process().
-    timer_told_ = false;
+    // The loop's timer is one-shot: when the deadline it was told is due (or
+    // nearly: a loop's clock may fire a little early), it is told again after
+    // this call.  A timer still far off stays armed and is not told again.
+    if (timer_told_ &&
+        (told_due_ || (!told_deadline_.infinite() &&
+                       told_deadline_.when() <= Clock::now() + std::chrono::milliseconds(kTimerSlackMs))))
+        timer_told_ = false;
     if (!may_drive()) return Error::ok();  // another thread is driving; it does the work
     auto self = std::this_thread::get_id();
     bool outer = driver_ == std::thread::id();
