@@ -877,7 +877,6 @@ Error Client::set_loop_callbacks(qmp_watch_fn watch, qmp_timer_fn timer, void *u
         cbs->timer = timer;
     }
     std::shared_ptr<LoopCallbacks> old;
-    int old_fd = -1;
     {
         Lock lk(mu_);
         if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
@@ -885,18 +884,33 @@ Error Client::set_loop_callbacks(qmp_watch_fn watch, qmp_timer_fn timer, void *u
         if (announcer_ == self)
             return Error::make(QMP_EDEADLK, "the loop callbacks cannot be replaced from inside one of them");
         announce_cv_.wait(lk, [&] { return announcer_ == std::thread::id(); });
-        old = std::move(loop_cbs_);
-        // The old callbacks stop watching the socket they were told of.
-        if (old && told_fd_ >= 0 && told_fd_ == fd_) old_fd = told_fd_;
-        if (old_fd >= 0) {
-            announcer_ = self;
+        announcer_ = self;
+        // Given back also if an allocation below throws (with the lock held then).
+        struct Release {
+            Client *c;
+            ~Release() {
+                c->announcer_ = std::thread::id();
+                c->announce_cv_.notify_all();
+            }
+        } give_back{this};
+        // The old callbacks stop watching what they were told of (sockets
+        // closed but not yet unwatched, and the current one) while they are
+        // still the ones set, so a socket closed meanwhile waits for them too.
+        std::vector<int> told;
+        while (loop_cbs_) {
+            std::vector<int> fds;
+            auto untold = [&](int fd) { return std::find(told.begin(), told.end(), fd) == told.end(); };
+            for (int fd : unwatch_fds_)
+                if (untold(fd)) fds.push_back(fd);
+            if (told_fd_ >= 0 && told_fd_ == fd_ && untold(told_fd_)) fds.push_back(told_fd_);
+            if (fds.empty()) break;
+            std::shared_ptr<LoopCallbacks> cur = loop_cbs_;
             lk.unlock();
-            old->watch(handle(), old_fd, 0, old->user_data);
+            for (int fd : fds) cur->watch(handle(), fd, 0, cur->user_data);
             lk.lock();
-            announcer_ = std::thread::id();
-            announce_cv_.notify_all();
+            told.insert(told.end(), fds.begin(), fds.end());
         }
-        // Sockets closed under the old callbacks need no more telling.
+        old = std::move(loop_cbs_);
         for (int fd : unwatch_fds_)
             if (fd != closing_fd_) transport::close_fd(fd);
         unwatch_fds_.clear();
