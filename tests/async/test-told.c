@@ -12,7 +12,10 @@
  *   - closing from another thread unwatches the fd before it is closed;
  *   - submitting from inside the watch and timer callbacks does not deadlock;
  *   - set, replace, remove and free run each destroy exactly once;
- *   - a reconnect announces the new fd and the wakeup fd stays.
+ *   - a reconnect announces the new fd and the wakeup fd stays;
+ *   - an edge-triggered epoll loop gets replies far bigger than one read;
+ *   - a client attached to a GMainContext in another thread (woken through
+ *     the same wakeup fd) fires a deadline set from this thread on time.
  *
  * LIBQMP_TEST_VALGRIND=1 and ThreadSanitizer builds run fewer commands,
  * and under valgrind "on time" allows 3 s instead of 1 s (everything runs
@@ -30,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,8 +41,11 @@
 
 #include <qmp/qmp.h>
 
+#include <qmp/qmp-glib.h>
+
 #include "echo-peer.h"
 #include "helpers.h"
+#include "loop-thread.h"
 
 static int on_time_ms(void) { return t_valgrind() ? 3000 : 1000; }
 
@@ -761,6 +768,104 @@ static void test_reconnect_announces_new_fd(void **state)
     reg_loop_clear(&l);
 }
 
+/* --- an edge-triggered epoll loop: process() must read all there is --------------------------- */
+
+struct et_loop {
+    qmp_client *c;
+    int ep;
+    int watched;
+    atomic_int stop;
+};
+
+static void et_watch(qmp_client *c, int fd, int events, void *user_data)
+{
+    (void)c;
+    struct et_loop *l = user_data;
+    struct epoll_event ev = {.events = EPOLLET, .data.fd = fd};
+    if (events & QMP_POLL_IN) ev.events |= EPOLLIN;
+    if (events & QMP_POLL_OUT) ev.events |= EPOLLOUT;
+    if (events == 0) {
+        epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL);
+        l->watched = -1;
+    } else {
+        epoll_ctl(l->ep, l->watched == fd ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+        l->watched = fd;
+    }
+}
+
+static void et_timer(qmp_client *c, int timeout_ms, void *user_data)
+{
+    (void)c;
+    (void)user_data;
+    /* Nothing here has a deadline; "callbacks due" (0) is handled below by
+       calling process() after every wakeup anyway. */
+    (void)timeout_ms;
+}
+
+/* Replies far bigger than one read, to an edge-triggered loop: each edge is
+   reported once, so every byte must be read when it is. */
+static void test_edge_triggered_reads_everything(void **state)
+{
+    (void)state;
+    echo_peer *peer;
+    qmp_client *c = connect_echo(&peer);
+    struct et_loop l = {c, epoll_create1(EPOLL_CLOEXEC), -1, 0};
+    assert_true(l.ep >= 0);
+    assert_int_equal(qmp_client_set_loop_callbacks(c, et_watch, et_timer, &l, NULL), QMP_OK);
+    atomic_int answered, wrong, refused;
+    atomic_init(&answered, 0);
+    atomic_init(&wrong, 0);
+    atomic_init(&refused, 0);
+    struct storm s = {c, 0, 0, &answered, &wrong, &refused};
+    size_t size = 300 * 1024;
+    char *big = malloc(size + 1);
+    memset(big, 'y', size);
+    big[size] = 0;
+    int n = 20;
+    for (int i = 0; i < n; i++) {
+        json_t *cmd = qmp_command_new("echo", "i:i", i, "s:pad", big, NULL);
+        assert_int_equal(qmp_client_execute_async(c, cmd, NULL, storm_cb, &s, NULL), QMP_OK);
+    }
+    free(big);
+    long long until = t_now_ms() + t_io_timeout_ms();
+    while (atomic_load(&answered) < n && t_now_ms() < until) {
+        struct epoll_event evs[2];
+        int k = epoll_wait(l.ep, evs, 2, 100);
+        int rev = 0;
+        for (int i = 0; i < k; i++) {
+            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) rev |= QMP_POLL_IN;
+            if (evs[i].events & EPOLLOUT) rev |= QMP_POLL_OUT;
+        }
+        /* Timeouts (k == 0) are not reported as input: only an edge says there is some. */
+        if (k > 0 || qmp_client_get_timeout_ms(c) == 0)
+            qmp_client_process(c, rev);
+    }
+    if (atomic_load(&answered) != n)
+        fail_msg("%d of %d big replies answered", atomic_load(&answered), n);
+    assert_int_equal(atomic_load(&wrong), 0);
+    free_echo(c, peer);
+    close(l.ep);
+}
+
+/* --- GLib: the source is woken through the same wakeup fd ------------------------------------ */
+
+static void test_glib_deadline_from_thread(void **state)
+{
+    (void)state;
+    echo_peer *peer;
+    qmp_client *c = connect_echo(&peer);
+    struct loop_thread lt;
+    loop_thread_start(&lt);
+    assert_int_equal(qmp_client_attach(c, lt.ctx), QMP_OK);
+    t_sleep_ms(100);  /* the context is asleep, with no deadline */
+    check_deadline_fires(c);
+    t_sleep_ms(100);
+    check_deadline_fires(c);
+    qmp_client_detach(c);
+    loop_thread_stop(&lt);
+    free_echo(c, peer);
+}
+
 static void test_wakeup_fd_null_client(void **state)
 {
     (void)state;
@@ -793,6 +898,8 @@ int main(void)
         cmocka_unit_test(test_replace_from_callback_refused),
         cmocka_unit_test(test_set_replace_remove_destroy_once),
         cmocka_unit_test(test_reconnect_announces_new_fd),
+        cmocka_unit_test(test_edge_triggered_reads_everything),
+        cmocka_unit_test(test_glib_deadline_from_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
