@@ -377,6 +377,10 @@ QMP_API int qmp_client_process(qmp_client *c, int revents);
  * and ask get_fd/get_events/get_timeout_ms again.  It is made on the first
  * call and stays the same for the client's life (across close and
  * reconnect); the client closes it when freed.  Returns -1 on failure.
+ * Such a loop asks for the socket every round, so when another thread closes
+ * the connection while the loop sleeps, the loop may still be polling the old
+ * socket once (poll() then reports at most a spurious wakeup); a loop that
+ * must never see a closed fd uses the callbacks below.
  */
 QMP_API int qmp_client_get_wakeup_fd(qmp_client *c);
 
