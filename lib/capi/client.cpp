@@ -502,4 +502,32 @@ QMP_API int qmp_client_process(qmp_client *c, int revents) {
     return guarded([&] { Error e = Hold(c)->process(revents); return e ? fail(e) : 0; });
 }
 
+QMP_API int qmp_client_get_wakeup_fd(qmp_client *c) {
+    if (!c) {
+        null_client();
+        return -1;
+    }
+    int r = guarded([&] {
+        int fd = -1;
+        Error e = Client::from(c)->wakeup_fd(&fd);
+        return e ? fail(e) : fd;
+    });
+    return r < 0 ? -1 : r;
+}
+
+QMP_API int qmp_client_set_loop_callbacks(qmp_client *c, qmp_watch_fn watch, qmp_timer_fn timer, void *user_data,
+                                          qmp_destroy_fn destroy) {
+    if (!c) {
+        if (destroy) destroy(user_data);
+        return null_client();
+    }
+    return guarded([&] {
+        Client *cl = Client::from(c);
+        cl->ref();
+        Error e = cl->set_loop_callbacks(watch, timer, user_data, destroy);
+        cl->unref();
+        return e ? fail(e) : 0;
+    });
+}
+
 }  // extern "C"

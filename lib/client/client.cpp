@@ -21,6 +21,12 @@ namespace qmp::client {
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
+// Reads per process() call; when the last one still filled the buffer, the
+// loop is woken (wakeup fd) or told (timer 0) to call again.
+constexpr int kMaxReadsPerProcess = 16;
+// A loop's timer that fires this close before the deadline it was told is
+// taken to have fired for it (loops round to milliseconds, some to their own clock).
+constexpr int kTimerSlackMs = 20;
 
 // Runs f when the scope ends, also when an exception passes.
 template <typename F>
@@ -172,6 +178,8 @@ Client::~Client() {
     transport::close_fd(fd_);
     transport::close_fd(closing_fd_);
     transport::close_fd(wake_fd_);
+    transport::close_fd(loop_wake_fd_);
+    for (int fd : unwatch_fds_) transport::close_fd(fd);
 }
 
 void Client::unref() {
@@ -203,6 +211,7 @@ void Client::release() {
         dispatch(lk);
     }
     if (loop) loop->detached();
+    drop_loop_callbacks();
     // Destroy notifiers run here, unlocked (or later, after a callback in progress).
     handlers.clear();
     hook.reset();
@@ -346,7 +355,7 @@ void Client::begin_handshake(int fd) {
     close_phase_ = protocol::Session::Phase::Idle;
     flush_locked();
     // An attached loop must start watching the new socket: it drives the handshake.
-    if (hook_) hook_->wakeup();
+    wake_loops_locked();
 }
 
 // The deadline passed during the handshake.  A QEMU monitor serves one
@@ -449,7 +458,7 @@ Error Client::start_async_locked(std::shared_ptr<Connecting> &conn, int fd) {
         // connect callback reports why.
         lost_memory_locked();
     }
-    if (hook_) hook_->wakeup();
+    wake_loops_locked();
     return Error::ok();
 }
 
@@ -473,7 +482,7 @@ void Client::end_connecting(Error status) {
     connecting_->status = std::move(status);
     queue_reserved(Dispatch{Dispatch::Kind::Connect, nullptr, nullptr, nullptr, 0, std::move(connecting_)});
     connecting_.reset();
-    if (hook_) hook_->wakeup();
+    wake_loops_locked();
     cv_.notify_all();
 }
 
@@ -563,6 +572,7 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
     uint64_t id = session_.submit(command, opts.oob, !call->fds.empty());
     try {
         calls_.emplace(id, call);
+        if (call->async && !call->deadline.infinite()) timed_async_++;
     } catch (...) {
         session_.abandon(id);
         throw;
@@ -884,12 +894,24 @@ int Client::get_events() {
 
 int Client::get_timeout_ms() {
     Lock lk(mu_);
-    if (!dispatch_q_.empty()) return 0;
+    if (!dispatch_q_.empty() || more_input_) return 0;
     return next_call_deadline().remaining_ms();
 }
 
 Error Client::process(int revents) {
     Lock lk(mu_);
+    // Drained first: whatever changes from here on signals again.
+    if (loop_wake_pending_) {
+        transport::wakeup_drain(loop_wake_fd_);
+        loop_wake_pending_ = false;
+    }
+    // The loop's timer is one-shot: when the deadline it was told is due (or
+    // nearly: a loop's clock may fire a little early), it is told again after
+    // this call.  A timer still far off stays armed and is not told again.
+    if (timer_told_ &&
+        (told_due_ || (!told_deadline_.infinite() &&
+                       told_deadline_.when() <= Clock::now() + std::chrono::milliseconds(kTimerSlackMs))))
+        timer_told_ = false;
     if (!may_drive()) return Error::ok();  // another thread is driving; it does the work
     auto self = std::this_thread::get_id();
     bool outer = driver_ == std::thread::id();
@@ -901,7 +923,20 @@ Error Client::process(int revents) {
             cv_.notify_all();
         });
         try {
-            if (fd_ >= 0 && (revents & QMP_POLL_IN)) read_locked();
+            // Reads until the socket is empty (bounded, so one busy connection
+            // cannot starve the loop): an edge-triggered loop is told of new
+            // input only once.
+            bool more = more_input_;
+            more_input_ = false;
+            for (int i = 0; fd_ >= 0 && ((revents & QMP_POLL_IN) || more); i++) {
+                more = read_locked();
+                if (!more) break;
+                if (i + 1 == kMaxReadsPerProcess) {
+                    more_input_ = true;
+                    wake_loops_locked();
+                    break;
+                }
+            }
             if (fd_ >= 0) flush_locked();
             expire_calls_locked();
         } catch (const std::bad_alloc &) {
@@ -914,6 +949,180 @@ Error Client::process(int revents) {
     return Error::ok();
 }
 
+// --- loops that are told -------------------------------------------------------------
+
+struct Client::LoopCallbacks {
+    qmp_watch_fn watch = nullptr;
+    qmp_timer_fn timer = nullptr;
+    void *user_data = nullptr;
+    qmp_destroy_fn destroy = nullptr;
+
+    ~LoopCallbacks() {
+        if (destroy) destroy(user_data);
+    }
+};
+
+Error Client::wakeup_fd(int *out) {
+    Lock lk(mu_);
+    if (loop_wake_fd_ < 0) {
+        Error e = transport::wakeup_new(&loop_wake_fd_);
+        if (e) return e;
+        // Whatever is due now must not wait for the next change.
+        loop_wake_pending_ = false;
+        wake_loops_locked();
+    }
+    *out = loop_wake_fd_;
+    return Error::ok();
+}
+
+bool Client::awaiting_unwatch(int fd) const {
+    return std::find(unwatch_fds_.begin(), unwatch_fds_.end(), fd) != unwatch_fds_.end();
+}
+
+Error Client::set_loop_callbacks(qmp_watch_fn watch, qmp_timer_fn timer, void *user_data, qmp_destroy_fn destroy) {
+    std::shared_ptr<LoopCallbacks> cbs;
+    if (watch || timer || destroy) {
+        try {
+            cbs = std::make_shared<LoopCallbacks>();
+        } catch (...) {
+            if (destroy) destroy(user_data);
+            throw;
+        }
+        cbs->user_data = user_data;
+        cbs->destroy = destroy;  // from here on, destroy runs once whatever happens
+        if (!watch || !timer)
+            return Error::make(QMP_EINVAL, "both the watch and the timer callback are needed (or neither, to remove them)");
+        cbs->watch = watch;
+        cbs->timer = timer;
+    }
+    std::shared_ptr<LoopCallbacks> old;
+    {
+        Lock lk(mu_);
+        if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
+        auto self = std::this_thread::get_id();
+        if (announcer_ == self)
+            return Error::make(QMP_EDEADLK, "the loop callbacks cannot be replaced from inside one of them");
+        announce_cv_.wait(lk, [&] { return announcer_ == std::thread::id(); });
+        announcer_ = self;
+        // Given back also if an allocation below throws (with the lock held then).
+        struct Release {
+            Client *c;
+            ~Release() {
+                c->announcer_ = std::thread::id();
+                c->announce_cv_.notify_all();
+            }
+        } give_back{this};
+        // The old callbacks stop watching what they were told of (sockets
+        // closed but not yet unwatched, and the current one) while they are
+        // still the ones set, so a socket closed meanwhile waits for them too.
+        std::vector<int> told;
+        while (loop_cbs_) {
+            std::vector<int> fds;
+            auto untold = [&](int fd) { return std::find(told.begin(), told.end(), fd) == told.end(); };
+            for (int fd : unwatch_fds_)
+                if (untold(fd)) fds.push_back(fd);
+            if (told_fd_ >= 0 && told_fd_ == fd_ && untold(told_fd_)) fds.push_back(told_fd_);
+            if (fds.empty()) break;
+            std::shared_ptr<LoopCallbacks> cur = loop_cbs_;
+            lk.unlock();
+            for (int fd : fds) cur->watch(handle(), fd, 0, cur->user_data);
+            lk.lock();
+            told.insert(told.end(), fds.begin(), fds.end());
+        }
+        old = std::move(loop_cbs_);
+        for (int fd : unwatch_fds_)
+            if (fd != closing_fd_) transport::close_fd(fd);
+        unwatch_fds_.clear();
+        loop_cbs_ = std::move(cbs);
+        told_fd_ = -1;
+        told_events_ = 0;
+        timer_told_ = false;
+        loop_told_.store(loop_cbs_ != nullptr, std::memory_order_release);
+    }
+    old.reset();  // its destroy, unlocked
+    tell_loop();  // the new ones learn the current state
+    return Error::ok();
+}
+
+void Client::tell_loop() noexcept {
+    if (!loop_told_.load(std::memory_order_acquire)) return;
+    std::shared_ptr<LoopCallbacks> cbs;
+    Lock lk(mu_);
+    auto self = std::this_thread::get_id();
+    if (announcer_ == self) {
+        // A callback called back into the client: its outer loop tells the rest.
+        announce_again_ = true;
+        return;
+    }
+    announce_cv_.wait(lk, [&] { return announcer_ == std::thread::id(); });
+    announcer_ = self;
+    for (;;) {
+        announce_again_ = false;
+        cbs = loop_cbs_;
+        if (!cbs) break;
+        if (!unwatch_fds_.empty()) {
+            int fd = unwatch_fds_.front();
+            if (told_fd_ == fd) {
+                told_fd_ = -1;
+                told_events_ = 0;
+            }
+            lk.unlock();
+            cbs->watch(handle(), fd, 0, cbs->user_data);
+            lk.lock();
+            unwatch_fds_.erase(unwatch_fds_.begin());
+            if (fd != closing_fd_) transport::close_fd(fd);
+            continue;
+        }
+        int fd = fd_;
+        int events = fd < 0 ? 0 : QMP_POLL_IN | (session_.want_write() ? QMP_POLL_OUT : 0);
+        if (fd != told_fd_ || events != told_events_) {
+            told_fd_ = fd;
+            told_events_ = events;
+            if (fd >= 0) {
+                lk.unlock();
+                cbs->watch(handle(), fd, events, cbs->user_data);
+                lk.lock();
+            }
+            continue;
+        }
+        bool due = !dispatch_q_.empty() || more_input_;
+        Deadline next = due ? Deadline::never() : next_call_deadline();
+        bool same = timer_told_ && due == told_due_ &&
+                    (due || (next.infinite() == told_deadline_.infinite() &&
+                             (next.infinite() || next.when() == told_deadline_.when())));
+        if (!same) {
+            timer_told_ = true;
+            told_due_ = due;
+            told_deadline_ = next;
+            int ms = due ? 0 : next.remaining_ms();
+            lk.unlock();
+            cbs->timer(handle(), ms, cbs->user_data);
+            lk.lock();
+            continue;
+        }
+        if (!announce_again_) break;
+    }
+    announcer_ = std::thread::id();
+    announce_cv_.notify_all();
+    lk.unlock();
+    cbs.reset();  // a replaced set's destroy may run here, unlocked
+}
+
+// At free: the loop is told to stop watching, then the callbacks go.
+void Client::drop_loop_callbacks() noexcept {
+    tell_loop();
+    std::shared_ptr<LoopCallbacks> old;
+    {
+        Lock lk(mu_);
+        announce_cv_.wait(lk, [&] { return announcer_ == std::thread::id(); });
+        old = std::move(loop_cbs_);
+        loop_told_.store(false, std::memory_order_release);
+        for (int fd : unwatch_fds_)
+            if (fd != closing_fd_) transport::close_fd(fd);
+        unwatch_fds_.clear();
+    }
+}
+
 // --- the driver -----------------------------------------------------------------------
 
 bool Client::may_drive() const {
@@ -924,7 +1133,16 @@ bool Client::may_drive() const {
 
 void Client::wake_driver() {
     if (polled_fd_ >= 0 && wake_fd_ >= 0) transport::wakeup_signal(wake_fd_);
-    if (hook_) hook_->wakeup();
+    wake_loops_locked();
+}
+
+// One signal until the loop drains it in process(): a storm of submissions
+// costs one write, and a change after the drain signals again, so none is lost.
+void Client::wake_loops_locked() {
+    if (loop_wake_fd_ >= 0 && !loop_wake_pending_) {
+        transport::wakeup_signal(loop_wake_fd_);
+        loop_wake_pending_ = true;
+    }
 }
 
 Error Client::attach(std::shared_ptr<LoopHook> hook) {
@@ -934,7 +1152,7 @@ Error Client::attach(std::shared_ptr<LoopHook> hook) {
         if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
         old = std::move(hook_);
         hook_ = std::move(hook);
-        hook_->wakeup();
+        wake_loops_locked();
     }
     if (old) old->detached();
     return Error::ok();
@@ -998,7 +1216,7 @@ void Client::drive_once(Lock &lk, const Deadline &deadline) {
     lk.lock();
     polled_fd_ = -1;
     if (closing_fd_ >= 0) {
-        transport::close_fd(closing_fd_);
+        if (!awaiting_unwatch(closing_fd_)) transport::close_fd(closing_fd_);
         closing_fd_ = -1;
     }
     if (fd_ != fd) return;  // the connection ended while we waited
@@ -1043,27 +1261,28 @@ char *read_buffer() {
 
 }  // namespace
 
-void Client::read_locked() {
+// Returns true when the read filled the buffer: there may be more to read.
+bool Client::read_locked() {
     size_t n = 0;
     transport::IoResult res;
     char *buf = read_buffer();
     Error e = transport::receive(fd_, buf, kReadChunk, &n, &res);
     if (e) {
         teardown(e, e.code);
-        return;
+        return false;
     }
-    if (res == transport::IoResult::WouldBlock) return;
+    if (res == transport::IoResult::WouldBlock) return false;
     if (res == transport::IoResult::Eof) {
         Error why = splitter_.idle() ? Error::make(QMP_ECLOSED, "the server closed the connection")
                                      : Error::make(QMP_ECLOSED, "the server closed the connection in the middle of a message");
         teardown(why, QMP_ECLOSED);
-        return;
+        return false;
     }
     std::vector<wire::Message> msgs;
     Error split = splitter_.feed(buf, n, msgs);
     int fd = fd_;
     for (auto &m : msgs) {
-        if (fd_ != fd) return;
+        if (fd_ != fd) return false;
         if (tracing()) trace(QMP_LOG_RECEIVE, m.text);
         protocol::Session::Effects fx;
         session_.receive(std::move(m), fx);
@@ -1072,6 +1291,7 @@ void Client::read_locked() {
     if (split && fd_ == fd) {
         teardown(split, split.code);
     }
+    return n == kReadChunk && fd_ == fd;
 }
 
 // Sends what is queued, several messages per system call.
@@ -1133,6 +1353,7 @@ void Client::apply(protocol::Session::Effects &fx) {
         auto call = it->second;
         finish_call(call, std::move(c.error), std::move(c.reply));  // may throw: the call stays in calls_
         calls_.erase(it);
+        if (call->async && !call->deadline.infinite()) timed_async_--;
     }
     for (auto &ev : fx.events) {
         for (Waiter *w : waiters_)
@@ -1189,6 +1410,7 @@ Error Client::copy_or_code(const Error &e) noexcept {
 Deadline Client::next_call_deadline() const {
     Deadline next = Deadline::never();
     if (connecting_) next = connecting_->deadline.earlier(connecting_->retry_at);
+    if (timed_async_ == 0) return next;
     for (const auto &kv : calls_)
         if (kv.second->async) next = next.earlier(kv.second->deadline);
     return next;
@@ -1205,12 +1427,14 @@ void Client::expire_calls_locked() {
         connecting_ = std::move(conn);
         end_connecting(t);
     }
+    if (timed_async_ == 0) return;
     std::vector<std::shared_ptr<Call>> due;
     for (const auto &kv : calls_)
         if (kv.second->async && kv.second->deadline.expired()) due.push_back(kv.second);
     for (auto &call : due) {
         session_.abandon(call->id);
         calls_.erase(call->id);
+        timed_async_--;
         finish_call(call, Error::make(QMP_ETIMEDOUT, "no reply to '%s' in time", call->name.c_str()), wire::Message());
     }
 }
@@ -1276,6 +1500,7 @@ void Client::teardown(const Error &why, int close_reason) {
     splitter_.reset();
     // The calls end in the order they were made, taken out oldest first so
     // that ending them allocates nothing (their slots are reserved).
+    timed_async_ = 0;
     while (!calls_.empty()) {
         auto oldest = std::min_element(calls_.begin(), calls_.end(),
                                        [](const auto &a, const auto &b) { return a.first < b.first; });
@@ -1284,10 +1509,21 @@ void Client::teardown(const Error &why, int close_reason) {
         finish_call(call, copy_or_code(why), wire::Message());
     }
     for (Waiter *w : waiters_) w->closed = true;
+    // A socket the loop callbacks were told to watch stays open until they
+    // are told to stop (tell_loop()), so the loop never polls a closed or
+    // reused fd; the same holds for the thread polling it in drive_once().
+    bool told = loop_cbs_ && told_fd_ == fd_;
+    if (told) {
+        try {
+            unwatch_fds_.push_back(fd_);
+        } catch (...) {
+            told = false;  // out of memory: close it now rather than never
+        }
+    }
     if (fd_ == polled_fd_) {
         closing_fd_ = fd_;
         wake_driver();
-    } else {
+    } else if (!told) {
         transport::close_fd(fd_);
     }
     fd_ = -1;
@@ -1301,7 +1537,7 @@ void Client::teardown(const Error &why, int close_reason) {
         end_connecting(std::move(status));
     }
     if (was_ready && close_hook_) queue_reserved(Dispatch{Dispatch::Kind::Close, nullptr, nullptr, close_hook_, close_reason});
-    if (hook_ && !dispatch_q_.empty()) hook_->wakeup();
+    wake_loops_locked();
     cv_.notify_all();
 }
 
