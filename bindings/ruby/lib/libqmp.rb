@@ -145,7 +145,7 @@ module LibQMP
 
     # Adds the action type with data: add("block-dirty-bitmap-add", node: "n0", name: "b0").
     def add(type, data = nil, **kwargs)
-      @actions << { "type" => type, "data" => LibQMP.arguments(data, kwargs) }
+      @actions << { "type" => LibQMP.name_of(type, "action type"), "data" => LibQMP.arguments(data, kwargs) }
       self
     end
     alias << add
@@ -176,20 +176,46 @@ module LibQMP
 
   # An IO (or anything with fileno) or an Integer into a file descriptor.
   def self.fd_of(f)
-    return f if f.is_a?(Integer)
-    return f.fileno if f.respond_to?(:fileno)
+    fd = if f.is_a?(Integer) then f
+         elsif f.respond_to?(:fileno) then f.fileno
+         else raise ArgumentError, "expected an IO or a file descriptor, got #{f.class}"
+         end
+    raise ArgumentError, "not an open file descriptor: #{f.inspect}" unless fd.is_a?(Integer) && fd >= 0
 
-    raise ArgumentError, "expected an IO or a file descriptor, got #{f.class}"
+    fd
   end
 
-  # A command's arguments from a Hash and keywords (keywords win).
+  # A command's or event's name: a non-empty String or Symbol.
+  def self.name_of(name, what = "command name")
+    raise TypeError, "#{what}: expected a String or Symbol, got #{name.inspect}" unless name.is_a?(String) || name.is_a?(Symbol)
+    raise ArgumentError, "#{what}: empty" if name.empty?
+
+    name.to_s
+  end
+
+  # A command's arguments from a Hash and keywords (keywords win).  The
+  # Hash's keys are sent as they are written; a keyword's name has "_"
+  # turned into "-" (node_name: is "node-name"), as Python does.  A member
+  # whose name has an underscore (block_set_io_throttle's bps_rd) goes in
+  # the Hash: execute("block_set_io_throttle", {"bps_rd" => 0}, id: "d0").
   def self.arguments(args, kwargs)
-    raise ArgumentError, "arguments: expected a Hash, got #{args.class}" unless args.nil? || args.is_a?(Hash)
+    raise TypeError, "arguments: expected a Hash, got #{args.class}" unless args.nil? || args.is_a?(Hash)
 
     out = {}
-    args&.each { |k, v| out[k.to_s] = v }
-    kwargs.each { |k, v| out[k.to_s] = v }
+    args&.each do |k, v|
+      raise TypeError, "arguments: a key must be a String or Symbol, got #{k.inspect}" unless k.is_a?(String) || k.is_a?(Symbol)
+
+      out[k.to_s] = v
+    end
+    kwargs.each { |k, v| out[k.to_s.tr("_", "-")] = v }
     out
+  end
+
+  # obj as JSON text; what JSON cannot carry (NaN, Infinity) is an ArgumentError.
+  def self.json(obj)
+    JSON.generate(obj)
+  rescue JSON::GeneratorError => e
+    raise ArgumentError, "not representable in JSON: #{e.message}"
   end
 
   # true/false/nil or Integer flags, plus the deny keywords, into the C
@@ -418,22 +444,29 @@ module LibQMP
     # and is not sent.  An argument named like one of these options goes in
     # the Hash: execute("x", {"timeout" => 1}).
     def execute(name, arguments = nil, timeout: nil, fds: nil, oob: false, validate: nil, **kwargs)
-      command = { "execute" => name.to_s }
+      command = { "execute" => LibQMP.name_of(name) }
       args = LibQMP.arguments(arguments, kwargs)
       command["arguments"] = args unless args.empty?
-      execute_json(JSON.generate(command), timeout: timeout, fds: fds, oob: oob, validate: validate)
+      execute_json(LibQMP.json(command), timeout: timeout, fds: fds, oob: oob, validate: validate)
     end
 
     # Executes a command given as JSON text ({"execute": ..., "arguments": ...}, no "id").
     def execute_json(command_json, timeout: nil, fds: nil, oob: false, validate: nil)
-      fd_list = Array(fds).map { |f| LibQMP.fd_of(f) }.join(",")
+      raise TypeError, "command: expected JSON text, got #{command_json.class}" unless command_json.is_a?(String)
+
+      fds = [fds] unless fds.nil? || fds.is_a?(Array)
+      fd_list = (fds || []).map { |f| LibQMP.fd_of(f) }.join(",")
       text = drive(:qmpb_client_execute, command_json, LibQMP.ms(timeout), fd_list, oob ? 1 : 0,
                    LibQMP.call_validation(validate))
       JSON.parse(text || "null", quirks_mode: true)
     end
 
     # Runs a human monitor command line and returns what it printed.
-    def hmp(command_line) = drive(:qmpb_client_hmp, command_line.to_s) || ""
+    def hmp(command_line)
+      raise TypeError, "hmp: expected a String, got #{command_line.class}" unless command_line.is_a?(String)
+
+      drive(:qmpb_client_hmp, command_line) || ""
+    end
 
     # Executes "transaction": with a block, yields a Transaction to add the
     # actions to; or pass [{"type" => ..., "data" => ...}, ...].
@@ -443,6 +476,8 @@ module LibQMP
         yield t
         actions = (actions || []) + t.actions
       end
+      raise TypeError, "transaction: expected an Array of actions, got #{actions.class}" unless actions.nil? || actions.is_a?(Array)
+
       args = { "actions" => actions || [] }
       args["properties"] = { "completion-mode" => completion_mode.to_s } if completion_mode
       execute("transaction", args, timeout: timeout)
@@ -450,12 +485,12 @@ module LibQMP
 
     # Passes file (an IO or fd; the caller keeps it) to QEMU as fdname.
     def getfd(file, fdname)
-      drive(:qmpb_client_getfd, LibQMP.fd_of(file), fdname.to_s)
+      drive(:qmpb_client_getfd, LibQMP.fd_of(file), LibQMP.name_of(fdname, "fdname"))
       nil
     end
 
     def closefd(fdname)
-      drive(:qmpb_client_closefd, fdname.to_s)
+      drive(:qmpb_client_closefd, LibQMP.name_of(fdname, "fdname"))
       nil
     end
 
