@@ -32,8 +32,9 @@
 # Events: handlers registered with on_event run in the Ruby thread that
 # drives the client, never inside C: libqmp queues the events in C, and the
 # queue is drained (handlers called, in order) after every blocking call
-# and by process and each_event.  A program that only waits for events calls
-# process or each_event in a loop.
+# and by process.  A program that only waits for events calls process in a
+# loop, or iterates with each_event, which reads the client's ring of recent
+# events by sequence number and so also sees those that came earlier.
 require "json"
 require "libqmp_ext"
 
@@ -371,6 +372,7 @@ module LibQMP
       @dispatch_lock = Mutex.new
       @waiters = 0 # threads in process/each_event, which pop the queue themselves
       @waiters_lock = Mutex.new
+      @each_event_seq = 0 # where the next each_event starts
       self.oob = oob if oob
       self.timeout = command_timeout if command_timeout
       call(:qmpb_client_set_event_buffer, event_buffer) if event_buffer
@@ -601,23 +603,30 @@ module LibQMP
       n + dispatch_queued
     end
 
-    # Yields every event (after the handlers have seen it) as it arrives,
-    # until the connection closes, or, with timeout:, until none came for
-    # that many seconds.  Without a block, an Enumerator.
-    def each_event(timeout: Float::INFINITY)
-      return enum_for(:each_event, timeout: timeout) unless block_given?
+    # Yields every event named name (nil: every event), in order, until the
+    # connection closes or, with timeout:, until none came for that many
+    # seconds; without a block, an Enumerator.  It reads the client's ring
+    # of recent events by sequence number (as wait_event's after: does), so
+    # it also yields the events that arrived before it was called, during
+    # earlier calls: from after: (a sequence number) if given, else from
+    # where the previous each_event on this client stopped, else from the
+    # connection's first event.  Events older than the ring (event_buffer:,
+    # 1024 by default) are gone.  The handlers of on_event see each event
+    # before the block does.
+    def each_event(name = nil, after: nil, timeout: Float::INFINITY)
+      return enum_for(:each_event, name, after: after, timeout: timeout) unless block_given?
 
-      unless @queueing
-        call(:qmpb_client_queue_events, @event_queue)
-        @queueing = true
-      end
-      ms = LibQMP.ms(timeout)
+      cursor = after.nil? ? @each_event_seq : Integer(after)
       loop do
-        ev = waiting { next_event(ms) } or break
-        run_handlers(ev)
+        ev = begin
+          wait_event(name, after: cursor, timeout: timeout)
+        rescue TimeoutError, ConnectionClosed
+          break
+        end
+        cursor = ev.seq
+        @each_event_seq = cursor if after.nil?
         yield ev
       end
-      dispatch_queued
       nil
     end
 
