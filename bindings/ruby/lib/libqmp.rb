@@ -23,11 +23,17 @@
 # every native call returns a result that carries its own error.
 #
 # Threads: a blocking call (connect, execute, hmp, getfd, closefd, add_fd,
-# wait_event, process, each_event) releases the GVL, so other Ruby threads
-# run meanwhile.  It has no unblocking function: Thread#kill, Thread#raise
-# and Ctrl-C take effect when the call returns, at the latest after its
-# timeout (the client's default is 30 s).  Several threads may share a
-# client.
+# wait_event, process, each_event, the schema's) releases the GVL, so other
+# Ruby threads run meanwhile.  Several threads may share a client.
+#
+# Interrupts: execute (and hmp, getfd, closefd, add_fd, transaction),
+# wait_event, process and each_event end at once when the thread is
+# interrupted: Thread#kill, Thread#raise (so Timeout.timeout), Ctrl-C
+# (Interrupt in the main thread).  A command already sent is not taken
+# back: QEMU runs it, and its late reply is dropped; the client stays
+# usable.  A signal trap handler runs meanwhile and the call goes on.
+# connect and the schema's fetch end by their timeout only.  A call that
+# times out raises LibQMP::TimeoutError, which is a Timeout::Error.
 #
 # Events: handlers registered with on_event run in the Ruby thread that
 # drives the client, never inside C: libqmp queues the events in C, and the
@@ -36,6 +42,7 @@
 # loop, or iterates with each_event, which reads the client's ring of recent
 # events by sequence number and so also sees those that came earlier.
 require "json"
+require "timeout"
 require "libqmp_ext"
 
 module LibQMP
@@ -60,8 +67,11 @@ module LibQMP
   # The library's version, "MAJOR.MINOR.MICRO".
   VERSION = Native.qmp_version_string
 
-  # Every error of this library; #code is a status code (LibQMP::EIO, ...).
-  class Error < StandardError
+  # Every error of this library is a LibQMP::Error (rescue LibQMP::Error
+  # catches them all); #code is a status code (LibQMP::EIO, ...), #errno the
+  # system's error for EIO.  A module, so that TimeoutError can also be a
+  # Timeout::Error.
+  module Error
     attr_reader :code, :errno
 
     def initialize(message = nil, code: nil, errno: 0)
@@ -71,8 +81,13 @@ module LibQMP
     end
   end
 
+  # The errors that have no more specific class.
+  class GenericError < StandardError
+    include Error
+  end
+
   # The server answered {"error": {"class": ..., "desc": ...}}.
-  class CommandError < Error
+  class CommandError < GenericError
     attr_reader :error_class, :desc
 
     def initialize(error_class, desc, message = nil)
@@ -82,27 +97,30 @@ module LibQMP
     end
   end
 
-  class TimeoutError < Error; end
+  # The call timed out; also a Timeout::Error, as Ruby's own timeouts are.
+  class TimeoutError < Timeout::Error
+    include Error
+  end
   # The connection is gone (the peer hung up, or it was never made).
-  class ConnectionClosed < Error; end
+  class ConnectionClosed < GenericError; end
   # The call was dropped because the client was closed meanwhile.
   class Cancelled < ConnectionClosed; end
   # The peer sent something that is not QMP.
-  class ProtocolError < Error; end
+  class ProtocolError < GenericError; end
   class MessageTooBig < ProtocolError; end
   class HandshakeError < ProtocolError; end
   class NegotiationError < HandshakeError; end
   # A system call failed: #errno says which error.
-  class SocketError < Error; end
+  class SocketError < GenericError; end
   # A bad argument or a misuse; also a command that validation refused (the
   # message names the command and the path: "blockdev-add:
   # arguments.file.aio: 'io_urin' is not one of threads, native, io_uring")
   # and a malformed schema query.
-  class InvalidArgument < Error; end
-  class OutOfMemory < Error; end
+  class InvalidArgument < GenericError; end
+  class OutOfMemory < GenericError; end
   # The call would have waited on itself (QMP_EDEADLK; this version of
   # libqmp never returns it: see qmp-common.h).
-  class DeadlockError < Error; end
+  class DeadlockError < GenericError; end
 
   ERRORS = {
     EINVAL => InvalidArgument, ENOMEM => OutOfMemory, EIO => SocketError,
@@ -162,7 +180,7 @@ module LibQMP
     if code == ECOMMAND
       raise CommandError.new(r.error_class, r.error_desc, message)
     end
-    raise ERRORS.fetch(code, Error).new(message, code: code, errno: r.sys_errno)
+    raise ERRORS.fetch(code, GenericError).new(message, code: code, errno: r.sys_errno)
   end
 
   # Seconds (Integer or Float) into the C API's milliseconds: nil is the
@@ -458,7 +476,7 @@ module LibQMP
 
       fds = [fds] unless fds.nil? || fds.is_a?(Array)
       fd_list = (fds || []).map { |f| LibQMP.fd_of(f) }.join(",")
-      text = drive(:qmpb_client_execute, command_json, LibQMP.ms(timeout), fd_list, oob ? 1 : 0,
+      text = drive(:qmpb_rb_client_execute, command_json, LibQMP.ms(timeout), fd_list, oob ? 1 : 0,
                    LibQMP.call_validation(validate))
       JSON.parse(text || "null", quirks_mode: true)
     end
@@ -467,7 +485,7 @@ module LibQMP
     def hmp(command_line)
       raise TypeError, "hmp: expected a String, got #{command_line.class}" unless command_line.is_a?(String)
 
-      drive(:qmpb_client_hmp, command_line) || ""
+      execute("human-monitor-command", { "command-line" => command_line }) || ""
     end
 
     # Executes "transaction": with a block, yields a Transaction to add the
@@ -487,19 +505,22 @@ module LibQMP
 
     # Passes file (an IO or fd; the caller keeps it) to QEMU as fdname.
     def getfd(file, fdname)
-      drive(:qmpb_client_getfd, LibQMP.fd_of(file), LibQMP.name_of(fdname, "fdname"))
+      execute("getfd", { "fdname" => LibQMP.name_of(fdname, "fdname") }, fds: [LibQMP.fd_of(file)])
       nil
     end
 
     def closefd(fdname)
-      drive(:qmpb_client_closefd, LibQMP.name_of(fdname, "fdname"))
+      execute("closefd", { "fdname" => LibQMP.name_of(fdname, "fdname") })
       nil
     end
 
     # Adds file (an IO or fd; the caller keeps it) to fd set fdset_id (nil:
     # a new set); returns {"fdset-id" => N, "fd" => M}.
     def add_fd(file, fdset_id: nil, opaque: nil)
-      JSON.parse(drive(:qmpb_client_add_fd, LibQMP.fd_of(file), fdset_id || -1, opaque.to_s))
+      args = {}
+      args["fdset-id"] = Integer(fdset_id) if fdset_id
+      args["opaque"] = opaque.to_s if opaque
+      execute("add-fd", args, fds: [LibQMP.fd_of(file)])
     end
 
     # --- the schema ---------------------------------------------------------
@@ -558,7 +579,7 @@ module LibQMP
       after ||= event_seq
       match_json = match && !match.empty? ? JSON.generate(match) : ""
       r = nil
-      text = drive(:qmpb_client_wait_event, name.to_s, match_json, Integer(after), LibQMP.ms(timeout)) { |res| r = res }
+      text = drive(:qmpb_rb_client_wait_event, name.to_s, match_json, Integer(after), LibQMP.ms(timeout)) { |res| r = res }
       Event.new(JSON.parse(text), r.seq)
     end
 
@@ -667,7 +688,7 @@ module LibQMP
     # The next queued event, waiting up to ms; nil on timeout or when the
     # connection is closed.
     def next_event(ms)
-      r = @handle.use { |b| Native.qmpb_client_next_event(b, ms) }
+      r = @handle.use { |b| Native.qmpb_rb_client_next_event(b, ms) }
       text = LibQMP.check(r)
       Event.new(JSON.parse(text), r.seq)
     rescue TimeoutError, ConnectionClosed
