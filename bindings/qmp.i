@@ -19,7 +19,8 @@
  *     language's object owns (SWIG's destructor frees it).
  *   - Blocking calls release the interpreter lock: Python through swig
  *     -threads, Ruby through rb_thread_call_without_gvl() (the SWIGRUBY
- *     block below); Go needs nothing.
+ *     block below, which also binds interruptible execute and event waits
+ *     of its own); Go needs nothing.
  *
  * The module name is the language's to choose: swig -module NAME.  A
  * language that needs its own typemaps or features writes a small .i that
