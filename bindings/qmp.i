@@ -1096,7 +1096,7 @@ static int qmpb_client_get_validation(qmpb_client *b) { return b ? qmp_client_ge
 
 static void qmpb_ruby_without_gvl(void *(*fn)(void *), void *arg)
 {
-    /* The calls that still come here (connect, the schema's) end by their own timeout. */
+    /* The calls that still come here (connect_tcp, the schema's) end by their own timeout. */
     rb_thread_call_without_gvl(fn, arg, NULL, NULL);
 }
 /* The GC does not see a schema's C memory (some 640 KiB): tell it, so that
@@ -1107,7 +1107,8 @@ static void qmpb_ruby_memory(long long delta)
 }
 
 /*
- * Interruptible waits (qmpb_rb_*): execute and the event waits.  Ruby ends
+ * Interruptible waits (qmpb_rb_*): connect (Unix socket or fd), execute and
+ * the event waits.  Ruby ends
  * a call blocked without the GVL (Thread#kill, Thread#raise and so
  * Timeout.timeout, Ctrl-C's Interrupt in the main thread) by calling an
  * unblocking function from another thread; a libqmp synchronous call has no
@@ -1391,6 +1392,119 @@ static qmpb_result *qmpb_rb_client_execute(qmpb_client *b, const char *command_j
     return a.r;
 }
 
+/* ---- connect ---------------------------------------------------------------- */
+
+static void qmpb_rb_connected(qmp_client *c, int status, void *user_data)
+{
+    (void)c;
+    qmpb_rb_call *k = (qmpb_rb_call *)user_data;
+    qmpb_result *r = qmpb_result_of(status);   /* qmp_error_last() describes status */
+    pthread_mutex_lock(&k->b->mu);
+    k->r = r;
+    k->done = 1;
+    int fd = k->b->wake[1];
+    pthread_cond_broadcast(&k->b->cv);
+    pthread_mutex_unlock(&k->b->mu);
+    qmpb_wake(k->b, fd);
+}
+
+struct qmpb_rb_connect_args {
+    qmpb_rb_wait w;
+    qmpb_rb_call *k;
+    const char *path;         /* a Unix socket, or NULL: fd */
+    int fd;                   /* taken once the connect starts; -1 then */
+    int timeout_ms;
+    int started;
+    qmpb_result *r;
+    int finished;
+};
+
+static void *qmpb_rb_connect_run(void *p)
+{
+    struct qmpb_rb_connect_args *a = (struct qmpb_rb_connect_args *)p;
+    qmpb_client *b = a->w.b;
+    if (!a->started) {
+        a->started = 1;
+        int rc;
+        if (a->path) {
+            rc = qmp_client_connect_unix_async(b->c, a->path, a->timeout_ms, qmpb_rb_connected, a->k,
+                                               qmpb_rb_call_unref);
+        } else {
+            int fd = a->fd;
+            a->fd = -1;
+            rc = qmp_client_connect_fd_async(b->c, fd, a->timeout_ms, qmpb_rb_connected, a->k,
+                                             qmpb_rb_call_unref);
+        }
+        if (rc < 0) {
+            a->r = qmpb_result_of(rc);
+            a->finished = 1;
+            return NULL;
+        }
+    }
+    qmpb_rb_wait_for(&a->w, qmpb_rb_call_ready, a->k, -1);
+    pthread_mutex_lock(&b->mu);
+    if (a->k->done) {
+        a->r = a->k->r;
+        a->k->r = NULL;
+        a->finished = 1;
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+/* qmpb_client_connect_unix (path) or _connect_fd (path NULL; the fd is
+   taken, also on failure), interruptible: an interrupted connect is
+   abandoned and the client left closed.  timeout_ms: 0 the client's default. */
+static qmpb_result *qmpb_rb_client_connect(qmpb_client *b, const char *path, int fd, int timeout_ms)
+{
+    if (!b) {
+        if (!path && fd >= 0)
+            close(fd);
+        return qmpb_result_error(QMP_EINVAL, "no client (NULL)");
+    }
+    if (!path && fd < 0)
+        return qmpb_result_error(QMP_EINVAL, "no socket path and no fd");
+    struct qmpb_rb_connect_args a;
+    memset(&a, 0, sizeof a);
+    a.w.b = b;
+    a.path = path;
+    a.fd = path ? -1 : fd;
+    if (qmpb_rb_prepare(b) < 0) {
+        if (a.fd >= 0)
+            close(a.fd);
+        return qmpb_result_error(QMP_EIO, "cannot make the wake-up pipe");
+    }
+    a.k = (qmpb_rb_call *)calloc(1, sizeof *a.k);
+    if (!a.k) {
+        if (a.fd >= 0)
+            close(a.fd);
+        return NULL;
+    }
+    a.k->b = b;
+    a.k->refs = 2;
+    pthread_mutex_lock(&b->mu);
+    a.timeout_ms = timeout_ms ? timeout_ms : b->default_timeout_ms;
+    pthread_mutex_unlock(&b->mu);
+    for (;;) {
+        int state = qmpb_rb_run(qmpb_rb_connect_run, &a, &a.w);
+        if (state) {
+            if (a.fd >= 0)
+                close(a.fd);              /* never handed to libqmp */
+            if (a.started && !a.finished)
+                qmp_client_close(b->c);   /* stops the attempt; its callback frees the call */
+            qmpb_result_free(a.r);
+            if (!a.started)
+                qmpb_rb_call_unref(a.k);  /* the callback's reference: it will never run */
+            qmpb_rb_call_unref(a.k);
+            rb_jump_tag(state);
+        }
+        if (a.finished)
+            break;
+    }
+    qmpb_rb_call_unref(a.k);
+    return a.r;
+}
+
 /* ---- events ---------------------------------------------------------------- */
 
 static int qmpb_rb_gen_ready(qmpb_client *b, void *arg)
@@ -1657,9 +1771,11 @@ qmpb_result *qmpb_client_schema_has(qmpb_client *b, const char *query);
 qmpb_result *qmpb_client_set_validation(qmpb_client *b, int flags);
 int qmpb_client_get_validation(qmpb_client *b);
 
-/* Ruby: execute and the event waits that Thread#kill, Thread#raise
-   (Timeout.timeout) and Ctrl-C end (the SWIGRUBY block above). */
+/* Ruby: connect, execute and the event waits that Thread#kill,
+   Thread#raise (Timeout.timeout) and Ctrl-C end (the SWIGRUBY block above). */
 #ifdef SWIGRUBY
+%newobject qmpb_rb_client_connect;
+qmpb_result *qmpb_rb_client_connect(qmpb_client *b, const char *path, int fd, int timeout_ms);
 %newobject qmpb_rb_client_execute;
 %newobject qmpb_rb_client_wait_event;
 %newobject qmpb_rb_client_next_event;

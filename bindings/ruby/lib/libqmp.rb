@@ -32,7 +32,8 @@
 # (Interrupt in the main thread).  A command already sent is not taken
 # back: QEMU runs it, and its late reply is dropped; the client stays
 # usable.  A signal trap handler runs meanwhile and the call goes on.
-# connect and the schema's fetch end by their timeout only.  A call that
+# connect_unix and from_io end the same way (the client is then closed);
+# connect_tcp and the schema's fetch end by their timeout only.  A call that
 # times out raises LibQMP::TimeoutError, which is a Timeout::Error.
 #
 # Events: handlers registered with on_event run in the Ruby thread that
@@ -401,7 +402,7 @@ module LibQMP
     # --- connecting ---------------------------------------------------------
 
     def connect_unix(path, timeout: nil)
-      drive(:qmpb_client_connect_unix, path.to_s, LibQMP.ms(timeout))
+      drive(:qmpb_rb_client_connect, path.to_s, -1, LibQMP.ms(timeout))
       self
     end
 
@@ -414,7 +415,7 @@ module LibQMP
       source = io.is_a?(IO) ? io : IO.for_fd(LibQMP.fd_of(io), autoclose: false)
       copy = source.dup
       copy.autoclose = false # the client takes the descriptor, also on failure
-      drive(:qmpb_client_connect_fd, copy.fileno, LibQMP.ms(timeout))
+      drive(:qmpb_rb_client_connect, nil, copy.fileno, LibQMP.ms(timeout))
       self
     end
 

@@ -128,6 +128,22 @@ class TestInterrupt < Minitest::Test
     assert_usable(c)
   end
 
+  def test_thread_kill_and_timeout_end_connect
+    # A socket that does not exist yet is retried until the timeout.
+    missing = File.join(@qemu.dir, "not-yet.sock")
+    client = LibQMP::Client.new
+    t = blocked_thread { client.connect_unix(missing, timeout: 30) }
+    t.kill
+    assert t.join(PROMPT), "Thread#kill did not end connect_unix"
+    refute client.connected?
+    client.close
+    t0 = now
+    assert_raises(Timeout::Error) { Timeout.timeout(0.3) { LibQMP::Client.connect_unix(missing, timeout: 30) } }
+    assert_operator now - t0, :<, PROMPT
+    # A connect after these works.
+    assert_usable(connect)
+  end
+
   # Ctrl-C: SIGINT to a child Ruby process blocked in a call; the child
   # rescues Interrupt and then uses the client again.
   CHILD = <<~'RUBY'
