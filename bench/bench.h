@@ -32,6 +32,10 @@ void lib_big_reply(const char *sock, long count, int str_api, sample_t *s);   /*
 enum flood_kind { FLOOD_NAME, FLOOD_DATA, FLOOD_WAIT };
 void lib_flood(const char *sock, long count, enum flood_kind kind, sample_t *s); /* events/s, RSS growth */
 void lib_clients(const char *sock, long count, sample_t *s);                 /* bytes per client */
+/* A loop thread drives the client (callbacks 0: on the wakeup fd; 1: told by the loop callbacks)
+   while the calling thread submits (loop.c). */
+void lib_loop_round_trip(const char *sock, long count, int callbacks, sample_t *s); /* us per call */
+void lib_loop_flood(const char *sock, long count, sample_t *s);                     /* events/s, RSS growth */
 
 /* Schema intelligence (schema.c). */
 /* us per call: value without validation, extra with it (measured in alternating batches) */

@@ -56,10 +56,10 @@ struct row {
 };
 
 enum {
-    RT_RAW, RT_JSON, RT_STR, RT_GO,
+    RT_RAW, RT_JSON, RT_STR, RT_LOOP_WAKE, RT_LOOP_CB, RT_GO,
     PIPE_RAW, PIPE_LIB, PIPE_GO,
     BIG_RAW, BIG_STR, BIG_JSON, BIG_GO,
-    FLOOD_RAW, FLOOD_NAMEONLY, FLOOD_DATAREAD, FLOOD_WAITEV, FLOOD_GO,
+    FLOOD_RAW, FLOOD_NAMEONLY, FLOOD_DATAREAD, FLOOD_WAITEV, FLOOD_LOOP, FLOOD_GO,
     RSS_RAW, RSS_NAME, RSS_DATA, RSS_GO,
     QRT_RAW, QRT_JSON, QRT_STR, QRT_GO,
     CLI_LIB, CLI_GO,
@@ -72,6 +72,8 @@ static row_t rows[NROWS] = {
     [RT_RAW] = {"round trip vs mock (query-status)", "raw C: write() + json_loadb", "us", T_NONE, 0, -1, 0, 1},
     [RT_JSON] = {"", "libqmp qmp_client_execute (json_t)", "us", T_RATIO_MAX, 1.10, RT_RAW, 0, 1},
     [RT_STR] = {"", "libqmp qmp_client_execute_str", "us", T_RATIO_MAX, 1.10, RT_RAW, 0, 1},
+    [RT_LOOP_WAKE] = {"", "libqmp execute_async, loop thread on the wakeup fd", "us", T_NONE, 0, RT_RAW, 0, 1},
+    [RT_LOOP_CB] = {"", "libqmp execute_async, loop thread told by callbacks", "us", T_NONE, 0, RT_RAW, 0, 1},
     [RT_GO] = {"", "go-qemu Run", "us", T_NONE, 0, RT_RAW, 0, 1},
     [PIPE_RAW] = {"throughput vs mock (query-status)", "raw C, sequential (from its round trip)", "calls/s", T_NONE, 0, -1, 1, 1},
     [PIPE_LIB] = {"", "libqmp execute_async, 64 in flight", "calls/s", T_RATIO_MIN, 4.0, PIPE_RAW, 0, 1},
@@ -84,6 +86,7 @@ static row_t rows[NROWS] = {
     [FLOOD_NAMEONLY] = {"", "libqmp handler reading the name", "events/s", T_RATIO_MIN, 3.0, FLOOD_RAW, 0, 1},
     [FLOOD_DATAREAD] = {"", "libqmp handler reading the data", "events/s", T_RATIO_MIN, 1.0, FLOOD_RAW, 0, 1},
     [FLOOD_WAITEV] = {"", "libqmp qmp_client_wait_event per event", "events/s", T_NONE, 0, FLOOD_RAW, 0, 1},
+    [FLOOD_LOOP] = {"", "libqmp handler in a loop thread on the wakeup fd", "events/s", T_NONE, 0, FLOOD_RAW, 0, 1},
     [FLOOD_GO] = {"", "go-qemu Events channel", "events/s", T_NONE, 0, FLOOD_RAW, 0, 1},
     [RSS_RAW] = {"RSS growth over the flood", "raw C", "MiB", T_NONE, 0, -1, 1, MIB},
     [RSS_NAME] = {"", "libqmp handler reading the name", "MiB", T_ABS_MAX, 8.0, -1, 1, MIB},
@@ -119,6 +122,7 @@ typedef struct {
 static void flood_job(void *arg, sample_t *s) {
     int row = ((job_t *)arg)->row;
     if (row == FLOOD_RAW) raw_flood(mock.sock, counts.flood, s);
+    else if (row == FLOOD_LOOP) lib_loop_flood(mock.sock, counts.flood, s);
     else lib_flood(mock.sock, counts.flood,
                    row == FLOOD_NAMEONLY ? FLOOD_NAME : row == FLOOD_DATAREAD ? FLOOD_DATA : FLOOD_WAIT, s);
 }
@@ -134,6 +138,8 @@ static void measure(int row, sample_t *s) {
     case RT_RAW: raw_round_trip(mock.sock, counts.rt, s); break;
     case RT_JSON: lib_round_trip(mock.sock, counts.rt, 0, s); break;
     case RT_STR: lib_round_trip(mock.sock, counts.rt, 1, s); break;
+    case RT_LOOP_WAKE: lib_loop_round_trip(mock.sock, counts.rt, 0, s); break;
+    case RT_LOOP_CB: lib_loop_round_trip(mock.sock, counts.rt, 1, s); break;
     case RT_GO: go_sample(go_bin, mock.sock, "rt", counts.rt, s); break;
     case PIPE_LIB: lib_pipelined(mock.sock, counts.pipe, 64, s); break;
     case PIPE_GO: go_sample(go_bin, mock.sock, "pipe", counts.pipe / 4, s); break;
@@ -141,7 +147,7 @@ static void measure(int row, sample_t *s) {
     case BIG_STR: lib_big_reply(mock.sock, counts.big, 1, s); break;
     case BIG_JSON: lib_big_reply(mock.sock, counts.big, 0, s); break;
     case BIG_GO: go_sample(go_bin, mock.sock, "big", counts.big, s); break;
-    case FLOOD_RAW: case FLOOD_NAMEONLY: case FLOOD_DATAREAD: case FLOOD_WAITEV:
+    case FLOOD_RAW: case FLOOD_NAMEONLY: case FLOOD_DATAREAD: case FLOOD_WAITEV: case FLOOD_LOOP:
         in_child(flood_job, &job, s);
         break;
     case FLOOD_GO: go_sample(go_bin, mock.sock, "flood", counts.flood, s); break;

@@ -26,6 +26,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
     meson ninja-build pkg-config gcc g++
     libjansson-dev libglib2.0-dev libcmocka-dev libedit-dev
+    libuv1-dev libevent-dev
     valgrind qemu-system-x86 qemu-utils qemu-guest-agent python3
     abigail-tools
     swig python3-dev ruby-dev

@@ -177,7 +177,8 @@ typedef struct qmp_exec_options {
  * Sends command ({"execute": ...} or {"exec-oob": ...}, without "id": the
  * library assigns ids) and waits for its reply.  The command is stolen, also
  * on failure; a NULL command (a builder that failed) returns QMP_EINVAL and
- * keeps the builder's error message.
+ * keeps the builder's error message, or QMP_ENOMEM when the builder ran out
+ * of memory.
  *
  * result may be NULL.  Otherwise, on success *result is a new reference to
  * the "return" value; on QMP_ECOMMAND it is a new reference to the server's
@@ -259,7 +260,9 @@ QMP_API int qmp_client_execute_async(qmp_client *c, json_t *command, const qmp_e
 /* A read-only view of one event, valid during the callback that receives it. */
 typedef struct qmp_event qmp_event;
 QMP_API const char   *qmp_event_name(const qmp_event *ev);
-/* The "data" member, borrowed; NULL when the event has none. */
+/* The "data" member, borrowed; NULL when the event has none, or when the
+ * memory to decode it ran out (then qmp_error_last() says QMP_ENOMEM, and a
+ * later call tries again). */
 QMP_API const json_t *qmp_event_data(const qmp_event *ev);
 /* The server's timestamp; -1 when the event carried none or a malformed one. */
 QMP_API long long     qmp_event_seconds(const qmp_event *ev);
@@ -398,6 +401,66 @@ QMP_API int qmp_client_get_timeout_ms(qmp_client *c);
  * QMP_ECLOSED when the connection is (now) closed.
  */
 QMP_API int qmp_client_process(qmp_client *c, int revents);
+
+/* --- loops that are told, not asked ------------------------------------------ */
+
+/*
+ * get_fd/get_events/get_timeout_ms suit a loop in one thread that asks after
+ * every call.  A loop that sleeps while other threads submit commands, or one
+ * driven by registrations (libxl's osevent hooks, libvirt's event handles,
+ * libuv, libevent), is told instead, in one of two ways.
+ *
+ * The wakeup fd: an eventfd (close-on-exec) that becomes readable whenever a
+ * call, from any thread, has changed what the loop must do: the fd or the
+ * events to watch, the nearest deadline, or callbacks now due.
+ * qmp_client_process() drains it.  Watch it for reading beside
+ * qmp_client_get_fd(), and after each wakeup call qmp_client_process(c, 0)
+ * and ask get_fd/get_events/get_timeout_ms again.  It is made on the first
+ * call and stays the same for the client's life (across close and
+ * reconnect); the client closes it when freed.  Returns -1 on failure.
+ * Such a loop asks for the socket every round, so when another thread closes
+ * the connection while the loop sleeps, the loop may still be polling the old
+ * socket once (poll() then reports at most a spurious wakeup); a loop that
+ * must never see a closed fd uses the callbacks below.
+ */
+QMP_API int qmp_client_get_wakeup_fd(qmp_client *c);
+
+/*
+ * The loop callbacks.  watch: start, change or (events 0) stop watching fd
+ * for QMP_POLL_* events; call qmp_client_process() with what was seen.
+ * timer: the nearest deadline is now timeout_ms from now (-1: none; 0:
+ * callbacks are due, process now); it replaces the timer told before, and
+ * when it fires the loop calls qmp_client_process(c, 0), after which the
+ * timer is told again.
+ *
+ * Threading rules.  The callbacks run at the end of the libqmp call that
+ * changed the watched set or the deadline, in the thread that made that call
+ * (a submitting thread, a thread calling qmp_client_close(), the loop's own
+ * qmp_client_process()), with no lock of the client held: they may call
+ * back into the client (submit, process, get_*), but they must not block,
+ * and they must not make synchronous calls (qmp_client_execute() and
+ * friends) or replace the callbacks (QMP_EDEADLK).  The callbacks of one
+ * client never run in two threads at once: a thread whose call changed the
+ * state while they run in another waits for them, then tells its change;
+ * a change made from inside a callback is told when it returns.  A loop
+ * that runs in its own thread must therefore accept registrations from other
+ * threads (libuv: uv_async_send; libevent: evthread_use_pthreads).
+ *
+ * When the connection closes, for whatever reason and in whatever thread,
+ * watch(fd, 0) is called before the socket is closed, so the loop never
+ * polls a closed or reused fd.  A reconnect announces the new fd.
+ *
+ * Setting callbacks calls watch (when there is a socket) and timer once with
+ * the current state.  Both watch and timer are needed; NULL for both removes
+ * them (the socket they watched is unwatched first).  destroy(user_data)
+ * runs exactly once, unlocked: when the callbacks are replaced or removed
+ * and no callback is running, at qmp_client_free(), or at once if this call
+ * fails.  Returns 0 or a negative qmp_status.
+ */
+typedef void (*qmp_watch_fn)(qmp_client *c, int fd, int events, void *user_data);
+typedef void (*qmp_timer_fn)(qmp_client *c, int timeout_ms, void *user_data);
+QMP_API int qmp_client_set_loop_callbacks(qmp_client *c, qmp_watch_fn watch, qmp_timer_fn timer,
+                                          void *user_data, qmp_destroy_fn destroy);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <memory>
+
 #include "capi/guard.h"
 #include "capi/hold.h"
 #include "client/client.h"
@@ -44,11 +46,23 @@ Error read_options(const qmp_exec_options *opts, qmp::client::ExecOptions *out) 
 }
 
 // A command argument that may be NULL because a builder failed: keep the
-// builder's message, which says which key was wrong.
+// builder's error, which says which key was wrong (QMP_EINVAL) or that
+// memory ran out (QMP_ENOMEM).
 int null_command() {
-    if (qmp::last_error()->code == QMP_EINVAL) return QMP_EINVAL;
+    int code = qmp::last_error()->code;
+    if (code == QMP_EINVAL || code == QMP_ENOMEM) return code;
     return set_last_error(QMP_EINVAL, "the command is NULL");
 }
+
+// The callback-taking calls: until the client has taken destroy, a failure
+// (an exception included) runs it here; the client never throws once it
+// owns destroy, and runs it itself when it fails after that.
+int refuse_unowned(qmp_destroy_fn destroy, void *user_data, int rc) {
+    if (destroy) destroy(user_data);
+    return rc;
+}
+
+int unexpected_exception() { return set_last_error(QMP_EINVAL, "internal error: unexpected exception"); }
 
 struct JsonRef {
     json_t *v;
@@ -72,8 +86,10 @@ QMP_API qmp_client *qmp_client_new(void) {
         return (new Client())->handle();
     } catch (const std::bad_alloc &) {
         set_last_error(QMP_ENOMEM, "out of memory");
-        return nullptr;
+    } catch (...) {
+        unexpected_exception();
     }
+    return nullptr;
 }
 
 QMP_API void qmp_client_free(qmp_client *c) {
@@ -170,6 +186,8 @@ QMP_API int qmp_client_connect_unix_async(qmp_client *c, const char *path, int t
         return e ? fail(e) : 0;  // on failure the client already ran destroy
     } catch (const std::bad_alloc &) {
         return refuse(set_last_error(QMP_ENOMEM, "out of memory"));
+    } catch (...) {
+        return refuse(unexpected_exception());
     }
 }
 
@@ -187,7 +205,8 @@ QMP_API int qmp_client_connect_fd_async(qmp_client *c, int fd, int timeout_ms, q
         Error e = Hold(c)->connect_fd_async(fd, timeout_ms, cb, user_data, destroy);
         return e ? fail(e) : 0;  // on failure the client already closed fd and ran destroy
     } catch (const std::bad_alloc &) {
-        return refuse(set_last_error(QMP_ENOMEM, "out of memory"));
+        return refuse(set_last_error(QMP_ENOMEM, "out of memory"));    } catch (...) {
+        return refuse(unexpected_exception());
     }
 }
 
@@ -233,7 +252,8 @@ QMP_API int qmp_client_execute_full(qmp_client *c, json_t *command, const qmp_ex
         int rc = o.error.code;
         if (result && (rc == QMP_OK || rc == QMP_ECOMMAND)) {
             Error pe = qmp::client::reply_value_tree(o, result);
-            if (pe) return fail(Error::make(QMP_EPROTO, "cannot decode the reply: %s", pe.message.c_str()));
+            if (pe) return fail(Error::make(pe.code == QMP_ENOMEM ? QMP_ENOMEM : QMP_EPROTO,
+                                            "cannot decode the reply: %s", pe.message.c_str()));
         }
         return rc ? fail(o.error) : 0;
     });
@@ -251,7 +271,8 @@ QMP_API int qmp_client_execute_str_full(qmp_client *c, const char *command_json,
     return guarded([&] {
         json_t *cmd = nullptr;
         Error e = qmp::wire::parse(command_json, std::strlen(command_json), &cmd);
-        if (e) return set_last_error(QMP_EINVAL, "the command is not valid JSON: %s", e.message.c_str());
+        if (e) return set_last_error(e.code == QMP_ENOMEM ? QMP_ENOMEM : QMP_EINVAL, "the command is not valid JSON: %s",
+                                     e.message.c_str());
         JsonRef hold{cmd};
         qmp::client::Outcome o;
         run(c, cmd, opts, &o);
@@ -341,13 +362,16 @@ QMP_API int qmp_client_execute_async(qmp_client *c, json_t *command, const qmp_e
     if (!command) return refuse(null_command());
     if (!c) return refuse(null_client());
     if (!cb) return refuse(set_last_error(QMP_EINVAL, "the reply callback is NULL"));
-    qmp::client::ExecOptions eo;
-    Error e = read_options(opts, &eo);
-    if (e) return refuse(fail(e));
+    Error e;
     try {
+        qmp::client::ExecOptions eo;
+        e = read_options(opts, &eo);
+        if (e) return refuse(fail(e));
         e = Hold(c)->execute_async(command, eo, cb, user_data, destroy);
     } catch (const std::bad_alloc &) {
         return refuse(set_last_error(QMP_ENOMEM, "out of memory"));
+    } catch (...) {
+        return refuse(unexpected_exception());
     }
     return e ? fail(e) : 0;  // on failure the client already ran destroy
 }
@@ -365,6 +389,8 @@ QMP_API int qmp_client_on_event(qmp_client *c, const char *name, qmp_event_fn cb
         return e ? fail(e) : 0;  // on failure the client already ran destroy
     } catch (const std::bad_alloc &) {
         return refuse(set_last_error(QMP_ENOMEM, "out of memory"));
+    } catch (...) {
+        return refuse(unexpected_exception());
     }
 }
 
@@ -397,7 +423,8 @@ QMP_API int qmp_client_wait_event_full(qmp_client *c, const char *name, const js
         if (e) return fail(e);
         if (event) {
             const json_t *whole = ev->whole();
-            if (!whole) return set_last_error(QMP_EPROTO, "cannot decode the event");
+            // The splitter checked the event's text already: only memory can fail here.
+            if (!whole) return set_last_error(QMP_ENOMEM, "out of memory decoding the event");
             *event = json_incref(const_cast<json_t *>(whole));
         }
         if (seq) *seq = ev->seq();
@@ -421,7 +448,8 @@ QMP_API int qmp_client_wait_event_str_full(qmp_client *c, const char *name, cons
         json_t *match = nullptr;
         if (match_json) {
             Error e = qmp::wire::parse(match_json, std::strlen(match_json), &match);
-            if (e) return set_last_error(QMP_EINVAL, "match is not valid JSON: %s", e.message.c_str());
+            if (e) return set_last_error(e.code == QMP_ENOMEM ? QMP_ENOMEM : QMP_EINVAL, "match is not valid JSON: %s",
+                                         e.message.c_str());
             if (!json_is_object(match)) {
                 json_decref(match);
                 return set_last_error(QMP_EINVAL, "match must be a JSON object");
@@ -448,9 +476,11 @@ QMP_API int qmp_client_on_close(qmp_client *c, qmp_close_fn cb, void *user_data,
     if (!c) return refuse(null_client());
     try {
         Error e = Client::from(c)->on_close(cb, user_data, destroy);
-        return e ? fail(e) : 0;
+        return e ? fail(e) : 0;  // on failure the client already ran destroy
     } catch (const std::bad_alloc &) {
         return refuse(set_last_error(QMP_ENOMEM, "out of memory"));
+    } catch (...) {
+        return refuse(unexpected_exception());
     }
 }
 
@@ -463,8 +493,9 @@ QMP_API int qmp_client_set_log(qmp_client *c, qmp_log_fn fn, void *user_data, qm
         Error e = Client::from(c)->set_log(fn, user_data, destroy);
         return e ? fail(e) : 0;
     } catch (const std::bad_alloc &) {
-        if (destroy) destroy(user_data);
-        return set_last_error(QMP_ENOMEM, "out of memory");
+        return refuse_unowned(destroy, user_data, set_last_error(QMP_ENOMEM, "out of memory"));
+    } catch (...) {
+        return refuse_unowned(destroy, user_data, unexpected_exception());
     }
 }
 
@@ -494,6 +525,34 @@ QMP_API int qmp_client_get_timeout_ms(qmp_client *c) {
 QMP_API int qmp_client_process(qmp_client *c, int revents) {
     if (!c) return null_client();
     return guarded([&] { Error e = Hold(c)->process(revents); return e ? fail(e) : 0; });
+}
+
+QMP_API int qmp_client_get_wakeup_fd(qmp_client *c) {
+    if (!c) {
+        null_client();
+        return -1;
+    }
+    int r = guarded([&] {
+        int fd = -1;
+        Error e = Client::from(c)->wakeup_fd(&fd);
+        return e ? fail(e) : fd;
+    });
+    return r < 0 ? -1 : r;
+}
+
+QMP_API int qmp_client_set_loop_callbacks(qmp_client *c, qmp_watch_fn watch, qmp_timer_fn timer, void *user_data,
+                                          qmp_destroy_fn destroy) {
+    if (!c) {
+        if (destroy) destroy(user_data);
+        return null_client();
+    }
+    return guarded([&] {
+        Client *cl = Client::from(c);
+        cl->ref();
+        Error e = cl->set_loop_callbacks(watch, timer, user_data, destroy);
+        cl->unref();
+        return e ? fail(e) : 0;
+    });
 }
 
 }  // extern "C"

@@ -20,9 +20,12 @@ QMP_API const json_t *qmp_event_data(const qmp_event *ev) {
     if (!ev) return nullptr;
     try {
         return ev_of(ev)->data();
+    } catch (const std::bad_alloc &) {
+        qmp::set_last_error(QMP_ENOMEM, "out of memory decoding the event's data");
     } catch (...) {
-        return nullptr;
+        qmp::set_last_error(QMP_EINVAL, "internal error: unexpected exception");
     }
+    return nullptr;
 }
 
 QMP_API long long qmp_event_seconds(const qmp_event *ev) { return ev ? ev_of(ev)->seconds() : -1; }

@@ -12,7 +12,9 @@ QMP_API int qmp_client_attach(qmp_client *c, GMainContext *context) {
     return qmp::capi::guarded([&] {
         qmp::client::Client *cl = qmp::client::Client::from(c);
         GMainContext *ctx = context ? context : g_main_context_default();
-        qmp::Error e = cl->attach(qmp::glib::make_source(cl, ctx));
+        int wake_fd = -1;
+        qmp::Error e = cl->wakeup_fd(&wake_fd);
+        if (!e) e = cl->attach(qmp::glib::make_source(cl, ctx, wake_fd));
         return e ? qmp::set_last_error(e) : 0;
     });
 }

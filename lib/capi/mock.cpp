@@ -28,7 +28,7 @@ int status(const Error &e) { return e ? set_last_error(e) : 0; }
 Error parse_text(const char *text, const char *what, Json *out) {
     json_t *v = nullptr;
     Error e = qmp::wire::parse(text, std::char_traits<char>::length(text), &v);
-    if (e) return Error::make(QMP_EINVAL, "%s is not valid JSON: %s", what, e.message.c_str());
+    if (e) return Error::make(e.code == QMP_ENOMEM ? QMP_ENOMEM : QMP_EINVAL, "%s is not valid JSON: %s", what, e.message.c_str());
     *out = Json(v);
     return Error::ok();
 }

@@ -1,9 +1,12 @@
 // The C boundary for qmp-schema.h.
 #include <qmp/qmp-schema.h>
 
+#include <memory>
+
 #include "capi/guard.h"
 #include "capi/hold.h"
 #include "client/client.h"
+#include "json/ptr.h"
 #include "schema/schema.h"
 #include "wire/codec.h"
 
@@ -24,6 +27,7 @@ json_t *json_result(F &&body) {
     json_t *out = nullptr;
     int rc = guarded([&] {
         Error e = body(&out);
+        if (!e && !out) e = Error::make(QMP_ENOMEM, "out of memory");
         return e ? set_last_error(e) : 0;
     });
     if (rc < 0) {
@@ -123,6 +127,21 @@ QMP_API int qmp_schema_suggest(const qmp_schema *s, const char *name, int what, 
     });
 }
 
+namespace {
+
+// The warnings as a new JSON array of strings: whole, or QMP_ENOMEM.
+int warnings_array(const std::vector<std::string> &list, json_t **out) {
+    qmp::json::JsonPtr a(json_array());
+    if (!a) return set_last_error(QMP_ENOMEM, "out of memory");
+    for (const std::string &w : list)
+        if (json_array_append_new(a.get(), json_stringn(w.data(), w.size())))
+            return set_last_error(QMP_ENOMEM, "out of memory");
+    *out = a.release();
+    return 0;
+}
+
+}  // namespace
+
 QMP_API int qmp_schema_validate(const qmp_schema *s, const json_t *command, int flags, json_t **warnings) {
     if (warnings) *warnings = nullptr;
     if (!s) return null_schema();
@@ -133,13 +152,7 @@ QMP_API int qmp_schema_validate(const qmp_schema *s, const json_t *command, int 
         std::vector<std::string> list;
         Error e = Schema::from(s)->validate(command, flags | QMP_VALIDATE, &list);
         if (e) return set_last_error(e);
-        if (warnings) {
-            json_t *a = json_array();
-            if (!a) return set_last_error(QMP_ENOMEM, "out of memory");
-            for (const std::string &w : list) json_array_append_new(a, json_stringn(w.data(), w.size()));
-            *warnings = a;
-        }
-        return 0;
+        return warnings ? warnings_array(list, warnings) : 0;
     });
 }
 
@@ -165,13 +178,7 @@ QMP_API int qmp_schema_validate_value(const qmp_schema *s, const char *query, co
         std::vector<std::string> list;
         Error e = Schema::from(s)->validate_value(query, value, flags | QMP_VALIDATE, &list);
         if (e) return set_last_error(e);
-        if (warnings) {
-            json_t *a = json_array();
-            if (!a) return set_last_error(QMP_ENOMEM, "out of memory");
-            for (const std::string &w : list) json_array_append_new(a, json_stringn(w.data(), w.size()));
-            *warnings = a;
-        }
-        return 0;
+        return warnings ? warnings_array(list, warnings) : 0;
     });
 }
 
@@ -183,10 +190,11 @@ QMP_API int qmp_schema_validate_value_str(const qmp_schema *s, const char *query
     return guarded([&] {
         json_t *v = nullptr;
         Error e = qmp::wire::parse(json, len, &v);
-        if (e) return set_last_error(QMP_EINVAL, "the value is not valid JSON: %s", e.message.c_str());
+        if (e) return set_last_error(e.code == QMP_ENOMEM ? QMP_ENOMEM : QMP_EINVAL, "the value is not valid JSON: %s", e.message.c_str());
+        qmp::json::JsonPtr value(v);  // also when validating throws
         std::vector<std::string> list;
         e = Schema::from(s)->validate_value(query, v, flags | QMP_VALIDATE, &list);
-        json_decref(v);
+        value.reset();
         if (e) return set_last_error(e);
         if (warnings) {
             std::string text = "[";
@@ -226,9 +234,9 @@ QMP_API int qmp_client_schema_has(qmp_client *c, const char *query) {
         Schema *s = nullptr;
         Error e = Hold(c)->schema(0, &s);
         if (e) return set_last_error(e);
+        std::unique_ptr<Schema, void (*)(Schema *)> hold(s, [](Schema *p) { p->unref(); });  // also when has() throws
         int found = 0;
         e = s->has(query, &found);
-        s->unref();
         return e ? set_last_error(e) : found;
     });
 }

@@ -5,9 +5,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <chrono>
 #include <random>
 
 #include <poll.h>
+#include <pthread.h>
 
 #include "protocol/command.h"
 #include "protocol/match.h"
@@ -22,6 +24,25 @@ namespace qmp::client {
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
+// Reads per process() call; when the last one still filled the buffer, the
+// loop is woken (wakeup fd) or told (timer 0) to call again.
+constexpr int kMaxReadsPerProcess = 16;
+// A loop's timer that fires this close before the deadline it was told is
+// taken to have fired for it (loops round to milliseconds, some to their own clock).
+constexpr int kTimerSlackMs = 20;
+
+// Runs f when the scope ends, also when an exception passes.
+template <typename F>
+class OnExit {
+public:
+    explicit OnExit(F f) : f_(std::move(f)) {}
+    ~OnExit() { f_(); }
+    OnExit(const OnExit &) = delete;
+    OnExit &operator=(const OnExit &) = delete;
+
+private:
+    F f_;
+};
 
 // The guest agent commands that answer only when they fail: once sent and
 // not refused within this grace, they have succeeded.
@@ -37,8 +58,13 @@ bool answers_only_on_failure(const std::string &name) {
 // below 2^53 so that every JSON reader holds it exactly.
 uint64_t random_sync_id() {
     uint64_t v = 0;
-    std::random_device rd;
-    v = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+    try {
+        std::random_device rd;
+        v = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+    } catch (...) {
+        // No entropy source: the clock still differs from an earlier client's.
+        v = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) * 0x9e3779b97f4a7c15ull;
+    }
     v &= (uint64_t{1} << 53) - 1;
     return v ? v : 1;
 }
@@ -181,6 +207,8 @@ Client::~Client() {
     transport::close_fd(fd_);
     transport::close_fd(closing_fd_);
     transport::close_fd(wake_fd_);
+    transport::close_fd(loop_wake_fd_);
+    for (int fd : unwatch_fds_) transport::close_fd(fd);
 }
 
 void Client::unref() {
@@ -192,12 +220,19 @@ void Client::release() {
     std::shared_ptr<CloseHook> hook;
     std::shared_ptr<LoopHook> loop;
     std::shared_ptr<LogHook> log;
+    // Freeing never fails: with no memory left the error has its code only.
+    Error freed;
+    freed.code = QMP_ECANCELLED;
+    try {
+        freed.message = "the client was freed";
+    } catch (...) {
+    }
     {
         Lock lk(mu_);
         released_ = true;
         loop = std::move(hook_);
-        if (connecting_ && fd_ < 0) end_connecting(Error::make(QMP_ECANCELLED, "the client was freed"));
-        teardown(Error::make(QMP_ECANCELLED, "the client was freed"), QMP_OK);
+        if (connecting_ && fd_ < 0) end_connecting(copy_or_code(freed));
+        teardown(freed, QMP_OK);
         handlers.swap(handlers_);
         for (auto &h : handlers) h->removed = true;
         hook.swap(close_hook_);
@@ -205,6 +240,7 @@ void Client::release() {
         dispatch(lk);
     }
     if (loop) loop->detached();
+    drop_loop_callbacks();
     // Destroy notifiers run here, unlocked (or later, after a callback in progress).
     handlers.clear();
     hook.reset();
@@ -253,29 +289,39 @@ Error Client::set_event_buffer(size_t max_events) {
 Error Client::connect_unix(const char *path, int timeout_ms) {
     Deadline dl = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
     if (is_connected()) return Error::make(QMP_EINVAL, "the client is already connected");
+    std::string peer = path;  // made while there is no fd to leak
     int fd = -1;
     Error e = transport::connect_unix(path, dl, &fd);
     if (e) return e;
-    return start(fd, dl, path);
+    return start(fd, dl, peer);
 }
 
 Error Client::connect_tcp(const char *host, const char *port, int timeout_ms) {
     Deadline dl = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
     if (is_connected()) return Error::make(QMP_EINVAL, "the client is already connected");
+    std::string peer = std::string(host) + ":" + port;  // made while there is no fd to leak
     int fd = -1;
     Error e = transport::connect_tcp(host, port, dl, &fd);
     if (e) return e;
-    return start(fd, dl, std::string(host) + ":" + port);
+    return start(fd, dl, peer);
 }
 
 Error Client::connect_fd(int fd, int timeout_ms) {
     Deadline dl = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
-    Error e = transport::adopt(fd);
+    std::string peer;
+    Error e;
+    try {
+        peer = "fd " + std::to_string(fd);
+        e = transport::adopt(fd);
+    } catch (...) {
+        transport::close_fd(fd);  // taken also on failure
+        throw;
+    }
     if (e) {
         transport::close_fd(fd);
         return e;
     }
-    return start(fd, dl, "fd " + std::to_string(fd));
+    return start(fd, dl, peer);
 }
 
 Error Client::connect_agent_unix(const char *path, int timeout_ms) {
@@ -302,29 +348,22 @@ bool Client::is_agent() {
     return fd_ >= 0 && session_.phase() == protocol::Session::Phase::Ready && session_.agent();
 }
 
+// Takes fd, also on failure.
 Error Client::start(int fd, const Deadline &deadline, const std::string &peer, bool agent) {
     using Phase = protocol::Session::Phase;
     Lock lk(mu_);
-    if (released_) {
-        transport::close_fd(fd);
-        return Error::make(QMP_ECANCELLED, "the client was freed");
-    }
-    if (fd_ >= 0) {
-        transport::close_fd(fd);
-        return Error::make(QMP_EINVAL, "the client is already connected");
-    }
-    if (wake_fd_ < 0) {
-        Error e = transport::wakeup_new(&wake_fd_);
-        if (e) {
+    try {
+        Error e = begin_connection(fd, agent);
+        if (e) return e;
+    } catch (...) {
+        // Out of memory before the handshake could start: the fd is closed
+        // with the connection, if it got that far.
+        if (fd_ == fd)
+            lost_memory_locked();
+        else
             transport::close_fd(fd);
-            return e;
-        }
+        return out_of_memory();
     }
-    if (connecting_) {
-        transport::close_fd(fd);
-        return Error::make(QMP_EINVAL, "the client is already connecting");
-    }
-    begin_handshake(fd, agent);
 
     int my_fd = fd_;
     Error r = run_until(lk, [&] { return session_.phase() == Phase::Ready || fd_ != my_fd; }, deadline);
@@ -339,6 +378,27 @@ Error Client::start(int fd, const Deadline &deadline, const std::string &peer, b
     return handshake_error(peer);
 }
 
+// The part of start() that takes the fd, with the lock held: closes it when
+// refused (each error is made before the fd is closed, so that an exception
+// leaves the fd to start() to close, once).
+Error Client::begin_connection(int fd, bool agent) {
+    Error e;
+    if (released_)
+        e = Error::make(QMP_ECANCELLED, "the client was freed");
+    else if (fd_ >= 0)
+        e = Error::make(QMP_EINVAL, "the client is already connected");
+    else if (wake_fd_ < 0)
+        e = transport::wakeup_new(&wake_fd_);
+    if (!e && connecting_) e = Error::make(QMP_EINVAL, "the client is already connecting");
+    if (e) {
+        transport::close_fd(fd);
+        return e;
+    }
+    reserve_dispatch(0);  // room for what the teardown of this connection queues
+    begin_handshake(fd, agent);
+    return Error::ok();
+}
+
 void Client::begin_handshake(int fd, bool agent) {
     fd_ = fd;
     splitter_.set_limits(max_message_, wire::kDefaultMaxDepth);
@@ -351,7 +411,7 @@ void Client::begin_handshake(int fd, bool agent) {
     close_phase_ = protocol::Session::Phase::Idle;
     flush_locked();
     // An attached loop must start watching the new socket: it drives the handshake.
-    if (hook_) hook_->wakeup();
+    wake_loops_locked();
 }
 
 // The deadline passed during the handshake.  A QEMU monitor serves one
@@ -390,23 +450,26 @@ Error Client::handshake_error(const std::string &peer) const {
 
 Error Client::connect_unix_async(const char *path, int timeout_ms, qmp_connect_fn cb, void *user_data,
                                  qmp_destroy_fn destroy) {
+    // Until conn owns destroy, an exception leaves it to the caller (the C
+    // layer runs it); from then on conn runs it, and nothing may throw.
     auto conn = std::make_shared<Connecting>();
     conn->path = path;
     conn->peer = path;
     conn->cb = cb;
     conn->user_data = user_data;
-    conn->destroy = destroy;
     conn->deadline = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
+    conn->destroy = destroy;
     return start_async(std::move(conn), -1);
 }
 
 Error Client::connect_fd_async(int fd, int timeout_ms, qmp_connect_fn cb, void *user_data, qmp_destroy_fn destroy) {
+    // As in connect_unix_async: conn owns destroy last.
     auto conn = std::make_shared<Connecting>();
     conn->peer = "fd " + std::to_string(fd);
     conn->cb = cb;
     conn->user_data = user_data;
-    conn->destroy = destroy;
     conn->deadline = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
+    conn->destroy = destroy;
     Error e = transport::adopt(fd);
     if (e) {
         transport::close_fd(fd);
@@ -416,7 +479,17 @@ Error Client::connect_fd_async(int fd, int timeout_ms, qmp_connect_fn cb, void *
 }
 
 // On failure the caller's destroy runs (as conn is released) and cb never does.
+// Never throws: conn owns destroy already.
 Error Client::start_async(std::shared_ptr<Connecting> conn, int fd) {
+    try {
+        return start_async_locked(conn, fd);
+    } catch (const std::bad_alloc &) {
+        transport::close_fd(fd);
+        return out_of_memory();
+    }
+}
+
+Error Client::start_async_locked(std::shared_ptr<Connecting> &conn, int fd) {
     Lock lk(mu_);
     Error e;
     if (released_)
@@ -425,17 +498,30 @@ Error Client::start_async(std::shared_ptr<Connecting> conn, int fd) {
         e = Error::make(QMP_EINVAL, "the client is already connected or connecting");
     else if (wake_fd_ < 0)
         e = transport::wakeup_new(&wake_fd_);
+    if (!e) {
+        try {
+            reserve_dispatch(0);  // room for the connect callback and the close handler
+        } catch (const std::bad_alloc &) {
+            e = out_of_memory();
+        }
+    }
     if (e) {
         transport::close_fd(fd);
         lk.unlock();
         return e;
     }
     connecting_ = std::move(conn);
-    if (fd >= 0)
-        begin_handshake(fd);
-    else
-        try_connect_locked();
-    if (hook_) hook_->wakeup();
+    try {
+        if (fd >= 0)
+            begin_handshake(fd);
+        else
+            try_connect_locked();
+    } catch (const std::bad_alloc &) {
+        // The connection is not known to be in any good state: end it; the
+        // connect callback reports why.
+        lost_memory_locked();
+    }
+    wake_loops_locked();
     return Error::ok();
 }
 
@@ -457,10 +543,9 @@ void Client::try_connect_locked() {
 void Client::end_connecting(Error status) {
     if (!connecting_) return;
     connecting_->status = std::move(status);
-    Dispatch d{Dispatch::Kind::Connect, nullptr, nullptr, nullptr, 0, std::move(connecting_)};
-    dispatch_q_.push_back(std::move(d));
+    queue_reserved(Dispatch{Dispatch::Kind::Connect, nullptr, nullptr, nullptr, 0, std::move(connecting_)});
     connecting_.reset();
-    if (hook_) hook_->wakeup();
+    wake_loops_locked();
     cv_.notify_all();
 }
 
@@ -517,10 +602,17 @@ bool Client::has_capability(const char *name) {
 
 // --- executing --------------------------------------------------------------------
 
+// QMP_ECLOSED, saying why when the connection ended for want of memory (a
+// reply or an event may have been lost with it).  Called with the lock held.
+Error Client::not_connected() const {
+    if (fd_ < 0 && close_error_.code == QMP_ENOMEM)
+        return Error::make(QMP_ECLOSED, "not connected: %s", close_error_.message.c_str());
+    return Error::make(QMP_ECLOSED, "not connected");
+}
+
 Error Client::check_can_send(const ExecOptions &opts) {
     if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
-    if (fd_ < 0 || session_.phase() != protocol::Session::Phase::Ready)
-        return Error::make(QMP_ECLOSED, "not connected");
+    if (fd_ < 0 || session_.phase() != protocol::Session::Phase::Ready) return not_connected();
     if (session_.agent()) {
         if (opts.oob) return Error::make(QMP_EINVAL, "the guest agent has no out-of-band execution (exec-oob)");
         if (opts.nfds > 0) return Error::make(QMP_EINVAL, "the guest agent takes no fds with a command");
@@ -536,6 +628,9 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
     (void)lk;
     Error e = check_can_send(opts);
     if (e) return e;
+    // An async call's completion is queued by whoever ends it, a teardown
+    // included: its slot is reserved now, while failing is still allowed.
+    if (call->async) reserve_dispatch(1);
     // The call holds copies until the kernel has taken them with the
     // command's first byte, so the caller's fds stay the caller's, whatever
     // happens; the copies go with the call if anything fails.
@@ -546,11 +641,14 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
     if (session_.agent() && answers_only_on_failure(call->name)) call->grace = Deadline::in_ms(kNoAnswerGraceMs);
     try {
         calls_.emplace(id, call);
+        if (!call->grace.infinite()) graced_++;
+        if (call->async && !call->deadline.infinite()) timed_async_++;
     } catch (...) {
         session_.abandon(id);
         throw;
     }
     call->id = id;
+    if (call->async) dispatch_reserve_++;
     // A command sent from a callback waits for the callbacks of the same
     // read to finish, then goes out with the others (dispatch() flushes).
     if (dispatch_depth_ > 0 && driver_ == std::this_thread::get_id()) return Error::ok();
@@ -608,7 +706,7 @@ Error Client::execute(const std::string &command, const std::string &name, const
     run_until(lk, [&] { return call->done; }, dl);
     if (!call->done) {
         session_.abandon(call->id);
-        calls_.erase(call->id);
+        if (calls_.erase(call->id) && !call->grace.infinite()) graced_--;
         if (session_.agent())
             return Error::make(QMP_ETIMEDOUT, "the guest agent did not answer '%s' within %d ms", name.c_str(),
                                timeout);
@@ -621,17 +719,25 @@ Error Client::execute(const std::string &command, const std::string &name, const
 
 Error Client::execute_async(const std::string &command, const std::string &name, const ExecOptions &opts,
                             qmp_reply_fn cb, void *user_data, qmp_destroy_fn destroy) {
+    // Until call owns destroy, an exception leaves it to the caller (the C
+    // layer runs it); from then on a failure is returned, and destroy runs
+    // when `call` goes, unlocked.
     auto call = std::make_shared<Call>();
     call->name = name;
     call->async = true;
     call->cb = cb;
     call->user_data = user_data;
-    call->destroy = destroy;
     if (opts.timeout_ms > 0) call->deadline = Deadline::in_ms(opts.timeout_ms);
+    call->destroy = destroy;
     Lock lk(mu_);
-    Error e = submit(lk, command, opts, call);
+    Error e;
+    try {
+        e = submit(lk, command, opts, call);
+    } catch (const std::bad_alloc &) {
+        e = out_of_memory();
+    }
     if (e) {
-        // The call failed: cb never runs; destroy runs when `call` goes, unlocked.
+        // The call failed: cb never runs.
         lk.unlock();
         return e;
     }
@@ -643,6 +749,7 @@ Error Client::execute_async(const std::string &command, const std::string &name,
 
 Error Client::on_event(const char *name, qmp_event_fn cb, void *user_data, qmp_destroy_fn destroy,
                        unsigned int *out_id) {
+    // h owns destroy last (see execute_async).
     auto h = std::make_shared<Handler>();
     h->name = name ? name : "";
     h->cb = cb;
@@ -653,9 +760,14 @@ Error Client::on_event(const char *name, qmp_event_fn cb, void *user_data, qmp_d
         lk.unlock();
         return Error::make(QMP_ECANCELLED, "the client was freed");
     }
+    try {
+        handlers_.push_back(h);
+    } catch (const std::bad_alloc &) {
+        lk.unlock();
+        return out_of_memory();
+    }
     h->id = next_handler_id_++;
     if (next_handler_id_ == 0) next_handler_id_ = 1;
-    handlers_.push_back(h);
     if (out_id) *out_id = h->id;
     return Error::ok();
 }
@@ -692,11 +804,16 @@ Error Client::wait_event(const char *name, const json_t *match, uint64_t after_s
         }
     }
     if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
-    if (fd_ < 0) return Error::make(QMP_ECLOSED, "not connected");
+    if (fd_ < 0) return not_connected();
     int timeout = timeout_ms == 0 ? timeout_ms_ : timeout_ms;
     waiters_.push_back(&w);
-    run_until(lk, [&] { return w.found || w.closed; }, Deadline::in_ms(timeout));
-    waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &w));
+    {
+        OnExit forget([&] {
+            if (!lk.owns_lock()) lk.lock();
+            waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &w));
+        });
+        run_until(lk, [&] { return w.found || w.closed; }, Deadline::in_ms(timeout));
+    }
     if (w.found) {
         *out = w.found;
         return Error::ok();
@@ -746,6 +863,14 @@ Error Client::set_log(qmp_log_fn fn, void *user_data, qmp_destroy_fn destroy) {
 // through wire::redact_preview(), and validation warnings (QMP_LOG_WARNING)
 // name only what the schema lists (commands, members, enum values).
 void Client::trace(int kind, const std::string &text) {
+    try {
+        trace_or_throw(kind, text);
+    } catch (const std::bad_alloc &) {
+        // The trace is best effort: a line that cannot be built is skipped.
+    }
+}
+
+void Client::trace_or_throw(int kind, const std::string &text) {
     bool wire_text = kind == QMP_LOG_SEND || kind == QMP_LOG_RECEIVE;
     std::string shown = wire_text ? wire::redact(text) : text;
     if (log_) {
@@ -787,7 +912,7 @@ Error Client::schema(int timeout_ms, schema::Schema **out) {
     if ((e = reply_value_text(o, &text))) return e;
     schema::Schema *s = nullptr;
     if ((e = schema::Schema::build_text(text.data(), text.size(), &s))) {
-        e.code = QMP_EPROTO;  // the server's own schema is malformed
+        if (e.code != QMP_ENOMEM) e.code = QMP_EPROTO;  // the server's own schema is malformed
         return e;
     }
     Lock lk(mu_);
@@ -853,24 +978,233 @@ int Client::get_events() {
 
 int Client::get_timeout_ms() {
     Lock lk(mu_);
-    if (!dispatch_q_.empty()) return 0;
+    if (!dispatch_q_.empty() || more_input_) return 0;
     return next_call_deadline().remaining_ms();
 }
 
 Error Client::process(int revents) {
     Lock lk(mu_);
+    // Drained first: whatever changes from here on signals again.
+    if (loop_wake_pending_) {
+        transport::wakeup_drain(loop_wake_fd_);
+        loop_wake_pending_ = false;
+    }
+    // The loop's timer is one-shot: when the deadline it was told is due (or
+    // nearly: a loop's clock may fire a little early), it is told again after
+    // this call.  A timer still far off stays armed and is not told again.
+    if (timer_told_ &&
+        (told_due_ || (!told_deadline_.infinite() &&
+                       told_deadline_.when() <= Clock::now() + std::chrono::milliseconds(kTimerSlackMs))))
+        timer_told_ = false;
     if (!may_drive()) return Error::ok();  // another thread is driving; it does the work
     auto self = std::this_thread::get_id();
     bool outer = driver_ == std::thread::id();
     driver_ = self;
-    if (fd_ >= 0 && (revents & QMP_POLL_IN)) read_locked();
-    if (fd_ >= 0) flush_locked();
-    expire_calls_locked();
-    dispatch(lk);
-    if (outer) driver_ = std::thread::id();
-    cv_.notify_all();
+    {
+        OnExit give_up([&] {
+            if (!lk.owns_lock()) lk.lock();
+            if (outer) driver_ = std::thread::id();
+            cv_.notify_all();
+        });
+        try {
+            // Reads until the socket is empty (bounded, so one busy connection
+            // cannot starve the loop): an edge-triggered loop is told of new
+            // input only once.
+            bool more = more_input_;
+            more_input_ = false;
+            for (int i = 0; fd_ >= 0 && ((revents & QMP_POLL_IN) || more); i++) {
+                more = read_locked();
+                if (!more) break;
+                if (i + 1 == kMaxReadsPerProcess) {
+                    more_input_ = true;
+                    wake_loops_locked();
+                    break;
+                }
+            }
+            if (fd_ >= 0) flush_locked();
+            expire_calls_locked();
+        } catch (const std::bad_alloc &) {
+            if (!lk.owns_lock()) lk.lock();
+            lost_memory_locked();
+        }
+        dispatch(lk);
+    }
     if (fd_ < 0 && !connecting_) return Error::make(QMP_ECLOSED, "not connected");
     return Error::ok();
+}
+
+// --- loops that are told -------------------------------------------------------------
+
+struct Client::LoopCallbacks {
+    qmp_watch_fn watch = nullptr;
+    qmp_timer_fn timer = nullptr;
+    void *user_data = nullptr;
+    qmp_destroy_fn destroy = nullptr;
+
+    ~LoopCallbacks() {
+        if (destroy) destroy(user_data);
+    }
+};
+
+Error Client::wakeup_fd(int *out) {
+    Lock lk(mu_);
+    if (loop_wake_fd_ < 0) {
+        Error e = transport::wakeup_new(&loop_wake_fd_);
+        if (e) return e;
+        // Whatever is due now must not wait for the next change.
+        loop_wake_pending_ = false;
+        wake_loops_locked();
+    }
+    *out = loop_wake_fd_;
+    return Error::ok();
+}
+
+bool Client::awaiting_unwatch(int fd) const {
+    return std::find(unwatch_fds_.begin(), unwatch_fds_.end(), fd) != unwatch_fds_.end();
+}
+
+Error Client::set_loop_callbacks(qmp_watch_fn watch, qmp_timer_fn timer, void *user_data, qmp_destroy_fn destroy) {
+    std::shared_ptr<LoopCallbacks> cbs;
+    if (watch || timer || destroy) {
+        try {
+            cbs = std::make_shared<LoopCallbacks>();
+        } catch (...) {
+            if (destroy) destroy(user_data);
+            throw;
+        }
+        cbs->user_data = user_data;
+        cbs->destroy = destroy;  // from here on, destroy runs once whatever happens
+        if (!watch || !timer)
+            return Error::make(QMP_EINVAL, "both the watch and the timer callback are needed (or neither, to remove them)");
+        cbs->watch = watch;
+        cbs->timer = timer;
+    }
+    std::shared_ptr<LoopCallbacks> old;
+    {
+        Lock lk(mu_);
+        if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
+        auto self = std::this_thread::get_id();
+        if (announcer_ == self)
+            return Error::make(QMP_EDEADLK, "the loop callbacks cannot be replaced from inside one of them");
+        announce_cv_.wait(lk, [&] { return announcer_ == std::thread::id(); });
+        announcer_ = self;
+        // Given back also if an allocation below throws (with the lock held then).
+        struct Release {
+            Client *c;
+            ~Release() {
+                c->announcer_ = std::thread::id();
+                c->announce_cv_.notify_all();
+            }
+        } give_back{this};
+        // The old callbacks stop watching what they were told of (sockets
+        // closed but not yet unwatched, and the current one) while they are
+        // still the ones set, so a socket closed meanwhile waits for them too.
+        std::vector<int> told;
+        while (loop_cbs_) {
+            std::vector<int> fds;
+            auto untold = [&](int fd) { return std::find(told.begin(), told.end(), fd) == told.end(); };
+            for (int fd : unwatch_fds_)
+                if (untold(fd)) fds.push_back(fd);
+            if (told_fd_ >= 0 && told_fd_ == fd_ && untold(told_fd_)) fds.push_back(told_fd_);
+            if (fds.empty()) break;
+            std::shared_ptr<LoopCallbacks> cur = loop_cbs_;
+            lk.unlock();
+            for (int fd : fds) cur->watch(handle(), fd, 0, cur->user_data);
+            lk.lock();
+            told.insert(told.end(), fds.begin(), fds.end());
+        }
+        old = std::move(loop_cbs_);
+        for (int fd : unwatch_fds_)
+            if (fd != closing_fd_) transport::close_fd(fd);
+        unwatch_fds_.clear();
+        loop_cbs_ = std::move(cbs);
+        told_fd_ = -1;
+        told_events_ = 0;
+        timer_told_ = false;
+        loop_told_.store(loop_cbs_ != nullptr, std::memory_order_release);
+    }
+    old.reset();  // its destroy, unlocked
+    tell_loop();  // the new ones learn the current state
+    return Error::ok();
+}
+
+void Client::tell_loop() noexcept {
+    if (!loop_told_.load(std::memory_order_acquire)) return;
+    std::shared_ptr<LoopCallbacks> cbs;
+    Lock lk(mu_);
+    auto self = std::this_thread::get_id();
+    if (announcer_ == self) {
+        // A callback called back into the client: its outer loop tells the rest.
+        announce_again_ = true;
+        return;
+    }
+    announce_cv_.wait(lk, [&] { return announcer_ == std::thread::id(); });
+    announcer_ = self;
+    for (;;) {
+        announce_again_ = false;
+        cbs = loop_cbs_;
+        if (!cbs) break;
+        if (!unwatch_fds_.empty()) {
+            int fd = unwatch_fds_.front();
+            if (told_fd_ == fd) {
+                told_fd_ = -1;
+                told_events_ = 0;
+            }
+            lk.unlock();
+            cbs->watch(handle(), fd, 0, cbs->user_data);
+            lk.lock();
+            unwatch_fds_.erase(unwatch_fds_.begin());
+            if (fd != closing_fd_) transport::close_fd(fd);
+            continue;
+        }
+        int fd = fd_;
+        int events = fd < 0 ? 0 : QMP_POLL_IN | (session_.want_write() ? QMP_POLL_OUT : 0);
+        if (fd != told_fd_ || events != told_events_) {
+            told_fd_ = fd;
+            told_events_ = events;
+            if (fd >= 0) {
+                lk.unlock();
+                cbs->watch(handle(), fd, events, cbs->user_data);
+                lk.lock();
+            }
+            continue;
+        }
+        bool due = !dispatch_q_.empty() || more_input_;
+        Deadline next = due ? Deadline::never() : next_call_deadline();
+        bool same = timer_told_ && due == told_due_ &&
+                    (due || (next.infinite() == told_deadline_.infinite() &&
+                             (next.infinite() || next.when() == told_deadline_.when())));
+        if (!same) {
+            timer_told_ = true;
+            told_due_ = due;
+            told_deadline_ = next;
+            int ms = due ? 0 : next.remaining_ms();
+            lk.unlock();
+            cbs->timer(handle(), ms, cbs->user_data);
+            lk.lock();
+            continue;
+        }
+        if (!announce_again_) break;
+    }
+    announcer_ = std::thread::id();
+    announce_cv_.notify_all();
+    lk.unlock();
+    cbs.reset();  // a replaced set's destroy may run here, unlocked
+}
+
+// At free: the loop is told to stop watching, then the callbacks go.
+void Client::drop_loop_callbacks() noexcept {
+    tell_loop();
+    std::shared_ptr<LoopCallbacks> old;
+    {
+        Lock lk(mu_);
+        announce_cv_.wait(lk, [&] { return announcer_ == std::thread::id(); });
+        old = std::move(loop_cbs_);
+        loop_told_.store(false, std::memory_order_release);
+        for (int fd : unwatch_fds_)
+            if (fd != closing_fd_) transport::close_fd(fd);
+        unwatch_fds_.clear();
+    }
 }
 
 // --- the driver -----------------------------------------------------------------------
@@ -883,7 +1217,16 @@ bool Client::may_drive() const {
 
 void Client::wake_driver() {
     if (polled_fd_ >= 0 && wake_fd_ >= 0) transport::wakeup_signal(wake_fd_);
-    if (hook_) hook_->wakeup();
+    wake_loops_locked();
+}
+
+// One signal until the loop drains it in process(): a storm of submissions
+// costs one write, and a change after the drain signals again, so none is lost.
+void Client::wake_loops_locked() {
+    if (loop_wake_fd_ >= 0 && !loop_wake_pending_) {
+        transport::wakeup_signal(loop_wake_fd_);
+        loop_wake_pending_ = true;
+    }
 }
 
 Error Client::attach(std::shared_ptr<LoopHook> hook) {
@@ -893,7 +1236,7 @@ Error Client::attach(std::shared_ptr<LoopHook> hook) {
         if (released_) return Error::make(QMP_ECANCELLED, "the client was freed");
         old = std::move(hook_);
         hook_ = std::move(hook);
-        hook_->wakeup();
+        wake_loops_locked();
     }
     if (old) old->detached();
     return Error::ok();
@@ -924,13 +1267,21 @@ Error Client::run_until(Lock &lk, const std::function<bool()> &done, const Deadl
         }
         bool outer = driver_ == std::thread::id();
         driver_ = std::this_thread::get_id();
-        drive_once(lk, deadline);
+        // Whatever happens, the role is given up and the waiters woken: a
+        // thread stuck in cv_.wait() waits for exactly this.
+        OnExit give_up([&] {
+            if (!lk.owns_lock()) lk.lock();
+            if (outer) driver_ = std::thread::id();
+            cv_.notify_all();
+        });
+        try {
+            drive_once(lk, deadline);
+        } catch (const std::bad_alloc &) {
+            if (!lk.owns_lock()) lk.lock();
+            lost_memory_locked();
+        }
         cv_.notify_all();  // replies routed to other threads: let them go now
         dispatch(lk);
-        if (outer) {
-            driver_ = std::thread::id();
-            cv_.notify_all();
-        }
     }
 }
 
@@ -949,7 +1300,7 @@ void Client::drive_once(Lock &lk, const Deadline &deadline) {
     lk.lock();
     polled_fd_ = -1;
     if (closing_fd_ >= 0) {
-        transport::close_fd(closing_fd_);
+        if (!awaiting_unwatch(closing_fd_)) transport::close_fd(closing_fd_);
         closing_fd_ = -1;
     }
     if (fd_ != fd) return;  // the connection ended while we waited
@@ -963,37 +1314,63 @@ void Client::drive_once(Lock &lk, const Deadline &deadline) {
 }
 
 // One read buffer per thread, not per client: reads happen under the lock
-// and the splitter keeps what it needs, so an idle client holds none.
-static char *read_buffer() {
-    thread_local std::unique_ptr<char[]> buf(new char[kReadChunk]);
-    return buf.get();
+// and the splitter keeps what it needs, so an idle client holds none.  The
+// thread_local is a plain pointer, freed at thread exit through a pthread
+// key: a thread_local with a destructor would make glibc register it at
+// first use, and abort the process when that registration cannot allocate.
+namespace {
+
+thread_local char *tls_read_buffer = nullptr;
+pthread_key_t read_buffer_key;
+bool read_buffer_key_ok = false;
+pthread_once_t read_buffer_once = PTHREAD_ONCE_INIT;
+
+void free_read_buffer(void *p) {
+    delete[] static_cast<char *>(p);
+    tls_read_buffer = nullptr;
 }
 
-void Client::read_locked() {
+void make_read_buffer_key() { read_buffer_key_ok = pthread_key_create(&read_buffer_key, free_read_buffer) == 0; }
+
+// Throws std::bad_alloc when the buffer cannot be had.
+char *read_buffer() {
+    if (tls_read_buffer) return tls_read_buffer;
+    pthread_once(&read_buffer_once, make_read_buffer_key);
+    if (!read_buffer_key_ok) throw std::bad_alloc();
+    std::unique_ptr<char[]> buf(new char[kReadChunk]);
+    if (pthread_setspecific(read_buffer_key, buf.get()) != 0) throw std::bad_alloc();
+    tls_read_buffer = buf.release();
+    return tls_read_buffer;
+}
+
+}  // namespace
+
+// Returns true when the read filled the buffer: there may be more to read.
+bool Client::read_locked() {
     size_t n = 0;
     transport::IoResult res;
     char *buf = read_buffer();
     Error e = transport::receive(fd_, buf, kReadChunk, &n, &res);
     if (e) {
         teardown(e, e.code);
-        return;
+        return false;
     }
-    if (res == transport::IoResult::WouldBlock) return;
+    if (res == transport::IoResult::WouldBlock) return false;
     if (res == transport::IoResult::Eof) {
         Error why = splitter_.idle() ? Error::make(QMP_ECLOSED, "the server closed the connection")
                                      : Error::make(QMP_ECLOSED, "the server closed the connection in the middle of a message");
         teardown(why, QMP_ECLOSED);
-        return;
+        return false;
     }
+    int fd = fd_;
     if (!session_.agent()) {
         feed_locked(buf, n);
-        return;
+        return n == kReadChunk && fd_ == fd;
     }
     // A guest agent channel: 0xFF never occurs in JSON text; it is the
     // sentinel in front of a guest-sync-delimited answer, and whatever
     // partial message came before it is stale.
     size_t pos = 0;
-    int fd = fd_;
     while (pos < n && fd_ == fd) {
         const void *ff = std::memchr(buf + pos, 0xff, n - pos);
         size_t end = ff ? static_cast<size_t>(static_cast<const char *>(ff) - buf) : n;
@@ -1003,6 +1380,7 @@ void Client::read_locked() {
         session_.sentinel();
         pos = end + 1;
     }
+    return n == kReadChunk && fd_ == fd;
 }
 
 void Client::feed_locked(const char *buf, size_t n) {
@@ -1090,16 +1468,15 @@ void Client::apply(protocol::Session::Effects &fx) {
         auto it = calls_.find(c.id);
         if (it == calls_.end()) continue;
         auto call = it->second;
+        finish_call(call, std::move(c.error), std::move(c.reply));  // may throw: the call stays in calls_
         calls_.erase(it);
-        finish_call(call, std::move(c.error), std::move(c.reply));
+        if (call->async && !call->deadline.infinite()) timed_async_--;
+        if (!call->grace.infinite()) graced_--;
     }
     for (auto &ev : fx.events) {
         for (Waiter *w : waiters_)
             if (!w->found && w->matches(*ev)) w->found = ev;
-        if (!handlers_.empty()) {
-            Dispatch d{Dispatch::Kind::Event, nullptr, ev, nullptr, 0};
-            dispatch_q_.push_back(std::move(d));
-        }
+        if (!handlers_.empty()) queue(Dispatch{Dispatch::Kind::Event, nullptr, ev, nullptr, 0});
     }
     if (fx.became_ready && connecting_) end_connecting(Error::ok());
     if (fx.became_ready || !fx.completions.empty() || !fx.events.empty()) cv_.notify_all();
@@ -1114,14 +1491,44 @@ void Client::finish_call(const std::shared_ptr<Call> &call, Error err, wire::Mes
     call->error = std::move(err);
     call->reply = std::move(reply);
     if (call->async) {
-        Dispatch d{Dispatch::Kind::Reply, call, nullptr, nullptr, 0};
-        dispatch_q_.push_back(std::move(d));
+        // The slot was reserved when the call was submitted.
+        if (dispatch_reserve_ > kFixedReserve) dispatch_reserve_--;
+        queue_reserved(Dispatch{Dispatch::Kind::Reply, call, nullptr, nullptr, 0});
+    }
+}
+
+void Client::reserve_dispatch(size_t more) {
+    size_t need = dispatch_q_.size() + more + dispatch_reserve_;
+    if (dispatch_q_.capacity() < need) dispatch_q_.reserve(std::max(need, 2 * dispatch_q_.capacity()));
+}
+
+void Client::queue(Dispatch &&d) {
+    reserve_dispatch(1);
+    dispatch_q_.push_back(std::move(d));  // within the capacity just ensured
+}
+
+void Client::queue_reserved(Dispatch &&d) noexcept {
+    // Within the room reserve_dispatch() keeps (see dispatch_reserve_): no allocation.
+    dispatch_q_.push_back(std::move(d));
+}
+
+// A copy of e, or, when even that cannot be had, its code alone (the
+// message then reads as qmp_strerror(code)).
+Error Client::copy_or_code(const Error &e) noexcept {
+    try {
+        return e;
+    } catch (...) {
+        Error c;
+        c.code = e.code;
+        c.sys_errno = e.sys_errno;
+        return c;
     }
 }
 
 Deadline Client::next_call_deadline() const {
     Deadline next = Deadline::never();
     if (connecting_) next = connecting_->deadline.earlier(connecting_->retry_at);
+    if (timed_async_ == 0 && graced_ == 0) return next;
     for (const auto &kv : calls_) {
         if (kv.second->async) next = next.earlier(kv.second->deadline);
         next = next.earlier(kv.second->grace);
@@ -1140,26 +1547,77 @@ void Client::expire_calls_locked() {
         connecting_ = std::move(conn);
         end_connecting(t);
     }
-    std::vector<std::shared_ptr<Call>> quiet;
-    for (const auto &kv : calls_)
-        if (kv.second->grace.expired() && session_.on_wire(kv.first)) quiet.push_back(kv.second);
-    for (auto &call : quiet) {
-        // Sent and not refused: it succeeded (it answers only on failure).
-        session_.forget(call->id);
-        calls_.erase(call->id);
-        finish_call(call, Error::ok(), wire::Message());
+    if (graced_ > 0) {
+        std::vector<std::shared_ptr<Call>> quiet;
+        for (const auto &kv : calls_)
+            if (kv.second->grace.expired() && session_.on_wire(kv.first)) quiet.push_back(kv.second);
+        for (auto &call : quiet) {
+            // Sent and not refused: it succeeded (it answers only on failure).
+            session_.forget(call->id);
+            calls_.erase(call->id);
+            graced_--;
+            if (call->async && !call->deadline.infinite()) timed_async_--;
+            finish_call(call, Error::ok(), wire::Message());
+        }
     }
+    if (timed_async_ == 0) return;
     std::vector<std::shared_ptr<Call>> due;
     for (const auto &kv : calls_)
         if (kv.second->async && kv.second->deadline.expired()) due.push_back(kv.second);
     for (auto &call : due) {
         session_.abandon(call->id);
         calls_.erase(call->id);
+        timed_async_--;
+        if (!call->grace.infinite()) graced_--;
         finish_call(call,
                     session_.agent()
                         ? Error::make(QMP_ETIMEDOUT, "the guest agent did not answer '%s' in time", call->name.c_str())
                         : Error::make(QMP_ETIMEDOUT, "no reply to '%s' in time", call->name.c_str()),
                     wire::Message());
+    }
+}
+
+Error Client::out_of_memory() noexcept {
+    Error e;
+    e.code = QMP_ENOMEM;
+    try {
+        e.message = "out of memory";
+    } catch (...) {
+        // left empty: set_last_error() shows qmp_strerror(QMP_ENOMEM)
+    }
+    return e;
+}
+
+// Memory ran out while the connection was being handled under the lock:
+// what was read, routed or queued is no longer known (a reply or an event
+// may be lost), so the connection ends with QMP_ENOMEM, which every waiting
+// call, the connect callback and the close handler receive.
+void Client::lost_memory_locked() noexcept {
+    Error why = out_of_memory();
+    try {
+        why.message = "out of memory while handling the connection; it was closed";
+    } catch (...) {
+    }
+    try {
+        if (fd_ >= 0)
+            teardown(why, QMP_ENOMEM);
+        else if (connecting_)
+            end_connecting(why);
+    } catch (...) {
+        // Even the teardown ran short: close the socket at least, so that
+        // every waiter sees a closed connection instead of waiting on.
+        if (fd_ >= 0) {
+            if (fd_ == polled_fd_) {
+                closing_fd_ = fd_;  // as teardown does: the poller closes it when it is back
+                wake_driver();
+            } else {
+                transport::close_fd(fd_);
+            }
+            fd_ = -1;
+        }
+        session_.clear();
+        for (Waiter *w : waiters_) w->closed = true;
+        cv_.notify_all();
     }
 }
 
@@ -1176,35 +1634,55 @@ void Client::teardown(const Error &why, int close_reason) {
     bool was_ready = session_.phase() == protocol::Session::Phase::Ready;
     bool agent = session_.agent();
     close_phase_ = session_.phase();
-    close_error_ = why;
-    std::vector<uint64_t> ids = session_.end();
+    close_error_ = copy_or_code(why);
+    session_.clear();
     splitter_.reset();
-    std::vector<std::shared_ptr<Call>> calls;
-    for (auto &kv : calls_) calls.push_back(kv.second);
-    calls_.clear();
-    std::sort(calls.begin(), calls.end(), [](const auto &a, const auto &b) { return a->id < b->id; });
-    for (auto &call : calls) {
+    // The calls end in the order they were made, taken out oldest first so
+    // that ending them allocates nothing (their slots are reserved).
+    timed_async_ = 0;
+    graced_ = 0;
+    while (!calls_.empty()) {
+        auto oldest = std::min_element(calls_.begin(), calls_.end(),
+                                       [](const auto &a, const auto &b) { return a.first < b.first; });
+        std::shared_ptr<Call> call = std::move(oldest->second);
+        calls_.erase(oldest);
         // The guest going down after guest-shutdown (or suspending) closes
         // the channel: that is the command's success.
         if (agent && why.code == QMP_ECLOSED && !call->grace.infinite())
             finish_call(call, Error::ok(), wire::Message());
         else
-            finish_call(call, why, wire::Message());
+            finish_call(call, copy_or_code(why), wire::Message());
     }
     for (Waiter *w : waiters_) w->closed = true;
+    // A socket the loop callbacks were told to watch stays open until they
+    // are told to stop (tell_loop()), so the loop never polls a closed or
+    // reused fd; the same holds for the thread polling it in drive_once().
+    bool told = loop_cbs_ && told_fd_ == fd_;
+    if (told) {
+        try {
+            unwatch_fds_.push_back(fd_);
+        } catch (...) {
+            told = false;  // out of memory: close it now rather than never
+        }
+    }
     if (fd_ == polled_fd_) {
         closing_fd_ = fd_;
         wake_driver();
-    } else {
+    } else if (!told) {
         transport::close_fd(fd_);
     }
     fd_ = -1;
-    if (connecting_) end_connecting(handshake_error(connecting_->peer));
-    if (was_ready && close_hook_) {
-        Dispatch d{Dispatch::Kind::Close, nullptr, nullptr, close_hook_, close_reason};
-        dispatch_q_.push_back(std::move(d));
+    if (connecting_) {
+        Error status;
+        try {
+            status = handshake_error(connecting_->peer);
+        } catch (...) {
+            status = copy_or_code(close_error_);
+        }
+        end_connecting(std::move(status));
     }
-    if (hook_ && !dispatch_q_.empty()) hook_->wakeup();
+    if (was_ready && close_hook_) queue_reserved(Dispatch{Dispatch::Kind::Close, nullptr, nullptr, close_hook_, close_reason});
+    wake_loops_locked();
     cv_.notify_all();
 }
 
@@ -1216,16 +1694,26 @@ void Client::dispatch(Lock &lk) {
     bool outer = driver_ == std::thread::id();
     driver_ = std::this_thread::get_id();
     dispatch_depth_++;
+    OnExit give_up([&] {
+        if (!lk.owns_lock()) lk.lock();
+        dispatch_depth_--;
+        if (outer) {
+            driver_ = std::thread::id();
+            cv_.notify_all();
+        }
+    });
     while (!dispatch_q_.empty()) {
         Dispatch d = std::move(dispatch_q_.front());
-        dispatch_q_.pop_front();
-        run_dispatch(lk, d);
-        if (dispatch_q_.empty() && dispatch_depth_ == 1) flush_locked();  // may queue a close
-    }
-    dispatch_depth_--;
-    if (outer) {
-        driver_ = std::thread::id();
-        cv_.notify_all();
+        dispatch_q_.erase(dispatch_q_.begin());
+        try {
+            run_dispatch(lk, d);
+            if (dispatch_q_.empty() && dispatch_depth_ == 1) flush_locked();  // may queue a close
+        } catch (const std::bad_alloc &) {
+            // An event that could not be handed to its handlers, or output
+            // that could not be sent: end the connection, and say why.
+            if (!lk.owns_lock()) lk.lock();
+            lost_memory_locked();
+        }
     }
 }
 
@@ -1249,7 +1737,7 @@ void Client::run_dispatch(Lock &lk, Dispatch &d) {
         std::shared_ptr<Call> call = std::move(d.call);
         lk.unlock();
         Outcome o;
-        o.error = call->error;
+        o.error = std::move(call->error);
         o.reply = std::move(call->reply);
         json_t *result = nullptr;
         if (!o.error || o.error.code == QMP_ECOMMAND) {

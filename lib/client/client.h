@@ -42,14 +42,13 @@ namespace qmp::client {
 
 // An event loop the client is attached to (the GLib layer implements it).
 // While attached, only a thread that runs the loop drives the connection,
-// so callbacks run in the loop's thread.
+// so callbacks run in the loop's thread.  The loop learns of changes the way
+// any loop does: it watches wakeup_fd().
 class LoopHook {
 public:
     virtual ~LoopHook() = default;
     // May the calling thread drive the connection now (it runs the loop, or nobody does)?
     virtual bool may_drive_here() = 0;
-    // Something changed (output queued, callbacks due): ask get_events/get_timeout_ms again.
-    virtual void wakeup() = 0;
     // The client is going away or attaching elsewhere: stop calling it.
     virtual void detached() = 0;
 };
@@ -152,6 +151,16 @@ public:
     int get_timeout_ms();
     Error process(int revents);
 
+    // The eventfd an application loop watches (qmp_client_get_wakeup_fd):
+    // made on first request, then the same until the client goes.
+    Error wakeup_fd(int *out);
+    // Replaces the loop callbacks (nullptrs: none); the old ones' destroy
+    // runs once, unlocked, when no announcement uses them any more.
+    Error set_loop_callbacks(qmp_watch_fn watch, qmp_timer_fn timer, void *user_data, qmp_destroy_fn destroy);
+    // Runs the loop callbacks for what changed since they were last told,
+    // in the calling thread with no lock held (every C call ends with it).
+    void tell_loop() noexcept;
+
 private:
     using Lock = std::unique_lock<std::mutex>;
 
@@ -162,32 +171,48 @@ private:
     struct Connecting;
     struct LogHook;
     struct Dispatch;
+    struct LoopCallbacks;
 
     Error start(int fd, const Deadline &deadline, const std::string &peer, bool agent = false);
+    Error begin_connection(int fd, bool agent);
     void begin_handshake(int fd, bool agent = false);
     void feed_locked(const char *bytes, size_t n);
     void maybe_resync_locked();
     Error handshake_error(const std::string &peer) const;
     static Error handshake_timeout(protocol::Session::Phase phase, const std::string &peer);
     Error start_async(std::shared_ptr<Connecting> conn, int fd);
+    Error start_async_locked(std::shared_ptr<Connecting> &conn, int fd);
     void try_connect_locked();
     void end_connecting(Error status);
+    Error not_connected() const;
     Error check_can_send(const ExecOptions &opts);
     Error submit(Lock &lk, const std::string &command, const ExecOptions &opts, const std::shared_ptr<Call> &call);
     Error run_until(Lock &lk, const std::function<bool()> &done, const Deadline &deadline);
     void drive_once(Lock &lk, const Deadline &deadline);
-    void read_locked();
+    bool read_locked();
     void flush_locked();
     void apply(protocol::Session::Effects &fx);
     void finish_call(const std::shared_ptr<Call> &call, Error err, wire::Message &&reply);
+    void reserve_dispatch(size_t more);          // throws std::bad_alloc
+    void queue(Dispatch &&d);                    // throws std::bad_alloc
+    void queue_reserved(Dispatch &&d) noexcept;  // into the reserved room
+    static Error copy_or_code(const Error &e) noexcept;
     void expire_calls_locked();
     Deadline next_call_deadline() const;
     void teardown(const Error &why, int close_reason);
+    static Error out_of_memory() noexcept;
+    void lost_memory_locked() noexcept;
     void dispatch(Lock &lk);
     void run_dispatch(Lock &lk, Dispatch &d);
     void wake_driver();
+    // Something changed that a loop must act on: wake the thread polling inside a
+    // synchronous call, and the application's loop through the wakeup fd.
+    void wake_loops_locked();
+    bool awaiting_unwatch(int fd) const;
+    void drop_loop_callbacks() noexcept;
     bool tracing() const { return log_ || debug_to_stderr_; }
-    void trace(int kind, const std::string &text);
+    void trace(int kind, const std::string &text);  // never throws
+    void trace_or_throw(int kind, const std::string &text);
     bool may_drive() const;
     Error prepare(const json_t *command, ExecOptions *opts, std::string *text, std::string *name);
     Error validate(const json_t *command, const std::string &name, const ExecOptions &opts);
@@ -213,6 +238,23 @@ private:
     int polled_fd_ = -1;
     int closing_fd_ = -1;
     bool released_ = false;
+
+    // The application's loop (qmp_client_get_wakeup_fd, _set_loop_callbacks).
+    int loop_wake_fd_ = -1;           // made on first request; never changes after
+    bool loop_wake_pending_ = false;  // signalled and not yet drained by process()
+    std::shared_ptr<LoopCallbacks> loop_cbs_;
+    std::atomic<bool> loop_told_{false};   // callbacks are set: C calls end with tell_loop()
+    std::thread::id announcer_;            // the thread running the loop callbacks, if any
+    bool announce_again_ = false;          // the state changed while they ran
+    std::condition_variable announce_cv_;  // the announcer is done
+    int told_fd_ = -1;                     // what the watch callback was last told
+    int told_events_ = 0;
+    bool timer_told_ = false;              // the timer callback was told told_deadline_
+    bool told_due_ = false;                // ... or that callbacks were due (0 ms)
+    Deadline told_deadline_;
+    // Sockets closed while the watch callback watches them: each stays open
+    // until the callback has been told to stop watching it (events 0).
+    std::vector<int> unwatch_fds_;
     wire::Splitter splitter_;
     protocol::Session session_;
     Error close_error_;
@@ -221,11 +263,22 @@ private:
     std::thread::id driver_;
     int dispatch_depth_ = 0;  // > 0 while the driver runs callbacks (their commands are sent after)
     std::unordered_map<uint64_t, std::shared_ptr<Call>> calls_;
+    size_t graced_ = 0;  // calls_ with a grace (agent commands that answer only on failure)
+    // Async calls in calls_ with a deadline: when none, the loop's calls
+    // (get_timeout_ms, process) need not look through thousands of calls.
+    size_t timed_async_ = 0;
+    bool more_input_ = false;  // process() stopped reading with input left: call it again
     std::vector<std::shared_ptr<Handler>> handlers_;
     unsigned int next_handler_id_ = 1;
     std::shared_ptr<CloseHook> close_hook_;
     std::vector<Waiter *> waiters_;
-    std::deque<Dispatch> dispatch_q_;
+    // Callbacks to run, oldest first.  Its capacity is kept at least
+    // dispatch_reserve_ above its size, so that ending a connection (which
+    // queues one completion per async call in flight, the connect callback
+    // and the close handler) never allocates: memory may be what ran out.
+    std::vector<Dispatch> dispatch_q_;
+    static constexpr size_t kFixedReserve = 2;     // the connect callback and the close handler
+    size_t dispatch_reserve_ = kFixedReserve;     // + one per async call in flight
     std::shared_ptr<LoopHook> hook_;
     std::shared_ptr<Connecting> connecting_;  // an async connect in progress
     std::shared_ptr<LogHook> log_;

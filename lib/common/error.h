@@ -25,10 +25,12 @@ struct Error {
     static Error command(const std::string &cls, const std::string &desc);
 };
 
-// Stores e as the calling thread's last error and returns e.code.
-int set_last_error(const Error &e);
-int set_last_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-const qmp_error *last_error();
+// Stores e as the calling thread's last error and returns e.code.  Never
+// throws: when e cannot be stored for want of memory, the thread's error
+// becomes QMP_ENOMEM (with a static message), which is returned instead.
+int set_last_error(const Error &e) noexcept;
+int set_last_error(int code, const char *fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
+const qmp_error *last_error() noexcept;
 // The thread's last error as an Error (a copy), e.g. to carry it elsewhere.
 Error last_error_copy();
 

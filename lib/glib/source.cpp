@@ -1,5 +1,6 @@
 #include "glib/source.h"
 
+#include <memory>
 #include <mutex>
 
 namespace qmp::glib {
@@ -12,6 +13,7 @@ struct ClientSource {
     client::Client *client;
     gpointer tag;
     int fd;
+    gpointer wake_tag;  // the client's wakeup fd: other threads' changes wake the context
 };
 
 GIOCondition wanted(int events) {
@@ -53,6 +55,7 @@ gboolean prepare(GSource *src, gint *timeout) {
 gboolean check(GSource *src) {
     auto *s = reinterpret_cast<ClientSource *>(src);
     if (s->tag && g_source_query_unix_fd(src, s->tag) != 0) return TRUE;
+    if (g_source_query_unix_fd(src, s->wake_tag) != 0) return TRUE;
     client::Client *c = hold(s);
     if (!c) return FALSE;
     bool due = c->get_timeout_ms() == 0;
@@ -70,7 +73,13 @@ gboolean dispatch(GSource *src, GSourceFunc, gpointer) {
         if (r & (G_IO_IN | G_IO_HUP | G_IO_ERR)) revents |= QMP_POLL_IN;
         if (r & G_IO_OUT) revents |= QMP_POLL_OUT;
     }
-    c->process(revents);
+    try {
+        c->process(revents);  // its status has no one to go to: callbacks report what matters
+    } catch (...) {
+        // GLib is C: nothing may unwind through it.  process() ends the
+        // connection itself when it runs out of memory while driving; what
+        // remains is building its status, which nobody reads here.
+    }
     c->unref();
     return G_SOURCE_CONTINUE;
 }
@@ -84,12 +93,18 @@ GSourceFuncs funcs = {prepare, check, dispatch, finalize, nullptr, nullptr};
 
 class Hook : public client::LoopHook {
 public:
-    Hook(client::Client *c, GMainContext *ctx) : ctx_(g_main_context_ref(ctx)) {
+    // The mutex comes first: it is the one allocation that can throw, and
+    // nothing is held yet when it does (GLib aborts when it runs out itself).
+    Hook(client::Client *c, GMainContext *ctx, int wake_fd) : Hook(c, ctx, wake_fd, std::make_unique<std::mutex>()) {}
+
+    Hook(client::Client *c, GMainContext *ctx, int wake_fd, std::unique_ptr<std::mutex> mu)
+        : ctx_(g_main_context_ref(ctx)) {
         src_ = reinterpret_cast<ClientSource *>(g_source_new(&funcs, sizeof(ClientSource)));
-        src_->mu = new std::mutex();
+        src_->mu = mu.release();
         src_->client = c;
         src_->tag = nullptr;
         src_->fd = -1;
+        src_->wake_tag = g_source_add_unix_fd(&src_->base, wake_fd, G_IO_IN);
         g_source_set_name(&src_->base, "libqmp client");
         g_source_attach(&src_->base, ctx_);
     }
@@ -108,8 +123,6 @@ public:
         return true;
     }
 
-    void wakeup() override { g_main_context_wakeup(ctx_); }
-
     void detached() override {
         {
             std::lock_guard<std::mutex> lk(*src_->mu);
@@ -125,8 +138,8 @@ private:
 
 }  // namespace
 
-std::shared_ptr<client::LoopHook> make_source(client::Client *c, GMainContext *context) {
-    return std::make_shared<Hook>(c, context);
+std::shared_ptr<client::LoopHook> make_source(client::Client *c, GMainContext *context, int wake_fd) {
+    return std::make_shared<Hook>(c, context, wake_fd);
 }
 
 }  // namespace qmp::glib

@@ -247,13 +247,19 @@ Error Mock::start(int conn_fd, int listen_fd) {
     }
     conn_fd_ = conn_fd;
     listen_fd_ = listen_fd;
+    int code = QMP_OK;
     try {
         thread_ = std::thread([this] { run(); });
+    } catch (const std::bad_alloc &) {
+        code = QMP_ENOMEM;  // the thread's state could not be allocated
     } catch (...) {
+        code = QMP_EIO;  // pthread_create refused (std::system_error)
+    }
+    if (code) {
         conn_fd_ = listen_fd_ = -1;
         if (conn_fd >= 0) transport::close_fd(conn_fd);
         if (listen_fd >= 0) transport::close_fd(listen_fd);
-        return Error::make(QMP_EIO, "cannot start the server's thread");
+        return Error::make(code, "cannot start the server's thread");
     }
     started_ = true;
     return Error::ok();

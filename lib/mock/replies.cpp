@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "mock/mock.h"
 #include "wire/codec.h"
@@ -20,14 +21,17 @@ struct Value {
 };
 
 Error read_file(const char *path, std::string *out) {
-    FILE *f = std::fopen(path, "rb");
-    if (!f) return Error::sys(errno, "cannot open %s", path);
+    // Closed also when appending throws std::bad_alloc.
+    std::unique_ptr<FILE, int (*)(FILE *)> f(std::fopen(path, "rb"), std::fclose);
+    if (!f) {
+        Error e = Error::sys(errno, "cannot open %s", path);
+        if (e.sys_errno == ENOMEM) e.code = QMP_ENOMEM;  // fopen's own buffer
+        return e;
+    }
     char buf[65536];
     size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out->append(buf, n);
-    bool failed = std::ferror(f);
-    std::fclose(f);
-    if (failed) return Error::sys(EIO, "cannot read %s", path);
+    while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) out->append(buf, n);
+    if (std::ferror(f.get())) return Error::sys(EIO, "cannot read %s", path);
     return Error::ok();
 }
 
@@ -53,15 +57,18 @@ Error values_of(const char *path, const std::string &text, std::vector<Value> *o
             json_t *v = nullptr;
             Error pe = wire::parse(chunk.data(), chunk.size(), &v);
             json_decref(v);
-            return Error::make(QMP_EINVAL, "%s:%d: not JSON: %s", path, chunk_line,
-                               (pe ? pe : e).message.c_str());
+            const Error &why = pe ? pe : e;
+            return Error::make(why.code == QMP_ENOMEM ? QMP_ENOMEM : QMP_EINVAL, "%s:%d: not JSON: %s", path, chunk_line,
+                               why.message.c_str());
         }
         if (!sp.idle())
             return Error::make(QMP_EINVAL, "%s:%d: the JSON value that starts here is cut off", path, chunk_line);
         for (const wire::Message &m : msgs) {
             json_t *v = nullptr;
             e = wire::parse(m.text.data(), m.text.size(), &v);
-            if (e) return Error::make(QMP_EINVAL, "%s:%d: not JSON: %s", path, chunk_line, e.message.c_str());
+            if (e)
+                return Error::make(e.code == QMP_ENOMEM ? QMP_ENOMEM : QMP_EINVAL, "%s:%d: not JSON: %s", path,
+                                   chunk_line, e.message.c_str());
             out->push_back(Value{Json(v), chunk_line});
         }
         chunk.clear();

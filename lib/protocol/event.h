@@ -28,6 +28,8 @@ public:
     bool has_data() const { return data_.present(); }
 
     // Borrowed; NULL when the event has no data (or it cannot be decoded).
+    // The trees are built on first use: std::bad_alloc when memory runs out
+    // (a later call tries again).
     const json_t *data() const;
     // The whole event object, borrowed.
     const json_t *whole() const;

@@ -1,5 +1,8 @@
 #include "protocol/session.h"
 
+#include <memory>
+#include <new>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -28,7 +31,10 @@ const char *json_type_name(char first) {
 // Reads the "class" and "desc" of an error object; false when malformed.
 bool read_error(const wire::Message &m, std::string *cls, std::string *desc) {
     json_t *e = nullptr;
-    if (wire::parse(m.text.data() + m.error.off, m.error.len, &e)) return false;
+    Error pe = wire::parse(m.text.data() + m.error.off, m.error.len, &e);
+    if (pe.code == QMP_ENOMEM) throw std::bad_alloc();
+    if (pe) return false;
+    std::unique_ptr<json_t, void (*)(json_t *)> tree(e, json_decref);  // also when assign() throws
     json_t *c = json_object_get(e, "class");
     json_t *d = json_object_get(e, "desc");
     bool ok = json_is_string(c) && json_is_string(d);
@@ -36,19 +42,18 @@ bool read_error(const wire::Message &m, std::string *cls, std::string *desc) {
         cls->assign(json_string_value(c), json_string_length(c));
         desc->assign(json_string_value(d), json_string_length(d));
     }
-    json_decref(e);
     return ok;
 }
 
 }  // namespace
 
 Session::~Session() {
-    end();
+    clear();
     json_decref(greeting_);
 }
 
 void Session::begin(bool want_oob) {
-    end();
+    clear();
     json_decref(greeting_);
     greeting_ = nullptr;
     offered_.clear();
@@ -58,7 +63,7 @@ void Session::begin(bool want_oob) {
 }
 
 void Session::begin_agent(uint64_t sync_id) {
-    end();
+    clear();
     json_decref(greeting_);
     greeting_ = nullptr;
     offered_.clear();
@@ -72,9 +77,9 @@ void Session::begin_agent(uint64_t sync_id) {
 // 0xFF resets the agent's parser (dropping whatever half command it holds);
 // then guest-sync-delimited, sent without "id": its answer is 0xFF and
 // {"return": sync_id}.
+// If it throws, nothing was queued and the state is as it was.
 void Session::queue_sync(uint64_t sync_id) {
-    sentinel_seen_ = false;
-    sync_return_ = std::to_string(sync_id);
+    std::string awaited = std::to_string(sync_id);
     Outgoing reset;
     reset.id = 0;
     reset.inband = false;
@@ -84,16 +89,23 @@ void Session::queue_sync(uint64_t sync_id) {
     Outgoing sync;
     sync.id = 0;
     sync.inband = false;
-    sync.bytes = "{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":" + sync_return_ + "}}";
+    sync.bytes = "{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":" + awaited + "}}";
     sync.with_fds = false;
     out_.push_back(std::move(reset));
-    out_.push_back(std::move(sync));
+    try {
+        out_.push_back(std::move(sync));
+    } catch (...) {
+        out_.pop_back();
+        throw;
+    }
+    sync_return_.swap(awaited);
+    sentinel_seen_ = false;
 }
 
 void Session::resync(uint64_t sync_id) {
+    queue_sync(sync_id);
     need_resync_ = false;
     resyncing_ = true;
-    queue_sync(sync_id);
 }
 
 bool Session::awaiting_answers() const {
@@ -131,6 +143,11 @@ std::vector<uint64_t> Session::end() {
     for (auto &p : pending_)
         if (p.first != caps_id_ && !p.second.abandoned) ids.push_back(p.first);
     std::sort(ids.begin(), ids.end());
+    clear();
+    return ids;
+}
+
+void Session::clear() noexcept {
     out_.clear();
     held_.clear();
     pending_.clear();
@@ -142,7 +159,6 @@ std::vector<uint64_t> Session::end() {
     resyncing_ = false;
     need_resync_ = false;
     sentinel_seen_ = false;
-    return ids;
 }
 
 uint64_t Session::submit(const std::string &command, bool oob, bool with_fds) {
@@ -291,7 +307,11 @@ void Session::receive(wire::Message &&m, Effects &fx) {
 void Session::handle_greeting(wire::Message &&m, Effects &fx) {
     json_t *g = nullptr;
     json_t *qmp = nullptr;
-    if (m.qmp.present() && !wire::parse(m.text.data(), m.text.size(), &g)) qmp = json_object_get(g, "QMP");
+    if (m.qmp.present()) {
+        Error pe = wire::parse(m.text.data(), m.text.size(), &g);
+        if (pe.code == QMP_ENOMEM) throw std::bad_alloc();
+        if (!pe) qmp = json_object_get(g, "QMP");
+    }
     json_t *version = json_object_get(json_object_get(qmp, "version"), "qemu");
     json_t *caps = json_object_get(qmp, "capabilities");
     if (!json_is_object(qmp) || !json_is_object(version) || !json_is_array(caps)) {

@@ -88,6 +88,9 @@ public:
     // of the commands that were still waiting.  The event ring and sequence
     // numbers survive.
     std::vector<uint64_t> end();
+    // The same without the list of ids; never throws (a teardown and the
+    // destructor use it).
+    void clear() noexcept;
     Phase phase() const { return phase_; }
 
     // Queues a command (an encoded JSON object without "id") and returns its
@@ -109,6 +112,9 @@ public:
     // n bytes were sent, possibly spanning several messages.
     void consumed(size_t n);
 
+    // Routes one message.  Throws std::bad_alloc when memory runs out
+    // midway: what was routed is then unknown, so the caller ends the
+    // connection (the client does, with QMP_ENOMEM).
     void receive(wire::Message &&m, Effects &fx);
 
     const json_t *greeting() const { return greeting_; }

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <new>
 #include <unordered_set>
 
 #include "json/ptr.h"
@@ -95,7 +96,8 @@ Error Schema::build_text(const char *text, size_t len, Schema **out) {
     json_t *parsed = nullptr;
     Error e = wire::parse(text, len, &parsed);
     json::JsonPtr v(parsed);
-    if (e) return Error::make(QMP_EINVAL, "the schema is not valid JSON: %s", e.message.c_str());
+    if (e) return Error::make(e.code == QMP_ENOMEM ? QMP_ENOMEM : QMP_EINVAL, "the schema is not valid JSON: %s",
+                              e.message.c_str());
     const json_t *arr = json_is_object(v.get()) ? json_object_get(v.get(), "return") : v.get();
     return build(arr, out);
 }
@@ -560,9 +562,30 @@ std::string type_label(const Entity *t) {
 
 namespace {
 
-json_t *string_array(const Features &f) {
-    json_t *a = json_array();
-    for (const std::string &s : f) json_array_append_new(a, json_string(s.c_str()));
+// The listings below are built with these: jansson reports running out of
+// memory with NULL or -1, which they turn into std::bad_alloc (the C layer
+// makes it QMP_ENOMEM), and a tree is held by a Json until it is complete,
+// so a listing is whole or not at all, and nothing leaks.
+using Json = json::JsonPtr;
+
+Json made(json_t *v) {
+    if (!v) throw std::bad_alloc();
+    return Json(v);
+}
+
+void put(json_t *o, const char *key, Json v) {
+    if (json_object_set_new(o, key, v.release())) throw std::bad_alloc();  // jansson frees v on failure
+}
+
+void append(json_t *a, Json v) {
+    if (json_array_append_new(a, v.release())) throw std::bad_alloc();
+}
+
+Json str(const std::string &s) { return made(json_stringn(s.data(), s.size())); }
+
+Json string_array(const Features &f) {
+    Json a = made(json_array());
+    for (const std::string &s : f) append(a.get(), str(s));
     return a;
 }
 
@@ -579,29 +602,29 @@ const Entity *enum_of(const Entity *t) {
     return nullptr;
 }
 
-json_t *member_summary(const Member &m) {
-    json_t *o = json_object();
-    json_object_set_new(o, "name", json_string(m.name.c_str()));
-    json_object_set_new(o, "type", json_string(type_label(m.type).c_str()));
-    json_object_set_new(o, "optional", json_boolean(m.optional));
+Json member_summary(const Member &m) {
+    Json o = made(json_object());
+    put(o.get(), "name", str(m.name));
+    put(o.get(), "type", str(type_label(m.type)));
+    put(o.get(), "optional", made(json_boolean(m.optional)));
     if (const Entity *e = enum_of(m.type)) {
-        json_t *vals = json_array();
-        for (const EnumValue &v : e->values) json_array_append_new(vals, json_string(v.name.c_str()));
-        json_object_set_new(o, "values", vals);
+        Json vals = made(json_array());
+        for (const EnumValue &v : e->values) append(vals.get(), str(v.name));
+        put(o.get(), "values", std::move(vals));
     }
-    if (!m.features.empty()) json_object_set_new(o, "features", string_array(m.features));
+    if (!m.features.empty()) put(o.get(), "features", string_array(m.features));
     return o;
 }
 
 void add_members(json_t *out, const Entity *obj, const std::string &tag, const std::string &variant,
                  std::unordered_set<const Entity *> &seen) {
     for (const Member &m : obj->members) {
-        json_t *o = member_summary(m);
+        Json o = member_summary(m);
         if (!tag.empty()) {
-            json_object_set_new(o, "tag", json_string(tag.c_str()));
-            json_object_set_new(o, "variant", json_string(variant.c_str()));
+            put(o.get(), "tag", str(tag));
+            put(o.get(), "variant", str(variant));
         }
-        json_array_append_new(out, o);
+        append(out, std::move(o));
     }
     if (obj->tag.empty() || !seen.insert(obj).second) return;
     for (const Variant &v : obj->variants) add_members(out, v.type, obj->tag, v.value, seen);
@@ -609,83 +632,85 @@ void add_members(json_t *out, const Entity *obj, const std::string &tag, const s
 
 class Describer {
 public:
-    json_t *type(const Entity *t);
+    Json type(const Entity *t);
 
 private:
-    json_t *members(const std::vector<Member> &ms);
+    Json members(const std::vector<Member> &ms);
+    // Guards a type's description against recursion while it is described.
+    bool enter(const Entity *t) {
+        if (std::find(path_.begin(), path_.end(), t) != path_.end()) return false;
+        path_.push_back(t);
+        return true;
+    }
     std::vector<const Entity *> path_;
 };
 
-json_t *Describer::members(const std::vector<Member> &ms) {
-    json_t *a = json_array();
+Json Describer::members(const std::vector<Member> &ms) {
+    Json a = made(json_array());
     for (const Member &m : ms) {
-        json_t *o = json_object();
-        json_object_set_new(o, "name", json_string(m.name.c_str()));
-        json_object_set_new(o, "optional", json_boolean(m.optional));
-        json_object_set_new(o, "type", type(m.type));
-        if (!m.features.empty()) json_object_set_new(o, "features", string_array(m.features));
-        json_array_append_new(a, o);
+        Json o = made(json_object());
+        put(o.get(), "name", str(m.name));
+        put(o.get(), "optional", made(json_boolean(m.optional)));
+        put(o.get(), "type", type(m.type));
+        if (!m.features.empty()) put(o.get(), "features", string_array(m.features));
+        append(a.get(), std::move(o));
     }
     return a;
 }
 
-json_t *Describer::type(const Entity *t) {
-    json_t *o = json_object();
+Json Describer::type(const Entity *t) {
+    Json o = made(json_object());
     switch (t->meta) {
     case Meta::Builtin:
-        json_object_set_new(o, "type", json_string(t->name.c_str()));
+        put(o.get(), "type", str(t->name));
         break;
     case Meta::Enum: {
-        json_object_set_new(o, "type", json_string("enum"));
-        json_t *vals = json_array();
-        json_t *vf = json_object();
+        put(o.get(), "type", str("enum"));
+        Json vals = made(json_array());
+        Json vf = made(json_object());
         for (const EnumValue &v : t->values) {
-            json_array_append_new(vals, json_string(v.name.c_str()));
-            if (!v.features.empty()) json_object_set_new(vf, v.name.c_str(), string_array(v.features));
+            append(vals.get(), str(v.name));
+            if (!v.features.empty()) put(vf.get(), v.name.c_str(), string_array(v.features));
         }
-        json_object_set_new(o, "values", vals);
-        if (json_object_size(vf)) json_object_set_new(o, "value-features", vf);
-        else json_decref(vf);
+        put(o.get(), "values", std::move(vals));
+        if (json_object_size(vf.get())) put(o.get(), "value-features", std::move(vf));
         break;
     }
     case Meta::Array:
-        json_object_set_new(o, "type", json_string("array"));
-        if (std::find(path_.begin(), path_.end(), t) != path_.end()) {
-            json_object_set_new(o, "recursive", json_true());
+        put(o.get(), "type", str("array"));
+        if (!enter(t)) {
+            put(o.get(), "recursive", made(json_true()));
             break;
         }
-        path_.push_back(t);
-        json_object_set_new(o, "element", type(t->element));
+        put(o.get(), "element", type(t->element));
         path_.pop_back();
         break;
     case Meta::Alternate: {
-        json_object_set_new(o, "type", json_string("alternate"));
-        if (std::find(path_.begin(), path_.end(), t) != path_.end()) {
-            json_object_set_new(o, "recursive", json_true());
+        put(o.get(), "type", str("alternate"));
+        if (!enter(t)) {
+            put(o.get(), "recursive", made(json_true()));
             break;
         }
-        path_.push_back(t);
-        json_t *alts = json_array();
-        for (const Entity *a : t->alternatives) json_array_append_new(alts, type(a));
-        json_object_set_new(o, "alternatives", alts);
+        Json alts = made(json_array());
+        for (const Entity *a : t->alternatives) append(alts.get(), type(a));
+        put(o.get(), "alternatives", std::move(alts));
         path_.pop_back();
         break;
     }
     case Meta::Object: {
-        json_object_set_new(o, "type", json_string("object"));
-        if (std::find(path_.begin(), path_.end(), t) != path_.end()) {
-            json_object_set_new(o, "recursive", json_true());
+        put(o.get(), "type", str("object"));
+        if (!enter(t)) {
+            put(o.get(), "recursive", made(json_true()));
             break;
         }
-        path_.push_back(t);
-        json_object_set_new(o, "members", members(t->members));
+        put(o.get(), "members", members(t->members));
         if (!t->tag.empty()) {
-            json_object_set_new(o, "tag", json_string(t->tag.c_str()));
-            json_t *vars = json_object();
+            put(o.get(), "tag", str(t->tag));
+            Json vars = made(json_object());
             // A branch is an object type of its own: its members, its
             // features, and (a union within a union) its own tag and branches.
-            for (const Variant &v : t->variants) json_object_set_new(vars, v.value.c_str(), type(v.type));
-            json_object_set_new(o, "variants", vars);
+            for (const Variant &v : t->variants) put(vars.get(), v.value.c_str(), type(v.type));
+            put(o.get(), "variants", std::move(vars));
         }
         path_.pop_back();
         break;
@@ -694,7 +719,7 @@ json_t *Describer::type(const Entity *t) {
     case Meta::Event:
         break;
     }
-    if (!t->features.empty()) json_object_set_new(o, "features", string_array(t->features));
+    if (!t->features.empty()) put(o.get(), "features", string_array(t->features));
     return o;
 }
 
@@ -702,9 +727,9 @@ json_t *Describer::type(const Entity *t) {
 
 json_t *Schema::list(int what) const {
     const auto &src = what == QMP_SCHEMA_EVENTS ? events_ : commands_;
-    json_t *a = json_array();
-    for (const Entity *e : src) json_array_append_new(a, json_string(e->name.c_str()));
-    return a;
+    Json a = made(json_array());
+    for (const Entity *e : src) append(a.get(), str(e->name));
+    return a.release();
 }
 
 Error Schema::arguments(const char *name, json_t **out) const {
@@ -712,10 +737,10 @@ Error Schema::arguments(const char *name, json_t **out) const {
     const Entity *e = name ? find(name) : nullptr;
     if (!e || (e->meta != Meta::Command && e->meta != Meta::Event))
         return Error::make(QMP_EINVAL, "'%s' is neither a command nor an event of this schema", name ? name : "(null)");
-    json_t *a = json_array();
+    Json a = made(json_array());
     std::unordered_set<const Entity *> seen;
-    add_members(a, e->arg, "", "", seen);
-    *out = a;
+    add_members(a.get(), e->arg, "", "", seen);
+    *out = a.release();
     return Error::ok();
 }
 
@@ -724,22 +749,22 @@ Error Schema::describe(const char *name, json_t **out) const {
     const Entity *e = name ? find(name) : nullptr;
     if (!e) return Error::make(QMP_EINVAL, "'%s' is not in this schema", name ? name : "(null)");
     Describer d;
-    json_t *o;
+    Json o;
     if (e->meta == Meta::Command || e->meta == Meta::Event) {
-        o = json_object();
-        json_object_set_new(o, "name", json_string(e->name.c_str()));
-        json_object_set_new(o, "meta-type", json_string(e->meta == Meta::Command ? "command" : "event"));
-        json_object_set_new(o, "arguments", d.type(e->arg));
+        o = made(json_object());
+        put(o.get(), "name", str(e->name));
+        put(o.get(), "meta-type", str(e->meta == Meta::Command ? "command" : "event"));
+        put(o.get(), "arguments", d.type(e->arg));
         if (e->meta == Meta::Command) {
-            json_object_set_new(o, "returns", d.type(e->ret));
-            json_object_set_new(o, "allow-oob", json_boolean(e->allow_oob));
+            put(o.get(), "returns", d.type(e->ret));
+            put(o.get(), "allow-oob", made(json_boolean(e->allow_oob)));
         }
-        if (!e->features.empty()) json_object_set_new(o, "features", string_array(e->features));
+        if (!e->features.empty()) put(o.get(), "features", string_array(e->features));
     } else {
         o = d.type(e);
-        json_object_set_new(o, "name", json_string(e->name.c_str()));
+        put(o.get(), "name", str(e->name));
     }
-    *out = o;
+    *out = o.release();
     return Error::ok();
 }
 

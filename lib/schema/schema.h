@@ -91,6 +91,7 @@ public:
     // 1 or 0; an Error (QMP_EINVAL) when the query is malformed.
     Error has(const char *query, int *out) const;
 
+    // New trees (whole, never partial); std::bad_alloc when memory runs out.
     json_t *list(int what) const;
     Error arguments(const char *name, json_t **out) const;
     Error describe(const char *name, json_t **out) const;

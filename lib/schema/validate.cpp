@@ -304,7 +304,10 @@ Error Schema::validate(const json_t *command, int flags, std::vector<std::string
     if (!c->features.empty() && !val.flag(c->features, "", "command " + quoted(name))) return val.error();
     const json_t *args = json_object_get(command, "arguments");
     json_t *empty = nullptr;
-    if (!args) args = empty = json_object();
+    if (!args) {
+        args = empty = json_object();
+        if (!empty) return Error::make(QMP_ENOMEM, "out of memory");
+    }
     std::string path = "arguments";
     if (free_form(name)) val.open_arguments(&path);
     bool ok = val.value(args, c->arg, path);

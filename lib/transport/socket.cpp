@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -100,10 +101,14 @@ Error connect_tcp(const char *host, const char *port, const Deadline &deadline, 
     struct addrinfo *res = nullptr;
     int gai = getaddrinfo(host, port, &hints, &res);
     if (gai != 0) {
-        Error e = Error::make(QMP_EIO, "cannot resolve %s:%s: %s", host, port, gai_strerror(gai));
+        Error e = Error::make(gai == EAI_MEMORY ? QMP_ENOMEM : QMP_EIO, "cannot resolve %s:%s: %s", host, port,
+                              gai_strerror(gai));
         if (gai == EAI_SYSTEM) e.sys_errno = errno;
         return e;
     }
+    // The list and each socket tried are released also when building an
+    // error message throws std::bad_alloc.
+    std::unique_ptr<struct addrinfo, void (*)(struct addrinfo *)> list(res, freeaddrinfo);
     // HOST:PORT as a user writes it ([V6ADDR]:PORT), for the messages.
     std::string peer = std::strchr(host, ':') ? "[" + std::string(host) + "]:" + port : std::string(host) + ":" + port;
     Error last = Error::make(QMP_EIO, "no address for %s", peer.c_str());
@@ -113,25 +118,28 @@ Error connect_tcp(const char *host, const char *port, const Deadline &deadline, 
             last = Error::sys(errno, "socket");
             continue;
         }
-        int r;
-        do {
-            r = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
-        } while (r < 0 && errno == EINTR);
         Error e;
-        if (r < 0 && errno == EINPROGRESS)
-            e = finish_connect(fd, deadline, peer);
-        else if (r < 0)
-            e = Error::sys(errno, "cannot connect to %s", peer.c_str());
+        try {
+            int r;
+            do {
+                r = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+            } while (r < 0 && errno == EINTR);
+            if (r < 0 && errno == EINPROGRESS)
+                e = finish_connect(fd, deadline, peer);
+            else if (r < 0)
+                e = Error::sys(errno, "cannot connect to %s", peer.c_str());
+        } catch (...) {
+            close_fd(fd);
+            throw;
+        }
         if (!e) {
-            freeaddrinfo(res);
             *out_fd = fd;
             return e;
         }
         close_fd(fd);
-        last = e;
-        if (e.code == QMP_ETIMEDOUT) break;
+        last = std::move(e);
+        if (last.code == QMP_ETIMEDOUT) break;
     }
-    freeaddrinfo(res);
     return last;
 }
 

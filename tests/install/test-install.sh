@@ -77,6 +77,8 @@ for ex in "$examples_dir"/*.c; do
     case "$name" in
         # GLib is the system's, outside the sysroot that maps libqmp's paths.
         async-glib) extra=$(env -u PKG_CONFIG_SYSROOT_DIR pkg-config --cflags --libs glib-2.0) ;;
+        loop-libuv) extra=$(env -u PKG_CONFIG_SYSROOT_DIR pkg-config --cflags --libs libuv) ;;
+        loop-libevent) extra=$(env -u PKG_CONFIG_SYSROOT_DIR pkg-config --cflags --libs libevent libevent_pthreads) ;;
     esac
     # shellcheck disable=SC2086 # word splitting of the flags is intended
     "$@" -std=gnu11 -Wall -Wextra -Werror -o "$tmp/$name" "$ex" \
