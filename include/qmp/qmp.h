@@ -8,5 +8,6 @@
 #include <qmp/qmp-client.h>
 #include <qmp/qmp-schema.h>
 #include <qmp/qmp-mock.h>
+#include <qmp/qmp-agent.h>
 
 #endif /* QMP_H */
