@@ -123,7 +123,10 @@ def case_usage(tmp):
                  ["demo", "--", "-m", "1G"], ["schema", "a", "b"], ["help", "a", "b"],
                  ["exec", "query-status", "--json"], ["record"], ["record", "-o", "f", "--tcp", "h:1"],
                  ["record", "-o", "f", "--launch"], ["exec", "x", "-o", "f"], ["exec", "x", "--listen", "p"],
-                 ["record", "-o", "f", "extra"], ["record", "-o", "f", "--validate"]):
+                 ["record", "-o", "f", "extra"], ["record", "-o", "f", "--validate"],
+                 ["cat", "x"], ["run", "--", "/bin/true"], ["--agent", "a", "run"], ["--agent", "a", "events"],
+                 ["--agent", "a", "-s", "x", "exec", "y"], ["--agent", "a", "--validate", "exec", "y"],
+                 ["--agent", "a", "cat"], ["--agent", "a", "copy-in", "x"], ["--agent", "a", "copy-out", "x", "y", "z"]):
         rc, _, err = run(args)
         check(rc == 2 and "qmpctl:" in err, "usage error %r: exit 2" % (args,))
     rc, _, err = run(["exec", "query-status"])
@@ -162,7 +165,7 @@ def case_manpage(tmp):
     for short in re.findall(r"^\s+(-[a-zA-Z]),", help_text, re.M):
         check(short in man_text, "man page lacks " + short)
     for cmd in ("exec", "hmp", "events", "wait", "demo", "shell", "job watch", "migrate watch", "schema",
-                "help", "record"):
+                "help", "record", "run", "cat", "copy-in", "copy-out"):
         check(re.search(r"^\.SS %s\b" % cmd, man_text, re.M), "man page lacks a section for " + cmd)
     for var in re.findall(r"\b([A-Z][A-Z_]{3,})\b", help_text.split("Environment:")[1].split("\n\n")[0]):
         check(re.search(r"^\.B %s$" % var, man_text, re.M), "man page lacks " + var)
@@ -1009,8 +1012,77 @@ def case_record_exact(tmp):
     check(text.endswith("}\n"), "the file ends with its last value")
 
 
+# --- cases against a real qemu-ga, always started with -b ----------------------------
+
+def qga_blocked_rpcs():
+    """The one list of commands no test qemu-ga may run: QGA_BLOCKED_RPCS in tests/agent/qga.h."""
+    header = read_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "agent", "qga.h"))
+    body = header.split("#define QGA_BLOCKED_RPCS", 1)[1].split("\n\n", 1)[0]
+    names = "".join(re.findall(r'"([^"]*)"', body))
+    check("guest-shutdown" in names.split(",") and "guest-set-time" in names.split(","),
+          "QGA_BLOCKED_RPCS read from qga.h", names)
+    return names
+
+
+def start_qga(tmp):
+    """qemu-ga -m unix-listen with a private state directory and -b (every command that changes the machine)."""
+    state = os.path.join(tmp, "qga-state")
+    os.mkdir(state)
+    sock = os.path.join(tmp, "qga.sock")
+    proc = subprocess.Popen(["qemu-ga", "-m", "unix-listen", "-p", sock, "-t", state,
+                             "-f", os.path.join(tmp, "qga.pid"), "-l", os.path.join(tmp, "qga.log"),
+                             "-b", qga_blocked_rpcs()])
+    wait_for(lambda: os.path.exists(sock), "qemu-ga's socket")
+    return proc, sock
+
+
+def case_agent(tmp):
+    """--agent: exec, run (exit status, output), cat, copy-in, copy-out, shell completion; errors."""
+    proc, sock = start_qga(tmp)
+    try:
+        rc, out, _ = run(["--agent", sock, "exec", "guest-ping"])
+        check(rc == 0 and json.loads(out) == {}, "exec guest-ping", rc, out)
+        rc, out, err = run(["--agent", sock, "run", "--", "/bin/sh", "-c", "echo out; echo err >&2; exit 3"])
+        check(rc == 3 and out == "out\n" and err == "err\n", "run: output and exit status", rc, out, err)
+        rc, out, _ = run(["--agent", sock, "run", "--", "/bin/echo", "a b", "c"])
+        check(rc == 0 and out == "a b c\n", "run: argv kept word by word", rc, out)
+        rc, _, _ = run(["--agent", sock, "run", "--", "/bin/false"])
+        check(rc == 1, "run /bin/false: exit 1", rc)
+        rc, _, err = run(["--agent", sock, "run", "--", os.path.join(tmp, "no-such-program")])
+        check(rc == 1 and "no-such-program" in err, "run: a missing program is the agent's error, exit 1", rc, err)
+        local = os.path.join(tmp, "local.bin")
+        data = bytes((i * 7) & 0xff for i in range(200000))
+        with open(local, "wb") as f:
+            f.write(data)
+        guest = os.path.join(tmp, "guest.bin")
+        rc, _, err = run(["--agent", sock, "copy-in", local, guest])
+        check(rc == 0 and open(guest, "rb").read() == data, "copy-in of several chunks", rc, err)
+        back = os.path.join(tmp, "back.bin")
+        rc, _, err = run(["--agent", sock, "copy-out", guest, back])
+        check(rc == 0 and open(back, "rb").read() == data, "copy-out", rc, err)
+        with open(os.path.join(tmp, "text.txt"), "w") as f:
+            f.write("some text\n")
+        rc, out, _ = run(["--agent", sock, "cat", os.path.join(tmp, "text.txt")])
+        check(rc == 0 and out == "some text\n", "cat", rc, out)
+        rc, out, err = run(["--agent", sock, "cat", os.path.join(tmp, "missing.txt")])
+        check(rc == 1 and "No such file" in err, "cat of a missing file: the agent's error, exit 1", rc, err)
+        rc, out, _ = run(["--agent", sock, "shell"], stdin="guest-get-osinfo\n")
+        check(rc == 0 and '"id"' in out, "shell on the agent", rc, out)
+    finally:
+        proc.terminate()
+        proc.wait()
+    # No agent answering on the socket: exit 3, the message names the guest agent.
+    silent = os.path.join(tmp, "silent.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(silent)
+    s.listen(1)
+    rc, _, err = run(["--agent", silent, "--timeout", "0.3", "exec", "guest-ping"])
+    s.close()
+    check(rc == 3 and "guest agent" in err, "a silent agent: exit 3 naming the guest agent", rc, err)
+
+
 CASES_NO_QEMU = {"usage": case_usage, "manpage": case_manpage, "record-exact": case_record_exact,
-                 "record-replay": case_record_replay}
+                 "record-replay": case_record_replay, "agent": case_agent}
 CASES_QEMU = {"exec": case_exec, "hmp": case_hmp, "events": case_events, "wait": case_wait,
               "job-watch": case_job_watch, "migrate-watch": case_migrate_watch,
               "shell": case_shell, "shell-batch": case_shell_batch, "schema": case_schema,

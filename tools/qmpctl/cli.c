@@ -52,7 +52,23 @@ static const subcommand subcommands[] = {
        "both ways (fds too) and write the conversation to\n"
        "FILE as a .replies file, until the program leaves"}},
      1},
+    {"run", cmd_run, NULL, 0, 0, NULL, 0, 0,
+     {{"run -- PROGRAM [ARGS...]",
+       "--agent: run a program in the guest; print its\n"
+       "output; its exit status is qmpctl's (128+N: signal N)"}}, 0},
+    {"cat", cmd_cat, NULL, 1, 1, "the guest PATH", 0, 0,
+     {{"cat PATH", "--agent: print a file of the guest"}}, 0},
+    {"copy-in", cmd_copy_in, NULL, 2, 2, "LOCAL and the guest PATH", 0, 0,
+     {{"copy-in LOCAL PATH", "--agent: copy a local file into the guest"}}, 0},
+    {"copy-out", cmd_copy_out, NULL, 2, 2, "the guest PATH and LOCAL", 0, 0,
+     {{"copy-out PATH LOCAL", "--agent: copy a file of the guest out"}}, 0},
 };
+
+/* The subcommands that speak to a guest agent only. */
+static int agent_only(const subcommand *c)
+{
+    return c->run == cmd_run || c->run == cmd_cat || c->run == cmd_copy_in || c->run == cmd_copy_out;
+}
 
 #define N_SUBCOMMANDS (sizeof subcommands / sizeof subcommands[0])
 
@@ -90,6 +106,8 @@ void cli_help(FILE *f)
 "Connecting (one of these; default: $QMP_SOCKET):\n"
 "  -s, --socket PATH    the QMP Unix socket\n"
 "      --tcp HOST:PORT  a QMP TCP server\n"
+"      --agent SOCKET   a guest agent socket: for exec, shell, run,\n"
+"                       cat, copy-in and copy-out\n"
 "      --launch         start a private QEMU for this command:\n"
 "                       $QEMU_SYSTEM (default qemu-system-x86_64) -M none\n"
 "                       -nodefaults -display none, plus QEMU-ARGS after --\n"
@@ -126,6 +144,7 @@ void cli_help(FILE *f)
 "  5  the watched job or migration failed, was cancelled, or is not there\n"
 "  6  not in the server's schema: --validate refused the command, or schema\n"
 "     NAME does not exist\n"
+"  run exits with the status of the guest program instead (128+N: signal N)\n"
 "\n"
 "See qmpctl(1).\n", f);
 }
@@ -157,7 +176,7 @@ static int parse_seconds(const char *s, int *ms)
 /* getopt_long's values for the options without a short form. */
 enum {
     OPT_TCP = 256, OPT_LAUNCH, OPT_COMPACT, OPT_COLOR, OPT_ARGS, OPT_NAME, OPT_COUNT, OPT_INTERVAL,
-    OPT_JSON, OPT_VALIDATE, OPT_DENY_DEPRECATED, OPT_DENY_UNSTABLE, OPT_LISTEN
+    OPT_JSON, OPT_VALIDATE, OPT_DENY_DEPRECATED, OPT_DENY_UNSTABLE, OPT_LISTEN, OPT_AGENT
 };
 
 static const char short_options[] = ":s:t:o:vhV";
@@ -165,6 +184,7 @@ static const char short_options[] = ":s:t:o:vhV";
 static const struct option long_options[] = {
     {"socket", required_argument, NULL, 's'},
     {"tcp", required_argument, NULL, OPT_TCP},
+    {"agent", required_argument, NULL, OPT_AGENT},
     {"launch", no_argument, NULL, OPT_LAUNCH},
     {"timeout", required_argument, NULL, 't'},
     {"compact", no_argument, NULL, OPT_COMPACT},
@@ -301,6 +321,7 @@ int cli_parse(int argc, char **argv, cli *o)
         switch (c) {
         case 's':         o->socket = value; break;
         case OPT_TCP:     o->tcp = value; break;
+        case OPT_AGENT:   o->agent = value; break;
         case OPT_LAUNCH:  o->launch = 1; break;
         case OPT_COMPACT: o->compact = 1; break;
         case 'v':         o->verbose = 1; break;
@@ -342,8 +363,10 @@ int cli_parse(int argc, char **argv, cli *o)
     }
     const char *name = optind < n ? args[optind++] : NULL;
     while (optind < n) o->words[o->n_words++] = args[optind++];
-    if (o->n_qemu_args > 0 && !o->launch)
+    int is_run = name && !strcmp(name, "run");
+    if (o->n_qemu_args > 0 && !o->launch && !is_run)
         return usage_error("QEMU arguments after '--' need %s", "--launch");
+    if (is_run && o->n_qemu_args == 0) return usage_error("run: missing '-- PROGRAM [ARGS...]'");
     if (!name) {
         if (!o->launch) return usage_error("missing the COMMAND (try 'qmpctl --launch' for a demo)");
         name = "demo";
@@ -356,8 +379,15 @@ int cli_parse(int argc, char **argv, cli *o)
                     o->command->name);
             return usage_error("(see the Commands section of the help)");
         }
-    if ((o->socket != NULL) + (o->tcp != NULL) + o->launch > 1)
-        return usage_error("--socket, --tcp, --launch: give only one");
+    if ((o->socket != NULL) + (o->tcp != NULL) + o->launch + (o->agent != NULL) > 1)
+        return usage_error("--socket, --tcp, --launch, --agent: give only one");
+    if (agent_only(o->command) && !o->agent)
+        return usage_error("%s: speaks to a guest agent: give --agent SOCKET", o->command->name);
+    if (o->agent && !agent_only(o->command) && o->command->run != cmd_exec && o->command->run != cmd_shell)
+        return usage_error("--agent: only for exec, shell, run, cat, copy-in and copy-out, not '%s'",
+                           o->command->name);
+    if (o->agent && o->validate)
+        return usage_error("--agent: a guest agent has no schema; --validate does not apply");
     if (o->command->run == cmd_record) {
         if (!o->output) return usage_error("record: missing -o FILE");
         if (o->tcp || o->launch) return usage_error("record: QEMU's Unix socket only (-s PATH or QMP_SOCKET)");

@@ -41,6 +41,7 @@ typedef struct subcommand {
 
 typedef struct cli {
     const char  *socket;        /* -s/--socket, else NULL */
+    const char  *agent;         /* --agent SOCKET (a guest agent), else NULL */
     const char  *tcp;           /* --tcp HOST:PORT, else NULL */
     int          launch;        /* --launch */
     char       **qemu_args;     /* the words after "--" (borrowed from argv) */

@@ -92,6 +92,14 @@ int qmpctl_connect(const cli *o, qmp_client *c)
     int timeout = o->timeout_ms >= 0 ? o->timeout_ms : CONNECT_TIMEOUT_MS;
     if (timeout == 0) timeout = 1; /* 0 would mean the library's default */
     if (o->tcp) return connect_tcp(o, c, timeout);
+    if (o->agent) {
+        if (o->verbose) fprintf(stderr, "qmpctl: connecting to the guest agent at %s\n", o->agent);
+        if (qmp_client_connect_agent_unix(c, o->agent, timeout) < 0) {
+            report_qmp_error(NULL);
+            return EXIT_CONN;
+        }
+        return EXIT_OK;
+    }
     const char *path = o->socket;
     if (!path) path = getenv("QMP_SOCKET");
     if (!path || !*path) {

@@ -25,5 +25,9 @@ int cmd_watch_migrate(qmpctl *q);
 int cmd_schema(qmpctl *q);
 int cmd_help(qmpctl *q);
 int cmd_record(qmpctl *q);
+int cmd_run(qmpctl *q);
+int cmd_cat(qmpctl *q);
+int cmd_copy_in(qmpctl *q);
+int cmd_copy_out(qmpctl *q);
 
 #endif

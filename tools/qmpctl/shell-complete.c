@@ -44,6 +44,16 @@ int complete_init(qmp_client *c)
     const char *own;
     for (size_t i = 0; (own = shell_command_name(i)); i++)
         if (add_name(own) < 0) return QMP_ENOMEM;
+    if (qmp_client_is_agent(c)) {
+        /* A guest agent: the commands guest-info lists as enabled. */
+        char **agent_names = NULL;
+        int arc = qmp_agent_commands(c, &agent_names, NULL);
+        for (char **p = agent_names; arc == 0 && *p; p++)
+            if (add_name(*p) < 0) arc = QMP_ENOMEM;
+        qmp_agent_strv_free(agent_names);
+        qsort(names, n_names, sizeof *names, by_name);
+        return arc;
+    }
     json_t *list = NULL;
     int rc = qmp_client_execute(c, qmp_command_new("query-commands", NULL), &list);
     if (rc == 0) {
