@@ -43,6 +43,10 @@ void qga_spawn(qga *g)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        /* Signals the test program blocks must not reach qemu-ga so. */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         /* -b: every command that changes the machine is blocked. */
         execlp(qga_binary(), "qemu-ga", "-m", "unix-listen", "-p", g->sock, "-t", state, "-f", pidfile,
                "-l", log, "-b", QGA_BLOCKED_RPCS, (char *)NULL);
@@ -80,9 +84,23 @@ static void remove_tree(const char *dir)
 void qga_stop(qga *g)
 {
     if (g->pid > 0) {
+        /* qemu-ga may miss a SIGTERM that comes while it is still starting:
+           SIGKILL after 5 s. */
         kill(g->pid, SIGTERM);
         int status;
-        while (waitpid(g->pid, &status, 0) < 0 && errno == EINTR) {
+        pid_t r = 0;
+        for (int i = 0; i < 500 && r == 0; i++) {
+            r = waitpid(g->pid, &status, WNOHANG);
+            if (r == 0) {
+                struct timespec ts = {0, 10 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+            }
+        }
+        if (r != g->pid) {
+            fprintf(stderr, "qga: qemu-ga ignored SIGTERM for 5 s: SIGKILL\n");
+            kill(g->pid, SIGKILL);
+            while (waitpid(g->pid, &status, 0) < 0 && errno == EINTR) {
+            }
         }
         g->pid = 0;
     }
