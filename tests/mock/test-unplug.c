@@ -14,18 +14,7 @@ static qmp_schema *g_schema;
 static int setup(void **state)
 {
     (void)state;
-    const char *dir = getenv("LIBQMP_TEST_DATA");
-    if (!dir)
-        return -1;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/qemu-7.2/query-qmp-schema.json", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    static char text[4 << 20];
-    size_t n = fread(text, 1, sizeof text, f);
-    fclose(f);
-    g_schema = qmp_schema_new_str(text, n);
+    g_schema = load_qemu72_schema();
     return g_schema ? 0 : -1;
 }
 
