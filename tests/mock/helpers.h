@@ -40,27 +40,6 @@ static inline void assert_error_at(int rc, int code, const char *message, const 
                  message);
 }
 
-/*
- * QEMU 7.2's schema (tests/data/qemu-7.2/query-qmp-schema.json, found
- * through $LIBQMP_TEST_DATA) loaded by the library, or NULL: for a group
- * set-up.
- */
-static inline qmp_schema *load_qemu72_schema(void)
-{
-    const char *dir = getenv("LIBQMP_TEST_DATA");
-    if (!dir)
-        return NULL;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/qemu-7.2/query-qmp-schema.json", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    static char text[4 << 20];
-    size_t n = fread(text, 1, sizeof text, f);
-    fclose(f);
-    return qmp_schema_new_str(text, n);
-}
-
 /* A client connected to m through a socketpair. */
 static inline qmp_client *connect_mock(qmp_mock *m)
 {

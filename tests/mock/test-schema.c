@@ -5,22 +5,7 @@
  * and a script already added is checked when the schema is set.
  */
 #include "helpers.h"
-
-static qmp_schema *g_schema;
-
-static int setup(void **state)
-{
-    (void)state;
-    g_schema = load_qemu72_schema();
-    return g_schema ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    qmp_schema_unref(g_schema);
-    return 0;
-}
+#include "schema-fixture.h"
 
 static void test_valid_script_passes(void **state)
 {
@@ -141,5 +126,5 @@ int main(void)
         cmocka_unit_test(test_invalid_command_received),
         cmocka_unit_test(test_schema_reference),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, schema_setup, schema_teardown);
 }

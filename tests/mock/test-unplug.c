@@ -6,24 +6,9 @@
  * checks that the script is what QEMU would send.
  */
 #include "helpers.h"
+#include "schema-fixture.h"
 
 #include "unplug-disk.h"
-
-static qmp_schema *g_schema;
-
-static int setup(void **state)
-{
-    (void)state;
-    g_schema = load_qemu72_schema();
-    return g_schema ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    qmp_schema_unref(g_schema);
-    return 0;
-}
 
 static qmp_mock *new_mock(void)
 {
@@ -113,5 +98,5 @@ int main(void)
         cmocka_unit_test(test_other_device_does_not_count),
         cmocka_unit_test(test_wrong_device_is_a_mismatch),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, schema_setup, schema_teardown);
 }
