@@ -5,11 +5,12 @@
  * Every loop example connects (demo_connect), starts the demonstration
  * (demo_start) and runs its loop until demo_finished() says it is over;
  * then it waits for the thread (demo_join), closes and exits with
- * demo_exit_status().  Meanwhile another thread (demo_submitter below) submits commands
- * while the loop sleeps: a command, then one with a 300 ms timeout while
- * QEMU is frozen, whose deadline must fire on time although no byte arrives
- * and the loop went to sleep without that deadline.  A loop that is not
- * told of a deadline set in another thread fails the check.
+ * demo_exit_status().  Meanwhile another thread (demo_submitter below)
+ * submits commands while the loop sleeps: a command, then one with a
+ * 300 ms timeout while QEMU is frozen, whose deadline must fire on time
+ * although no byte arrives and the loop went to sleep without that
+ * deadline.  A loop that is not told of a deadline set in another thread
+ * fails the check.
  *
  * Include it once, from the example's .c file (its functions are static).
  */
