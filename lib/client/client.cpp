@@ -660,9 +660,11 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
 
 // On a guest agent channel after a call gave up waiting: sends 0xFF and a
 // fresh guest-sync-delimited ahead of the next command, once no other
-// answer is awaited (its reply would be dropped with the stale bytes).
+// answer is awaited (its reply would be dropped with the stale bytes).  A
+// resync whose answer did not come before the command behind it gave up is
+// replaced by a fresh one (the answer to the old id is then dropped).
 void Client::maybe_resync_locked() {
-    if (!session_.agent() || !session_.needs_resync() || session_.syncing() || session_.awaiting_answers()) return;
+    if (!session_.agent() || !session_.needs_resync() || session_.awaiting_answers()) return;
     session_.resync(random_sync_id());
     if (tracing()) trace(QMP_LOG_INFO, "synchronising the guest agent channel again");
 }

@@ -221,6 +221,9 @@ void Session::abandon(uint64_t id) {
         drop_from(held_);
     }
     pending_.erase(it);
+    // Held back behind a guest-sync-delimited that was not answered in
+    // time: the agent may have lost it; the next command sends a fresh one.
+    if (agent_ && resyncing_) need_resync_ = true;
 }
 
 void Session::describe(const Outgoing &o, Chunk *c) {

@@ -468,6 +468,43 @@ static void test_async_timeout_then_resync(void **state)
     agent_finish(a);
 }
 
+/* --- a resync the agent never answers is replaced by a fresh one ------------------------- */
+
+static void script_lost_resync(agent *a)
+{
+    agent_sync(a);
+    char *id = agent_expect(a, "guest-ping");
+    free(id);  /* never answered: the client gives up and resyncs */
+    json_t *m = agent_read(a);  /* that resync: lost (the agent restarted) */
+    const char *name = json_string_value(json_object_get(m, "execute"));
+    if (!name || strcmp(name, "guest-sync-delimited") != 0) agent_fail(a, "expected the first resync");
+    json_decref(m);
+    agent_sync(a);  /* a fresh one, with the next command */
+    id = agent_expect(a, "guest-info");
+    agent_return(a, id, "{\"version\": \"after\"}");
+    free(id);
+}
+
+static void test_lost_resync_replaced(void **state)
+{
+    (void)state;
+    agent *a = agent_new();
+    agent_run(a, script_lost_resync);
+    qmp_client *c = connect_to(a);
+    qmp_exec_options o = QMP_EXEC_OPTIONS_INIT;
+    o.timeout_ms = 150;
+    json_t *r = NULL;
+    assert_int_equal(qmp_client_execute_full(c, qmp_command_new("guest-ping", NULL), &o, &r), QMP_ETIMEDOUT);
+    /* Held behind the unanswered resync: times out too, naming the agent. */
+    assert_int_equal(qmp_client_execute_full(c, qmp_command_new("guest-info", NULL), &o, &r), QMP_ETIMEDOUT);
+    assert_non_null(strstr(qmp_error_last()->message, "guest agent"));
+    assert_int_equal(qmp_client_execute(c, qmp_command_new("guest-info", NULL), &r), QMP_OK);
+    assert_string_equal(json_string_value(json_object_get(r, "version")), "after");
+    json_decref(r);
+    qmp_client_free(c);
+    agent_finish(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -478,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_commands_answering_only_on_failure),
         cmocka_unit_test(test_trace_redacts_password),
         cmocka_unit_test(test_async_timeout_then_resync),
+        cmocka_unit_test(test_lost_resync_replaced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
