@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include <qmp/qmp.h>
+#include <qmp/qmp-glib.h>
 
 #include "qga.h"
 
@@ -343,6 +344,27 @@ static void test_async_with_loop(void **state)
     qga_stop(&g);
 }
 
+/* Attached to a GMainContext: async calls complete as the context runs, and a sync call waits on it. */
+static void test_glib_attach(void **state)
+{
+    (void)state;
+    qga g;
+    qga_start(&g);
+    qmp_client *c = connect_agent(&g);
+    GMainContext *ctx = g_main_context_new();
+    assert_int_equal(qmp_client_attach(c, ctx), QMP_OK);
+    int done = 0;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(qmp_client_execute_async(c, qmp_command_new("guest-ping", NULL), NULL, on_reply, &done, NULL), QMP_OK);
+    long long end = now_ms() + 10000;
+    while (done < 3 && done >= 0 && now_ms() < end) g_main_context_iteration(ctx, TRUE);
+    assert_int_equal(done, 3);
+    qmp_client_detach(c);
+    qmp_client_free(c);
+    g_main_context_unref(ctx);
+    qga_stop(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_trace_redacts_file_data),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_async_with_loop),
+        cmocka_unit_test(test_glib_attach),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
