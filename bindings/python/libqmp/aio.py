@@ -82,7 +82,8 @@ class AsyncClient:
         self._fd = -1
         self._watching = 0            # QMP_POLL_* added to the loop for self._fd
         self._timer: Optional[asyncio.TimerHandle] = None
-        self._closed = False
+        self._opened = False          # connected once
+        self._gone = False            # and that connection has ended
         self._history: Deque[Event] = collections.deque(maxlen=_HISTORY)
         self._waiters: List[Tuple[Optional[str], Any, int, asyncio.Future]] = []
         self._streams: List[Tuple[Optional[str], asyncio.Queue]] = []
@@ -102,7 +103,9 @@ class AsyncClient:
             self._timer = None        # a timer fired (or the wakeup fd: re-armed below)
         rc = _c.qmpb_aio_process(self._a, revents)
         self._drain()
-        if rc == _c.QMP_ECLOSED and not any(True for _ in self._futures) and self._fd < 0:
+        if rc == _c.QMP_ECLOSED and self._opened and not self._gone:
+            # The peer hung up (or the connection failed): waits and iterators end.
+            self._gone = True
             self._end_streams(ConnectionClosed("the connection is closed", _c.QMP_ECLOSED))
         self._update()
 
@@ -206,6 +209,7 @@ class AsyncClient:
         try:
             _check(begin(self._a, *args, token))
             await self._await(token, fut)
+            self._opened = True
         except BaseException:
             await self.close()
             raise
@@ -216,7 +220,6 @@ class AsyncClient:
         iterators over events end.  Closing twice is harmless."""
         if self._a is None:
             return
-        self._closed = True
         _c.qmpb_client_close(self._b)
         self._drain()
         for fut in self._futures.values():
@@ -241,6 +244,11 @@ class AsyncClient:
     def _live(self) -> None:
         if self._a is None:
             raise ConnectionClosed("the client is closed", _c.QMP_ECLOSED)
+
+    def _open(self) -> None:
+        self._live()
+        if self._gone:
+            raise ConnectionClosed("the connection is closed", _c.QMP_ECLOSED)
 
     @property
     def connected(self) -> bool:
@@ -292,7 +300,8 @@ class AsyncClient:
         """The first event named name (None: any) whose data contains match,
         with a sequence number above after (None: from now on; events already
         seen count, so take event_seq before the command).  timeout: seconds
-        (None: default_timeout).  Raises TimeoutError."""
+        (None: default_timeout).  Raises TimeoutError, or ConnectionClosed
+        when the connection ends first."""
         self._live()
         self._drain()
         if after is None:
@@ -300,6 +309,7 @@ class AsyncClient:
         for ev in self._history:
             if ev.seq > after and (name is None or name == ev.name) and (not match or _matches(ev.data, match)):
                 return ev
+        self._open()
         if timeout is None:
             timeout = self.default_timeout
         fut = self._loop.create_future()
@@ -320,6 +330,8 @@ class AsyncClient:
         """Iterates over the events (named name; None: all) that arrive from
         now on, until the connection closes:  ``async for ev in c.events():``"""
         self._live()
+        if self._gone:
+            return
         q: asyncio.Queue = asyncio.Queue()
         entry = (name, q)
         self._streams.append(entry)

@@ -183,6 +183,30 @@ class AioTest(unittest.IsolatedAsyncioTestCase):
         with self.assertRaises(libqmp.ConnectionClosed):
             await asyncio.wait_for(task, 10)
 
+    async def test_quit_ends_iterator_and_waits(self):
+        c = await self.connect()
+        got = []
+
+        async def collect():
+            async for ev in c.events():
+                got.append(ev.name)
+        task = asyncio.create_task(collect())
+        await asyncio.sleep(0)
+        waiter = asyncio.create_task(c.wait_event("NEVER", timeout=30))
+        await asyncio.sleep(0)
+        try:
+            await c.execute("quit")
+        except libqmp.ConnectionClosed:
+            pass                      # QEMU may hang up before its reply
+        await asyncio.wait_for(task, 10)          # the iterator ended with the connection
+        self.assertIn("SHUTDOWN", got)
+        with self.assertRaises(libqmp.ConnectionClosed):
+            await asyncio.wait_for(waiter, 10)
+        with self.assertRaises(libqmp.ConnectionClosed):
+            await c.wait_event("NEVER", timeout=1)
+        with self.assertRaises(libqmp.ConnectionClosed):
+            await c.execute("query-status")
+
     async def test_nan_is_invalid_argument(self):
         c = await self.connect()
         with self.assertRaises(libqmp.InvalidArgument) as cm:
