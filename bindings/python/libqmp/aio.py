@@ -99,8 +99,6 @@ class AsyncClient:
     def _on_ready(self, revents: int) -> None:
         if self._a is None:
             return
-        if revents == 0 and self._timer is not None:
-            self._timer = None        # a timer fired (or the wakeup fd: re-armed below)
         rc = _c.qmpb_aio_process(self._a, revents)
         self._drain()
         if rc == _c.QMP_ECLOSED and self._opened and not self._gone:
@@ -108,6 +106,10 @@ class AsyncClient:
             self._gone = True
             self._end_streams(ConnectionClosed("the connection is closed", _c.QMP_ECLOSED))
         self._update()
+
+    def _on_timer(self) -> None:
+        self._timer = None            # fired: nothing left to cancel
+        self._on_ready(0)
 
     def _update(self) -> None:
         """Watches what the client asks for now: fd, events, deadline."""
@@ -132,7 +134,7 @@ class AsyncClient:
             self._timer = None
         ms = _c.qmpb_aio_get_timeout_ms(self._a)
         if ms >= 0:
-            self._timer = self._loop.call_later(ms / 1000.0, self._on_ready, 0)
+            self._timer = self._loop.call_later(ms / 1000.0, self._on_timer)
 
     def _unwatch(self) -> None:
         if self._fd >= 0:

@@ -4,12 +4,14 @@ cancellation (the late reply is dropped), timeouts (per call and the
 client's default), closing, TCP, and no thread per call."""
 
 import asyncio
+import gc
 import os
 import signal
 import socket
 import threading
 import time
 import unittest
+import weakref
 
 import libqmp
 import libqmp.aio
@@ -224,6 +226,19 @@ class AioTest(unittest.IsolatedAsyncioTestCase):
             self.assertEqual(threading.active_count(), before)
         await asyncio.gather(*tasks)
         self.assertEqual(threading.active_count(), before)
+
+    async def test_closed_clients_are_freed(self):
+        # Nothing the loop keeps (readers, writers, timers) holds a closed
+        # client: connect/close cycles leave no AsyncClient behind.
+        refs = []
+        for _ in range(20):
+            async with await libqmp.aio.connect_unix(self.qemu.sock, timeout=30, default_timeout=30) as c:
+                await c.execute("query-status")
+                await c.execute("query-status", timeout=20)
+            refs.append(weakref.ref(c))
+        del c
+        gc.collect()
+        self.assertEqual([r for r in refs if r() is not None], [])
 
     async def test_connect_missing_socket_times_out(self):
         path = os.path.join(self.qemu.dir, "none.sock")
