@@ -1,6 +1,7 @@
 package qmp
 
 import (
+	"context"
 	"encoding/json"
 	"sync"
 	"time"
@@ -64,11 +65,19 @@ func (c *Client) EventSeq() uint64 {
 // WaitEvent waits for the first event with a sequence number above after,
 // named name ("": any), whose data contains match (a map[string]any or
 // struct compared recursively; nil: any data).  Events already received
-// count, up to the last 1024 (WithEventBuffer).  timeout < 0 waits forever,
-// 0 is the client's default; when it expires, the error is ErrTimeout.  The
-// event's Seq is its sequence number: pass it as after to wait for the next
-// one without missing any.
-func (c *Client) WaitEvent(name string, match any, after uint64, timeout time.Duration) (Event, error) {
+// count, up to the last 1024 (WithEventBuffer).  ctx ends the wait
+// (a *ContextError); so does the timeout (option WithTimeout: < 0 forever;
+// without it, the client's default), with ErrTimeout.  The event's Seq is
+// its sequence number: pass it as after to wait for the next one without
+// missing any.
+func (c *Client) WaitEvent(ctx context.Context, name string, match any, after uint64, opts ...Option) (Event, error) {
+	if ctx == nil {
+		return Event{}, invalid("WaitEvent: nil context")
+	}
+	s := collect(opts)
+	if err := s.noFiles("WaitEvent"); err != nil {
+		return Event{}, err
+	}
 	matchJSON := ""
 	if match != nil {
 		m, err := json.Marshal(match)
@@ -79,10 +88,9 @@ func (c *Client) WaitEvent(name string, match any, after uint64, timeout time.Du
 			matchJSON = string(m)
 		}
 	}
-	s := settings{timeout: timeout, hasTimeout: true}
 	var seq uint64
-	text, err := c.call("", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-		r := libqmp.Qmpb_client_wait_event(b, name, matchJSON, after, s.timeoutMS())
+	text, err := c.callCtx(ctx, "", s.timeoutMS(), func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
+		r := libqmp.Qmpb_client_wait_event(b, name, matchJSON, after, ms)
 		if r != nil && r.Swigcptr() != 0 {
 			seq = r.GetSeq()
 		}
