@@ -23,18 +23,27 @@
 # every native call returns a result that carries its own error.
 #
 # Threads: a blocking call (connect, execute, hmp, getfd, closefd, add_fd,
-# wait_event, process, each_event) releases the GVL, so other Ruby threads
-# run meanwhile.  It has no unblocking function: Thread#kill, Thread#raise
-# and Ctrl-C take effect when the call returns, at the latest after its
-# timeout (the client's default is 30 s).  Several threads may share a
-# client.
+# wait_event, process, each_event, the schema's) releases the GVL, so other
+# Ruby threads run meanwhile.  Several threads may share a client.
+#
+# Interrupts: execute (and hmp, getfd, closefd, add_fd, transaction),
+# wait_event, process and each_event end at once when the thread is
+# interrupted: Thread#kill, Thread#raise (so Timeout.timeout), Ctrl-C
+# (Interrupt in the main thread).  A command already sent is not taken
+# back: QEMU runs it, and its late reply is dropped; the client stays
+# usable.  A signal trap handler runs meanwhile and the call goes on.
+# connect_unix and from_io end the same way (the client is then closed);
+# connect_tcp and the schema's fetch end by their timeout only.  A call that
+# times out raises LibQMP::TimeoutError, which is a Timeout::Error.
 #
 # Events: handlers registered with on_event run in the Ruby thread that
 # drives the client, never inside C: libqmp queues the events in C, and the
 # queue is drained (handlers called, in order) after every blocking call
-# and by process and each_event.  A program that only waits for events calls
-# process or each_event in a loop.
+# and by process.  A program that only waits for events calls process in a
+# loop, or iterates with each_event, which reads the client's ring of recent
+# events by sequence number and so also sees those that came earlier.
 require "json"
+require "timeout"
 require "libqmp_ext"
 
 module LibQMP
@@ -59,8 +68,11 @@ module LibQMP
   # The library's version, "MAJOR.MINOR.MICRO".
   VERSION = Native.qmp_version_string
 
-  # Every error of this library; #code is a status code (LibQMP::EIO, ...).
-  class Error < StandardError
+  # Every error of this library is a LibQMP::Error (rescue LibQMP::Error
+  # catches them all); #code is a status code (LibQMP::EIO, ...), #errno the
+  # system's error for EIO.  A module, so that TimeoutError can also be a
+  # Timeout::Error.
+  module Error
     attr_reader :code, :errno
 
     def initialize(message = nil, code: nil, errno: 0)
@@ -70,8 +82,13 @@ module LibQMP
     end
   end
 
+  # The errors that have no more specific class.
+  class GenericError < StandardError
+    include Error
+  end
+
   # The server answered {"error": {"class": ..., "desc": ...}}.
-  class CommandError < Error
+  class CommandError < GenericError
     attr_reader :error_class, :desc
 
     def initialize(error_class, desc, message = nil)
@@ -81,27 +98,30 @@ module LibQMP
     end
   end
 
-  class TimeoutError < Error; end
+  # The call timed out; also a Timeout::Error, as Ruby's own timeouts are.
+  class TimeoutError < Timeout::Error
+    include Error
+  end
   # The connection is gone (the peer hung up, or it was never made).
-  class ConnectionClosed < Error; end
+  class ConnectionClosed < GenericError; end
   # The call was dropped because the client was closed meanwhile.
   class Cancelled < ConnectionClosed; end
   # The peer sent something that is not QMP.
-  class ProtocolError < Error; end
+  class ProtocolError < GenericError; end
   class MessageTooBig < ProtocolError; end
   class HandshakeError < ProtocolError; end
   class NegotiationError < HandshakeError; end
   # A system call failed: #errno says which error.
-  class SocketError < Error; end
+  class SocketError < GenericError; end
   # A bad argument or a misuse; also a command that validation refused (the
   # message names the command and the path: "blockdev-add:
   # arguments.file.aio: 'io_urin' is not one of threads, native, io_uring")
   # and a malformed schema query.
-  class InvalidArgument < Error; end
-  class OutOfMemory < Error; end
+  class InvalidArgument < GenericError; end
+  class OutOfMemory < GenericError; end
   # The call would have waited on itself (QMP_EDEADLK; this version of
   # libqmp never returns it: see qmp-common.h).
-  class DeadlockError < Error; end
+  class DeadlockError < GenericError; end
 
   ERRORS = {
     EINVAL => InvalidArgument, ENOMEM => OutOfMemory, EIO => SocketError,
@@ -145,7 +165,7 @@ module LibQMP
 
     # Adds the action type with data: add("block-dirty-bitmap-add", node: "n0", name: "b0").
     def add(type, data = nil, **kwargs)
-      @actions << { "type" => type, "data" => LibQMP.arguments(data, kwargs) }
+      @actions << { "type" => LibQMP.name_of(type, "action type"), "data" => LibQMP.arguments(data, kwargs) }
       self
     end
     alias << add
@@ -161,7 +181,7 @@ module LibQMP
     if code == ECOMMAND
       raise CommandError.new(r.error_class, r.error_desc, message)
     end
-    raise ERRORS.fetch(code, Error).new(message, code: code, errno: r.sys_errno)
+    raise ERRORS.fetch(code, GenericError).new(message, code: code, errno: r.sys_errno)
   end
 
   # Seconds (Integer or Float) into the C API's milliseconds: nil is the
@@ -176,20 +196,46 @@ module LibQMP
 
   # An IO (or anything with fileno) or an Integer into a file descriptor.
   def self.fd_of(f)
-    return f if f.is_a?(Integer)
-    return f.fileno if f.respond_to?(:fileno)
+    fd = if f.is_a?(Integer) then f
+         elsif f.respond_to?(:fileno) then f.fileno
+         else raise ArgumentError, "expected an IO or a file descriptor, got #{f.class}"
+         end
+    raise ArgumentError, "not an open file descriptor: #{f.inspect}" unless fd.is_a?(Integer) && fd >= 0
 
-    raise ArgumentError, "expected an IO or a file descriptor, got #{f.class}"
+    fd
   end
 
-  # A command's arguments from a Hash and keywords (keywords win).
+  # A command's or event's name: a non-empty String or Symbol.
+  def self.name_of(name, what = "command name")
+    raise TypeError, "#{what}: expected a String or Symbol, got #{name.inspect}" unless name.is_a?(String) || name.is_a?(Symbol)
+    raise ArgumentError, "#{what}: empty" if name.empty?
+
+    name.to_s
+  end
+
+  # A command's arguments from a Hash and keywords (keywords win).  The
+  # Hash's keys are sent as they are written; a keyword's name has "_"
+  # turned into "-" (node_name: is "node-name"), as Python does.  A member
+  # whose name has an underscore (block_set_io_throttle's bps_rd) goes in
+  # the Hash: execute("block_set_io_throttle", {"bps_rd" => 0}, id: "d0").
   def self.arguments(args, kwargs)
-    raise ArgumentError, "arguments: expected a Hash, got #{args.class}" unless args.nil? || args.is_a?(Hash)
+    raise TypeError, "arguments: expected a Hash, got #{args.class}" unless args.nil? || args.is_a?(Hash)
 
     out = {}
-    args&.each { |k, v| out[k.to_s] = v }
-    kwargs.each { |k, v| out[k.to_s] = v }
+    args&.each do |k, v|
+      raise TypeError, "arguments: a key must be a String or Symbol, got #{k.inspect}" unless k.is_a?(String) || k.is_a?(Symbol)
+
+      out[k.to_s] = v
+    end
+    kwargs.each { |k, v| out[k.to_s.tr("_", "-")] = v }
     out
+  end
+
+  # obj as JSON text; what JSON cannot carry (NaN, Infinity) is an ArgumentError.
+  def self.json(obj)
+    JSON.generate(obj)
+  rescue JSON::GeneratorError => e
+    raise ArgumentError, "not representable in JSON: #{e.message}"
   end
 
   # true/false/nil or Integer flags, plus the deny keywords, into the C
@@ -345,6 +391,7 @@ module LibQMP
       @dispatch_lock = Mutex.new
       @waiters = 0 # threads in process/each_event, which pop the queue themselves
       @waiters_lock = Mutex.new
+      @each_event_seq = 0 # where the next each_event starts
       self.oob = oob if oob
       self.timeout = command_timeout if command_timeout
       call(:qmpb_client_set_event_buffer, event_buffer) if event_buffer
@@ -355,7 +402,7 @@ module LibQMP
     # --- connecting ---------------------------------------------------------
 
     def connect_unix(path, timeout: nil)
-      drive(:qmpb_client_connect_unix, path.to_s, LibQMP.ms(timeout))
+      drive(:qmpb_rb_client_connect, path.to_s, -1, LibQMP.ms(timeout))
       self
     end
 
@@ -368,7 +415,7 @@ module LibQMP
       source = io.is_a?(IO) ? io : IO.for_fd(LibQMP.fd_of(io), autoclose: false)
       copy = source.dup
       copy.autoclose = false # the client takes the descriptor, also on failure
-      drive(:qmpb_client_connect_fd, copy.fileno, LibQMP.ms(timeout))
+      drive(:qmpb_rb_client_connect, nil, copy.fileno, LibQMP.ms(timeout))
       self
     end
 
@@ -418,22 +465,29 @@ module LibQMP
     # and is not sent.  An argument named like one of these options goes in
     # the Hash: execute("x", {"timeout" => 1}).
     def execute(name, arguments = nil, timeout: nil, fds: nil, oob: false, validate: nil, **kwargs)
-      command = { "execute" => name.to_s }
+      command = { "execute" => LibQMP.name_of(name) }
       args = LibQMP.arguments(arguments, kwargs)
       command["arguments"] = args unless args.empty?
-      execute_json(JSON.generate(command), timeout: timeout, fds: fds, oob: oob, validate: validate)
+      execute_json(LibQMP.json(command), timeout: timeout, fds: fds, oob: oob, validate: validate)
     end
 
     # Executes a command given as JSON text ({"execute": ..., "arguments": ...}, no "id").
     def execute_json(command_json, timeout: nil, fds: nil, oob: false, validate: nil)
-      fd_list = Array(fds).map { |f| LibQMP.fd_of(f) }.join(",")
-      text = drive(:qmpb_client_execute, command_json, LibQMP.ms(timeout), fd_list, oob ? 1 : 0,
+      raise TypeError, "command: expected JSON text, got #{command_json.class}" unless command_json.is_a?(String)
+
+      fds = [fds] unless fds.nil? || fds.is_a?(Array)
+      fd_list = (fds || []).map { |f| LibQMP.fd_of(f) }.join(",")
+      text = drive(:qmpb_rb_client_execute, command_json, LibQMP.ms(timeout), fd_list, oob ? 1 : 0,
                    LibQMP.call_validation(validate))
       JSON.parse(text || "null", quirks_mode: true)
     end
 
     # Runs a human monitor command line and returns what it printed.
-    def hmp(command_line) = drive(:qmpb_client_hmp, command_line.to_s) || ""
+    def hmp(command_line)
+      raise TypeError, "hmp: expected a String, got #{command_line.class}" unless command_line.is_a?(String)
+
+      execute("human-monitor-command", { "command-line" => command_line }) || ""
+    end
 
     # Executes "transaction": with a block, yields a Transaction to add the
     # actions to; or pass [{"type" => ..., "data" => ...}, ...].
@@ -443,6 +497,8 @@ module LibQMP
         yield t
         actions = (actions || []) + t.actions
       end
+      raise TypeError, "transaction: expected an Array of actions, got #{actions.class}" unless actions.nil? || actions.is_a?(Array)
+
       args = { "actions" => actions || [] }
       args["properties"] = { "completion-mode" => completion_mode.to_s } if completion_mode
       execute("transaction", args, timeout: timeout)
@@ -450,19 +506,22 @@ module LibQMP
 
     # Passes file (an IO or fd; the caller keeps it) to QEMU as fdname.
     def getfd(file, fdname)
-      drive(:qmpb_client_getfd, LibQMP.fd_of(file), fdname.to_s)
+      execute("getfd", { "fdname" => LibQMP.name_of(fdname, "fdname") }, fds: [LibQMP.fd_of(file)])
       nil
     end
 
     def closefd(fdname)
-      drive(:qmpb_client_closefd, fdname.to_s)
+      execute("closefd", { "fdname" => LibQMP.name_of(fdname, "fdname") })
       nil
     end
 
     # Adds file (an IO or fd; the caller keeps it) to fd set fdset_id (nil:
     # a new set); returns {"fdset-id" => N, "fd" => M}.
     def add_fd(file, fdset_id: nil, opaque: nil)
-      JSON.parse(drive(:qmpb_client_add_fd, LibQMP.fd_of(file), fdset_id || -1, opaque.to_s))
+      args = {}
+      args["fdset-id"] = Integer(fdset_id) if fdset_id
+      args["opaque"] = opaque.to_s if opaque
+      execute("add-fd", args, fds: [LibQMP.fd_of(file)])
     end
 
     # --- the schema ---------------------------------------------------------
@@ -521,7 +580,7 @@ module LibQMP
       after ||= event_seq
       match_json = match && !match.empty? ? JSON.generate(match) : ""
       r = nil
-      text = drive(:qmpb_client_wait_event, name.to_s, match_json, Integer(after), LibQMP.ms(timeout)) { |res| r = res }
+      text = drive(:qmpb_rb_client_wait_event, name.to_s, match_json, Integer(after), LibQMP.ms(timeout)) { |res| r = res }
       Event.new(JSON.parse(text), r.seq)
     end
 
@@ -566,23 +625,30 @@ module LibQMP
       n + dispatch_queued
     end
 
-    # Yields every event (after the handlers have seen it) as it arrives,
-    # until the connection closes, or, with timeout:, until none came for
-    # that many seconds.  Without a block, an Enumerator.
-    def each_event(timeout: Float::INFINITY)
-      return enum_for(:each_event, timeout: timeout) unless block_given?
+    # Yields every event named name (nil: every event), in order, until the
+    # connection closes or, with timeout:, until none came for that many
+    # seconds; without a block, an Enumerator.  It reads the client's ring
+    # of recent events by sequence number (as wait_event's after: does), so
+    # it also yields the events that arrived before it was called, during
+    # earlier calls: from after: (a sequence number) if given, else from
+    # where the previous each_event on this client stopped, else from the
+    # connection's first event.  Events older than the ring (event_buffer:,
+    # 1024 by default) are gone.  The handlers of on_event see each event
+    # before the block does.
+    def each_event(name = nil, after: nil, timeout: Float::INFINITY)
+      return enum_for(:each_event, name, after: after, timeout: timeout) unless block_given?
 
-      unless @queueing
-        call(:qmpb_client_queue_events, @event_queue)
-        @queueing = true
-      end
-      ms = LibQMP.ms(timeout)
+      cursor = after.nil? ? @each_event_seq : Integer(after)
       loop do
-        ev = waiting { next_event(ms) } or break
-        run_handlers(ev)
+        ev = begin
+          wait_event(name, after: cursor, timeout: timeout)
+        rescue TimeoutError, ConnectionClosed
+          break
+        end
+        cursor = ev.seq
+        @each_event_seq = cursor if after.nil?
         yield ev
       end
-      dispatch_queued
       nil
     end
 
@@ -623,7 +689,7 @@ module LibQMP
     # The next queued event, waiting up to ms; nil on timeout or when the
     # connection is closed.
     def next_event(ms)
-      r = @handle.use { |b| Native.qmpb_client_next_event(b, ms) }
+      r = @handle.use { |b| Native.qmpb_rb_client_next_event(b, ms) }
       text = LibQMP.check(r)
       Event.new(JSON.parse(text), r.seq)
     rescue TimeoutError, ConnectionClosed

@@ -150,4 +150,25 @@ class TestEvents < Minitest::Test
     # The client still works.
     assert_equal "paused", c.execute("query-status")["status"]
   end
+
+  def test_each_event_sees_events_that_came_before_it
+    c = connect
+    # STOP and RESUME arrive during these calls, before each_event is called.
+    c.execute("stop")
+    c.execute("cont")
+    c.execute("query-status")
+    got = []
+    c.each_event(timeout: 2) do |ev|
+      got << ev
+      break if got.size == 2
+    end
+    assert_equal %w[STOP RESUME], got.map(&:name)
+    assert_operator got[0].seq, :<, got[1].seq
+    # The next each_event goes on where this one stopped; a name filters.
+    c.execute("stop")
+    assert_equal ["STOP"], c.each_event("STOP", timeout: 2).first(1).map(&:name)
+    assert_nil c.each_event(timeout: 0.2) { |ev| flunk "seen twice: #{ev.name}" }
+    # after: starts at a given sequence number.
+    assert_equal got[1].seq, c.each_event(after: got[0].seq, timeout: 2).first.seq
+  end
 end
