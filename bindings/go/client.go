@@ -96,8 +96,13 @@ func dial(ctx context.Context, opts []Option, connect func(b libqmp.Struct_SS_qm
 		ms = int(defaultTimeout / time.Millisecond)
 	}
 	if _, err := c.callCtx(ctx, "", ms, connect); err != nil {
-		// Close ends a connect still running in C.
-		go c.Close()
+		if _, ok := err.(*ContextError); ok {
+			// The connect may still run in C: Close ends it, without
+			// keeping the caller waiting for that.
+			go c.Close()
+		} else {
+			c.Close()
+		}
 		return nil, err
 	}
 	return c, nil
