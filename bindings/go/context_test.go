@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -107,6 +108,7 @@ func TestContextDoneBeforeCall(t *testing.T) {
 func TestContextEndsWaitEvent(t *testing.T) {
 	q := startQEMU(t)
 	c := q.dial()
+	baseline := runtime.NumGoroutine()
 	ctx, at := cancelAfter(200 * time.Millisecond)
 	_, err := c.WaitEvent(ctx, "NEVER", nil, c.EventSeq(), qmp.WithTimeout(-1))
 	end := time.Now()
@@ -117,6 +119,14 @@ func TestContextEndsWaitEvent(t *testing.T) {
 	t.Logf("WaitEvent returned %v after the cancel", late)
 	if late > promptly {
 		t.Fatalf("WaitEvent returned %v after the cancel", late)
+	}
+	// The wait left in C ends within a slice (250 ms), not at its own
+	// timeout (here: never).
+	for i := 0; runtime.NumGoroutine() > baseline; i++ {
+		if i == 100 {
+			t.Fatalf("%d goroutines 2 s after the cancel, %d before the wait", runtime.NumGoroutine(), baseline)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	// Still usable, for commands and for waits.
 	seq := c.EventSeq()
