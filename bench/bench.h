@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include <qmp/qmp.h>
+
 /* One measurement: value (and, for floods, extra = RSS growth in bytes), or
    error[0] != 0 when the client could not do it. */
 typedef struct {
@@ -26,6 +28,8 @@ void raw_big_reply(const char *sock, long count, sample_t *s);       /* ms per c
 void raw_flood(const char *sock, long count, sample_t *s);           /* events/s, RSS growth */
 
 /* libqmp through each path (paths.c). */
+/* A client connected to sock (10 s to connect), or NULL with the sample failed. */
+qmp_client *lib_open(const char *sock, sample_t *s);
 void lib_round_trip(const char *sock, long count, int str_api, sample_t *s);  /* us per call */
 void lib_pipelined(const char *sock, long count, int in_flight, sample_t *s); /* calls/s */
 void lib_big_reply(const char *sock, long count, int str_api, sample_t *s);   /* ms per call */

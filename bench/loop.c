@@ -163,19 +163,9 @@ static void on_status(qmp_client *c, int status, const json_t *result, void *use
     waiter_post(user_data, status != 0 || !json_is_string(json_object_get(result, "status")));
 }
 
-static qmp_client *open_client(const char *sock, sample_t *s) {
-    qmp_client *c = qmp_client_new();
-    if (!c || qmp_client_connect_unix(c, sock, 10000) < 0) {
-        sample_fail(s, "connect: %s", qmp_error_last()->message);
-        qmp_client_free(c);
-        return NULL;
-    }
-    return c;
-}
-
 /* us per query-status sent by this thread and answered through the loop thread. */
 void lib_loop_round_trip(const char *sock, long count, int callbacks, sample_t *s) {
-    qmp_client *c = open_client(sock, s);
+    qmp_client *c = lib_open(sock, s);
     if (!c) return;
     loop_t l;
     if (loop_start(&l, c, callbacks) < 0) {
@@ -224,7 +214,7 @@ static void on_flood_reply(qmp_client *c, int status, const json_t *result, void
 
 /* events/s: bench-flood sent by this thread, the events handled in the loop thread. */
 void lib_loop_flood(const char *sock, long count, sample_t *s) {
-    qmp_client *c = open_client(sock, s);
+    qmp_client *c = lib_open(sock, s);
     if (!c) return;
     waiter_t w;
     waiter_init(&w);

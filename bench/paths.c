@@ -9,7 +9,7 @@
 
 #include "bench.h"
 
-static qmp_client *lib_open(const char *sock, sample_t *s) {
+qmp_client *lib_open(const char *sock, sample_t *s) {
     qmp_client *c = qmp_client_new();
     if (!c || qmp_client_connect_unix(c, sock, 10000) < 0) {
         sample_fail(s, "connect: %s", qmp_error_last()->message);

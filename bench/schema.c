@@ -36,13 +36,12 @@ static json_t *drive_mirror(long i) {
  * that both see the same machine: s->value is the round trip without
  * validation, s->extra with it. */
 void lib_validated_round_trip(const char *sock, long count, sample_t *s) {
-    qmp_client *c[2] = {qmp_client_new(), qmp_client_new()};
+    qmp_client *c[2] = {NULL, NULL};
     double spent[2] = {0, 0};
     for (int k = 0; k < 2; k++) {
-        if (!c[k] || qmp_client_connect_unix(c[k], sock, 10000) < 0) {
-            sample_fail(s, "connect: %s", qmp_error_last()->message);
+        c[k] = lib_open(sock, s);
+        if (!c[k])
             goto out;
-        }
     }
     /* The schema is loaded before the clock starts: its cost is the load row's. */
     if (qmp_client_set_validation(c[1], QMP_VALIDATE) < 0) {
@@ -113,12 +112,9 @@ void lib_validate_only(const char *schema_path, long count, int which, int valid
 }
 
 void lib_schema_load(const char *sock, long count, sample_t *s) {
-    qmp_client *c = qmp_client_new();
-    if (!c || qmp_client_connect_unix(c, sock, 10000) < 0) {
-        sample_fail(s, "connect: %s", qmp_error_last()->message);
-        qmp_client_free(c);
+    qmp_client *c = lib_open(sock, s);
+    if (!c)
         return;
-    }
     /* What qmp_client_get_schema() does on a connection's first call. */
     double t0 = now_s();
     for (long i = 0; i < count; i++) {

@@ -12,133 +12,13 @@
  *
  *   loop-libxl-style /path/to/qmp.sock
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* struct ucred */
-#endif
+/* The shared part: connecting, the thread that submits, the on-time check. */
+#include "loop-demo.h"
+
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
 #include <sys/time.h>
-
-#include <qmp/qmp.h>
-
-/* --- another thread submits while the loop sleeps ------------------------------------ */
-
-static atomic_int status_done, deadline_done, finished;
-static atomic_llong sent_at;
-static atomic_int failed;
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static void on_status(qmp_client *c, int status, const json_t *result, void *user_data)
-{
-    (void)c;
-    (void)user_data;
-    if (status == QMP_OK) {
-        char *text = qmp_json_dumps(result);
-        printf("query-status -> %s\n", text);
-        qmp_free(text);
-    } else {
-        printf("query-status failed: %s\n", qmp_error_last()->message);
-        failed = 1;
-    }
-    atomic_store(&status_done, 1);
-}
-
-static void on_deadline(qmp_client *c, int status, const json_t *result, void *user_data)
-{
-    (void)c;
-    (void)result;
-    (void)user_data;
-    long long took = now_ms() - atomic_load(&sent_at);
-    if (status == QMP_ETIMEDOUT && took <= 1000) {
-        printf("deadline fired after %lld ms (timeout 300 ms, QEMU frozen)\n", took);
-    } else {
-        printf("deadline: status %d after %lld ms, expected QMP_ETIMEDOUT within 1000 ms\n", status, took);
-        failed = 1;
-    }
-    atomic_store(&deadline_done, 1);
-}
-
-static void on_last(qmp_client *c, int status, const json_t *result, void *user_data)
-{
-    (void)c;
-    (void)result;
-    (void)user_data;
-    if (status != QMP_OK) {
-        printf("query-version failed: %s\n", qmp_error_last()->message);
-        failed = 1;
-    }
-    atomic_store(&finished, 1);
-}
-
-static int send_async(qmp_client *c, const char *name, int timeout_ms, qmp_reply_fn cb)
-{
-    qmp_exec_options opts = QMP_EXEC_OPTIONS_INIT;
-    opts.timeout_ms = timeout_ms;
-    if (qmp_client_execute_async(c, qmp_command_new(name, NULL), &opts, cb, NULL, NULL) < 0) {
-        fprintf(stderr, "%s: %s\n", name, qmp_error_last()->message);
-        return -1;
-    }
-    return 0;
-}
-
-static void wait_flag(atomic_int *flag)
-{
-    while (!atomic_load(flag))
-        usleep(1000);
-}
-
-/*
- * Runs in a thread of its own while the loop sleeps with nothing to wait for:
- * a command, then one with a 300 ms timeout while QEMU is stopped (SIGSTOP
- * to the peer of the socket), whose deadline must fire on time although no
- * byte arrives; then a last command whose reply ends the loop.
- */
-static void *submitter(void *arg)
-{
-    qmp_client *c = arg;
-    usleep(200 * 1000);
-    if (send_async(c, "query-status", 0, on_status) < 0)
-        goto out;
-    wait_flag(&status_done);
-
-    struct ucred peer;
-    socklen_t len = sizeof peer;
-    if (getsockopt(qmp_client_get_fd(c), SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0 || kill(peer.pid, SIGSTOP) < 0) {
-        perror("stopping QEMU");
-        goto out;
-    }
-    usleep(100 * 1000);  /* the loop is asleep again, with no deadline */
-    atomic_store(&sent_at, now_ms());
-    int sent = send_async(c, "query-name", 300, on_deadline);
-    if (sent == 0)
-        wait_flag(&deadline_done);
-    kill(peer.pid, SIGCONT);
-    if (sent < 0)
-        goto out;
-    /* QEMU's late answer to query-name matches no call any more and is dropped. */
-    if (send_async(c, "query-version", 0, on_last) == 0)
-        return NULL;
-out:
-    failed = 1;
-    atomic_store(&finished, 1);
-    qmp_client_close(c);  /* wakes the loop, which then sees `finished` */
-    return NULL;
-}
 
 /* --- the registration interface (as libxl's libxl_osevent_hooks) ------------------------- */
 
@@ -314,21 +194,13 @@ static const struct osevent_hooks app_hooks = {
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s QMP_SOCKET\n", argv[0]);
-        return 2;
-    }
+    qmp_client *c = demo_connect(argc, argv);
     struct app app = {PTHREAD_MUTEX_INITIALIZER, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), -1, 0, NULL, -1, NULL};
-    struct adapter a = {qmp_client_new(), &app_hooks, &app, -1, NULL, 0, NULL};
-    if (qmp_client_connect_unix(a.c, argv[1], 5000) < 0) {
-        fprintf(stderr, "connect: %s\n", qmp_error_last()->message);
-        return 1;
-    }
+    struct adapter a = {c, &app_hooks, &app, -1, NULL, 0, NULL};
     qmp_client_set_loop_callbacks(a.c, adapter_watch, adapter_timer, &a, NULL);
-    pthread_t thread;
-    pthread_create(&thread, NULL, submitter, a.c);
+    pthread_t thread = demo_start(a.c);
 
-    while (!atomic_load(&finished)) {
+    while (!demo_finished()) {
         pthread_mutex_lock(&app.mu);
         int fd = app.fd;
         short events = app.events;
@@ -344,7 +216,7 @@ int main(int argc, char **argv)
         struct pollfd p[2] = {{app.wake, POLLIN, 0}, {fd, events, 0}};
         if (poll(p, fd >= 0 ? 2 : 1, timeout) < 0) {
             perror("poll");
-            failed = 1;
+            demo_failed = 1;
             break;
         }
         if (p[0].revents) {
@@ -360,8 +232,8 @@ int main(int argc, char **argv)
             adapter_timeout_occurred(timeout_for_lib);
         }
     }
-    pthread_join(thread, NULL);
+    demo_join(thread);
     qmp_client_free(a.c);  /* fd_deregister runs before the socket closes */
     close(app.wake);
-    return failed ? 1 : 0;
+    return demo_exit_status();
 }

@@ -18,13 +18,7 @@ Error socket_pair(int fds[2]) {
 Error listen_unix(const char *path, int *out_fd) {
     *out_fd = -1;
     struct sockaddr_un addr;
-    std::memset(&addr, 0, sizeof addr);
-    addr.sun_family = AF_UNIX;
-    size_t len = std::strlen(path);
-    if (len == 0 || len >= sizeof addr.sun_path)
-        return Error::make(QMP_EINVAL, "Unix socket path '%s' is empty or longer than %zu bytes", path,
-                           sizeof addr.sun_path - 1);
-    std::memcpy(addr.sun_path, path, len);
+    if (Error e = unix_address(path, &addr)) return e;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return Error::sys(errno, "socket");
     if (bind(fd, reinterpret_cast<struct sockaddr *>(&addr), sizeof addr) < 0) {
@@ -87,16 +81,7 @@ Error receive_fds(int fd, char *buf, size_t cap, size_t *n, IoResult *res, std::
             return Error::ok();
         }
         if (errno == EINTR) continue;
-        *n = 0;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            *res = IoResult::WouldBlock;
-            return Error::ok();
-        }
-        if (errno == ECONNRESET) {
-            *res = IoResult::Eof;
-            return Error::ok();
-        }
-        return Error::sys(errno, "recvmsg");
+        return receive_failed(errno, "recvmsg", n, res);
     }
 }
 

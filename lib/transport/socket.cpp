@@ -44,18 +44,23 @@ Error finish_connect(int fd, const Deadline &deadline, const std::string &peer) 
 
 }  // namespace
 
+Error unix_address(const char *path, struct sockaddr_un *addr) {
+    std::memset(addr, 0, sizeof *addr);
+    addr->sun_family = AF_UNIX;
+    size_t len = std::strlen(path);
+    if (len == 0 || len >= sizeof addr->sun_path)
+        return Error::make(QMP_EINVAL, "Unix socket path '%s' is empty or longer than %zu bytes", path,
+                           sizeof addr->sun_path - 1);
+    std::memcpy(addr->sun_path, path, len);
+    return Error::ok();
+}
+
 // One non-blocking attempt: *out_fd on success; *retry set (and an error
 // returned) when the socket is missing or refusing, worth trying again.
 static Error connect_unix_once(const char *path, int *out_fd, bool *retry) {
     *retry = false;
     struct sockaddr_un addr;
-    std::memset(&addr, 0, sizeof addr);
-    addr.sun_family = AF_UNIX;
-    size_t len = std::strlen(path);
-    if (len == 0 || len >= sizeof addr.sun_path)
-        return Error::make(QMP_EINVAL, "Unix socket path '%s' is empty or longer than %zu bytes", path,
-                           sizeof addr.sun_path - 1);
-    std::memcpy(addr.sun_path, path, len);
+    if (Error e = unix_address(path, &addr)) return e;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return Error::sys(errno, "socket");
     int r;
@@ -171,17 +176,21 @@ Error receive(int fd, char *buf, size_t cap, size_t *n, IoResult *res) {
             return Error::ok();
         }
         if (errno == EINTR) continue;
-        *n = 0;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            *res = IoResult::WouldBlock;
-            return Error::ok();
-        }
-        if (errno == ECONNRESET) {
-            *res = IoResult::Eof;
-            return Error::ok();
-        }
-        return Error::sys(errno, "recv");
+        return receive_failed(errno, "recv", n, res);
     }
+}
+
+Error receive_failed(int err, const char *call, size_t *n, IoResult *res) {
+    *n = 0;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+        *res = IoResult::WouldBlock;
+        return Error::ok();
+    }
+    if (err == ECONNRESET) {
+        *res = IoResult::Eof;
+        return Error::ok();
+    }
+    return Error::sys(err, "%s", call);
 }
 
 Error send(int fd, const char *data, size_t len, const int *fds, size_t nfds, size_t *written,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sys/uio.h>
+#include <sys/un.h>
 
 #include <cstddef>
 
@@ -11,6 +12,10 @@
 #include "common/error.h"
 
 namespace qmp::transport {
+
+// Fills *addr with the address of the Unix socket at path (for connect or
+// bind); QMP_EINVAL when path is empty or does not fit in sun_path.
+Error unix_address(const char *path, struct sockaddr_un *addr);
 
 // Connects to a Unix socket; a path that does not exist yet or refuses is
 // retried until the deadline (QEMU may still be starting).
@@ -36,6 +41,11 @@ constexpr size_t kMaxFdsPerMessage = 253;
 
 // Reads what is available into buf.  *n is the byte count when Done.
 Error receive(int fd, char *buf, size_t cap, size_t *n, IoResult *res);
+
+// What a read that failed with err (EINTR excepted: the caller retries it)
+// means: WouldBlock when nothing is there yet, Eof when the peer reset the
+// connection, else an error naming `call`.  *n is 0.
+Error receive_failed(int err, const char *call, size_t *n, IoResult *res);
 
 // Sends len bytes (fds, if any, ride on the first byte with SCM_RIGHTS).
 // *written is what the kernel took (0 with WouldBlock).  A peer that is gone

@@ -16,12 +16,8 @@ qmp_client *mock_connect_client(qmp_mock **mp)
     assert_status(qmp_mock_set_greeting_str(m, MOCK_GREETING_NO_OOB), QMP_OK);
     int fd = qmp_mock_socketpair(m);
     assert_true(fd >= 0);
-    qmp_client *c = qmp_client_new();
-    assert_non_null(c);
-    assert_status(qmp_client_connect_fd(c, fd, peer_io_timeout_ms()), QMP_OK);
-    assert_int_equal(qmp_client_is_connected(c), 1);
     *mp = m;
-    return c;
+    return client_on_fd(fd);
 }
 
 void mock_assert_client_usable(qmp_client *c, qmp_mock *m)
@@ -30,11 +26,7 @@ void mock_assert_client_usable(qmp_client *c, qmp_mock *m)
     assert_status(qmp_mock_expect_str(m, "query-status", "{}",
                                       "{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}}"),
                   QMP_OK);
-    json_t *result = NULL;
-    assert_status(qmp_client_execute(c, qmp_command_new("query-status", NULL), &result), QMP_OK);
-    assert_non_null(result);
-    assert_string_equal(json_string_value(json_object_get(result, "status")), "running");
-    json_decref(result);
+    assert_query_status_running(c);
 }
 
 void mock_finish(qmp_client *c, qmp_mock *m)

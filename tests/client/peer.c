@@ -983,17 +983,31 @@ void assert_status_at(int rc, int expected, const char *file, int line)
                  status_name(rc), status_name(e->code), e->message);
 }
 
+qmp_client *client_on_fd(int fd)
+{
+    qmp_client *c = qmp_client_new();
+    assert_non_null(c);
+    assert_status(qmp_client_connect_fd(c, fd, peer_io_timeout_ms()), QMP_OK);
+    assert_int_equal(qmp_client_is_connected(c), 1);
+    return c;
+}
+
 qmp_client *connect_client(peer **pp)
 {
     int fd;
     peer *p = peer_new(&fd);
     peer_handshake(p, 0, 0);
-    qmp_client *c = qmp_client_new();
-    assert_non_null(c);
-    assert_status(qmp_client_connect_fd(c, fd, peer_io_timeout_ms()), QMP_OK);
-    assert_int_equal(qmp_client_is_connected(c), 1);
     *pp = p;
-    return c;
+    return client_on_fd(fd);
+}
+
+void assert_query_status_running(qmp_client *c)
+{
+    json_t *result = NULL;
+    assert_status(qmp_client_execute(c, qmp_command_new("query-status", NULL), &result), QMP_OK);
+    assert_non_null(result);
+    assert_string_equal(json_string_value(json_object_get(result, "status")), "running");
+    json_decref(result);
 }
 
 void assert_client_usable(qmp_client *c, peer *p)
@@ -1001,11 +1015,7 @@ void assert_client_usable(qmp_client *c, peer *p)
     assert_int_equal(qmp_client_is_connected(c), 1);
     peer_expect(p, "query-status", PEER_NO_ARGS);
     peer_return(p, "{\"status\": \"running\", \"singlestep\": false, \"running\": true}");
-    json_t *result = NULL;
-    assert_status(qmp_client_execute(c, qmp_command_new("query-status", NULL), &result), QMP_OK);
-    assert_non_null(result);
-    assert_string_equal(json_string_value(json_object_get(result, "status")), "running");
-    json_decref(result);
+    assert_query_status_running(c);
 }
 
 void assert_client_closed(qmp_client *c)

@@ -148,8 +148,12 @@ void assert_status_at(int rc, int expected, const char *file, int line);
 /* "QMP_ETIMEDOUT" for QMP_ETIMEDOUT. */
 const char *status_name(int status);
 
+/* A new client connected on fd, whose server sends the greeting; asserts it is connected. */
+qmp_client *client_on_fd(int fd);
 /* A new peer (*pp) that does the handshake (no oob), and a client connected to it. */
 qmp_client *connect_client(peer **pp);
+/* Runs query-status on c (its server answers "running") and asserts the result, c connected. */
+void assert_query_status_running(qmp_client *c);
 /* Asserts that c still works: a query-status round trip through p. */
 void assert_client_usable(qmp_client *c, peer *p);
 /* Asserts that c is cleanly closed: not connected, no greeting, and calls give QMP_ECLOSED. */

@@ -5,33 +5,7 @@
  * and a script already added is checked when the schema is set.
  */
 #include "helpers.h"
-
-static qmp_schema *g_schema;
-
-static int setup(void **state)
-{
-    (void)state;
-    const char *dir = getenv("LIBQMP_TEST_DATA");
-    if (!dir)
-        return -1;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/qemu-7.2/query-qmp-schema.json", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    static char text[4 << 20];
-    size_t n = fread(text, 1, sizeof text, f);
-    fclose(f);
-    g_schema = qmp_schema_new_str(text, n);
-    return g_schema ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    qmp_schema_unref(g_schema);
-    return 0;
-}
+#include "schema-fixture.h"
 
 static void test_valid_script_passes(void **state)
 {
@@ -152,5 +126,5 @@ int main(void)
         cmocka_unit_test(test_invalid_command_received),
         cmocka_unit_test(test_schema_reference),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, schema_setup, schema_teardown);
 }

@@ -6,35 +6,9 @@
  * checks that the script is what QEMU would send.
  */
 #include "helpers.h"
+#include "schema-fixture.h"
 
 #include "unplug-disk.h"
-
-static qmp_schema *g_schema;
-
-static int setup(void **state)
-{
-    (void)state;
-    const char *dir = getenv("LIBQMP_TEST_DATA");
-    if (!dir)
-        return -1;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/qemu-7.2/query-qmp-schema.json", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    static char text[4 << 20];
-    size_t n = fread(text, 1, sizeof text, f);
-    fclose(f);
-    g_schema = qmp_schema_new_str(text, n);
-    return g_schema ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    qmp_schema_unref(g_schema);
-    return 0;
-}
 
 static qmp_mock *new_mock(void)
 {
@@ -124,5 +98,5 @@ int main(void)
         cmocka_unit_test(test_other_device_does_not_count),
         cmocka_unit_test(test_wrong_device_is_a_mismatch),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, schema_setup, schema_teardown);
 }

@@ -1,5 +1,6 @@
 /* responder.c: the answering QMP server (see responder.h). */
 #include "responder.h"
+#include "robust.h" /* mini_write_all() */
 
 #include <errno.h>
 #include <poll.h>
@@ -28,17 +29,6 @@ struct responder {
     int malformed;
 };
 
-static int write_all(int fd, const char *p, size_t len) {
-    while (len > 0) {
-        ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Answers one command; -1 when the client has gone. */
 static int answer(responder *r, const char *text, size_t len) {
     json_error_t err;
@@ -64,13 +54,13 @@ static int answer(responder *r, const char *text, size_t len) {
     char *out = malloc(cap);
     int n = error ? snprintf(out, cap, "{\"id\": %s, \"error\": %s}\r\n", id_text, error)
                   : snprintf(out, cap, "{\"return\": %s, \"id\": %s}\r\n", ret, id_text);
-    int rc = write_all(r->fd, out, (size_t)n);
+    int rc = mini_write_all(r->fd, out, (size_t)n);
     if (rc == 0 && !strcmp(name, "stop")) {
         static const char stop[] =
             "{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 1}, \"event\": \"STOP\"}\r\n"
             "{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 2}, \"event\": \"JOB_STATUS_CHANGE\", "
             "\"data\": {\"status\": \"created\", \"id\": \"j0\"}}\r\n";
-        rc = write_all(r->fd, stop, sizeof stop - 1);
+        rc = mini_write_all(r->fd, stop, sizeof stop - 1);
     }
     free(out);
     free(id_text);
@@ -101,7 +91,7 @@ static void serve(responder *r) {
     size_t cap = 1 << 16, len = 0, scan = 0, start = 0;
     char *buf = malloc(cap);
     int depth = 0, in_str = 0, esc = 0;
-    if (!buf || write_all(r->fd, greeting, sizeof greeting - 1) < 0) goto out;
+    if (!buf || mini_write_all(r->fd, greeting, sizeof greeting - 1) < 0) goto out;
     for (;;) {
         if (len == cap) {
             char *b = realloc(buf, cap *= 2);

@@ -15,41 +15,14 @@
 
 #include <qmp/qmp.h>
 
+#include "test-data.h"
+
 /*
  * The rows each table has: a loader fails when it finds fewer, so rows
  * cannot be lost unnoticed.  Raise these when adding rows.
  */
 #define SCHEMA_QUERIES_ROWS 138
 #define SCHEMA_VERDICTS_ROWS 86
-
-/* A whole file of $LIBQMP_TEST_DATA (malloc'd, NUL-terminated); *len its size. */
-static inline char *tables_read_data(const char *name, size_t *len)
-{
-    const char *dir = getenv("LIBQMP_TEST_DATA");
-    if (!dir)
-        fail_msg("LIBQMP_TEST_DATA is not set");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    size_t cap = 1 << 16, n = 0, got;
-    char *buf = malloc(cap + 1);
-    assert_non_null(buf);
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap + 1);
-            assert_non_null(buf);
-        }
-    }
-    fclose(f);
-    buf[n] = '\0';
-    if (len)
-        *len = n;
-    return buf;
-}
 
 /*
  * The next line of a table that is neither empty nor a comment ('#'), cut
@@ -90,7 +63,7 @@ typedef struct query_table {
 
 static inline void query_table_load(query_table *t)
 {
-    t->buf = tables_read_data("schema-queries.txt", NULL);
+    t->buf = test_data_read("schema-queries.txt", NULL);
     t->rows = NULL;
     t->n = 0;
     size_t cap = 0;
@@ -141,7 +114,7 @@ typedef struct verdict_table {
 
 static inline void verdict_table_load(verdict_table *t)
 {
-    t->buf = tables_read_data("schema-verdicts.txt", NULL);
+    t->buf = test_data_read("schema-verdicts.txt", NULL);
     t->rows = NULL;
     t->n = 0;
     size_t cap = 0;

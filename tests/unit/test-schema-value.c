@@ -16,33 +16,7 @@
 
 #include <qmp/qmp.h>
 
-/* The whole of a file under LIBQMP_TEST_DATA (free() it). */
-static char *read_data(const char *name, size_t *len)
-{
-    const char *dir = getenv("LIBQMP_TEST_DATA");
-    if (!dir)
-        fail_msg("LIBQMP_TEST_DATA is not set");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    size_t cap = 1 << 16, n = 0, got;
-    char *buf = malloc(cap + 1);
-    assert_non_null(buf);
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap + 1);
-            assert_non_null(buf);
-        }
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
+#include "test-data.h"
 
 static qmp_schema *g_schema;
 
@@ -50,14 +24,10 @@ static int group_setup(void **state)
 {
     (void)state;
     size_t len;
-    char *text = read_data("qemu-7.2/query-qmp-schema.json", &len);
-    g_schema = qmp_schema_new_str(text, len);
+    char *text = test_data_read(QEMU72_SCHEMA_FILE, &len);
+    g_schema = test_schema_new(text, len);
     free(text);
-    if (!g_schema) {
-        fprintf(stderr, "qmp_schema_new_str: %s\n", qmp_error_last()->message);
-        return -1;
-    }
-    return 0;
+    return g_schema ? 0 : -1;
 }
 
 static int group_teardown(void **state)
@@ -73,7 +43,7 @@ static json_t *captured_return(const char *name)
     char path[256];
     snprintf(path, sizeof path, "qemu-7.2/%s", name);
     size_t len;
-    char *text = read_data(path, &len);
+    char *text = test_data_read(path, &len);
     json_t *reply = qmp_json_parse(text, len);
     free(text);
     assert_non_null(reply);

@@ -26,8 +26,6 @@
 
 #include "schema-tables.h"
 
-#define SCHEMA_FILE "qemu-7.2/query-qmp-schema.json"
-
 /* The captured reply, as text and as jansson's tree of the "return" array. */
 static char *g_text;
 static size_t g_len;
@@ -38,22 +36,18 @@ static qmp_schema *g_schema;
 static int group_setup(void **state)
 {
     (void)state;
-    g_text = tables_read_data(SCHEMA_FILE, &g_len);
+    g_text = test_data_read(QEMU72_SCHEMA_FILE, &g_len);
     json_error_t err;
     g_reply = json_loadb(g_text, g_len, 0, &err);
     if (!g_reply) {
-        fprintf(stderr, "cannot parse %s: %s\n", SCHEMA_FILE, err.text);
+        fprintf(stderr, "cannot parse %s: %s\n", QEMU72_SCHEMA_FILE, err.text);
         return -1;
     }
     g_entities = json_object_get(g_reply, "return");
     if (!json_is_array(g_entities))
         return -1;
-    g_schema = qmp_schema_new_str(g_text, g_len);
-    if (!g_schema) {
-        fprintf(stderr, "qmp_schema_new_str: %s\n", qmp_error_last()->message);
-        return -1;
-    }
-    return 0;
+    g_schema = test_schema_new(g_text, g_len);
+    return g_schema ? 0 : -1;
 }
 
 static int group_teardown(void **state)
