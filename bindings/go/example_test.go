@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -159,4 +160,24 @@ func ExampleContextError() {
 	// true true
 	// qmp: stop: context canceled
 	// running <nil>
+}
+
+func ExampleClient_HMP() {
+	sock, stop := exampleQEMU()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := qmp.DialUnix(ctx, sock)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	// ctx bounds it; WithTimeout bounds this call alone.
+	out, err := c.HMP(ctx, "info status", qmp.WithTimeout(5*time.Second))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(strings.TrimSpace(out))
+	// Output: VM status: running
 }
