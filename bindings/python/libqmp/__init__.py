@@ -147,8 +147,9 @@ class OutOfMemory(Error, MemoryError):
 
 
 class DeadlockError(Error):
-    """The call would wait on itself (QMP_EDEADLK; this version of libqmp
-    never returns it: see qmp-common.h)."""
+    """The call would wait on itself (QMP_EDEADLK; in C only
+    qmp_client_set_loop_callbacks() from inside a loop callback returns it,
+    which this binding never calls: see qmp-common.h)."""
 
 
 _ERRORS = {
