@@ -2029,3 +2029,249 @@ qmpb_result *qmpb_mock_socketpair(qmpb_mock *h);
 qmpb_result *qmpb_mock_listen_unix(qmpb_mock *h, const char *path);
 qmpb_result *qmpb_mock_verify(qmpb_mock *h, int timeout_ms);
 /* ==== end of the test server ============================================== */
+
+/* ==== Python: the asyncio client's glue ================================== */
+#ifdef SWIGPYTHON
+/* libqmp.aio drives a client from the asyncio loop: it submits with
+   qmp_client_execute_async()/qmp_client_connect_unix_async(), watches the
+   fds the client names, and calls qmp_client_process().  The reply callbacks
+   run inside those calls (or in qmp_client_close/free), with the interpreter
+   lock released by SWIG, so they only queue the outcome here; Python takes
+   the outcomes with qmpb_aio_take() after each call.  The holder owns its
+   qmpb_client, and frees it before the queue so that every callback has
+   somewhere to write. */
+%{
+typedef struct qmpb_done {
+    struct qmpb_done *next;
+    struct qmpb_aio *a;
+    unsigned long long token;
+    int status;
+    int sys_errno;
+    char *message, *error_class, *error_desc, *text;
+} qmpb_done;
+
+typedef struct qmpb_aio {
+    qmpb_client *b;
+    pthread_mutex_t mu;
+    qmpb_done *head, *tail;
+} qmpb_aio;
+
+static qmpb_aio *qmpb_aio_new(void)
+{
+    qmpb_aio *a = (qmpb_aio *)calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->b = qmpb_client_new();
+    if (!a->b) {
+        free(a);
+        return NULL;
+    }
+    pthread_mutex_init(&a->mu, NULL);
+    return a;
+}
+
+static void qmpb_done_free(qmpb_done *d)
+{
+    free(d->message);
+    free(d->error_class);
+    free(d->error_desc);
+    free(d->text);
+    free(d);
+}
+
+static void qmpb_aio_free(qmpb_aio *a)
+{
+    if (!a)
+        return;
+    qmpb_client_free(a->b);   /* the last callbacks queue here */
+    qmpb_done *d = a->head;
+    while (d) {
+        qmpb_done *next = d->next;
+        qmpb_done_free(d);
+        d = next;
+    }
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
+
+static qmpb_client *qmpb_aio_client(qmpb_aio *a) { return a ? a->b : NULL; }
+
+/* Fills d from status and qmp_error_last() (the callback's error) and queues it. */
+static void qmpb_aio_finish(qmpb_done *d, int status, const json_t *result)
+{
+    d->status = status;
+    if (status < 0) {
+        const qmp_error *e = qmp_error_last();
+        d->sys_errno = e->sys_errno;
+        d->message = qmpb_strdup(e->message && *e->message ? e->message : qmp_strerror(status));
+        d->error_class = qmpb_strdup(e->qmp_class);
+        d->error_desc = qmpb_strdup(e->qmp_desc);
+    }
+    if (result) {
+        char *t = json_dumps(result, JSON_ENCODE_ANY | JSON_COMPACT);
+        d->text = t;   /* jansson allocates with malloc here: free() frees it */
+        if (!t && status == QMP_OK) {
+            d->status = QMP_ENOMEM;
+            d->message = qmpb_strdup("out of memory");
+        }
+    }
+    qmpb_aio *a = d->a;
+    pthread_mutex_lock(&a->mu);
+    if (a->tail)
+        a->tail->next = d;
+    else
+        a->head = d;
+    a->tail = d;
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void qmpb_aio_on_reply(qmp_client *c, int status, const json_t *result, void *user_data)
+{
+    (void)c;
+    qmpb_aio_finish((qmpb_done *)user_data, status, result);
+}
+
+static void qmpb_aio_on_connect(qmp_client *c, int status, void *user_data)
+{
+    (void)c;
+    qmpb_aio_finish((qmpb_done *)user_data, status, NULL);
+}
+
+static qmpb_done *qmpb_done_new(qmpb_aio *a, unsigned long long token)
+{
+    qmpb_done *d = (qmpb_done *)calloc(1, sizeof *d);
+    if (d) {
+        d->a = a;
+        d->token = token;
+    }
+    return d;
+}
+
+/* Begins connecting; the outcome comes back as token. */
+static qmpb_result *qmpb_aio_connect_unix(qmpb_aio *a, const char *path, int timeout_ms,
+                                          unsigned long long token)
+{
+    if (!a)
+        return qmpb_result_error(QMP_EINVAL, "no client (NULL)");
+    qmpb_done *d = qmpb_done_new(a, token);
+    if (!d)
+        return qmpb_result_error(QMP_ENOMEM, "out of memory");
+    int rc = qmp_client_connect_unix_async(a->b->c, path, timeout_ms, qmpb_aio_on_connect, d, NULL);
+    qmpb_result *r = qmpb_result_of(rc);
+    if (rc < 0)
+        free(d);
+    return r;
+}
+
+/* Begins connecting over an fd the caller made (a TCP socket: the shim takes it). */
+static qmpb_result *qmpb_aio_connect_fd(qmpb_aio *a, int fd, int timeout_ms, unsigned long long token)
+{
+    if (!a)
+        return qmpb_result_error(QMP_EINVAL, "no client (NULL)");
+    qmpb_done *d = qmpb_done_new(a, token);
+    if (!d) {
+        close(fd);
+        return qmpb_result_error(QMP_ENOMEM, "out of memory");
+    }
+    int rc = qmp_client_connect_fd_async(a->b->c, fd, timeout_ms, qmpb_aio_on_connect, d, NULL);
+    qmpb_result *r = qmpb_result_of(rc);
+    if (rc < 0)
+        free(d);
+    return r;
+}
+
+/* Queues command_json; the reply comes back as token.  timeout_ms 0: none. */
+static qmpb_result *qmpb_aio_execute(qmpb_aio *a, const char *command_json, int timeout_ms,
+                                     int oob, int validate, unsigned long long token)
+{
+    if (!a)
+        return qmpb_result_error(QMP_EINVAL, "no client (NULL)");
+    json_error_t jerr;
+    json_t *cmd = json_loads(command_json, 0, &jerr);
+    if (!cmd)
+        return qmpb_result_error(QMP_EINVAL, "the command is not valid JSON");
+    qmpb_done *d = qmpb_done_new(a, token);
+    if (!d) {
+        json_decref(cmd);
+        return qmpb_result_error(QMP_ENOMEM, "out of memory");
+    }
+    qmp_exec_options opts;
+    memset(&opts, 0, sizeof opts);
+    opts.version = QMP_EXEC_OPTIONS_VERSION;
+    opts.timeout_ms = timeout_ms;
+    opts.oob = oob;
+    opts.validate = validate;
+    int rc = qmp_client_execute_async(a->b->c, cmd, &opts, qmpb_aio_on_reply, d, NULL);
+    qmpb_result *r = qmpb_result_of(rc);
+    if (rc < 0)
+        free(d);   /* cb never runs on failure */
+    return r;
+}
+
+/* The oldest finished call (its token in seq), or NULL when none. */
+static qmpb_result *qmpb_aio_take(qmpb_aio *a)
+{
+    if (!a)
+        return NULL;
+    pthread_mutex_lock(&a->mu);
+    qmpb_done *d = a->head;
+    if (d) {
+        a->head = d->next;
+        if (!a->head)
+            a->tail = NULL;
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (!d)
+        return NULL;
+    qmpb_result *r = (qmpb_result *)calloc(1, sizeof *r);
+    if (!r) {
+        /* put it back: the caller retries */
+        pthread_mutex_lock(&a->mu);
+        d->next = a->head;
+        a->head = d;
+        if (!a->tail)
+            a->tail = d;
+        pthread_mutex_unlock(&a->mu);
+        return NULL;
+    }
+    r->code = d->status;
+    r->sys_errno = d->sys_errno;
+    r->message = d->message;
+    r->error_class = d->error_class;
+    r->error_desc = d->error_desc;
+    r->text = d->text;
+    r->seq = d->token;
+    free(d);
+    return r;
+}
+
+static int qmpb_aio_process(qmpb_aio *a, int revents) { return a ? qmp_client_process(a->b->c, revents) : QMP_EINVAL; }
+static int qmpb_aio_get_fd(qmpb_aio *a) { return a ? qmp_client_get_fd(a->b->c) : -1; }
+static int qmpb_aio_get_events(qmpb_aio *a) { return a ? qmp_client_get_events(a->b->c) : 0; }
+static int qmpb_aio_get_timeout_ms(qmpb_aio *a) { return a ? qmp_client_get_timeout_ms(a->b->c) : -1; }
+static int qmpb_aio_get_wakeup_fd(qmpb_aio *a) { return a ? qmp_client_get_wakeup_fd(a->b->c) : -1; }
+%}
+%nodefaultctor qmpb_aio;
+typedef struct qmpb_aio {} qmpb_aio;
+%extend qmpb_aio {
+    ~qmpb_aio() { qmpb_aio_free($self); }
+}
+%newobject qmpb_aio_new;
+%newobject qmpb_aio_connect_unix;
+%newobject qmpb_aio_connect_fd;
+%newobject qmpb_aio_execute;
+%newobject qmpb_aio_take;
+qmpb_aio *qmpb_aio_new(void);
+qmpb_client *qmpb_aio_client(qmpb_aio *a);
+qmpb_result *qmpb_aio_connect_unix(qmpb_aio *a, const char *path, int timeout_ms, unsigned long long token);
+qmpb_result *qmpb_aio_connect_fd(qmpb_aio *a, int fd, int timeout_ms, unsigned long long token);
+qmpb_result *qmpb_aio_execute(qmpb_aio *a, const char *command_json, int timeout_ms,
+                              int oob, int validate, unsigned long long token);
+qmpb_result *qmpb_aio_take(qmpb_aio *a);
+int qmpb_aio_process(qmpb_aio *a, int revents);
+int qmpb_aio_get_fd(qmpb_aio *a);
+int qmpb_aio_get_events(qmpb_aio *a);
+int qmpb_aio_get_timeout_ms(qmpb_aio *a);
+int qmpb_aio_get_wakeup_fd(qmpb_aio *a);
+#endif
+/* ==== end of the asyncio client's glue ==================================== */

@@ -20,6 +20,7 @@ cd "$(dirname "$0")/.."
 # qemu-system-x86), qemu-utils (qemu-img, for images), python3 (scripts) and
 # abigail-tools (abidiff: the ABI test against tests/abi/libqmp.abi).
 # Bindings (bindings/): swig, python3-dev for the Python extension,
+# python3-mesonpy, python3-venv and python3-pip for its wheel (pip install),
 # ruby-dev for the Ruby one and golang-go for the Go one.
 # Benchmarks (bench/, whose quick run is the 'bench' test suite): golang-go and
 # golang-github-digitalocean-go-qemu-dev for the go-qemu peer.
@@ -30,6 +31,7 @@ PACKAGES=(
     valgrind qemu-system-x86 qemu-utils qemu-guest-agent python3
     abigail-tools
     swig python3-dev ruby-dev
+    python3-mesonpy python3-venv python3-pip
     golang-go golang-github-digitalocean-go-qemu-dev
 )
 BUILD_DIR=build

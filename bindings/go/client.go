@@ -1,6 +1,7 @@
 package qmp
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -8,7 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"libqmp.org/qmp/internal/libqmp"
 )
@@ -24,6 +27,8 @@ type Client struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	defTimeout time.Duration // the C client's default timeout (WithDefaultTimeout)
+
 	ev events
 }
 
@@ -35,7 +40,7 @@ func newClient(s *settings) (*Client, error) {
 	if b.Swigcptr() == 0 {
 		return nil, &Error{Code: CodeNoMemory, Message: CodeNoMemory.String()}
 	}
-	c := &Client{b: b}
+	c := &Client{b: b, defTimeout: defaultTimeout}
 	c.ev.init()
 	var err error
 	set := func(r libqmp.Qmpb_result) {
@@ -52,8 +57,14 @@ func newClient(s *settings) (*Client, error) {
 	if s.usedMaxMessage {
 		set(libqmp.Qmpb_client_set_max_message_size(b, uint64(s.maxMessage)))
 	}
-	if s.hasTimeout {
-		set(libqmp.Qmpb_client_set_timeout(b, s.timeoutMS()))
+	if s.hasDefault {
+		ms := s.defaultMS()
+		set(libqmp.Qmpb_client_set_timeout(b, ms))
+		if ms < 0 {
+			c.defTimeout = -1
+		} else {
+			c.defTimeout = time.Duration(ms) * time.Millisecond
+		}
 	}
 	if s.usedValidation && s.validation != 0 {
 		// Not connected yet: the first validated command fetches the schema.
@@ -67,16 +78,31 @@ func newClient(s *settings) (*Client, error) {
 	return c, nil
 }
 
-func dial(opts []Option, connect func(b libqmp.Struct_SS_qmpb_client, timeoutMS int) libqmp.Qmpb_result) (*Client, error) {
+// dial connects a new Client; the timeout of WithTimeout (else the
+// default, 30 s, bounded by ctx's deadline) bounds the connect and the
+// handshake only.  When ctx ends first, Dial returns at once and the
+// half-made Client is closed.
+func dial(ctx context.Context, opts []Option, connect func(b libqmp.Struct_SS_qmpb_client, timeoutMS int) libqmp.Qmpb_result) (*Client, error) {
+	if ctx == nil {
+		return nil, invalid("Dial: nil context")
+	}
 	s := collect(opts)
 	c, err := newClient(&s)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.call("", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-		return connect(b, s.timeoutMS())
-	}); err != nil {
-		c.Close()
+	ms := s.timeoutMS()
+	if ms == 0 {
+		ms = int(defaultTimeout / time.Millisecond)
+	}
+	if _, err := c.callCtx(ctx, "", ms, connect); err != nil {
+		if _, ok := err.(*ContextError); ok {
+			// The connect may still run in C: Close ends it, without
+			// keeping the caller waiting for that.
+			go c.Close()
+		} else {
+			c.Close()
+		}
 		return nil, err
 	}
 	return c, nil
@@ -85,19 +111,19 @@ func dial(opts []Option, connect func(b libqmp.Struct_SS_qmpb_client, timeoutMS 
 // DialUnix connects to QEMU's QMP socket at path (-qmp unix:PATH,server=on),
 // reads the greeting and negotiates capabilities.  A socket that does not
 // exist yet is retried until the timeout: QEMU may still be starting.
-func DialUnix(path string, opts ...Option) (*Client, error) {
-	return dial(opts, func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
+func DialUnix(ctx context.Context, path string, opts ...Option) (*Client, error) {
+	return dial(ctx, opts, func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
 		return libqmp.Qmpb_client_connect_unix(b, path, ms)
 	})
 }
 
 // DialTCP connects to address, "host:port" (-qmp tcp:HOST:PORT,server=on).
-func DialTCP(address string, opts ...Option) (*Client, error) {
+func DialTCP(ctx context.Context, address string, opts ...Option) (*Client, error) {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, invalid("DialTCP: %v", err)
 	}
-	return dial(opts, func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
+	return dial(ctx, opts, func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
 		return libqmp.Qmpb_client_connect_tcp(b, host, port, ms)
 	})
 }
@@ -106,7 +132,7 @@ func DialTCP(address string, opts ...Option) (*Client, error) {
 // already has (a *net.UnixConn, *net.TCPConn, or *os.File from a
 // socketpair, say).  The Client works on a duplicate of its descriptor:
 // conn stays the caller's, to close when convenient.
-func FromConn(conn syscall.Conn, opts ...Option) (*Client, error) {
+func FromConn(ctx context.Context, conn syscall.Conn, opts ...Option) (*Client, error) {
 	raw, err := conn.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -126,12 +152,17 @@ func FromConn(conn syscall.Conn, opts ...Option) (*Client, error) {
 	if dupErr != nil {
 		return nil, dupErr
 	}
-	taken := false
-	c, err := dial(opts, func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
-		taken = true // connect_fd owns the duplicate, also when it fails
-		return libqmp.Qmpb_client_connect_fd(b, dup, ms)
+	// connect_fd owns the duplicate once called, also when it fails; a
+	// Dial that ends first (its context) closes it unless it was taken.
+	var owner atomic.Int32 // 0 open, 1 taken by connect_fd, 2 abandoned
+	c, err := dial(ctx, opts, func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
+		fd := -1 // connect_fd refuses it: the Dial has already ended
+		if owner.CompareAndSwap(0, 1) {
+			fd = dup
+		}
+		return libqmp.Qmpb_client_connect_fd(b, fd, ms)
 	})
-	if !taken {
+	if err != nil && owner.CompareAndSwap(0, 2) {
 		syscall.Close(dup)
 	}
 	return c, err
@@ -231,17 +262,22 @@ func encodeCommand(name string, args any) (string, error) {
 // value.  Options: WithTimeout, WithFiles, WithOOB, WithValidation.  The
 // server's error is a *CommandError; a command that validation refuses is
 // an *Error with CodeInvalid (errors.Is(err, ErrInvalid)), never sent.
-func (c *Client) Execute(name string, args any, opts ...Option) (json.RawMessage, error) {
+//
+// ctx bounds the wait too: when it is cancelled or its deadline passes
+// first, Execute returns a *ContextError at once (errors.Is(err,
+// context.Canceled) or context.DeadlineExceeded) and the late reply is
+// dropped.
+func (c *Client) Execute(ctx context.Context, name string, args any, opts ...Option) (json.RawMessage, error) {
 	text, err := encodeCommand(name, args)
 	if err != nil {
 		return nil, err
 	}
-	return c.execute(name, text, opts)
+	return c.execute(ctx, name, text, opts)
 }
 
 // ExecuteInto is Execute that decodes the "return" value into v.
-func (c *Client) ExecuteInto(v any, name string, args any, opts ...Option) error {
-	ret, err := c.Execute(name, args, opts...)
+func (c *Client) ExecuteInto(ctx context.Context, v any, name string, args any, opts ...Option) error {
+	ret, err := c.Execute(ctx, name, args, opts...)
 	if err != nil {
 		return err
 	}
@@ -250,11 +286,14 @@ func (c *Client) ExecuteInto(v any, name string, args any, opts ...Option) error
 
 // ExecuteJSON sends a command made by hand, {"execute": ..., "arguments": ...}
 // without "id".
-func (c *Client) ExecuteJSON(command []byte, opts ...Option) (json.RawMessage, error) {
-	return c.execute("", string(command), opts)
+func (c *Client) ExecuteJSON(ctx context.Context, command []byte, opts ...Option) (json.RawMessage, error) {
+	return c.execute(ctx, "", string(command), opts)
 }
 
-func (c *Client) execute(name, text string, opts []Option) (json.RawMessage, error) {
+func (c *Client) execute(ctx context.Context, name, text string, opts []Option) (json.RawMessage, error) {
+	if ctx == nil {
+		return nil, invalid("%s: nil context", name)
+	}
 	s := collect(opts)
 	if err := s.forCall("Execute"); err != nil {
 		return nil, err
@@ -263,13 +302,17 @@ func (c *Client) execute(name, text string, opts []Option) (json.RawMessage, err
 	if s.oob {
 		oob = 1
 	}
+	// The files stay in use (os.File's Control) until C is done with them,
+	// also when ctx ends the wait first: closing one then defers the close.
 	var ret string
-	err := withFDs(s.files, nil, func(fds string) error {
-		var err error
-		ret, err = c.call(name, func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-			return libqmp.Qmpb_client_execute(b, text, s.timeoutMS(), fds, oob, s.callValidation())
+	err := waitCtx(ctx, name, func() error {
+		return withFDs(s.files, nil, func(fds string) error {
+			var err error
+			ret, err = c.call(name, func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
+				return libqmp.Qmpb_client_execute(b, text, clampMS(ctx, s.timeoutMS(), c.defTimeout), fds, oob, s.callValidation())
+			})
+			return err
 		})
-		return err
 	})
 	if err != nil {
 		return nil, err
@@ -300,37 +343,37 @@ func withFDs(files []*os.File, fds []string, fn func(list string) error) error {
 	return inner
 }
 
-// withFD is withFDs for one file.
-func withFD(f *os.File, fn func(fd int) error) error {
-	return withFDs([]*os.File{f}, nil, func(list string) error {
-		fd, _ := strconv.Atoi(list)
-		return fn(fd)
-	})
-}
-
 // HMP runs a human monitor command (human-monitor-command) and returns what
-// it printed.
-func (c *Client) HMP(commandLine string) (string, error) {
-	return c.call("human-monitor-command", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-		return libqmp.Qmpb_client_hmp(b, commandLine)
-	})
+// it printed.  Options: WithTimeout.
+func (c *Client) HMP(ctx context.Context, commandLine string, opts ...Option) (string, error) {
+	if err := noFiles(opts, "HMP"); err != nil {
+		return "", err
+	}
+	var out string
+	err := c.ExecuteInto(ctx, &out, "human-monitor-command", map[string]any{"command-line": commandLine}, opts...)
+	return out, err
 }
 
 // GetFD passes f to QEMU under name (getfd).  f stays the caller's.
-func (c *Client) GetFD(f *os.File, name string) error {
-	return withFD(f, func(fd int) error {
-		_, err := c.call("getfd", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-			return libqmp.Qmpb_client_getfd(b, fd, name)
-		})
+// Options: WithTimeout.
+func (c *Client) GetFD(ctx context.Context, f *os.File, name string, opts ...Option) error {
+	if err := noFiles(opts, "GetFD"); err != nil {
 		return err
-	})
+	}
+	if f == nil {
+		return invalid("GetFD: a nil *os.File")
+	}
+	_, err := c.Execute(ctx, "getfd", map[string]any{"fdname": name}, append(opts, WithFiles(f))...)
+	return err
 }
 
-// CloseFD closes the file QEMU received under name (closefd).
-func (c *Client) CloseFD(name string) error {
-	_, err := c.call("closefd", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-		return libqmp.Qmpb_client_closefd(b, name)
-	})
+// CloseFD closes the file QEMU received under name (closefd).  Options:
+// WithTimeout.
+func (c *Client) CloseFD(ctx context.Context, name string, opts ...Option) error {
+	if err := noFiles(opts, "CloseFD"); err != nil {
+		return err
+	}
+	_, err := c.Execute(ctx, "closefd", map[string]any{"fdname": name}, opts...)
 	return err
 }
 
@@ -345,33 +388,51 @@ type AddedFD struct {
 
 // AddFD passes f to QEMU into the fd set fdsetID (NewFDSet: a new one),
 // with an optional opaque string (add-fd).  f stays the caller's.
-func (c *Client) AddFD(f *os.File, fdsetID int64, opaque string) (AddedFD, error) {
+// Options: WithTimeout.
+func (c *Client) AddFD(ctx context.Context, f *os.File, fdsetID int64, opaque string, opts ...Option) (AddedFD, error) {
 	var added AddedFD
-	err := withFD(f, func(fd int) error {
-		text, err := c.call("add-fd", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-			return libqmp.Qmpb_client_add_fd(b, fd, fdsetID, opaque)
-		})
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal([]byte(text), &added)
-	})
+	if err := noFiles(opts, "AddFD"); err != nil {
+		return added, err
+	}
+	if f == nil {
+		return added, invalid("AddFD: a nil *os.File")
+	}
+	args := map[string]any{}
+	if fdsetID >= 0 {
+		args["fdset-id"] = fdsetID
+	}
+	if opaque != "" {
+		args["opaque"] = opaque
+	}
+	err := c.ExecuteInto(ctx, &added, "add-fd", args, append(opts, WithFiles(f))...)
 	return added, err
 }
 
-// Action is one action of a transaction: {"type": Type, "data": Data}.
+// Action is one action of a transaction: {"type": Type, "data": Data}.  An
+// action without data (Data nil, such as "abort") is sent with "data": {},
+// which QEMU requires.
 type Action struct {
 	Type string `json:"type"`
-	Data any    `json:"data,omitempty"`
+	Data any    `json:"data"`
+}
+
+// MarshalJSON sends a nil Data as {}.
+func (a Action) MarshalJSON() ([]byte, error) {
+	type plain Action
+	if a.Data == nil {
+		a.Data = struct{}{}
+	}
+	return json.Marshal(plain(a))
 }
 
 // Transaction runs actions atomically (the transaction command).  For its
-// "properties" (completion-mode), use Execute("transaction", ...).
-func (c *Client) Transaction(actions []Action, opts ...Option) error {
+// "properties" (completion-mode), use Execute(ctx, "transaction", ...).
+// Options: as Execute's.
+func (c *Client) Transaction(ctx context.Context, actions []Action, opts ...Option) error {
 	if actions == nil {
 		actions = []Action{}
 	}
-	_, err := c.Execute("transaction", map[string]any{"actions": actions}, opts...)
+	_, err := c.Execute(ctx, "transaction", map[string]any{"actions": actions}, opts...)
 	return err
 }
 

@@ -42,7 +42,7 @@ func TestConnectAndExecute(t *testing.T) {
 	if err != nil || !strings.Contains(string(g), `"QMP"`) {
 		t.Fatalf("Greeting: %s, %v", g, err)
 	}
-	ret, err := c.Execute("query-status", nil)
+	ret, err := c.Execute(bg, "query-status", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,24 +54,24 @@ func TestConnectAndExecute(t *testing.T) {
 		Status  string `json:"status"`
 		Running bool   `json:"running"`
 	}
-	if err := c.ExecuteInto(&st, "query-status", map[string]any{}); err != nil || st.Status == "" {
+	if err := c.ExecuteInto(bg, &st, "query-status", map[string]any{}); err != nil || st.Status == "" {
 		t.Fatalf("ExecuteInto: %+v, %v", st, err)
 	}
 	var props []struct{ Name, Type string }
-	if err := c.ExecuteInto(&props, "qom-list", map[string]any{"path": "/machine"}); err != nil || len(props) == 0 {
+	if err := c.ExecuteInto(bg, &props, "qom-list", map[string]any{"path": "/machine"}); err != nil || len(props) == 0 {
 		t.Fatalf("qom-list: %v, %v", props, err)
 	}
 	type path struct {
 		Path string `json:"path"`
 	}
-	if _, err := c.Execute("qom-list", path{"/"}, qmp.WithTimeout(5*time.Second)); err != nil {
+	if _, err := c.Execute(bg, "qom-list", path{"/"}, qmp.WithTimeout(5*time.Second)); err != nil {
 		t.Fatalf("struct arguments: %v", err)
 	}
-	ret, err = c.ExecuteJSON([]byte(`{"execute": "query-version"}`))
+	ret, err = c.ExecuteJSON(bg, []byte(`{"execute": "query-version"}`))
 	if err != nil || !strings.Contains(string(ret), `"qemu"`) {
 		t.Fatalf("ExecuteJSON: %s, %v", ret, err)
 	}
-	out, err := c.HMP("info version")
+	out, err := c.HMP(bg, "info version")
 	if err != nil || strings.TrimSpace(out) == "" {
 		t.Fatalf("HMP: %q, %v", out, err)
 	}
@@ -81,7 +81,7 @@ func TestConnectAndExecute(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if _, err := c.Execute("query-status", nil); !errors.Is(err, qmp.ErrClosed) {
+	if _, err := c.Execute(bg, "query-status", nil); !errors.Is(err, qmp.ErrClosed) {
 		t.Fatalf("Execute after Close: %v, want ErrClosed", err)
 	}
 	if c.Connected() {
@@ -91,7 +91,7 @@ func TestConnectAndExecute(t *testing.T) {
 
 func TestCommandError(t *testing.T) {
 	c := startQEMU(t).dial()
-	_, err := c.Execute("no-such-command", nil)
+	_, err := c.Execute(bg, "no-such-command", nil)
 	var ce *qmp.CommandError
 	if !errors.As(err, &ce) {
 		t.Fatalf("error %v (%T), want a *CommandError", err, err)
@@ -102,12 +102,12 @@ func TestCommandError(t *testing.T) {
 	if errors.Is(err, qmp.ErrTimeout) || errors.Is(err, qmp.ErrClosed) {
 		t.Fatal("a CommandError is neither ErrTimeout nor ErrClosed")
 	}
-	_, err = c.Execute("qom-list", map[string]any{"path": "/no/such/path"})
+	_, err = c.Execute(bg, "qom-list", map[string]any{"path": "/no/such/path"})
 	if !errors.As(err, &ce) || ce.Class == "" {
 		t.Fatalf("qom-list of nothing: %v", err)
 	}
 	// The connection goes on after a command error.
-	if _, err := c.Execute("query-status", nil); err != nil {
+	if _, err := c.Execute(bg, "query-status", nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -126,25 +126,25 @@ func TestOOB(t *testing.T) {
 		t.Fatal("WithOOB: oob not negotiated")
 	}
 	var yank []any
-	if err := c.ExecuteInto(&yank, "query-yank", nil, qmp.WithOOB()); err != nil {
+	if err := c.ExecuteInto(bg, &yank, "query-yank", nil, qmp.WithOOB()); err != nil {
 		t.Fatalf("query-yank out of band: %v", err)
 	}
-	_, err := c.Execute("query-status", nil, qmp.WithOOB())
+	_, err := c.Execute(bg, "query-status", nil, qmp.WithOOB())
 	var ce *qmp.CommandError
 	if !errors.As(err, &ce) || ce.Class != "GenericError" {
 		t.Fatalf("query-status out of band: %v, want a GenericError", err)
 	}
-	if _, err := c.Execute("query-status", nil); err != nil {
+	if _, err := c.Execute(bg, "query-status", nil); err != nil {
 		t.Fatalf("in band afterwards: %v", err)
 	}
 }
 
 func TestTransaction(t *testing.T) {
 	c := startQEMU(t).dial()
-	if err := c.Transaction(nil); err != nil {
+	if err := c.Transaction(bg, nil); err != nil {
 		t.Fatalf("empty transaction: %v", err)
 	}
-	err := c.Transaction([]qmp.Action{{Type: "block-dirty-bitmap-add",
+	err := c.Transaction(bg, []qmp.Action{{Type: "block-dirty-bitmap-add",
 		Data: map[string]any{"node": "no-such-node", "name": "b0"}}})
 	var ce *qmp.CommandError
 	if !errors.As(err, &ce) {
@@ -154,31 +154,31 @@ func TestTransaction(t *testing.T) {
 
 func TestBadOptions(t *testing.T) {
 	var e *qmp.Error
-	if _, err := qmp.DialUnix("/nonexistent", qmp.WithFiles(nil)); !errors.As(err, &e) || e.Code != qmp.CodeInvalid {
+	if _, err := qmp.DialUnix(bg, "/nonexistent", qmp.WithFiles(nil)); !errors.As(err, &e) || e.Code != qmp.CodeInvalid {
 		t.Fatalf("Dial WithFiles: %v", err)
 	}
 	c := startQEMU(t).dial()
-	if _, err := c.Execute("query-status", nil, qmp.WithEventBuffer(5)); !errors.As(err, &e) || e.Code != qmp.CodeInvalid {
+	if _, err := c.Execute(bg, "query-status", nil, qmp.WithEventBuffer(5)); !errors.As(err, &e) || e.Code != qmp.CodeInvalid {
 		t.Fatalf("Execute WithEventBuffer: %v", err)
 	}
-	if _, err := c.Execute("", nil); !errors.As(err, &e) || e.Code != qmp.CodeInvalid {
+	if _, err := c.Execute(bg, "", nil); !errors.As(err, &e) || e.Code != qmp.CodeInvalid {
 		t.Fatalf("Execute of no name: %v", err)
 	}
-	if _, err := c.Execute("qom-list", func() {}); !errors.As(err, &e) || e.Code != qmp.CodeInvalid {
+	if _, err := c.Execute(bg, "qom-list", func() {}); !errors.As(err, &e) || e.Code != qmp.CodeInvalid {
 		t.Fatalf("arguments that are not JSON: %v", err)
 	}
 }
 
 func TestDialFailures(t *testing.T) {
 	start := time.Now()
-	_, err := qmp.DialUnix(t.TempDir()+"/none.sock", qmp.WithTimeout(300*time.Millisecond))
+	_, err := qmp.DialUnix(bg, t.TempDir()+"/none.sock", qmp.WithTimeout(300*time.Millisecond))
 	if !errors.Is(err, qmp.ErrTimeout) {
 		t.Fatalf("DialUnix of a missing socket: %v, want ErrTimeout", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("DialUnix took %v", d)
 	}
-	if _, err := qmp.DialTCP("no-port"); err == nil {
+	if _, err := qmp.DialTCP(bg, "no-port"); err == nil {
 		t.Fatal("DialTCP of no port succeeded")
 	}
 }
@@ -199,7 +199,7 @@ func TestDialTCP(t *testing.T) {
 	var err error
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		// TCP is not retried by libqmp (ECONNREFUSED is an answer): QEMU may still be starting.
-		if c, err = qmp.DialTCP("127.0.0.1:"+port, qmp.WithTimeout(5*time.Second)); err == nil {
+		if c, err = qmp.DialTCP(bg, "127.0.0.1:"+port, qmp.WithTimeout(5*time.Second)); err == nil {
 			break
 		}
 	}
@@ -207,7 +207,7 @@ func TestDialTCP(t *testing.T) {
 		t.Fatalf("DialTCP: %v", err)
 	}
 	defer c.Close()
-	if _, err := c.Execute("query-status", nil); err != nil {
+	if _, err := c.Execute(bg, "query-status", nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -224,13 +224,13 @@ func TestFromConn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := qmp.FromConn(conn, qmp.WithTimeout(10*time.Second))
+	c, err := qmp.FromConn(bg, conn, qmp.WithTimeout(10*time.Second))
 	if err != nil {
 		t.Fatalf("FromConn: %v", err)
 	}
 	defer c.Close()
 	conn.Close() // the caller's: the client has its own descriptor
-	if _, err := c.Execute("query-status", nil); err != nil {
+	if _, err := c.Execute(bg, "query-status", nil); err != nil {
 		t.Fatalf("Execute after the caller closed its conn: %v", err)
 	}
 }
@@ -245,12 +245,12 @@ func TestConcurrentCalls(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
 				var st struct{ Status string }
-				if err := c.ExecuteInto(&st, "query-status", nil); err != nil || st.Status == "" {
+				if err := c.ExecuteInto(bg, &st, "query-status", nil); err != nil || st.Status == "" {
 					errs <- err
 					return
 				}
 				if g%2 == 0 {
-					if _, err := c.Execute("no-such", nil); err == nil {
+					if _, err := c.Execute(bg, "no-such", nil); err == nil {
 						errs <- errors.New("no-such succeeded")
 						return
 					}

@@ -1,12 +1,22 @@
 // Package qmp is the Go binding of libqmp, a client of QEMU's QMP monitor.
 //
-//	c, err := qmp.DialUnix("/tmp/qmp.sock", qmp.WithTimeout(5*time.Second))
+//	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+//	defer cancel()
+//	c, err := qmp.DialUnix(ctx, "/tmp/qmp.sock")
 //	if err != nil {
 //		log.Fatal(err)
 //	}
 //	defer c.Close()
 //	var st struct{ Status string }
-//	err = c.ExecuteInto(&st, "query-status", nil)
+//	err = c.ExecuteInto(ctx, &st, "query-status", nil)
+//
+// Every call that can wait takes a context.Context first.  When it is
+// cancelled or its deadline passes, the call returns at once with a
+// *ContextError that names the command and matches context.Canceled or
+// context.DeadlineExceeded with errors.Is; a reply that comes later is
+// dropped and the Client stays usable.  Options still bound a call
+// (WithTimeout) or set the Client's default (WithDefaultTimeout, Dial);
+// Dial's WithTimeout bounds the connect and handshake only.
 //
 // Commands take their arguments as a map, a struct with json tags or a
 // json.RawMessage, and return the "return" value as a json.RawMessage
@@ -17,10 +27,10 @@
 // Schema: SchemaHas asks the server's schema with libvirt-style query
 // strings, and validation checks commands before they are sent:
 //
-//	ok, err := c.SchemaHas("blockdev-add/arg-type/+file/aio/^io_uring")
-//	err = c.SetValidation(qmp.Validate | qmp.DenyDeprecated)
-//	_, err = c.Execute("blockdev-add", args) // a mistake: CodeInvalid, never sent
-//	_, err = c.Execute("drive-backup", args, qmp.WithValidation(0)) // this call unchecked
+//	ok, err := c.SchemaHas(ctx, "blockdev-add/arg-type/+file/aio/^io_uring")
+//	err = c.SetValidation(ctx, qmp.Validate|qmp.DenyDeprecated)
+//	_, err = c.Execute(ctx, "blockdev-add", args) // a mistake: CodeInvalid, never sent
+//	_, err = c.Execute(ctx, "drive-backup", args, qmp.WithValidation(0)) // this call unchecked
 //	s, err := qmp.ParseSchema(saved) // offline; s.Validate(name, args, 0) returns the warnings
 //
 // Errors: the server's {"error": ...} is a *CommandError (errors.As);

@@ -25,7 +25,7 @@ const (
 	CodeCommand     Code = -9  // the server answered {"error": ...}: a *CommandError
 	CodeTooBig      Code = -10 // a message exceeded the size or nesting limit
 	CodeCancelled   Code = -11 // the call was dropped because the client was closed
-	CodeDeadlock    Code = -12 // the call would wait on itself; this version never returns it (qmp-common.h)
+	CodeDeadlock    Code = -12 // the call would wait on itself; only C's set_loop_callbacks from inside a loop callback (qmp-common.h)
 )
 
 // String is libqmp's description of the code (qmp_strerror).

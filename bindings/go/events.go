@@ -1,7 +1,9 @@
 package qmp
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"time"
 
@@ -64,11 +66,19 @@ func (c *Client) EventSeq() uint64 {
 // WaitEvent waits for the first event with a sequence number above after,
 // named name ("": any), whose data contains match (a map[string]any or
 // struct compared recursively; nil: any data).  Events already received
-// count, up to the last 1024 (WithEventBuffer).  timeout < 0 waits forever,
-// 0 is the client's default; when it expires, the error is ErrTimeout.  The
-// event's Seq is its sequence number: pass it as after to wait for the next
-// one without missing any.
-func (c *Client) WaitEvent(name string, match any, after uint64, timeout time.Duration) (Event, error) {
+// count, up to the last 1024 (WithEventBuffer).  ctx ends the wait
+// (a *ContextError); so does the timeout (option WithTimeout: < 0 forever;
+// without it, the client's default), with ErrTimeout.  The event's Seq is
+// its sequence number: pass it as after to wait for the next one without
+// missing any.
+func (c *Client) WaitEvent(ctx context.Context, name string, match any, after uint64, opts ...Option) (Event, error) {
+	if ctx == nil {
+		return Event{}, invalid("WaitEvent: nil context")
+	}
+	s := collect(opts)
+	if err := s.noFiles("WaitEvent"); err != nil {
+		return Event{}, err
+	}
 	matchJSON := ""
 	if match != nil {
 		m, err := json.Marshal(match)
@@ -79,20 +89,60 @@ func (c *Client) WaitEvent(name string, match any, after uint64, timeout time.Du
 			matchJSON = string(m)
 		}
 	}
-	s := settings{timeout: timeout, hasTimeout: true}
+	// A wait may be repeated with the same after without missing anything,
+	// so under a context that can be cancelled C waits in slices and the
+	// goroutine left behind by a cancel ends within one: the caller itself
+	// returns at once (waitCtx).
+	own := time.Duration(-1) // the wait's own bound; -1 forever
+	switch ms := s.timeoutMS(); {
+	case ms > 0:
+		own = time.Duration(ms) * time.Millisecond
+	case ms == 0:
+		own = c.defTimeout
+	}
+	start := time.Now()
 	var seq uint64
-	text, err := c.call("", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-		r := libqmp.Qmpb_client_wait_event(b, name, matchJSON, after, s.timeoutMS())
-		if r != nil && r.Swigcptr() != 0 {
-			seq = r.GetSeq()
+	var text string
+	err := waitCtx(ctx, "", func() error {
+		for {
+			left := own
+			if own >= 0 {
+				if left = own - time.Since(start); left <= 0 {
+					left = time.Millisecond
+				}
+			}
+			slice, sliced := left, false
+			if ctx.Done() != nil && (left < 0 || left > waitSlice) {
+				slice, sliced = waitSlice, true
+			}
+			var err error
+			text, err = c.call("", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
+				r := libqmp.Qmpb_client_wait_event(b, name, matchJSON, after, clampMS(ctx, durationMS(slice), c.defTimeout))
+				if r != nil && r.Swigcptr() != 0 {
+					seq = r.GetSeq()
+				}
+				return r
+			})
+			if !sliced || !isTimeout(err) {
+				return err
+			}
+			if ctx.Err() != nil {
+				return err // waitCtx has returned the context's error
+			}
+			if own >= 0 && time.Since(start) >= own {
+				return &Error{Code: CodeTimedOut, Message: fmt.Sprintf("no event within %v", own)}
+			}
 		}
-		return r
 	})
 	if err != nil {
 		return Event{}, err
 	}
 	return parseEvent(text, seq)
 }
+
+// waitSlice is the longest single C wait of a WaitEvent whose context can
+// be cancelled.
+const waitSlice = 250 * time.Millisecond
 
 // Handlers and channels: one goroutine per Client (the pump), started by the
 // first OnEvent or Events, takes the events that the shim queues in C and

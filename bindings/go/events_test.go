@@ -27,7 +27,7 @@ func TestEventHandler(t *testing.T) {
 	got := make(chan qmp.Event, 10)
 	stop := c.OnEvent("STOP", func(e qmp.Event) {
 		// A handler may call the client.
-		if _, err := c.Execute("query-status", nil); err != nil {
+		if _, err := c.Execute(bg, "query-status", nil); err != nil {
 			t.Errorf("Execute in a handler: %v", err)
 		}
 		got <- e
@@ -35,7 +35,7 @@ func TestEventHandler(t *testing.T) {
 	all := make(chan qmp.Event, 10)
 	c.OnEvent("", func(e qmp.Event) { all <- e })
 
-	if _, err := c.Execute("stop", nil); err != nil {
+	if _, err := c.Execute(bg, "stop", nil); err != nil {
 		t.Fatal(err)
 	}
 	e := receive(t, got, "STOP handler")
@@ -47,13 +47,13 @@ func TestEventHandler(t *testing.T) {
 	}
 
 	stop()
-	if _, err := c.Execute("cont", nil); err != nil {
+	if _, err := c.Execute(bg, "cont", nil); err != nil {
 		t.Fatal(err)
 	}
 	if e := receive(t, all, "catch-all handler"); e.Name != "RESUME" {
 		t.Fatalf("catch-all got %s, want RESUME", e.Name)
 	}
-	if _, err := c.Execute("stop", nil); err != nil {
+	if _, err := c.Execute(bg, "stop", nil); err != nil {
 		t.Fatal(err)
 	}
 	receive(t, all, "catch-all handler")
@@ -69,7 +69,7 @@ func TestEventChannel(t *testing.T) {
 	resumes := c.Events("RESUME")
 	stops := c.Events("STOP")
 	for _, cmd := range []string{"stop", "cont", "stop"} {
-		if _, err := c.Execute(cmd, nil); err != nil {
+		if _, err := c.Execute(bg, cmd, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -95,31 +95,31 @@ func TestEventChannel(t *testing.T) {
 func TestWaitEvent(t *testing.T) {
 	c := startQEMU(t).dial()
 	seq := c.EventSeq()
-	if _, err := c.Execute("stop", nil); err != nil {
+	if _, err := c.Execute(bg, "stop", nil); err != nil {
 		t.Fatal(err)
 	}
 	// The event may have arrived with the reply already: it still counts.
 	time.Sleep(100 * time.Millisecond)
-	e, err := c.WaitEvent("STOP", nil, seq, 5*time.Second)
+	e, err := c.WaitEvent(bg, "STOP", nil, seq, qmp.WithTimeout(5*time.Second))
 	if err != nil || e.Name != "STOP" {
 		t.Fatalf("WaitEvent: %+v, %v", e, err)
 	}
-	if e2, err := c.WaitEvent("STOP", nil, seq, 5*time.Second); err != nil || string(e2.JSON) != string(e.JSON) {
+	if e2, err := c.WaitEvent(bg, "STOP", nil, seq, qmp.WithTimeout(5*time.Second)); err != nil || string(e2.JSON) != string(e.JSON) {
 		t.Fatalf("the same wait again: %+v, %v", e2, err)
 	}
-	if _, err := c.WaitEvent("STOP", nil, c.EventSeq(), 200*time.Millisecond); !errors.Is(err, qmp.ErrTimeout) {
+	if _, err := c.WaitEvent(bg, "STOP", nil, c.EventSeq(), qmp.WithTimeout(200*time.Millisecond)); !errors.Is(err, qmp.ErrTimeout) {
 		t.Fatalf("WaitEvent for nothing: %v, want ErrTimeout", err)
 	}
 
 	// A match on the event's data: RESET's {"guest": false, "reason": ...}.
 	seq = c.EventSeq()
-	if _, err := c.Execute("system_reset", nil); err != nil {
+	if _, err := c.Execute(bg, "system_reset", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.WaitEvent("RESET", map[string]any{"guest": true}, seq, 300*time.Millisecond); !errors.Is(err, qmp.ErrTimeout) {
+	if _, err := c.WaitEvent(bg, "RESET", map[string]any{"guest": true}, seq, qmp.WithTimeout(300*time.Millisecond)); !errors.Is(err, qmp.ErrTimeout) {
 		t.Fatalf("RESET with guest true: %v, want ErrTimeout", err)
 	}
-	e, err = c.WaitEvent("RESET", map[string]any{"guest": false}, seq, 5*time.Second)
+	e, err = c.WaitEvent(bg, "RESET", map[string]any{"guest": false}, seq, qmp.WithTimeout(5*time.Second))
 	if err != nil {
 		t.Fatalf("RESET with guest false: %v", err)
 	}
@@ -140,15 +140,15 @@ func TestWaitEventSeq(t *testing.T) {
 	c.OnEvent("", func(e qmp.Event) { handled <- e })
 	seq := c.EventSeq()
 	for _, cmd := range []string{"stop", "cont"} {
-		if _, err := c.Execute(cmd, nil); err != nil {
+		if _, err := c.Execute(bg, cmd, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	stop, err := c.WaitEvent("STOP", nil, seq, 5*time.Second)
+	stop, err := c.WaitEvent(bg, "STOP", nil, seq, qmp.WithTimeout(5*time.Second))
 	if err != nil {
 		t.Fatalf("WaitEvent STOP: %v", err)
 	}
-	resume, err := c.WaitEvent("RESUME", nil, stop.Seq, 5*time.Second)
+	resume, err := c.WaitEvent(bg, "RESUME", nil, stop.Seq, qmp.WithTimeout(5*time.Second))
 	if err != nil {
 		t.Fatalf("WaitEvent RESUME: %v", err)
 	}
@@ -160,7 +160,7 @@ func TestWaitEventSeq(t *testing.T) {
 			t.Fatalf("handler got %s seq %d, WaitEvent %s seq %d", e.Name, e.Seq, want.Name, want.Seq)
 		}
 	}
-	if _, err := c.WaitEvent("RESUME", nil, resume.Seq, 300*time.Millisecond); !errors.Is(err, qmp.ErrTimeout) {
+	if _, err := c.WaitEvent(bg, "RESUME", nil, resume.Seq, qmp.WithTimeout(300*time.Millisecond)); !errors.Is(err, qmp.ErrTimeout) {
 		t.Fatalf("WaitEvent after the RESUME's seq: %v, want ErrTimeout", err)
 	}
 
@@ -169,14 +169,14 @@ func TestWaitEventSeq(t *testing.T) {
 	seq = c.EventSeq()
 	for i := 0; i < 3; i++ {
 		for _, cmd := range []string{"stop", "cont"} {
-			if _, err := c.Execute(cmd, nil); err != nil {
+			if _, err := c.Execute(bg, cmd, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	time.Sleep(100 * time.Millisecond)
 	for i := 0; i < 3; i++ {
-		e, err := c.WaitEvent("RESUME", nil, seq, 5*time.Second)
+		e, err := c.WaitEvent(bg, "RESUME", nil, seq, qmp.WithTimeout(5*time.Second))
 		if err != nil || e.Seq <= seq {
 			t.Fatalf("RESUME %d after seq %d: %+v, %v", i, seq, e, err)
 		}
@@ -195,10 +195,10 @@ func TestHandlersAndWaits(t *testing.T) {
 		if i%2 == 1 {
 			cmd, want = "cont", "RESUME"
 		}
-		if _, err := c.Execute(cmd, nil); err != nil {
+		if _, err := c.Execute(bg, cmd, nil); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.WaitEvent(want, nil, seq, 5*time.Second); err != nil {
+		if _, err := c.WaitEvent(bg, want, nil, seq, qmp.WithTimeout(5*time.Second)); err != nil {
 			t.Fatalf("round %d: %v", i, err)
 		}
 		if e := receive(t, ch, want); e.Name != want {

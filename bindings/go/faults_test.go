@@ -14,7 +14,7 @@ func TestTimeout(t *testing.T) {
 	c := q.dial()
 	q.signal(syscall.SIGSTOP)
 	start := time.Now()
-	_, err := c.Execute("query-status", nil, qmp.WithTimeout(300*time.Millisecond))
+	_, err := c.Execute(bg, "query-status", nil, qmp.WithTimeout(300*time.Millisecond))
 	elapsed := time.Since(start)
 	if !errors.Is(err, qmp.ErrTimeout) {
 		t.Fatalf("Execute on a stopped QEMU: %v (%T), want ErrTimeout", err, err)
@@ -30,11 +30,11 @@ func TestTimeout(t *testing.T) {
 	// The late answer to the timed-out command is not taken for this one's:
 	// another command, whose reply has "qemu" and no "status".
 	var v map[string]any
-	if err := c.ExecuteInto(&v, "query-version", nil, qmp.WithTimeout(10*time.Second)); err != nil || v["qemu"] == nil || v["status"] != nil {
+	if err := c.ExecuteInto(bg, &v, "query-version", nil, qmp.WithTimeout(10*time.Second)); err != nil || v["qemu"] == nil || v["status"] != nil {
 		t.Fatalf("query-version after SIGCONT: %v, %v", v, err)
 	}
 	var st struct{ Status string }
-	if err := c.ExecuteInto(&st, "query-status", nil); err != nil || st.Status != "running" {
+	if err := c.ExecuteInto(bg, &st, "query-status", nil); err != nil || st.Status != "running" {
 		t.Fatalf("query-status after SIGCONT: %+v, %v", st, err)
 	}
 }
@@ -46,7 +46,7 @@ func TestQEMUKilledMidCall(t *testing.T) {
 	q.signal(syscall.SIGSTOP)
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.Execute("query-status", nil, qmp.WithTimeout(20*time.Second))
+		_, err := c.Execute(bg, "query-status", nil, qmp.WithTimeout(20*time.Second))
 		done <- err
 	}()
 	time.Sleep(200 * time.Millisecond)
@@ -59,7 +59,7 @@ func TestQEMUKilledMidCall(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Execute did not end when QEMU died")
 	}
-	if _, err := c.Execute("query-status", nil); !errors.Is(err, qmp.ErrClosed) {
+	if _, err := c.Execute(bg, "query-status", nil); !errors.Is(err, qmp.ErrClosed) {
 		t.Fatalf("Execute after QEMU died: %v, want ErrClosed", err)
 	}
 	if c.Connected() {
@@ -78,11 +78,11 @@ func TestCloseEndsBlockedCalls(t *testing.T) {
 	q.signal(syscall.SIGSTOP)
 	done := make(chan error, 2)
 	go func() {
-		_, err := c.Execute("query-status", nil, qmp.WithTimeout(-1))
+		_, err := c.Execute(bg, "query-status", nil, qmp.WithTimeout(-1))
 		done <- err
 	}()
 	go func() {
-		_, err := c.WaitEvent("NEVER", nil, c.EventSeq(), -1)
+		_, err := c.WaitEvent(bg, "NEVER", nil, c.EventSeq(), qmp.WithTimeout(-1))
 		done <- err
 	}()
 	time.Sleep(200 * time.Millisecond)

@@ -28,7 +28,7 @@ type fdset struct {
 func queryFdsets(t *testing.T, c *qmp.Client) []fdset {
 	t.Helper()
 	var sets []fdset
-	if err := c.ExecuteInto(&sets, "query-fdsets", nil); err != nil {
+	if err := c.ExecuteInto(bg, &sets, "query-fdsets", nil); err != nil {
 		t.Fatal(err)
 	}
 	return sets
@@ -37,17 +37,17 @@ func queryFdsets(t *testing.T, c *qmp.Client) []fdset {
 func TestAddFD(t *testing.T) {
 	c := startQEMU(t).dial()
 	f1, f2 := tempFile(t), tempFile(t)
-	a1, err := c.AddFD(f1, qmp.NewFDSet, "go-one")
+	a1, err := c.AddFD(bg, f1, qmp.NewFDSet, "go-one")
 	if err != nil {
 		t.Fatalf("AddFD: %v", err)
 	}
-	a2, err := c.AddFD(f2, a1.FDSetID, "")
+	a2, err := c.AddFD(bg, f2, a1.FDSetID, "")
 	if err != nil || a2.FDSetID != a1.FDSetID || a2.FD == a1.FD {
 		t.Fatalf("AddFD into set %d: %+v, %v", a1.FDSetID, a2, err)
 	}
 	// Execute with WithFiles is the general way: add-fd by hand.
 	var a3 qmp.AddedFD
-	if err := c.ExecuteInto(&a3, "add-fd", map[string]any{"opaque": "go-three"}, qmp.WithFiles(f1)); err != nil {
+	if err := c.ExecuteInto(bg, &a3, "add-fd", map[string]any{"opaque": "go-three"}, qmp.WithFiles(f1)); err != nil {
 		t.Fatalf("add-fd WithFiles: %v", err)
 	}
 
@@ -67,7 +67,7 @@ func TestAddFD(t *testing.T) {
 	if _, err := f1.WriteString("still mine"); err != nil {
 		t.Fatalf("f1 after AddFD: %v", err)
 	}
-	if _, err := c.Execute("remove-fd", map[string]any{"fdset-id": a1.FDSetID}); err != nil {
+	if _, err := c.Execute(bg, "remove-fd", map[string]any{"fdset-id": a1.FDSetID}); err != nil {
 		t.Fatalf("remove-fd: %v", err)
 	}
 }
@@ -75,19 +75,19 @@ func TestAddFD(t *testing.T) {
 func TestGetFD(t *testing.T) {
 	c := startQEMU(t).dial()
 	f := tempFile(t)
-	if err := c.GetFD(f, "gofd"); err != nil {
+	if err := c.GetFD(bg, f, "gofd"); err != nil {
 		t.Fatalf("GetFD: %v", err)
 	}
-	if err := c.CloseFD("gofd"); err != nil {
+	if err := c.CloseFD(bg, "gofd"); err != nil {
 		t.Fatalf("CloseFD: %v", err)
 	}
 	var ce *qmp.CommandError
-	if err := c.CloseFD("gofd"); !errors.As(err, &ce) {
+	if err := c.CloseFD(bg, "gofd"); !errors.As(err, &ce) {
 		t.Fatalf("CloseFD twice: %v, want a CommandError", err)
 	}
 	closed := tempFile(t)
 	closed.Close()
-	if err := c.GetFD(closed, "x"); err == nil {
+	if err := c.GetFD(bg, closed, "x"); err == nil {
 		t.Fatal("GetFD of a closed file succeeded")
 	}
 	many := make([]*os.File, 17)
@@ -95,7 +95,7 @@ func TestGetFD(t *testing.T) {
 		many[i] = f
 	}
 	var e *qmp.Error
-	if _, err := c.Execute("add-fd", nil, qmp.WithFiles(many...)); !errors.As(err, &e) || e.Code != qmp.CodeInvalid {
+	if _, err := c.Execute(bg, "add-fd", nil, qmp.WithFiles(many...)); !errors.As(err, &e) || e.Code != qmp.CodeInvalid {
 		t.Fatalf("17 files: %v, want CodeInvalid", err)
 	}
 }

@@ -48,30 +48,30 @@ func TestRSSFlat(t *testing.T) {
 		// Every other call has a 6 KiB answer, so that a result not
 		// deleted would show: 10,000 of them are 30 MiB.
 		if i%2 == 0 {
-			if ret, err := c.Execute("query-commands", nil); err != nil || len(ret) < 1000 {
+			if ret, err := c.Execute(bg, "query-commands", nil); err != nil || len(ret) < 1000 {
 				t.Fatal(err)
 			}
 		} else {
 			var st struct{ Status string }
-			if err := c.ExecuteInto(&st, "query-status", map[string]any{}); err != nil {
+			if err := c.ExecuteInto(bg, &st, "query-status", map[string]any{}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if i%10 == 0 {
 			var ce *qmp.CommandError
-			if _, err := c.Execute("no-such-command", nil); !errors.As(err, &ce) {
+			if _, err := c.Execute(bg, "no-such-command", nil); !errors.As(err, &ce) {
 				t.Fatal(err)
 			}
 		}
 		if i%100 == 0 {
 			seq := c.EventSeq()
-			if _, err := c.Execute("stop", nil); err != nil {
+			if _, err := c.Execute(bg, "stop", nil); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.WaitEvent("STOP", nil, seq, 5*time.Second); err != nil {
+			if _, err := c.WaitEvent(bg, "STOP", nil, seq, qmp.WithTimeout(5*time.Second)); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.Execute("cont", nil); err != nil {
+			if _, err := c.Execute(bg, "cont", nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -104,16 +104,16 @@ func TestRSSFlatSchema(t *testing.T) {
 	bad := map[string]any{"driver": "qcow2", "node-name": "q0",
 		"file": map[string]any{"driver": "file", "filename": "/dev/null", "aio": "io_urin"}}
 	round := func(i int) {
-		if ok, err := c.SchemaHas("blockdev-add/arg-type/+file/aio/^io_uring"); !ok || err != nil {
+		if ok, err := c.SchemaHas(bg, "blockdev-add/arg-type/+file/aio/^io_uring"); !ok || err != nil {
 			t.Fatal(ok, err)
 		}
-		if _, err := c.SchemaHas("blockdev-add//aio"); !errors.Is(err, qmp.ErrInvalid) {
+		if _, err := c.SchemaHas(bg, "blockdev-add//aio"); !errors.Is(err, qmp.ErrInvalid) {
 			t.Fatal(err)
 		}
-		if _, err := c.Execute("blockdev-add", bad, qmp.WithValidation(qmp.Validate)); !errors.Is(err, qmp.ErrInvalid) {
+		if _, err := c.Execute(bg, "blockdev-add", bad, qmp.WithValidation(qmp.Validate)); !errors.Is(err, qmp.ErrInvalid) {
 			t.Fatal(err)
 		}
-		s, err := c.Schema()
+		s, err := c.Schema(bg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +150,7 @@ func TestRSSFlatSchema(t *testing.T) {
 	// plateau of some 10 MiB, not a leak: MALLOC_ARENA_MAX=1 shows it flat).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	text, err := c.Execute("query-qmp-schema", nil)
+	text, err := c.Execute(bg, "query-qmp-schema", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ type Option func(*settings)
 type settings struct {
 	timeout    time.Duration
 	hasTimeout bool
+	defTimeout time.Duration
+	hasDefault bool
 	files      []*os.File
 	oob        bool
 	eventBuf   int
@@ -25,11 +27,18 @@ type settings struct {
 }
 
 // WithTimeout bounds a call (Execute, HMP, WaitEvent, Schema...), or for Dial the
-// connect and handshake and then every call that sets no timeout of its own.
-// d < 0 waits forever; 0 (or no WithTimeout) means the client's default,
-// 30 s unless Dial was given one.
+// connect and handshake only.  d < 0 waits forever; 0 (or no WithTimeout)
+// means the client's default for a call (WithDefaultTimeout) and 30 s for
+// a Dial.  The call's context bounds it too: whichever ends first.
 func WithTimeout(d time.Duration) Option {
 	return func(s *settings) { s.timeout, s.hasTimeout = d, true }
+}
+
+// WithDefaultTimeout (Dial only) sets the Client's default timeout: the one
+// of every call that has no WithTimeout of its own (30 s unless set; d < 0
+// waits forever).
+func WithDefaultTimeout(d time.Duration) Option {
+	return func(s *settings) { s.defTimeout, s.hasDefault = d, true }
 }
 
 // WithFiles passes open files with an Execute (SCM_RIGHTS), as for QEMU's
@@ -79,13 +88,25 @@ func collect(opts []Option) settings {
 
 // timeoutMS is the shim's timeout for s: -1 forever, 0 the client's default.
 func (s *settings) timeoutMS() int {
-	switch {
-	case !s.hasTimeout:
+	if !s.hasTimeout {
 		return 0
-	case s.timeout < 0:
+	}
+	return durationMS(s.timeout)
+}
+
+// defaultMS is WithDefaultTimeout's d in milliseconds (-1 forever).
+func (s *settings) defaultMS() int {
+	if s.defTimeout == 0 {
+		return int(30 * time.Second / time.Millisecond)
+	}
+	return durationMS(s.defTimeout)
+}
+
+func durationMS(d time.Duration) int {
+	if d < 0 {
 		return -1
 	}
-	ms := (s.timeout + time.Millisecond - 1) / time.Millisecond // rounded up: 1ns is not "the default"
+	ms := (d + time.Millisecond - 1) / time.Millisecond // rounded up: 1ns is not "the default"
 	if ms > 1<<31-1 {
 		return -1
 	}
@@ -98,8 +119,8 @@ func invalid(format string, args ...any) error {
 
 // forCall rejects the options that only Dial takes.
 func (s *settings) forCall(what string) error {
-	if s.usedEventBuf || s.usedMaxMessage {
-		return invalid("%s: WithEventBuffer and WithMaxMessageSize are for Dial", what)
+	if s.usedEventBuf || s.usedMaxMessage || s.hasDefault {
+		return invalid("%s: WithEventBuffer, WithMaxMessageSize and WithDefaultTimeout are for Dial", what)
 	}
 	return nil
 }
@@ -122,4 +143,10 @@ func (s *settings) callValidation() int {
 		return libqmp.QMP_VALIDATE_OFF
 	}
 	return int(s.validation | Validate)
+}
+
+// noFiles is settings.noFiles for a helper's options.
+func noFiles(opts []Option, what string) error {
+	s := collect(opts)
+	return s.noFiles(what)
 }

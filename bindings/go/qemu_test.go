@@ -1,6 +1,7 @@
 package qmp_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,9 @@ import (
 
 	"libqmp.org/qmp"
 )
+
+// bg is the context of the calls that no context bounds.
+var bg = context.Background()
 
 // The tests' QEMU: qemu-system-x86_64 -M none (QEMU_SYSTEM names another),
 // one per test, in the test's temporary directory.  Without it the tests
@@ -84,7 +88,7 @@ func (q *qemu) signal(sig syscall.Signal) {
 // dial connects to q's Unix socket; the client is closed when the test ends.
 func (q *qemu) dial(opts ...qmp.Option) *qmp.Client {
 	q.t.Helper()
-	c, err := qmp.DialUnix(q.sock, append([]qmp.Option{qmp.WithTimeout(30 * time.Second)}, opts...)...) // QEMU may start slowly under load
+	c, err := qmp.DialUnix(bg, q.sock, append([]qmp.Option{qmp.WithTimeout(30 * time.Second)}, opts...)...) // QEMU may start slowly under load
 	if err != nil {
 		q.t.Fatalf("DialUnix: %v", err)
 	}

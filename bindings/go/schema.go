@@ -1,9 +1,11 @@
 package qmp
 
 import (
+	"context"
 	"encoding/json"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"libqmp.org/qmp/internal/libqmp"
 )
@@ -29,11 +31,22 @@ const (
 // "blockdev-add/arg-type/+file/aio/^io_uring".  The schema is fetched once
 // per connection (a round trip), then kept.  A malformed query is an
 // *Error with CodeInvalid; not being connected is ErrClosed.
-func (c *Client) SchemaHas(query string) (bool, error) {
-	text, err := c.call("", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-		return libqmp.Qmpb_client_schema_has(b, query)
+//
+// ctx ends the wait for the schema (a *ContextError); the fetch itself is
+// bounded by the client's default timeout.
+func (c *Client) SchemaHas(ctx context.Context, query string) (bool, error) {
+	if ctx == nil {
+		return false, invalid("SchemaHas: nil context")
+	}
+	var text string
+	err := waitCtx(ctx, "query-qmp-schema", func() error {
+		var err error
+		text, err = c.call("", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
+			return libqmp.Qmpb_client_schema_has(b, query)
+		})
+		return err
 	})
-	return text == "true", err
+	return err == nil && text == "true", err
 }
 
 // SetValidation checks every command the Client sends from now on against
@@ -44,15 +57,20 @@ func (c *Client) SchemaHas(query string) (bool, error) {
 //	blockdev-add: arguments.file.aio: 'io_urin' is not one of threads, native, io_uring
 //
 // WithValidation overrides it for one Execute.  When connected, the schema
-// is fetched now (with the Client's default timeout).
-func (c *Client) SetValidation(flags Validation) error {
+// is fetched now (with the Client's default timeout; ctx ends the wait).
+func (c *Client) SetValidation(ctx context.Context, flags Validation) error {
+	if ctx == nil {
+		return invalid("SetValidation: nil context")
+	}
 	if flags < 0 {
 		return invalid("SetValidation: negative flags %d", int(flags))
 	}
-	_, err := c.call("", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-		return libqmp.Qmpb_client_set_validation(b, int(flags))
+	return waitCtx(ctx, "query-qmp-schema", func() error {
+		_, err := c.call("", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
+			return libqmp.Qmpb_client_set_validation(b, int(flags))
+		})
+		return err
 	})
-	return err
 }
 
 // Validation is the Client's validation setting (0: off).
@@ -66,9 +84,12 @@ func (c *Client) Validation() Validation {
 }
 
 // Schema returns the server's schema, fetched once per connection (option:
-// WithTimeout).  It stays valid after the Client is closed; Close it when
-// done.
-func (c *Client) Schema(opts ...Option) (*Schema, error) {
+// WithTimeout; ctx bounds the wait too).  It stays valid after the Client
+// is closed; Close it when done.
+func (c *Client) Schema(ctx context.Context, opts ...Option) (*Schema, error) {
+	if ctx == nil {
+		return nil, invalid("Schema: nil context")
+	}
 	st := collect(opts)
 	if err := st.noFiles("Schema"); err != nil {
 		return nil, err
@@ -77,9 +98,21 @@ func (c *Client) Schema(opts ...Option) (*Schema, error) {
 	if h == nil || h.Swigcptr() == 0 {
 		return nil, &Error{Code: CodeNoMemory, Message: CodeNoMemory.String()}
 	}
-	if _, err := c.call("query-qmp-schema", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-		return libqmp.Qmpb_client_get_schema(b, h, st.timeoutMS())
-	}); err != nil {
+	// h is freed by whoever finishes last: the fetch, when ctx ended first.
+	var state atomic.Int32 // 0 fetching, 1 fetched, 2 abandoned by the caller
+	err := waitCtx(ctx, "query-qmp-schema", func() error {
+		_, err := c.call("query-qmp-schema", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
+			return libqmp.Qmpb_client_get_schema(b, h, clampMS(ctx, st.timeoutMS(), c.defTimeout))
+		})
+		if !state.CompareAndSwap(0, 1) {
+			libqmp.DeleteQmpb_schema(h)
+		}
+		return err
+	})
+	if state.CompareAndSwap(0, 2) {
+		return nil, err // the fetch goes on and frees h
+	}
+	if err != nil {
 		libqmp.DeleteQmpb_schema(h)
 		return nil, err
 	}

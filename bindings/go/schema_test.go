@@ -66,7 +66,7 @@ func commandClass(t *testing.T, err error) string {
 func mustRun(t *testing.T, c *qmp.Client) {
 	t.Helper()
 	var st struct{ Status string }
-	if err := c.ExecuteInto(&st, "query-status", nil); err != nil || st.Status != "running" {
+	if err := c.ExecuteInto(bg, &st, "query-status", nil); err != nil || st.Status != "running" {
 		t.Fatalf("query-status: %+v, %v", st, err)
 	}
 }
@@ -87,20 +87,20 @@ func TestSchemaHas(t *testing.T) {
 		"x-debug-query-block-graph/$unstable":      true,
 		"query-cpus-fast/$unstable":                false,
 	} {
-		got, err := c.SchemaHas(query)
+		got, err := c.SchemaHas(bg, query)
 		if err != nil || got != want {
 			t.Errorf("SchemaHas(%q) = %v, %v; want %v", query, got, err, want)
 		}
 	}
 	for _, bad := range []string{"blockdev-add//aio", ""} {
-		got, err := c.SchemaHas(bad)
+		got, err := c.SchemaHas(bg, bad)
 		if msg := invalidMessage(t, err); got || !strings.Contains(msg, "malformed") {
 			t.Errorf("SchemaHas(%q) = %v, %q", bad, got, msg)
 		}
 	}
 	mustRun(t, c)
 	c.Close()
-	if _, err := c.SchemaHas(ioURing); !errors.Is(err, qmp.ErrClosed) {
+	if _, err := c.SchemaHas(bg, ioURing); !errors.Is(err, qmp.ErrClosed) {
 		t.Fatalf("SchemaHas after Close: %v", err)
 	}
 }
@@ -110,13 +110,13 @@ func TestValidationRefusesBeforeSending(t *testing.T) {
 	if v := c.Validation(); v != 0 {
 		t.Fatalf("Validation() = %d before SetValidation", v)
 	}
-	if err := c.SetValidation(qmp.Validate); err != nil {
+	if err := c.SetValidation(bg, qmp.Validate); err != nil {
 		t.Fatal(err)
 	}
 	if v := c.Validation(); v != qmp.Validate {
 		t.Fatalf("Validation() = %d", v)
 	}
-	_, err := c.Execute("blockdev-add", badBlockdev())
+	_, err := c.Execute(bg, "blockdev-add", badBlockdev())
 	if msg := invalidMessage(t, err); msg != badAIO {
 		t.Fatalf("message %q, want %q", msg, badAIO)
 	}
@@ -128,7 +128,7 @@ func TestValidationRefusesBeforeSending(t *testing.T) {
 	var nodes []struct {
 		NodeName string `json:"node-name"`
 	}
-	if err := c.ExecuteInto(&nodes, "query-named-block-nodes", nil); err != nil {
+	if err := c.ExecuteInto(bg, &nodes, "query-named-block-nodes", nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
@@ -136,10 +136,10 @@ func TestValidationRefusesBeforeSending(t *testing.T) {
 			t.Fatal("the refused blockdev-add reached QEMU")
 		}
 	}
-	if _, err := c.Execute("blockdev-add", map[string]any{"driver": "null-co", "node-name": "n0"}); err != nil {
+	if _, err := c.Execute(bg, "blockdev-add", map[string]any{"driver": "null-co", "node-name": "n0"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Execute("blockdev-add", map[string]any{"driver": "null-co", "node-nam": "n1"})
+	_, err = c.Execute(bg, "blockdev-add", map[string]any{"driver": "null-co", "node-nam": "n1"})
 	if msg := invalidMessage(t, err); !strings.Contains(msg, "did you mean 'node-name'") {
 		t.Fatalf("message %q", msg)
 	}
@@ -151,30 +151,30 @@ func TestValidationPerCall(t *testing.T) {
 		t.Fatalf("Validation() = %d after WithValidation", v)
 	}
 	// Off for one call: QEMU's own error.
-	_, err := c.Execute("blockdev-add", badBlockdev(), qmp.WithValidation(0))
+	_, err := c.Execute(bg, "blockdev-add", badBlockdev(), qmp.WithValidation(0))
 	if class := commandClass(t, err); class != "GenericError" || !strings.Contains(err.Error(), "io_urin") {
 		t.Fatalf("%v", err)
 	}
 	// The client's setting is unchanged.
-	_, err = c.Execute("blockdev-add", badBlockdev())
+	_, err = c.Execute(bg, "blockdev-add", badBlockdev())
 	invalidMessage(t, err)
-	if err := c.SetValidation(0); err != nil {
+	if err := c.SetValidation(bg, 0); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Execute("blockdev-add", badBlockdev())
+	_, err = c.Execute(bg, "blockdev-add", badBlockdev())
 	commandClass(t, err)
 	// On for one call, on a client that does not validate.
-	_, err = c.Execute("blockdev-add", badBlockdev(), qmp.WithValidation(qmp.Validate))
+	_, err = c.Execute(bg, "blockdev-add", badBlockdev(), qmp.WithValidation(qmp.Validate))
 	if msg := invalidMessage(t, err); msg != badAIO {
 		t.Fatalf("message %q", msg)
 	}
-	_, err = c.ExecuteJSON([]byte(`{"execute": "blockdev-add", "arguments": {"driver": "null-co", "x": 1}}`),
+	_, err = c.ExecuteJSON(bg, []byte(`{"execute": "blockdev-add", "arguments": {"driver": "null-co", "x": 1}}`),
 		qmp.WithValidation(qmp.Validate))
 	invalidMessage(t, err)
-	if err := c.SetValidation(-1); !errors.Is(err, qmp.ErrInvalid) {
+	if err := c.SetValidation(bg, -1); !errors.Is(err, qmp.ErrInvalid) {
 		t.Fatalf("SetValidation(-1): %v", err)
 	}
-	if _, err := c.HMP("info status"); err != nil {
+	if _, err := c.HMP(bg, "info status"); err != nil {
 		t.Fatal(err)
 	}
 	mustRun(t, c)
@@ -182,25 +182,25 @@ func TestValidationPerCall(t *testing.T) {
 
 func TestValidationDenyDeprecated(t *testing.T) {
 	c := startQEMU(t).dial()
-	if err := c.SetValidation(qmp.Validate | qmp.DenyDeprecated); err != nil {
+	if err := c.SetValidation(bg, qmp.Validate | qmp.DenyDeprecated); err != nil {
 		t.Fatal(err)
 	}
-	_, err := c.Execute("drive-backup", driveBackup)
+	_, err := c.Execute(bg, "drive-backup", driveBackup)
 	if msg := invalidMessage(t, err); msg != deprecated+" (refused by QMP_VALIDATE_DENY_DEPRECATED)" {
 		t.Fatalf("message %q", msg)
 	}
 	// Plain validation lets it through (a warning only): QEMU answers.
-	_, err = c.Execute("drive-backup", driveBackup, qmp.WithValidation(qmp.Validate))
+	_, err = c.Execute(bg, "drive-backup", driveBackup, qmp.WithValidation(qmp.Validate))
 	if class := commandClass(t, err); class != "GenericError" {
 		t.Fatalf("%v", err)
 	}
-	if err := c.SetValidation(qmp.DenyUnstable); err != nil {
+	if err := c.SetValidation(bg, qmp.DenyUnstable); err != nil {
 		t.Fatal(err)
 	}
 	if v := c.Validation(); v != qmp.Validate|qmp.DenyUnstable {
 		t.Fatalf("Validation() = %d", v)
 	}
-	_, err = c.Execute("x-debug-query-block-graph", nil)
+	_, err = c.Execute(bg, "x-debug-query-block-graph", nil)
 	if msg := invalidMessage(t, err); !strings.Contains(msg, "unstable") {
 		t.Fatalf("message %q", msg)
 	}
@@ -209,7 +209,7 @@ func TestValidationDenyDeprecated(t *testing.T) {
 
 func TestSchemaObject(t *testing.T) {
 	c := startQEMU(t).dial()
-	s, err := c.Schema(qmp.WithTimeout(30 * time.Second))
+	s, err := c.Schema(bg, qmp.WithTimeout(30 * time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestSchemaObject(t *testing.T) {
 
 func TestSchemaValidate(t *testing.T) {
 	c := startQEMU(t).dial()
-	s, err := c.Schema()
+	s, err := c.Schema(bg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,8 +22,9 @@
  * async replies, close) run in the thread that drives, one at a time, in the
  * order the server sent what they report, with no internal lock held, so
  * they may call back into the client, including synchronous calls (which
- * then drive the connection themselves: no call ever waits on itself, so
- * none returns QMP_EDEADLK).
+ * then drive the connection themselves: no call ever waits on itself; only
+ * qmp_client_set_loop_callbacks() made from inside a loop callback is
+ * refused with QMP_EDEADLK).
  */
 #ifndef QMP_CLIENT_H
 #define QMP_CLIENT_H

@@ -29,11 +29,13 @@ QMP_API const char *qmp_version_string(void);
 
 /*
  * The status codes.  QMP_EDEADLK is for a call that could only wait on
- * itself; no call of this version returns it, because none ever does: a
- * synchronous call made in the thread that drives the connection (inside
- * a callback, say, or in the thread that runs the GMainContext it is
- * attached to) drives the connection itself instead of waiting for it.
- * It stays in the list so that code which handles it keeps compiling.
+ * itself.  One call returns it: qmp_client_set_loop_callbacks() made from
+ * inside one of the loop callbacks (which would have to wait for the
+ * callback it runs in to return).  No other call does, because none ever
+ * waits on itself: a synchronous call made in the thread that drives the
+ * connection (inside a callback, say, or in the thread that runs the
+ * GMainContext it is attached to) drives the connection itself instead of
+ * waiting for it.
  */
 typedef enum {
     QMP_OK           =   0,
@@ -48,7 +50,7 @@ typedef enum {
     QMP_ECOMMAND     =  -9, /* the server answered {"error": ...} */
     QMP_ETOOBIG      = -10, /* a message exceeded the size or nesting limit */
     QMP_ECANCELLED   = -11, /* a pending operation was dropped: client closed or freed */
-    QMP_EDEADLK      = -12  /* the call would wait on itself: never returned (see above) */
+    QMP_EDEADLK      = -12  /* the call would wait on itself (see above) */
 } qmp_status;
 
 typedef struct qmp_error {

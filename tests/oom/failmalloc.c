@@ -1,9 +1,12 @@
 /*
  * failmalloc.c: the allocation interposer (see failmalloc.h).
  *
- * The next definitions are found with dlsym(RTLD_NEXT); dlsym may allocate
- * itself, so while it runs allocations come from a small static arena that
- * free() recognises and ignores.
+ * The next definitions are found with dlsym(RTLD_NEXT), once, by this
+ * program's constructor.  Until they are known (allocations made by the
+ * libraries' constructors, by dlsym itself, and by ASan's start-up, whose
+ * failed look-ups allocate their error messages) allocations come from a
+ * static arena that free() recognises and ignores: calling dlsym from inside
+ * a dlsym that is allocating would recurse until the stack is gone.
  */
 #include "failmalloc.h"
 
@@ -21,9 +24,8 @@ static void *(*next_calloc)(size_t, size_t);
 static void *(*next_realloc)(void *, size_t);
 static void (*next_free)(void *);
 
-static _Alignas(16) char arena[64 * 1024];
+static _Alignas(16) char arena[1024 * 1024];
 static size_t arena_used;
-static int resolving;
 
 static __thread long countdown;
 static __thread long seen;
@@ -31,8 +33,14 @@ static __thread int fired;
 static __thread int held;
 static atomic_long total;
 
-/* GLib's text segment: its allocations are never failed. */
-static uintptr_t glib_lo, glib_hi;
+/* Libraries whose allocations are never failed: GLib (g_malloc aborts by
+   design) and the dynamic loader (dlopen, e.g. of NSS modules or libgcc_s,
+   leaks what it had in its own error path, which is not libqmp's to fix). */
+struct spared {
+    const char *name;
+    uintptr_t lo, hi;
+};
+static struct spared spared[] = {{"libglib-2.0", 0, 0}, {"ld-linux", 0, 0}};
 
 static void *arena_alloc(size_t size) {
     size = (size + 15) & ~(size_t)15;
@@ -46,34 +54,38 @@ static int in_arena(const void *p) {
     return (const char *)p >= arena && (const char *)p < arena + sizeof arena;
 }
 
-static int find_glib(struct dl_phdr_info *info, size_t size, void *data) {
+static int find_spared(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
     (void)data;
-    if (!info->dlpi_name || !strstr(info->dlpi_name, "libglib-2.0")) return 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD) continue;
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-        if (!glib_lo || lo < glib_lo) glib_lo = lo;
-        if (hi > glib_hi) glib_hi = hi;
+    for (size_t k = 0; k < sizeof spared / sizeof spared[0]; k++) {
+        if (!info->dlpi_name || !strstr(info->dlpi_name, spared[k].name)) continue;
+        for (int i = 0; i < info->dlpi_phnum; i++) {
+            const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+            if (ph->p_type != PT_LOAD) continue;
+            uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+            if (!spared[k].lo || lo < spared[k].lo) spared[k].lo = lo;
+            if (hi > spared[k].hi) spared[k].hi = hi;
+        }
     }
-    return 1;
+    return 0;
 }
 
 static void resolve(void) {
-    if (next_free || resolving) return;
-    resolving = 1;
-    *(void **)&next_malloc = dlsym(RTLD_NEXT, "malloc");
-    *(void **)&next_calloc = dlsym(RTLD_NEXT, "calloc");
-    *(void **)&next_realloc = dlsym(RTLD_NEXT, "realloc");
-    *(void **)&next_free = dlsym(RTLD_NEXT, "free");
-    resolving = 0;
-    if (!next_malloc || !next_calloc || !next_realloc || !next_free) abort();
+    if (next_free) return;
+    /* Looked up first and published after, so that what the look-ups
+       allocate comes from the arena and is never handed to the real free. */
+    void *m = dlsym(RTLD_NEXT, "malloc"), *c = dlsym(RTLD_NEXT, "calloc");
+    void *r = dlsym(RTLD_NEXT, "realloc"), *f = dlsym(RTLD_NEXT, "free");
+    if (!m || !c || !r || !f) abort();
+    *(void **)&next_free = f;
+    *(void **)&next_realloc = r;
+    *(void **)&next_calloc = c;
+    *(void **)&next_malloc = m;
 }
 
 __attribute__((constructor)) static void failmalloc_init(void) {
     resolve();
-    dl_iterate_phdr(find_glib, NULL);
+    dl_iterate_phdr(find_spared, NULL);
 }
 
 /* Whether this allocation, made from caller, is the one to fail. */
@@ -81,7 +93,8 @@ static int should_fail(void *caller) {
     atomic_fetch_add_explicit(&total, 1, memory_order_relaxed);
     if (countdown <= 0 || held) return 0;
     uintptr_t a = (uintptr_t)caller;
-    if (a >= glib_lo && a < glib_hi) return 0;
+    for (size_t k = 0; k < sizeof spared / sizeof spared[0]; k++)
+        if (a >= spared[k].lo && a < spared[k].hi) return 0;
     seen++;
     if (--countdown > 0) return 0;
     fired = 1;
@@ -102,10 +115,7 @@ long failmalloc_seen(void) { return seen; }
 long failmalloc_total(void) { return atomic_load(&total); }
 
 void *failmalloc_alloc(size_t size, void *caller) {
-    if (!next_malloc) {
-        if (resolving) return arena_alloc(size);
-        resolve();
-    }
+    if (!next_malloc) return arena_alloc(size); /* before the constructor, or in it */
     if (should_fail(caller)) {
         errno = ENOMEM;
         return NULL;
@@ -117,11 +127,8 @@ void *malloc(size_t size) { return failmalloc_alloc(size, __builtin_return_addre
 
 void *calloc(size_t n, size_t size) {
     if (!next_calloc) {
-        if (resolving) {
-            if (size && n > SIZE_MAX / size) return NULL;
-            return arena_alloc(n * size); /* static storage: already zero */
-        }
-        resolve();
+        if (size && n > SIZE_MAX / size) return NULL;
+        return arena_alloc(n * size); /* static storage: already zero */
     }
     if (should_fail(__builtin_return_address(0))) {
         errno = ENOMEM;
@@ -131,7 +138,7 @@ void *calloc(size_t n, size_t size) {
 }
 
 void *realloc(void *p, size_t size) {
-    if (!next_realloc) resolve();
+    if (!p) return failmalloc_alloc(size, __builtin_return_address(0));
     if (in_arena(p)) {
         void *q = failmalloc_alloc(size, __builtin_return_address(0));
         if (q) memcpy(q, p, size < (size_t)(arena + sizeof arena - (char *)p) ? size : (size_t)(arena + sizeof arena - (char *)p));
@@ -145,8 +152,7 @@ void *realloc(void *p, size_t size) {
 }
 
 void free(void *p) {
-    if (!p || in_arena(p)) return;
-    if (!next_free) resolve();
+    if (!p || in_arena(p) || !next_free) return;
     next_free(p);
 }
 

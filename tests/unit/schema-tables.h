@@ -15,7 +15,7 @@
 
 #include <qmp/qmp.h>
 
-#include "test-data.h"
+#include "data-loader.h"
 
 /*
  * The rows each table has: a loader fails when it finds fewer, so rows

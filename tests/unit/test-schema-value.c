@@ -16,7 +16,7 @@
 
 #include <qmp/qmp.h>
 
-#include "test-data.h"
+#include "data-loader.h"
 
 static qmp_schema *g_schema;
 

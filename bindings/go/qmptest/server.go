@@ -6,7 +6,7 @@
 //		s := qmptest.NewServer(t)
 //		s.Expect("device_del", map[string]any{"id": "disk0"}, nil)
 //		s.Event("DEVICE_DELETED", map[string]any{"device": "disk0"})
-//		c := s.Dial()
+//		c := s.Dial(context.Background())
 //		if err := UnplugDisk(c, "disk0"); err != nil {
 //			t.Fatal(err)
 //		}
@@ -27,6 +27,7 @@
 package qmptest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -287,9 +288,9 @@ func (s *Server) ListenUnix(path string) error {
 }
 
 // Dial starts the server on a socketpair and returns a client connected to
-// it (greeting and negotiation done), which the cleanup closes.  A failure
-// fails the test.
-func (s *Server) Dial(opts ...qmp.Option) *qmp.Client {
+// it (greeting and negotiation done, within ctx), which the cleanup closes.
+// A failure fails the test.
+func (s *Server) Dial(ctx context.Context, opts ...qmp.Option) *qmp.Client {
 	s.t.Helper()
 	f, err := s.Socketpair()
 	if err != nil {
@@ -297,7 +298,7 @@ func (s *Server) Dial(opts ...qmp.Option) *qmp.Client {
 		return nil
 	}
 	defer f.Close() // the client works on a duplicate
-	c, err := qmp.FromConn(f, opts...)
+	c, err := qmp.FromConn(ctx, f, opts...)
 	if err != nil {
 		s.t.Fatalf("qmptest: Dial: %v", err)
 		return nil

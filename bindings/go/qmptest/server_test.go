@@ -1,6 +1,7 @@
 package qmptest_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,9 @@ const wait = 5 * time.Second
 
 // testData is a file of tests/data in the source tree: $LIBQMP_TEST_DATA
 // (meson sets it), or found from the source tree's bindings/go/qmptest.
+// bg is the context of the calls that no context bounds.
+var bg = context.Background()
+
 func testData(t *testing.T, parts ...string) string {
 	t.Helper()
 	base := os.Getenv("LIBQMP_TEST_DATA")
@@ -51,10 +55,10 @@ func schema(t *testing.T) *qmp.Schema {
 // examples/unplug-disk.h: hot-unplug id and wait for DEVICE_DELETED.
 func unplugDisk(c *qmp.Client, id string, timeout time.Duration) error {
 	seq := c.EventSeq() // before the command: the event may come at once
-	if _, err := c.Execute("device_del", map[string]any{"id": id}); err != nil {
+	if _, err := c.Execute(bg, "device_del", map[string]any{"id": id}); err != nil {
 		return err
 	}
-	_, err := c.WaitEvent("DEVICE_DELETED", map[string]any{"device": id}, seq, timeout)
+	_, err := c.WaitEvent(bg, "DEVICE_DELETED", map[string]any{"device": id}, seq, qmp.WithTimeout(timeout))
 	return err
 }
 
@@ -67,7 +71,7 @@ func TestUnplugCompletes(t *testing.T) {
 	// QEMU reports the virtio backend first (no "device"), then the device.
 	s.Event("DEVICE_DELETED", map[string]any{"path": "/machine/peripheral/disk0/virtio-backend"})
 	s.Event("DEVICE_DELETED", map[string]any{"device": "disk0", "path": "/machine/peripheral/disk0"})
-	if err := unplugDisk(s.Dial(), "disk0", wait); err != nil {
+	if err := unplugDisk(s.Dial(bg), "disk0", wait); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -75,7 +79,7 @@ func TestUnplugCompletes(t *testing.T) {
 func TestUnplugRefused(t *testing.T) {
 	s := qmptest.NewServer(t, qmptest.WithSchema(schema(t)))
 	s.ExpectError("device_del", map[string]any{"id": "disk0"}, "DeviceNotFound", "Device 'disk0' not found")
-	err := unplugDisk(s.Dial(), "disk0", wait)
+	err := unplugDisk(s.Dial(bg), "disk0", wait)
 	var ce *qmp.CommandError
 	if !errors.As(err, &ce) || ce.Class != "DeviceNotFound" || ce.Desc != "Device 'disk0' not found" {
 		t.Fatalf("unplug: %v, want DeviceNotFound", err)
@@ -85,7 +89,7 @@ func TestUnplugRefused(t *testing.T) {
 func TestGuestNeverReleases(t *testing.T) {
 	s := qmptest.NewServer(t, qmptest.WithSchema(schema(t)))
 	s.Expect("device_del", map[string]any{"id": "disk0"}, nil)
-	if err := unplugDisk(s.Dial(), "disk0", 100*time.Millisecond); !errors.Is(err, qmp.ErrTimeout) {
+	if err := unplugDisk(s.Dial(bg), "disk0", 100*time.Millisecond); !errors.Is(err, qmp.ErrTimeout) {
 		t.Fatalf("unplug: %v, want a timeout", err)
 	}
 }
@@ -94,7 +98,7 @@ func TestOtherDeviceDoesNotCount(t *testing.T) {
 	s := qmptest.NewServer(t, qmptest.WithSchema(schema(t)))
 	s.Expect("device_del", map[string]any{"id": "disk0"}, nil)
 	s.Event("DEVICE_DELETED", map[string]any{"device": "disk1", "path": "/machine/peripheral/disk1"})
-	if err := unplugDisk(s.Dial(), "disk0", 100*time.Millisecond); !errors.Is(err, qmp.ErrTimeout) {
+	if err := unplugDisk(s.Dial(bg), "disk0", 100*time.Millisecond); !errors.Is(err, qmp.ErrTimeout) {
 		t.Fatalf("unplug: %v, want a timeout", err)
 	}
 }
@@ -102,7 +106,7 @@ func TestOtherDeviceDoesNotCount(t *testing.T) {
 func TestWrongDeviceIsAMismatch(t *testing.T) {
 	s := qmptest.NewServer(t, qmptest.WithSchema(schema(t)))
 	s.Expect("device_del", map[string]any{"id": "disk0"}, nil)
-	err := unplugDisk(s.Dial(), "disk9", wait)
+	err := unplugDisk(s.Dial(bg), "disk9", wait)
 	want := `qmp_mock: command 'device_del': expected arguments {"id":"disk0"}, got {"id":"disk9"}`
 	var ce *qmp.CommandError
 	if !errors.As(err, &ce) || ce.Class != "GenericError" || ce.Desc != want {
@@ -155,7 +159,7 @@ func TestReplayQEMURecording(t *testing.T) {
 	path := testData(t, "qemu-7.2", "session.replies")
 	values := recorded(t, path)
 	s := qmptest.NewServer(t, qmptest.WithReplies(path))
-	c := s.Dial()
+	c := s.Dial(bg)
 	commands, events := 0, 0
 	for i, v := range values {
 		var name string
@@ -169,7 +173,7 @@ func TestReplayQEMURecording(t *testing.T) {
 			continue // the negotiation, done by Dial
 		}
 		seq := c.EventSeq()
-		ret, err := c.Execute(name, v["arguments"])
+		ret, err := c.Execute(bg, name, v["arguments"])
 		j := i + 1
 		for ; values[j]["event"] != nil; j++ {
 			var want struct {
@@ -180,7 +184,7 @@ func TestReplayQEMURecording(t *testing.T) {
 			if err := json.Unmarshal(b, &want); err != nil {
 				t.Fatal(err)
 			}
-			ev, err := c.WaitEvent(want.Event, nil, seq, wait)
+			ev, err := c.WaitEvent(bg, want.Event, nil, seq, qmp.WithTimeout(wait))
 			if err != nil {
 				t.Fatalf("%s: %v", want.Event, err)
 			}
@@ -216,8 +220,8 @@ func TestRecordingFitsTheSchema(t *testing.T) {
 	var v struct {
 		QEMU struct{ Major, Minor, Micro int }
 	}
-	c := s.Dial()
-	if err := c.ExecuteInto(&v, "query-version", nil); err != nil || v.QEMU.Major != 7 || v.QEMU.Minor != 2 {
+	c := s.Dial(bg)
+	if err := c.ExecuteInto(bg, &v, "query-version", nil); err != nil || v.QEMU.Major != 7 || v.QEMU.Minor != 2 {
 		t.Fatalf("query-version: %+v, %v", v, err)
 	}
 	err := s.Verify(50 * time.Millisecond)
@@ -264,7 +268,7 @@ func TestMismatchReportedByCleanup(t *testing.T) {
 	ft := &fakeTB{TB: t}
 	s := qmptest.NewServer(ft, qmptest.WithVerifyTimeout(wait))
 	s.Expect("stop", nil, nil)
-	_, err := s.Dial().Execute("cont", nil)
+	_, err := s.Dial(bg).Execute(bg, "cont", nil)
 	var ce *qmp.CommandError
 	if !errors.As(err, &ce) || ce.Desc != "qmp_mock: expected command 'stop', got 'cont'" {
 		t.Fatalf("cont: %v", err)
@@ -284,7 +288,7 @@ func TestUnfinishedScriptReportedByCleanup(t *testing.T) {
 	ft := &fakeTB{TB: t}
 	s := qmptest.NewServer(ft, qmptest.WithVerifyTimeout(50*time.Millisecond))
 	s.Expect("stop", nil, nil).Expect("cont", nil, nil)
-	if _, err := s.Dial().Execute("stop", nil); err != nil {
+	if _, err := s.Dial(bg).Execute(bg, "stop", nil); err != nil {
 		t.Fatal(err)
 	}
 	ft.finish()
@@ -344,13 +348,13 @@ func TestListenUnixAndGreeting(t *testing.T) {
 	if err := s.ListenUnix(path); err != nil {
 		t.Fatal(err)
 	}
-	c, err := qmp.DialUnix(path, qmp.WithTimeout(wait))
+	c, err := qmp.DialUnix(bg, path, qmp.WithTimeout(wait))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	g, _ := c.Greeting()
-	ret, err := c.Execute("query-name", nil)
+	ret, err := c.Execute(bg, "query-name", nil)
 	if !strings.Contains(string(g), `"major":8`) || err != nil || !jsonEqual(t, ret, []byte(`{"name": "vm0"}`)) {
 		t.Fatalf("greeting %s, query-name %s, %v", g, ret, err)
 	}
@@ -380,7 +384,7 @@ func TestManyServersLeaveNoFD(t *testing.T) {
 		ft := &fakeTB{TB: t}
 		s := qmptest.NewServer(ft)
 		s.Expect("query-name", nil, map[string]string{"name": "vm"})
-		if _, err := s.Dial().Execute("query-name", nil); err != nil {
+		if _, err := s.Dial(bg).Execute(bg, "query-name", nil); err != nil {
 			t.Fatal(err)
 		}
 		ft.finish()

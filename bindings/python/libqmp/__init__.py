@@ -147,8 +147,9 @@ class OutOfMemory(Error, MemoryError):
 
 
 class DeadlockError(Error):
-    """The call would wait on itself (QMP_EDEADLK; this version of libqmp
-    never returns it: see qmp-common.h)."""
+    """The call would wait on itself (QMP_EDEADLK; in C only
+    qmp_client_set_loop_callbacks() from inside a loop callback returns it,
+    which this binding never calls: see qmp-common.h)."""
 
 
 _ERRORS = {
@@ -235,6 +236,22 @@ def _arguments(args, kwargs):
     return out
 
 
+def _command_json(name, args, kwargs):
+    """The JSON text of a command (name, or a whole command dict); values
+    JSON cannot hold (NaN, infinities) are the caller's InvalidArgument."""
+    if isinstance(name, dict):
+        if args or kwargs:
+            raise InvalidArgument("a whole command takes no other arguments", _c.QMP_EINVAL)
+        cmd = name
+    else:
+        cmd = command(name, args, **kwargs)
+    try:
+        return json.dumps(cmd, allow_nan=False)
+    except ValueError as e:
+        raise InvalidArgument("the arguments hold a value JSON cannot carry (NaN or an infinity): %s"
+                              % (e,), _c.QMP_EINVAL) from None
+
+
 def command(name, args=None, **kwargs):
     """{"execute": name, "arguments": {...}}.  Keyword names have "_" turned
     into "-" (node_name= is "node-name"); for a member whose name has an
@@ -311,9 +328,12 @@ class Client:
     Open one with Client.connect_unix(), connect_tcp() or connect_socket();
     use it as a context manager or call close()."""
 
-    def __init__(self, *, oob=False, event_buffer=None, max_message_size=None, validation=None):
+    def __init__(self, *, oob=False, event_buffer=None, max_message_size=None, validation=None,
+                 default_timeout=None):
         """An unconnected client; the settings apply to its connections.
-        validation: see the validation property (checked from the first command)."""
+        validation: see the validation property (checked from the first command).
+        default_timeout: seconds for every call that names no timeout (the
+        timeout property; None: 30 s)."""
         self._b = _c.qmpb_client_new()
         if self._b is None:
             raise OutOfMemory("out of memory", _c.QMP_ENOMEM)
@@ -332,13 +352,17 @@ class Client:
             self._call(_c.qmpb_client_set_max_message_size, int(max_message_size))
         if validation:
             self.validation = validation
+        if default_timeout is not None:
+            self.timeout = default_timeout
 
     # -- opening and closing
 
     @classmethod
     def connect_unix(cls, path, timeout=None, **settings):
         """Connects to a Unix socket (retried until timeout while QEMU starts),
-        reads the greeting and negotiates.  timeout: seconds (None: 30)."""
+        reads the greeting and negotiates.  timeout: seconds for the connect
+        (None: 30).  settings: those of Client(), such as default_timeout,
+        the seconds every later call waits when it names no timeout."""
         c = cls(**settings)
         return c._open(_c.qmpb_client_connect_unix, os.fspath(path), _ms(timeout))
 
@@ -471,18 +495,17 @@ class Client:
         (False); None follows the client's validation setting.
         Raises CommandError with .error_class and .desc when QEMU refuses,
         InvalidArgument when validation does (the command is not sent)."""
-        if isinstance(name, dict):
-            if args or kwargs:
-                raise InvalidArgument("a whole command takes no other arguments", _c.QMP_EINVAL)
-            cmd = name
-        else:
-            cmd = command(name, args, **kwargs)
-        text = self.execute_json(json.dumps(cmd), timeout=timeout, fds=fds, oob=oob, validate=validate)
+        text = self.execute_json(_command_json(name, args, kwargs), timeout=timeout, fds=fds, oob=oob,
+                                 validate=validate)
         return json.loads(text) if text is not None else None
 
     def execute_json(self, command_json, *, timeout=None, fds=(), oob=False, validate=None):
         """The same with JSON text in and out: {"execute": ...} without "id";
         returns the text of the "return" value as the server sent it."""
+        fds = list(fds)
+        if len(fds) > _c.QMP_MAX_FDS:
+            raise InvalidArgument("fds: at most %d file descriptors go with one command (libqmp's limit), "
+                                  "got %d" % (_c.QMP_MAX_FDS, len(fds)), _c.QMP_EINVAL)
         fd_list = ",".join(str(_fd_of(f)) for f in fds) if fds else None
         v = _call_validate(validate)
         try:

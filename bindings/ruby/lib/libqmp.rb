@@ -119,8 +119,9 @@ module LibQMP
   # and a malformed schema query.
   class InvalidArgument < GenericError; end
   class OutOfMemory < GenericError; end
-  # The call would have waited on itself (QMP_EDEADLK; this version of
-  # libqmp never returns it: see qmp-common.h).
+  # The call would have waited on itself (QMP_EDEADLK; in C only
+  # qmp_client_set_loop_callbacks() from inside a loop callback returns it,
+  # which this binding never calls: see qmp-common.h).
   class DeadlockError < GenericError; end
 
   ERRORS = {
