@@ -350,7 +350,7 @@ static qmpb_result *qmpb_add_secret_member(const char *name)
 
 struct qmpb_connect_args {
     qmpb_client *b;
-    int kind;                 /* 0 unix, 1 tcp, 2 fd */
+    int kind;                 /* 0 unix, 1 tcp, 2 fd, 3 guest agent (unix) */
     const char *path, *host, *port;
     int fd, timeout_ms;
     qmpb_result *r;
@@ -362,6 +362,8 @@ static void *qmpb_connect_run(void *p)
     int rc;
     if (a->kind == 0)
         rc = qmp_client_connect_unix(a->b->c, a->path, a->timeout_ms);
+    else if (a->kind == 3)
+        rc = qmp_client_connect_agent_unix(a->b->c, a->path, a->timeout_ms);
     else if (a->kind == 1)
         rc = qmp_client_connect_tcp(a->b->c, a->host, a->port, a->timeout_ms);
     else
@@ -396,6 +398,310 @@ static qmpb_result *qmpb_client_connect_fd(qmpb_client *b, int fd, int timeout_m
     QMPB_CHECK(b);
     struct qmpb_connect_args a = { b, 2, NULL, NULL, NULL, fd, timeout_ms, NULL };
     return qmpb_connect(&a);
+}
+
+static qmpb_result *qmpb_client_connect_agent_unix(qmpb_client *b, const char *path, int timeout_ms)
+{
+    QMPB_CHECK(b);
+    struct qmpb_connect_args a = { b, 3, path, NULL, NULL, -1, timeout_ms, NULL };
+    return qmpb_connect(&a);
+}
+
+static int qmpb_client_is_agent(qmpb_client *b) { return b ? qmp_client_is_agent(b->c) : 0; }
+
+/* ---- the guest agent's helpers -------------------------------------------- */
+
+/* Bytes cross the shim as lowercase hex text (every language decodes it in
+   one call), so NUL bytes survive the char * of SWIG. */
+static char *qmpb_hex_encode(const unsigned char *p, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *s = (char *)malloc(2 * n + 1);
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        s[2 * i] = digits[p[i] >> 4];
+        s[2 * i + 1] = digits[p[i] & 15];
+    }
+    s[2 * n] = '\0';
+    return s;
+}
+
+static int qmpb_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* 0 and *out (malloc'd, may be NULL when empty) on success; -1 on odd length
+   or a non-hex digit; -2 when out of memory. */
+static int qmpb_hex_decode(const char *s, unsigned char **out, size_t *len)
+{
+    size_t n = s ? strlen(s) : 0;
+    *out = NULL;
+    *len = 0;
+    if (n % 2)
+        return -1;
+    if (n == 0)
+        return 0;
+    unsigned char *p = (unsigned char *)malloc(n / 2);
+    if (!p)
+        return -2;
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = qmpb_hex_digit(s[2 * i]), lo = qmpb_hex_digit(s[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            free(p);
+            return -1;
+        }
+        p[i] = (unsigned char)(hi << 4 | lo);
+    }
+    *out = p;
+    *len = n / 2;
+    return 0;
+}
+
+static qmpb_result *qmpb_hex_error(int rc, const char *what)
+{
+    if (rc == -2)
+        return qmpb_result_error(QMP_ENOMEM, "out of memory");
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s: not an even-length hex string", what);
+    return qmpb_result_error(QMP_EINVAL, msg);
+}
+
+/* A JSON array of strings (text) as a NULL-terminated vector pointing into
+   *holder; NULL text gives *out NULL.  NULL result: ok; else the error. */
+static qmpb_result *qmpb_strv_of_json(const char *text, const char *what, json_t **holder, const char ***out)
+{
+    *holder = NULL;
+    *out = NULL;
+    if (!text)
+        return NULL;
+    char msg[160];
+    json_error_t jerr;
+    json_t *a = json_loads(text, 0, &jerr);
+    if (!a || !json_is_array(a)) {
+        json_decref(a);
+        snprintf(msg, sizeof msg, "%s: not a JSON array of strings", what);
+        return qmpb_result_error(QMP_EINVAL, msg);
+    }
+    size_t n = json_array_size(a);
+    const char **v = (const char **)calloc(n + 1, sizeof *v);
+    if (!v) {
+        json_decref(a);
+        return qmpb_result_error(QMP_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        v[i] = json_string_value(json_array_get(a, i));
+        if (!v[i]) {
+            snprintf(msg, sizeof msg, "%s: element %zu is not a string", what, i);
+            free(v);
+            json_decref(a);
+            return qmpb_result_error(QMP_EINVAL, msg);
+        }
+    }
+    *holder = a;
+    *out = v;
+    return NULL;
+}
+
+struct qmpb_agent_args {
+    qmpb_client *b;
+    int kind;                 /* 0 ping, 1 commands, 2 exec, 3 file read, 4 file write */
+    int timeout_ms;
+    const char *path;
+    const char *const *argv, *const *env;
+    const unsigned char *data;
+    size_t data_len, max_bytes;
+    qmpb_result *r;
+};
+
+/* The exec result as JSON: pid, exit_code, signal, out/err (hex), out_truncated, err_truncated. */
+static char *qmpb_exec_json(const qmp_agent_exec_result *x)
+{
+    char *out = qmpb_hex_encode(x->out, x->out_len), *err = qmpb_hex_encode(x->err, x->err_len);
+    json_t *o = out && err ? json_pack("{sIsisisssssbsb}", "pid", (json_int_t)x->pid, "exit_code", x->exit_code,
+                                       "signal", x->signal, "out", out, "err", err,
+                                       "out_truncated", x->out_truncated, "err_truncated", x->err_truncated)
+                           : NULL;
+    free(out);
+    free(err);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}
+
+static void *qmpb_agent_run(void *p)
+{
+    struct qmpb_agent_args *a = (struct qmpb_agent_args *)p;
+    qmp_client *c = a->b->c;
+    int rc;
+    char *text = NULL;
+    switch (a->kind) {
+    case 0:
+        rc = qmp_agent_ping(c, a->timeout_ms);
+        a->r = qmpb_result_of(rc);
+        return NULL;
+    case 1: {
+        char **names = NULL, *version = NULL;
+        rc = qmp_agent_commands(c, &names, &version);
+        if (rc == QMP_OK) {
+            json_t *list = json_array();
+            for (size_t i = 0; list && names && names[i]; i++)
+                if (json_array_append_new(list, json_string(names[i])) < 0) {
+                    json_decref(list);
+                    list = NULL;
+                }
+            json_t *o = list ? json_pack("{sssO}", "version", version ? version : "", "commands", list) : NULL;
+            json_decref(list);
+            text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            json_decref(o);
+        }
+        qmp_agent_strv_free(names);
+        qmp_free(version);
+        break;
+    }
+    case 2: {
+        qmp_agent_exec_result x;
+        memset(&x, 0, sizeof x);
+        rc = qmp_agent_exec(c, a->argv, a->env, a->data, a->data_len, a->timeout_ms, &x);
+        if (rc == QMP_OK)
+            text = qmpb_exec_json(&x);
+        qmp_agent_exec_result_clear(&x);
+        break;
+    }
+    case 3: {
+        void *data = NULL;
+        size_t len = 0;
+        rc = qmp_agent_file_read(c, a->path, a->max_bytes, &data, &len);
+        if (rc == QMP_OK)
+            text = qmpb_hex_encode((const unsigned char *)data, len);
+        qmp_free(data);
+        break;
+    }
+    default:
+        rc = qmp_agent_file_write(c, a->path, a->data, a->data_len);
+        a->r = qmpb_result_of(rc);
+        return NULL;
+    }
+    if (rc == QMP_OK && !text) {
+        a->r = qmpb_result_error(QMP_ENOMEM, "out of memory");
+        return NULL;
+    }
+    a->r = qmpb_result_of(rc);
+    if (a->r && text) {
+        a->r->text = text;
+        text = NULL;
+    }
+    free(text);
+    return NULL;
+}
+
+static qmpb_result *qmpb_agent(struct qmpb_agent_args *a)
+{
+    qmpb_run_blocking(qmpb_agent_run, a);
+    return a->r;
+}
+
+static qmpb_result *qmpb_agent_ping(qmpb_client *b, int timeout_ms)
+{
+    QMPB_CHECK(b);
+    struct qmpb_agent_args a;
+    memset(&a, 0, sizeof a);
+    a.b = b;
+    a.kind = 0;
+    a.timeout_ms = timeout_ms;
+    return qmpb_agent(&a);
+}
+
+static qmpb_result *qmpb_agent_commands(qmpb_client *b)
+{
+    QMPB_CHECK(b);
+    struct qmpb_agent_args a;
+    memset(&a, 0, sizeof a);
+    a.b = b;
+    a.kind = 1;
+    return qmpb_agent(&a);
+}
+
+static qmpb_result *qmpb_agent_exec(qmpb_client *b, const char *argv_json, const char *env_json,
+                                    const char *input_hex, int timeout_ms)
+{
+    QMPB_CHECK(b);
+    if (!argv_json)
+        return qmpb_result_error(QMP_EINVAL, "argv: missing");
+    json_t *argv_holder, *env_holder;
+    const char **argv, **env;
+    qmpb_result *bad = qmpb_strv_of_json(argv_json, "argv", &argv_holder, &argv);
+    if (bad)
+        return bad;
+    bad = qmpb_strv_of_json(env_json, "env", &env_holder, &env);
+    if (bad) {
+        free(argv);
+        json_decref(argv_holder);
+        return bad;
+    }
+    unsigned char *input = NULL;
+    size_t input_len = 0;
+    int hx = input_hex ? qmpb_hex_decode(input_hex, &input, &input_len) : 0;
+    qmpb_result *r;
+    if (hx < 0) {
+        r = qmpb_hex_error(hx, "input");
+    } else {
+        struct qmpb_agent_args a;
+        memset(&a, 0, sizeof a);
+        a.b = b;
+        a.kind = 2;
+        a.timeout_ms = timeout_ms;
+        a.argv = argv;
+        a.env = env;
+        a.data = input;
+        a.data_len = input_len;
+        r = qmpb_agent(&a);
+    }
+    free(input);
+    free(argv);
+    free(env);
+    json_decref(argv_holder);
+    json_decref(env_holder);
+    return r;
+}
+
+static qmpb_result *qmpb_agent_file_read(qmpb_client *b, const char *path, unsigned long long max_bytes)
+{
+    QMPB_CHECK(b);
+    struct qmpb_agent_args a;
+    memset(&a, 0, sizeof a);
+    a.b = b;
+    a.kind = 3;
+    a.path = path;
+    a.max_bytes = (size_t)max_bytes;
+    return qmpb_agent(&a);
+}
+
+static qmpb_result *qmpb_agent_file_write(qmpb_client *b, const char *path, const char *data_hex)
+{
+    QMPB_CHECK(b);
+    unsigned char *data = NULL;
+    size_t len = 0;
+    int hx = qmpb_hex_decode(data_hex, &data, &len);
+    if (hx < 0)
+        return qmpb_hex_error(hx, "data");
+    struct qmpb_agent_args a;
+    memset(&a, 0, sizeof a);
+    a.b = b;
+    a.kind = 4;
+    a.path = path;
+    a.data = data;
+    a.data_len = len;
+    qmpb_result *r = qmpb_agent(&a);
+    free(data);
+    return r;
 }
 
 static qmpb_result *qmpb_client_close(qmpb_client *b)
@@ -1680,6 +1986,12 @@ typedef struct qmpb_result {
 %newobject qmpb_client_connect_tcp;
 %newobject qmpb_client_connect_fd;
 %newobject qmpb_client_close;
+%newobject qmpb_client_connect_agent_unix;
+%newobject qmpb_agent_ping;
+%newobject qmpb_agent_commands;
+%newobject qmpb_agent_exec;
+%newobject qmpb_agent_file_read;
+%newobject qmpb_agent_file_write;
 %newobject qmpb_client_greeting;
 %newobject qmpb_client_execute;
 %newobject qmpb_client_hmp;
@@ -1715,6 +2027,18 @@ qmpb_result *qmpb_client_connect_unix(qmpb_client *b, const char *path, int time
 qmpb_result *qmpb_client_connect_tcp(qmpb_client *b, const char *host, const char *port, int timeout_ms);
 qmpb_result *qmpb_client_connect_fd(qmpb_client *b, int fd, int timeout_ms);
 qmpb_result *qmpb_client_close(qmpb_client *b);
+/* The guest agent (qemu-ga): connect, then the helpers.  Bytes are hex text;
+   argv and env are JSON arrays of strings (env may be NULL); results are JSON:
+   commands {"version", "commands"}, exec {"pid", "exit_code", "signal", "out",
+   "err" (hex), "out_truncated", "err_truncated"}, file_read the data in hex. */
+qmpb_result *qmpb_client_connect_agent_unix(qmpb_client *b, const char *path, int timeout_ms);
+int qmpb_client_is_agent(qmpb_client *b);
+qmpb_result *qmpb_agent_ping(qmpb_client *b, int timeout_ms);
+qmpb_result *qmpb_agent_commands(qmpb_client *b);
+qmpb_result *qmpb_agent_exec(qmpb_client *b, const char *argv_json, const char *env_json, const char *input_hex,
+                             int timeout_ms);
+qmpb_result *qmpb_agent_file_read(qmpb_client *b, const char *path, unsigned long long max_bytes);
+qmpb_result *qmpb_agent_file_write(qmpb_client *b, const char *path, const char *data_hex);
 int qmpb_client_is_connected(qmpb_client *b);
 int qmpb_client_has_capability(qmpb_client *b, const char *capability);
 qmpb_result *qmpb_client_greeting(qmpb_client *b);

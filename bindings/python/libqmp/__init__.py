@@ -59,6 +59,7 @@ __all__ = [
     "command", "action", "transaction", "add_secret_member", "version",
     "Schema", "VALIDATE", "DENY_DEPRECATED", "DENY_UNSTABLE",
     "Mock", "MockMismatch",
+    "connect_agent_unix", "ExecResult", "ExecError",
 ]
 
 FOREVER = math.inf
@@ -367,6 +368,16 @@ class Client:
         return c._open(_c.qmpb_client_connect_unix, os.fspath(path), _ms(timeout))
 
     @classmethod
+    def connect_agent_unix(cls, path, timeout=None, **settings):
+        """Connects to a guest agent (qemu-ga) through a Unix socket: the
+        host end of its virtio-serial channel, or qemu-ga's own socket.  No
+        greeting: the channel is synchronised (guest-sync-delimited).
+        TimeoutError, naming the guest agent, when no agent answers within
+        timeout (seconds; None: 30)."""
+        c = cls(**settings)
+        return c._open(_c.qmpb_client_connect_agent_unix, os.fspath(path), _ms(timeout))
+
+    @classmethod
     def connect_tcp(cls, host, port, timeout=None, **settings):
         c = cls(**settings)
         return c._open(_c.qmpb_client_connect_tcp, host, str(port), _ms(timeout))
@@ -498,6 +509,63 @@ class Client:
         text = self.execute_json(_command_json(name, args, kwargs), timeout=timeout, fds=fds, oob=oob,
                                  validate=validate)
         return json.loads(text) if text is not None else None
+
+    # -- the guest agent (connect_agent_unix()); InvalidArgument on a monitor
+
+    @property
+    def is_agent(self):
+        """True while connected to a guest agent."""
+        return bool(self._query(_c.qmpb_client_is_agent, default=0))
+
+    def agent_ping(self, timeout=None):
+        """True when the agent answers guest-ping within timeout (seconds;
+        None: one second), False when it does not."""
+        try:
+            self._call(_c.qmpb_agent_ping, 0 if timeout is None else _ms(timeout))
+        except TimeoutError:
+            return False
+        return True
+
+    def agent_commands(self):
+        """(names, version): the commands the agent has enabled (those
+        blocked with qemu-ga -b left out) and its version string."""
+        o = json.loads(self._call(_c.qmpb_agent_commands).text)
+        return o["commands"], o["version"]
+
+    def agent_exec(self, argv, input=None, env=None, timeout=None, check=False):
+        """Runs argv (argv[0] a path in the guest) through guest-exec and
+        waits until it exits; returns an ExecResult (exit code, signal,
+        stdout and stderr as bytes, truncation).  input: bytes on its stdin;
+        env: a list of "NAME=value" or a dict.  timeout: seconds to wait
+        for the exit (None: the client's default); TimeoutError when it
+        runs longer (it keeps running in the guest).  check: raise
+        ExecError when it exits non-zero or is killed.  CommandError when
+        the agent refuses (e.g. a missing program)."""
+        argv = [os.fsdecode(a) for a in argv]
+        if not argv:
+            raise InvalidArgument("argv: empty (argv[0] is the program to run)", _c.QMP_EINVAL)
+        if isinstance(env, dict):
+            env = ["%s=%s" % kv for kv in env.items()]
+        env_json = json.dumps(list(env)) if env is not None else None
+        input_hex = bytes(input).hex() if input is not None else None
+        o = json.loads(self._call(_c.qmpb_agent_exec, json.dumps(argv), env_json, input_hex, _ms(timeout)).text)
+        r = ExecResult(o["pid"], o["exit_code"], o["signal"], bytes.fromhex(o["out"]),
+                       bytes.fromhex(o["err"]), o["out_truncated"], o["err_truncated"])
+        if check:
+            r.check_returncode(argv)
+        return r
+
+    def agent_file_read(self, path, max_bytes=None):
+        """The contents of a guest file as bytes (guest-file-open, -read in
+        chunks, -close).  max_bytes: MessageTooBig beyond it (None: 64 MiB).
+        CommandError when the agent refuses (a missing file...)."""
+        return bytes.fromhex(self._call(_c.qmpb_agent_file_read, os.fspath(path),
+                                        0 if max_bytes is None else int(max_bytes)).text)
+
+    def agent_file_write(self, path, data):
+        """Writes bytes to a guest file, creating or truncating it.
+        CommandError when the agent refuses (e.g. a read-only path)."""
+        self._call(_c.qmpb_agent_file_write, os.fspath(path), bytes(data).hex())
 
     def execute_json(self, command_json, *, timeout=None, fds=(), oob=False, validate=None):
         """The same with JSON text in and out: {"execute": ...} without "id";
@@ -697,6 +765,57 @@ class Client:
 
 
 # --- the schema -------------------------------------------------------------------
+
+class ExecError(Error):
+    """agent_exec(..., check=True): the program exited non-zero or was
+    killed; .result is its ExecResult."""
+
+    def __init__(self, message, result):
+        super().__init__(message, _c.QMP_ECOMMAND)
+        self.result = result
+
+
+class ExecResult:
+    """What a program run by Client.agent_exec() came to: pid (in the
+    guest), exit_code (-1 when a signal ended it), signal (else 0), stdout
+    and stderr (bytes), stdout_truncated / stderr_truncated (the agent kept
+    only their start)."""
+
+    __slots__ = ("pid", "exit_code", "signal", "stdout", "stderr", "stdout_truncated", "stderr_truncated")
+
+    def __init__(self, pid, exit_code, signal, stdout, stderr, stdout_truncated, stderr_truncated):
+        self.pid = pid
+        self.exit_code = exit_code
+        self.signal = signal
+        self.stdout = stdout
+        self.stderr = stderr
+        self.stdout_truncated = bool(stdout_truncated)
+        self.stderr_truncated = bool(stderr_truncated)
+
+    @property
+    def ok(self):
+        return self.exit_code == 0 and self.signal == 0
+
+    def check_returncode(self, argv=None):
+        """Raises ExecError unless the program exited with status 0."""
+        if self.ok:
+            return
+        what = argv[0] if argv else "the program"
+        if self.signal:
+            raise ExecError("%s was killed by signal %d" % (what, self.signal), self)
+        raise ExecError("%s exited with status %d" % (what, self.exit_code), self)
+
+    def __repr__(self):
+        return ("ExecResult(pid=%r, exit_code=%r, signal=%r, stdout=%r, stderr=%r, "
+                "stdout_truncated=%r, stderr_truncated=%r)"
+                % (self.pid, self.exit_code, self.signal, self.stdout, self.stderr,
+                   self.stdout_truncated, self.stderr_truncated))
+
+
+def connect_agent_unix(path, timeout=None, **settings):
+    """Client.connect_agent_unix(): a client connected to a guest agent."""
+    return Client.connect_agent_unix(path, timeout, **settings)
+
 
 class Schema:
     """A QMP schema (query-qmp-schema), from Client.schema() or, offline,
