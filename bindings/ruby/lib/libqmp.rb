@@ -335,6 +335,32 @@ module LibQMP
   end
   private_constant :Handle
 
+  # What a program run by Client#agent_exec came to: pid (in the guest),
+  # exit_code (-1 when a signal ended it), signal (else 0), stdout and
+  # stderr (binary Strings), stdout_truncated / stderr_truncated.
+  ExecResult = Struct.new(:pid, :exit_code, :signal, :stdout, :stderr, :stdout_truncated, :stderr_truncated) do
+    def success? = exit_code.zero? && signal.zero?
+
+    # Raises ExecError unless the program exited with status 0.
+    def check!(what = "the program")
+      return self if success?
+
+      raise ExecError.new("#{what} was killed by signal #{signal}", self) unless signal.zero?
+
+      raise ExecError.new("#{what} exited with status #{exit_code}", self)
+    end
+  end
+
+  # Client#agent_exec(check: true): a non-zero exit; #result is the ExecResult.
+  class ExecError < GenericError
+    attr_reader :result
+
+    def initialize(message, result)
+      super(message, code: ECOMMAND)
+      @result = result
+    end
+  end
+
   class Client
     # Default size of the C-side event queue that feeds on_event handlers.
     EVENT_QUEUE = 1024
@@ -350,6 +376,25 @@ module LibQMP
       ensure
         c.close
       end
+    end
+
+    # Connects to a guest agent (qemu-ga) through the Unix socket path (the
+    # host end of its virtio-serial channel, or qemu-ga's own socket); with
+    # a block, yields the client and closes it when the block ends.
+    # TimeoutError, naming the guest agent, when no agent answers.
+    def self.open_agent(path, timeout: nil, **settings, &block)
+      c = connect_agent_unix(path, timeout: timeout, **settings)
+      return c unless block
+
+      begin
+        yield c
+      ensure
+        c.close
+      end
+    end
+
+    def self.connect_agent_unix(path, timeout: nil, **settings)
+      connected(new(**settings)) { |c| c.connect_agent_unix(path, timeout: timeout) }
     end
 
     def self.connect_unix(path, timeout: nil, **settings)
@@ -405,6 +450,70 @@ module LibQMP
     def connect_unix(path, timeout: nil)
       drive(:qmpb_rb_client_connect, path.to_s, -1, LibQMP.ms(timeout))
       self
+    end
+
+    def connect_agent_unix(path, timeout: nil)
+      drive(:qmpb_client_connect_agent_unix, path.to_s, LibQMP.ms(timeout))
+      self
+    end
+
+    # True while connected to a guest agent.
+    def agent?
+      @handle.use { |b| Native.qmpb_client_is_agent(b) == 1 }
+    rescue ConnectionClosed
+      false
+    end
+
+    # --- guest agent helpers (InvalidArgument on a monitor connection)
+
+    # True when the agent answers guest-ping within timeout (seconds; nil:
+    # one second), false when it does not.
+    def agent_ping(timeout: nil)
+      drive(:qmpb_agent_ping, timeout.nil? ? 0 : LibQMP.ms(timeout))
+      true
+    rescue TimeoutError
+      false
+    end
+
+    # [names, version]: the commands the agent has enabled (those blocked
+    # with qemu-ga -b left out) and its version string.
+    def agent_commands
+      o = JSON.parse(drive(:qmpb_agent_commands))
+      [o["commands"], o["version"]]
+    end
+
+    # Runs argv (argv[0] a path in the guest) through guest-exec until it
+    # exits; returns an ExecResult (stdout/stderr as binary Strings).
+    # input: bytes for its stdin; env: ["NAME=value", ...] or a Hash;
+    # timeout: seconds to wait (nil: the client's default; TimeoutError when
+    # it runs longer).  check: true raises ExecError on a non-zero exit or a
+    # signal.  CommandError when the agent refuses (a missing program).
+    def agent_exec(argv, input: nil, env: nil, timeout: nil, check: false)
+      argv = Array(argv).map(&:to_s)
+      raise InvalidArgument.new("argv: empty (argv[0] is the program to run)", code: EINVAL) if argv.empty?
+
+      env = env.map { |k, v| "#{k}=#{v}" } if env.is_a?(Hash)
+      env_json = env.nil? ? nil : JSON.generate(env.to_a)
+      input_hex = input.nil? ? nil : input.to_s.unpack1("H*")
+      o = JSON.parse(drive(:qmpb_agent_exec, JSON.generate(argv), env_json, input_hex, LibQMP.ms(timeout)))
+      r = ExecResult.new(o["pid"], o["exit_code"], o["signal"], [o["out"]].pack("H*"), [o["err"]].pack("H*"),
+                         o["out_truncated"], o["err_truncated"])
+      r.check!(argv[0]) if check
+      r
+    end
+
+    # The contents of a guest file as a binary String.  max_bytes:
+    # MessageTooBig beyond it (nil: 64 MiB).  CommandError when the agent
+    # refuses (a missing file...).
+    def agent_file_read(path, max_bytes: nil)
+      [drive(:qmpb_agent_file_read, path.to_s, max_bytes.nil? ? 0 : Integer(max_bytes))].pack("H*")
+    end
+
+    # Writes data (a String, as bytes) to a guest file, creating or
+    # truncating it.  CommandError when the agent refuses.
+    def agent_file_write(path, data)
+      drive(:qmpb_agent_file_write, path.to_s, data.to_s.unpack1("H*"))
+      nil
     end
 
     def connect_tcp(host, port, timeout: nil)
