@@ -475,12 +475,13 @@ static qmpb_result *qmpb_hex_error(int rc, const char *what)
 }
 
 /* A JSON array of strings (text) as a NULL-terminated vector pointing into
-   *holder; NULL text gives *out NULL.  NULL result: ok; else the error. */
+   *holder; NULL or empty text (Go passes "" for none) gives *out NULL.
+   NULL result: ok; else the error. */
 static qmpb_result *qmpb_strv_of_json(const char *text, const char *what, json_t **holder, const char ***out)
 {
     *holder = NULL;
     *out = NULL;
-    if (!text)
+    if (!text || !*text)
         return NULL;
     char msg[160];
     json_error_t jerr;
