@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The test command: every suite, then every suite again under valgrind,
-# then the async and mock suites under ThreadSanitizer, then every suite under
+# then the async, mock and agent suites under ThreadSanitizer, then every suite under
 # AddressSanitizer + UndefinedBehaviorSanitizer.
 #
 #   scripts/test.sh           meson test, meson test --setup=valgrind,
-#                             meson test --suite async --suite mock in build-tsan/, and
+#                             meson test --suite async --suite mock --suite agent in
+#                             build-tsan/, and
 #                             meson test in build-asan/
 #   scripts/test.sh --quick   meson test only
 #   scripts/test.sh --record-counts
@@ -135,8 +136,10 @@ run() {
     run_in "${BUILD_DIR}" "$@"
 }
 
-# The thread tests (tests/async, and the test server's tests/mock, which runs
-# a thread per server) again with libqmp and the tests built with
+# The thread tests (tests/async, the test server's tests/mock, which runs a
+# thread per server, and the guest agent's tests/agent: threads pinging one
+# agent connection, a scripted agent on a thread) again with libqmp and the
+# tests built with
 # -fsanitize=thread, in a build dir of their own.  A set-up or build that
 # fails is one failure.
 TSAN_DIR=build-tsan
@@ -154,8 +157,8 @@ run_tsan() {
         failed=$((failed + 1))
         return
     fi
-    run_in "${TSAN_DIR}" "async and mock suites under ThreadSanitizer" "${TSAN_DIR}/meson-logs/testlog.json" \
-        "--only async,threads,mock" --suite async --suite mock
+    run_in "${TSAN_DIR}" "async, mock and agent suites under ThreadSanitizer" "${TSAN_DIR}/meson-logs/testlog.json" \
+        "--only async,threads,mock,agent" --suite async --suite mock --suite agent
 }
 
 # Every suite again with libqmp and the tests built with
