@@ -1403,7 +1403,8 @@ static int qmpb_client_get_validation(qmpb_client *b) { return b ? qmp_client_ge
 
 static void qmpb_ruby_without_gvl(void *(*fn)(void *), void *arg)
 {
-    /* The calls that still come here (connect_tcp, the schema's) end by their own timeout. */
+    /* The calls that still come here (connect_tcp, the schema's, the guest agent's connect and
+       helpers) end by their own timeout: Ruby cannot interrupt them. */
     rb_thread_call_without_gvl(fn, arg, NULL, NULL);
 }
 /* The GC does not see a schema's C memory (some 640 KiB): tell it, so that
