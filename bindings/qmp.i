@@ -2029,7 +2029,7 @@ qmpb_result *qmpb_client_connect_unix(qmpb_client *b, const char *path, int time
 qmpb_result *qmpb_client_connect_tcp(qmpb_client *b, const char *host, const char *port, int timeout_ms);
 qmpb_result *qmpb_client_connect_fd(qmpb_client *b, int fd, int timeout_ms);
 qmpb_result *qmpb_client_close(qmpb_client *b);
-/* The guest agent (qemu-ga): connect, then the helpers.  Bytes are hex text;
+/* The guest agent (qemu-ga; the tests start it only with -b): connect, then the helpers.  Bytes are hex text;
    argv and env are JSON arrays of strings (env may be NULL); results are JSON:
    commands {"version", "commands"}, exec {"pid", "exit_code", "signal", "out",
    "err" (hex), "out_truncated", "err_truncated"}, file_read the data in hex. */

@@ -114,9 +114,10 @@ func (c *Client) AgentExec(ctx context.Context, argv []string, stdin []byte, env
 		envJSON = string(b)
 	}
 	s := collect(opts)
-	text, err := c.callCtx(ctx, "guest-exec", s.timeoutMS(), func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
+	run := func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
 		return libqmp.Qmpb_agent_exec(b, string(argvJSON), envJSON, hex.EncodeToString(stdin), ms)
-	})
+	}
+	text, err := c.callCtx(ctx, "guest-exec", s.timeoutMS(), run)
 	if err != nil {
 		return nil, err
 	}
