@@ -96,6 +96,23 @@ class AgentTest(unittest.TestCase):
         self.assertTrue(self.c.agent_ping())
         self.assertTrue(self.c.agent_ping(timeout=2))
 
+    def test_ping_of_a_stopped_agent_is_false_then_true_again(self):
+        self.agent.proc.send_signal(signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            self.assertFalse(self.c.agent_ping(timeout=0.4))
+            elapsed = time.monotonic() - t0
+            with self.assertRaises(libqmp.TimeoutError) as cm:
+                self.c.agent_exec(["/bin/echo", "late"], timeout=0.4)
+            self.assertIn("agent", str(cm.exception))
+        finally:
+            self.agent.proc.send_signal(signal.SIGCONT)
+        self.assertGreaterEqual(elapsed, 0.3)
+        self.assertLess(elapsed, 5)
+        # the late replies are dropped: the next answers are the next calls' own
+        self.assertTrue(self.c.agent_ping(timeout=5))
+        self.assertEqual(self.c.agent_exec(["/bin/echo", "next"], timeout=10).stdout, b"next\n")
+
     def test_execute_works_on_the_agent(self):
         info = self.c.execute("guest-info")
         self.assertIn("version", info)
