@@ -245,6 +245,8 @@ def _arguments(args, kwargs):
 def _command_json(name, args, kwargs):
     """The JSON text of a command (name, or a whole command dict); values
     JSON cannot hold (NaN, infinities) are the caller's InvalidArgument."""
+    if not isinstance(name, (str, dict)):
+        raise TypeError("command: expected a name (str) or a whole command (dict), got %s" % type(name).__name__)
     if isinstance(name, dict):
         if args or kwargs:
             raise InvalidArgument("a whole command takes no other arguments", _c.QMP_EINVAL)

@@ -105,6 +105,8 @@ class BehaviourTest(QemuTestCase):
         self.assertEqual(cm.exception.error_class, "DeviceNotFound")
         with self.assertRaises(libqmp.InvalidArgument):
             c.execute("qom-set", path="/machine", property="x", value=float("nan"))
+        with self.assertRaises(TypeError):
+            c.execute(None)
         self.assertTrue(issubclass(libqmp.InvalidArgument, ValueError))
         self.assertTrue(issubclass(libqmp.TimeoutError, TimeoutError))
         c.close()
