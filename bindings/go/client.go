@@ -332,13 +332,14 @@ func withFDs(files []*os.File, fds []string, fn func(list string) error) error {
 	}
 	raw, err := files[0].SyscallConn()
 	if err != nil {
-		return err
+		return invalid("WithFiles: %v", err)
 	}
 	var inner error
 	if err := raw.Control(func(fd uintptr) {
 		inner = withFDs(files[1:], append(fds, strconv.FormatUint(uint64(fd), 10)), fn)
 	}); err != nil {
-		return err
+		// a closed *os.File: the caller's bad argument
+		return invalid("WithFiles: %v", err)
 	}
 	return inner
 }

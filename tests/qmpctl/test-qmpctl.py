@@ -916,9 +916,9 @@ class FakeQemu:
                         conn.sendall(b'{"event": "BIG", "data": {"n": 18446744073709551615}, '
                                      b'"timestamp": {"seconds": 1, "microseconds": 2}}\r\n')
                         r, w = os.pipe()
+                        self.pipe_r = r  # before sending: the test reads it as soon as the answer arrives
                         socket.send_fds(conn, [(self.BIG % ident).encode()], [w])
                         os.close(w)
-                        self.pipe_r = r
                     elif name == "query-hang":
                         pass  # never answered
                     else:

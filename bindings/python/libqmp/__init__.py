@@ -196,9 +196,15 @@ def _ms(timeout):
 
 
 def _fd_of(f):
-    if isinstance(f, int):
-        return f
-    return f.fileno()
+    """A file object (anything with fileno()) or an int into a descriptor:
+    another type is a TypeError, a closed file or a negative number a
+    ValueError (InvalidArgument), raised before anything is sent."""
+    if isinstance(f, bool) or not (isinstance(f, int) or hasattr(f, "fileno")):
+        raise TypeError("expected a file object or a file descriptor, got %s" % type(f).__name__)
+    fd = f if isinstance(f, int) else f.fileno()
+    if not isinstance(fd, int) or fd < 0:
+        raise InvalidArgument("not an open file descriptor: %r" % (f,), _c.QMP_EINVAL)
+    return fd
 
 
 def _flags(validate, deny_deprecated=False, deny_unstable=False):
@@ -240,6 +246,8 @@ def _arguments(args, kwargs):
 def _command_json(name, args, kwargs):
     """The JSON text of a command (name, or a whole command dict); values
     JSON cannot hold (NaN, infinities) are the caller's InvalidArgument."""
+    if not isinstance(name, (str, dict)):
+        raise TypeError("command: expected a name (str) or a whole command (dict), got %s" % type(name).__name__)
     if isinstance(name, dict):
         if args or kwargs:
             raise InvalidArgument("a whole command takes no other arguments", _c.QMP_EINVAL)
@@ -274,8 +282,9 @@ def action(type, data=None, **kwargs):
 
 def transaction(actions, completion_mode=None):
     """The "transaction" command for a list of action() dicts; pass it to
-    Client.execute().  completion_mode: "individual" or "grouped"."""
-    arguments = {"actions": list(actions)}
+    Client.execute().  An action without data is sent with "data": {}.  completion_mode: "individual" or "grouped"."""
+    arguments = {"actions": [dict(a, data={}) if isinstance(a, dict) and a.get("data") is None else a
+                             for a in actions]}
     if completion_mode is not None:
         arguments["properties"] = {"completion-mode": completion_mode}
     return {"execute": "transaction", "arguments": arguments}

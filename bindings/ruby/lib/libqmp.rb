@@ -198,7 +198,12 @@ module LibQMP
   # An IO (or anything with fileno) or an Integer into a file descriptor.
   def self.fd_of(f)
     fd = if f.is_a?(Integer) then f
-         elsif f.respond_to?(:fileno) then f.fileno
+         elsif f.respond_to?(:fileno)
+           begin
+             f.fileno
+           rescue IOError => e
+             raise ArgumentError, "not an open file: #{e.message}"
+           end
          else raise ArgumentError, "expected an IO or a file descriptor, got #{f.class}"
          end
     raise ArgumentError, "not an open file descriptor: #{f.inspect}" unless fd.is_a?(Integer) && fd >= 0
@@ -422,10 +427,11 @@ module LibQMP
     private_class_method :connected
 
     # settings: oob: true negotiates out-of-band execution (when the server
-    # offers it); command_timeout: the default for calls (seconds; nil: 30);
+    # offers it); default_timeout: the default for calls (seconds; nil: 30;
+    # command_timeout: is the same, its older name);
     # event_buffer: events kept for wait_event (1024); max_message_size: bytes;
     # validation: true or VALIDATE flags (see #validation=).
-    def initialize(oob: false, command_timeout: nil, event_buffer: nil, max_message_size: nil,
+    def initialize(oob: false, default_timeout: nil, command_timeout: nil, event_buffer: nil, max_message_size: nil,
                    event_queue: EVENT_QUEUE, validation: nil)
       ptr = Native.qmpb_client_new or raise OutOfMemory.new("out of memory", code: ENOMEM)
       @handle = Handle.new(ptr)
@@ -439,7 +445,7 @@ module LibQMP
       @waiters_lock = Mutex.new
       @each_event_seq = 0 # where the next each_event starts
       self.oob = oob if oob
-      self.timeout = command_timeout if command_timeout
+      self.timeout = default_timeout || command_timeout if default_timeout || command_timeout
       call(:qmpb_client_set_event_buffer, event_buffer) if event_buffer
       call(:qmpb_client_set_max_message_size, max_message_size) if max_message_size
       self.validation = validation if validation
@@ -600,7 +606,8 @@ module LibQMP
     end
 
     # Executes "transaction": with a block, yields a Transaction to add the
-    # actions to; or pass [{"type" => ..., "data" => ...}, ...].
+    # actions to; or pass [{"type" => ..., "data" => ...}, ...].  An action
+    # without data is sent with "data" => {}.
     def transaction(actions = nil, completion_mode: nil, timeout: nil)
       if block_given?
         t = Transaction.new
@@ -609,7 +616,8 @@ module LibQMP
       end
       raise TypeError, "transaction: expected an Array of actions, got #{actions.class}" unless actions.nil? || actions.is_a?(Array)
 
-      args = { "actions" => actions || [] }
+      actions = (actions || []).map { |a| a.is_a?(Hash) && a["data"].nil? && a[:data].nil? ? a.merge("data" => {}) : a }
+      args = { "actions" => actions }
       args["properties"] = { "completion-mode" => completion_mode.to_s } if completion_mode
       execute("transaction", args, timeout: timeout)
     end
