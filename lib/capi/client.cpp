@@ -26,6 +26,21 @@ int fail(const Error &e) { return set_last_error(e); }
 
 int null_client() { return set_last_error(QMP_EINVAL, "the client is NULL"); }
 
+// The argument checks of the calls that take an fd, also on failure: 0, or
+// the status with the fd closed.
+int check_adopt_args(qmp_client *c, int fd, int timeout_ms) {
+    if (!c) {
+        if (fd >= 0) close(fd);
+        return null_client();
+    }
+    if (fd < 0) return set_last_error(QMP_EINVAL, "fd %d is not valid", fd);
+    if (timeout_ms < -1) {
+        close(fd);
+        return set_last_error(QMP_EINVAL, "timeout_ms must be -1, 0 or positive");
+    }
+    return 0;
+}
+
 Error read_options(const qmp_exec_options *opts, qmp::client::ExecOptions *out) {
     if (!opts) return Error::ok();
     if (opts->version < 1 || opts->version > QMP_EXEC_OPTIONS_VERSION)
@@ -135,15 +150,8 @@ QMP_API int qmp_client_connect_tcp(qmp_client *c, const char *host, const char *
 }
 
 QMP_API int qmp_client_connect_fd(qmp_client *c, int fd, int timeout_ms) {
-    if (!c) {
-        if (fd >= 0) close(fd);
-        return null_client();
-    }
-    if (fd < 0) return set_last_error(QMP_EINVAL, "fd %d is not valid", fd);
-    if (timeout_ms < -1) {
-        close(fd);
-        return set_last_error(QMP_EINVAL, "timeout_ms must be -1, 0 or positive");
-    }
+    int rc = check_adopt_args(c, fd, timeout_ms);
+    if (rc) return rc;
     return guarded([&] { Error e = Hold(c)->connect_fd(fd, timeout_ms); return e ? fail(e) : 0; });
 }
 
@@ -155,15 +163,8 @@ QMP_API int qmp_client_connect_agent_unix(qmp_client *c, const char *path, int t
 }
 
 QMP_API int qmp_client_connect_agent_fd(qmp_client *c, int fd, int timeout_ms) {
-    if (!c) {
-        if (fd >= 0) close(fd);
-        return null_client();
-    }
-    if (fd < 0) return set_last_error(QMP_EINVAL, "fd %d is not valid", fd);
-    if (timeout_ms < -1) {
-        close(fd);
-        return set_last_error(QMP_EINVAL, "timeout_ms must be -1, 0 or positive");
-    }
+    int rc = check_adopt_args(c, fd, timeout_ms);
+    if (rc) return rc;
     return guarded([&] { Error e = Hold(c)->connect_agent_fd(fd, timeout_ms); return e ? fail(e) : 0; });
 }
 

@@ -373,14 +373,7 @@ module LibQMP
     # Connects to the Unix socket path; with a block, yields the client and
     # closes it when the block ends, returning the block's value.
     def self.open(path, timeout: nil, **settings, &block)
-      c = connect_unix(path, timeout: timeout, **settings)
-      return c unless block
-
-      begin
-        yield c
-      ensure
-        c.close
-      end
+      yield_and_close(connect_unix(path, timeout: timeout, **settings), &block)
     end
 
     # Connects to a guest agent (qemu-ga) through the Unix socket path (the
@@ -388,15 +381,21 @@ module LibQMP
     # a block, yields the client and closes it when the block ends.
     # TimeoutError, naming the guest agent, when no agent answers.
     def self.open_agent(path, timeout: nil, **settings, &block)
-      c = connect_agent_unix(path, timeout: timeout, **settings)
-      return c unless block
+      yield_and_close(connect_agent_unix(path, timeout: timeout, **settings), &block)
+    end
+
+    # The block form of open and open_agent: the client itself without a
+    # block, else the block's value, the client closed however it ends.
+    def self.yield_and_close(client)
+      return client unless block_given?
 
       begin
-        yield c
+        yield client
       ensure
-        c.close
+        client.close
       end
     end
+    private_class_method :yield_and_close
 
     def self.connect_agent_unix(path, timeout: nil, **settings)
       connected(new(**settings)) { |c| c.connect_agent_unix(path, timeout: timeout) }
