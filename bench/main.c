@@ -72,11 +72,11 @@ enum {
     VRT_OFF, VRT_ON, VCPU_BA_BUILD, VCPU_BA, VCPU_DM_BUILD, VCPU_DM, SCHEMA_RAW, SCHEMA_LOAD,
     /* scale: per loop, a run of one client alone (the baseline) and one of the fleet */
 #define SCALE_ROWS(P) P##_STORM1, P##_STORM, P##_MEM, P##_RATE1, P##_RATE, P##_PACED1_P99, P##_PACED_P50, \
-        P##_PACED_P99, P##_FLOOD_P50, P##_FLOOD_P99, P##_RSS_FLOOD, P##_LEAK, P##_RSS_AFTER
+        P##_PACED_P99, P##_CPU_TICK, P##_RUNQ, P##_FLOOD_P50, P##_FLOOD_P99, P##_RSS_FLOOD, P##_LEAK, P##_RSS_AFTER
     SCALE_ROWS(SG), SCALE_ROWS(SE),
     SGO_STORM, SGO_MEM, SGO_RATE, SGO_PACED_P50, SGO_PACED_P99,
     SPY_STORM, SPY_MEM, SPY_RATE, SPY_PACED_P50, SPY_PACED_P99,
-    SQ_STORM1, SQ_STORM, SQ_MEM, SQ_RATE1, SQ_RATE, SQ_P99_1, SQ_P50, SQ_P99, SQ_FLOOD_P50, SQ_FLOOD_P99, SQ_LEAK,
+    SQ_STORM1, SQ_STORM, SQ_MEM, SQ_RATE1, SQ_RATE, SQ_P99_1, SQ_P50, SQ_P99, SQ_CPU_TICK, SQ_RUNQ, SQ_FLOOD_P50, SQ_FLOOD_P99, SQ_LEAK,
     NROWS
 };
 
@@ -129,6 +129,8 @@ static row_t rows[NROWS] = {
     [P##_PACED1_P99] = {"", "latency p99, one client alone, paced", "ms", T_NONE, 0, -1, 1, 1},                    \
     [P##_PACED_P50] = {"", "latency p50 send->handler, paced: every server 1 event / 100 ms, together", "ms", T_NONE, 0, -1, 1, 1}, \
     [P##_PACED_P99] = {"", "latency p99 send->handler, paced", "ms", T_ABS_MAX, 10.0, P##_PACED1_P99, 1, 1},       \
+    [P##_CPU_TICK] = {"", "CPU time of the loop thread per tick (schedstat)", "ms", T_NONE, 0, -1, 1, 1},       \
+    [P##_RUNQ] = {"", "run-queue wait of the loop thread per tick (schedstat)", "ms", T_NONE, 0, -1, 1, 1}, \
     [P##_FLOOD_P50] = {"", "latency p50 inside the flood (the backlog: see docs)", "ms", T_NONE, 0, -1, 1, 1},     \
     [P##_FLOOD_P99] = {"", "latency p99 inside the flood", "ms", T_NONE, 0, -1, 1, 1},                             \
     [P##_RSS_FLOOD] = {"", "RSS growth per client after the flood (event rings)", "KiB", T_NONE, 0, -1, 1, 1.0 / 1024}, \
@@ -154,6 +156,8 @@ static row_t rows[NROWS] = {
     [SQ_P99_1] = {"", "latency p99 (QEMU's event timestamp -> handler), one alone, paced", "ms", T_NONE, 0, -1, 1, 1},
     [SQ_P50] = {"", "latency p50, paced: a stop or cont to every QEMU at once, every 100 ms", "ms", T_NONE, 0, -1, 1, 1},
     [SQ_P99] = {"", "latency p99, paced", "ms", T_ABS_MAX, 10.0, SQ_P99_1, 1, 1},
+    [SQ_CPU_TICK] = {"", "CPU time of the loop thread per tick (schedstat)", "ms", T_NONE, 0, -1, 1, 1},
+    [SQ_RUNQ] = {"", "run-queue wait of the loop thread per tick (schedstat)", "ms", T_NONE, 0, -1, 1, 1},
     [SQ_FLOOD_P50] = {"", "latency p50 inside the fan-in (100 QEMUs busy on the machine's CPUs)", "ms", T_NONE, 0, -1, 1, 1},
     [SQ_FLOOD_P99] = {"", "latency p99 inside the fan-in", "ms", T_NONE, 0, -1, 1, 1},
     [SQ_LEAK] = {"", "leaked fds after freeing all clients", "fds", T_ABS_MAX, 0, -1, 1, 1},
@@ -239,7 +243,8 @@ typedef struct {
 #define FLEET_ROWS(P) {[SCALE_STORM] = P##_STORM, [SCALE_MEM] = P##_MEM, [SCALE_RATE] = P##_RATE, \
         [SCALE_PACED_P50] = P##_PACED_P50, [SCALE_PACED_P99] = P##_PACED_P99, [SCALE_FLOOD_P50] = P##_FLOOD_P50, \
         [SCALE_FLOOD_P99] = P##_FLOOD_P99, [SCALE_RSS_FLOOD] = P##_RSS_FLOOD, [SCALE_LEAK_FDS] = P##_LEAK, \
-        [SCALE_RSS_AFTER] = P##_RSS_AFTER}
+        [SCALE_RSS_AFTER] = P##_RSS_AFTER, [SCALE_RUNQ] = P##_RUNQ, \
+        [SCALE_CPU_TICK] = P##_CPU_TICK}
 #define PEER_ROWS(P) {[SCALE_STORM] = P##_STORM, [SCALE_MEM] = P##_MEM, [SCALE_RATE] = P##_RATE, \
         [SCALE_PACED_P50] = P##_PACED_P50, [SCALE_PACED_P99] = P##_PACED_P99}
 static const scale_run_t scale_runs[] = {
@@ -252,7 +257,8 @@ static const scale_run_t scale_runs[] = {
     {SQ_STORM1, 3, LOOP_GLIB, 1, {[SCALE_STORM] = SQ_STORM1, [SCALE_RATE] = SQ_RATE1, [SCALE_PACED_P99] = SQ_P99_1}},
     {SQ_STORM, 3, LOOP_GLIB, 0, {[SCALE_STORM] = SQ_STORM, [SCALE_MEM] = SQ_MEM, [SCALE_RATE] = SQ_RATE,
                                  [SCALE_PACED_P50] = SQ_P50, [SCALE_PACED_P99] = SQ_P99, [SCALE_FLOOD_P50] = SQ_FLOOD_P50,
-                                 [SCALE_FLOOD_P99] = SQ_FLOOD_P99, [SCALE_LEAK_FDS] = SQ_LEAK}},
+                                 [SCALE_FLOOD_P99] = SQ_FLOOD_P99, [SCALE_LEAK_FDS] = SQ_LEAK, [SCALE_RUNQ] = SQ_RUNQ,
+                                 [SCALE_CPU_TICK] = SQ_CPU_TICK}},
 };
 
 static const char *py_peer;     /* bench/python/scale_qmp.py */

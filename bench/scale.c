@@ -43,6 +43,15 @@ long open_fds(void) {
     return n - 1;  /* the directory's own fd */
 }
 
+void sched_ns(long long *on_cpu, long long *waiting) {
+    FILE *f = fopen("/proc/thread-self/schedstat", "r");
+    *on_cpu = *waiting = 0;
+    if (f) {
+        if (fscanf(f, "%lld %lld", on_cpu, waiting) != 2) *on_cpu = *waiting = 0;
+        fclose(f);
+    }
+}
+
 void lat_init(lat_t *l, long cap) {
     l->n = 0;
     l->cap = cap;
@@ -350,7 +359,12 @@ void scale_mock(const char *sock, enum loop_kind kind, long n, long flood_per_cl
     out[SCALE_RSS_FLOOD] = (double)(rss_bytes() - rss0) / (double)n;
 
     lat.n = 0;
+    long long cpu0, wait0, cpu1, wait1;
+    sched_ns(&cpu0, &wait0);
     if (fanin(f, ctl, &fi, paced_per_client, interval_us, s) < 0) goto out;
+    sched_ns(&cpu1, &wait1);
+    out[SCALE_RUNQ] = (double)(wait1 - wait0) / 1e6 / (double)paced_per_client;
+    out[SCALE_CPU_TICK] = (double)(cpu1 - cpu0) / 1e6 / (double)paced_per_client;
     out[SCALE_PACED_P50] = lat_pct(&lat, 50);
     out[SCALE_PACED_P99] = lat_pct(&lat, 99);
 

@@ -46,6 +46,8 @@ enum {
     SCALE_RSS_FLOOD,  /* bytes of RSS per client after the flood (the event rings) */
     SCALE_LEAK_FDS,   /* fds open after freeing the clients, minus before */
     SCALE_RSS_AFTER,  /* bytes of RSS after freeing the clients (and malloc_trim), minus before */
+    SCALE_RUNQ,       /* ms per paced tick the loop was runnable but waited for a CPU (schedstat) */
+    SCALE_CPU_TICK,   /* ms of CPU the loop used per paced tick (schedstat) */
     SCALE_NFIG
 };
 typedef struct {
@@ -82,6 +84,8 @@ void scale_qemu(qemu_fleet_t *q, enum loop_kind kind, long n, long events_per_cl
                 long interval_us, scale_sample_t *r);
 
 long open_fds(void);
+/* ns this thread has run on a CPU and waited on a run queue (/proc/thread-self/schedstat), or 0. */
+void sched_ns(long long *on_cpu, long long *waiting);
 long long mono_ns(void);
 long long real_us(void);
 

@@ -147,6 +147,8 @@ void scale_qemu(qemu_fleet_t *q, enum loop_kind kind, long n, long events_per_cl
     /* Paced: every tick, one stop or cont to every QEMU at the same instant. */
     lat.n = 0;
     d.events = 0;
+    long long cpu0, wait0, cpu1, wait1;
+    sched_ns(&cpu0, &wait0);
     for (long tick = 0; tick < paced_ticks; tick++) {
         double due = now_s();
         for (long i = 0; i < n; i++) {
@@ -161,6 +163,9 @@ void scale_qemu(qemu_fleet_t *q, enum loop_kind kind, long n, long events_per_cl
         long never = 0;
         fleet_run_until(f, &never, 1, due + interval_us / 1e6 - now_s());
     }
+    sched_ns(&cpu1, &wait1);
+    out[SCALE_RUNQ] = (double)(wait1 - wait0) / 1e6 / (double)paced_ticks;
+    out[SCALE_CPU_TICK] = (double)(cpu1 - cpu0) / 1e6 / (double)paced_ticks;
     out[SCALE_PACED_P50] = lat_pct(&lat, 50);
     out[SCALE_PACED_P99] = lat_pct(&lat, 99);
 
