@@ -262,7 +262,9 @@ static const scale_run_t scale_runs[] = {
 };
 
 static const char *py_peer;     /* bench/python/scale_qmp.py */
-static qemu_fleet_t qemus;
+static const char *qemus_bin;
+static qemu_fleet_t qemus;      /* started at the first scale-qemu row, stopped at the end */
+static int qemus_tried;
 static char qemus_error[200];
 
 static void scale_job(void *arg, sample_t *s) {
@@ -285,6 +287,14 @@ static int scale_measure(int row) {
     if (!run) return 0;
     scale_sample_t r;
     memset(&r, 0, sizeof r);
+    if (run->what == 3 && !qemus_tried) {
+        qemus_tried = 1;
+        double t0 = now_s();
+        raise_fd_limit();
+        if (qemu_fleet_start(&qemus, qemus_bin, counts.qemus, qemus_error, sizeof qemus_error) == 0 &&
+            getenv("QMP_BENCH_VERBOSE"))
+            fprintf(stderr, "%ld QEMUs started in %.1fs\n", counts.qemus, now_s() - t0);
+    }
     if (run->what == 3 && qemus.n == 0) sample_fail(&r.s, "%s", qemus_error);
     else if (run->what == 1 || run->what == 2)
         scale_peer(run->what == 1 ? go_bin : py_peer, run->what == 2, mock.sock, counts.fleet, counts.fleet_flood,
@@ -486,14 +496,7 @@ int main(int argc, char **argv) {
     static char py_path[PATH_MAX + 64];
     snprintf(py_path, sizeof py_path, "%s/../python/scale_qmp.py", BENCH_DATA_DIR);
     py_peer = py_path;
-    /* The QEMUs of the scale-qemu rows, only when they are wanted. */
-    double tq = now_s();
-    if (selected(SQ_STORM) || selected(SQ_STORM1)) {
-        raise_fd_limit();
-        if (qemu_fleet_start(&qemus, qemu_bin, counts.qemus, qemus_error, sizeof qemus_error) == 0 &&
-            getenv("QMP_BENCH_VERBOSE"))
-            fprintf(stderr, "%ld QEMUs started in %.1fs\n", counts.qemus, now_s() - tq);
-    }
+    qemus_bin = qemu_bin;
 
     print_machine();
     printf("counts: round trip %ld calls, pipelined %ld calls (go-qemu %ld), big reply %ld calls, "
