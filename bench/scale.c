@@ -96,7 +96,7 @@ struct fleet {
     GMainContext *ctx;
     int epfd;
     double earliest;  /* no member's timer is due before this (may be early: then a scan finds none) */
-    long connected, failed;
+    long connected, failed, settled;  /* settled: connected + failed */
     char why[160];
 };
 
@@ -209,6 +209,7 @@ int fleet_run_until(fleet_t *f, const long *counter, long target, double timeout
 static void on_connected(qmp_client *c, int status, void *user_data) {
     (void)c;
     fleet_t *f = user_data;
+    f->settled++;
     if (status == 0) {
         f->connected++;
     } else {
@@ -218,7 +219,6 @@ static void on_connected(qmp_client *c, int status, void *user_data) {
 }
 
 double fleet_connect(fleet_t *f, const char *const *socks, long nsocks, sample_t *s) {
-    long done = 0;
     double t0 = now_s();
     for (long i = 0; i < f->n; i++) {
         if (qmp_client_connect_unix_async(f->m[i].c, socks[nsocks == 1 ? 0 : i], 30000, on_connected, f, NULL) < 0) {
@@ -226,10 +226,7 @@ double fleet_connect(fleet_t *f, const char *const *socks, long nsocks, sample_t
             return -1;
         }
     }
-    while (done < f->n) {
-        if (fleet_run_until(f, &f->connected, f->n - f->failed, 60) < 0) break;
-        done = f->connected + f->failed;
-    }
+    fleet_run_until(f, &f->settled, f->n, 60);
     double t = now_s() - t0;
     if (f->failed || f->connected < f->n) {
         sample_fail(s, "%ld of %ld connected: %s", f->connected, f->n, f->why[0] ? f->why : "timed out");
