@@ -1,6 +1,8 @@
 // Sockets: the one place that makes system calls on the connection.
-// Every fd made here is non-blocking and close-on-exec; every send uses
-// MSG_NOSIGNAL; EINTR is retried here and nowhere else.
+// Every fd made here is close-on-exec; every send uses MSG_NOSIGNAL, and
+// every read and write MSG_DONTWAIT but a direct read (below), so a client's
+// socket never blocks where it should not, whatever its mode; EINTR is
+// retried here and nowhere else.
 #pragma once
 
 #include <sys/uio.h>
