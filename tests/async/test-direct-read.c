@@ -48,29 +48,41 @@ static void *next_symbol(const char *name)
 
 static int watched(int fd) { return fd >= 0 && fd == atomic_load(&watched_fd); }
 
+/* Resolved before main() (or at the first call, if a library's constructor
+   makes one), so that no two threads race to set them. */
+static ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
+static ssize_t (*real_recv)(int, void *, size_t, int);
+static int (*real_poll)(struct pollfd *, nfds_t, int);
+
+static void resolve_real_calls(void) __attribute__((constructor));
+
+static void resolve_real_calls(void)
+{
+    real_sendmsg = (ssize_t (*)(int, const struct msghdr *, int))next_symbol("sendmsg");
+    real_recv = (ssize_t (*)(int, void *, size_t, int))next_symbol("recv");
+    real_poll = (int (*)(struct pollfd *, nfds_t, int))next_symbol("poll");
+}
+
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    static ssize_t (*real)(int, const struct msghdr *, int);
-    if (!real) real = (ssize_t (*)(int, const struct msghdr *, int))next_symbol("sendmsg");
+    if (!real_sendmsg) resolve_real_calls();
     if (watched(fd)) atomic_fetch_add(&n_send, 1);
-    return real(fd, msg, flags);
+    return real_sendmsg(fd, msg, flags);
 }
 
 ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-    static ssize_t (*real)(int, void *, size_t, int);
-    if (!real) real = (ssize_t (*)(int, void *, size_t, int))next_symbol("recv");
+    if (!real_recv) resolve_real_calls();
     if (watched(fd)) atomic_fetch_add(&n_recv, 1);
-    return real(fd, buf, len, flags);
+    return real_recv(fd, buf, len, flags);
 }
 
 int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
-    static int (*real)(struct pollfd *, nfds_t, int);
-    if (!real) real = (int (*)(struct pollfd *, nfds_t, int))next_symbol("poll");
+    if (!real_poll) resolve_real_calls();
     for (nfds_t i = 0; i < n; i++)
         if (watched(fds[i].fd)) atomic_fetch_add(&n_poll, 1);
-    return real(fds, n, timeout);
+    return real_poll(fds, n, timeout);
 }
 
 static void reset_counts(qmp_client *c)
