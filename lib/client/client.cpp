@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <pthread.h>
 
+#include "common/probes.h"
 #include "protocol/command.h"
 #include "protocol/match.h"
 #include "schema/schema.h"
@@ -100,6 +101,7 @@ struct Client::Call {
     void *user_data = nullptr;
     qmp_destroy_fn destroy = nullptr;
     transport::OwnedFds fds;  // copies of the caller's, until the command's first byte is sent
+    uint64_t submitted_ns = 0;  // for the reply__route probe's latency; taken only while it is traced
 
     ~Call() {
         if (destroy) destroy(user_data);
@@ -654,6 +656,8 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
         throw;
     }
     call->id = id;
+    if (LIBQMP_PROBE_ENABLED(reply__route)) call->submitted_ns = probes::now_ns();
+    LIBQMP_PROBE4(command__send, this, id, call->name.c_str(), command.size());
     if (call->async) dispatch_reserve_++;
     // A command sent from a callback waits for the callbacks of the same
     // read to finish, then goes out with the others (dispatch() flushes).
@@ -713,6 +717,7 @@ Error Client::execute(const std::string &command, const std::string &name, const
     if (e) return e;
     run_until(lk, [&] { return call->done; }, dl);
     if (!call->done) {
+        LIBQMP_PROBE3(timeout, this, call->id, name.c_str());
         session_.abandon(call->id);
         if (calls_.erase(call->id) && !call->grace.infinite()) graced_--;
         if (session_.agent())
@@ -1528,12 +1533,15 @@ void Client::apply(protocol::Session::Effects &fx) {
         auto it = calls_.find(c.id);
         if (it == calls_.end()) continue;
         auto call = it->second;
+        LIBQMP_PROBE4(reply__route, this, c.id, c.error.code,
+                      LIBQMP_PROBE_ENABLED(reply__route) ? probes::since_ns(call->submitted_ns) : 0);
         finish_call(call, std::move(c.error), std::move(c.reply));  // may throw: the call stays in calls_
         calls_.erase(it);
         if (call->async && !call->deadline.infinite()) timed_async_--;
         if (!call->grace.infinite()) graced_--;
     }
     for (auto &ev : fx.events) {
+        LIBQMP_PROBE3(event__dispatch, this, ev->name().c_str(), ev->seq());
         for (Waiter *w : waiters_)
             if (!w->found && w->matches(*ev)) w->found = ev;
         if (!handlers_.empty()) queue(Dispatch{Dispatch::Kind::Event, nullptr, ev, nullptr, 0});
@@ -1625,6 +1633,7 @@ void Client::expire_calls_locked() {
     for (const auto &kv : calls_)
         if (kv.second->async && kv.second->deadline.expired()) due.push_back(kv.second);
     for (auto &call : due) {
+        LIBQMP_PROBE3(timeout, this, call->id, call->name.c_str());
         session_.abandon(call->id);
         calls_.erase(call->id);
         timed_async_--;
@@ -1694,6 +1703,7 @@ void Client::let_go_of_polled_locked() noexcept {
 
 void Client::teardown(const Error &why, int close_reason) {
     if (fd_ < 0) return;
+    LIBQMP_PROBE3(close, this, close_reason, why.message.c_str());
     conn_gen_++;
     if (schema_) {
         schema_->unref();  // immutable and reference counted: no callback can be using ours
