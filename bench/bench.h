@@ -21,6 +21,8 @@ void raise_fd_limit(void);
 
 /* Runs fn(arg, s) in a child process, so memory figures start clean. */
 void in_child(void (*fn)(void *arg, sample_t *s), void *arg, sample_t *s);
+/* The same for a result of size bytes that starts with its sample_t (the error). */
+void in_child_sized(void (*fn)(void *arg, sample_t *s), void *arg, sample_t *s, size_t size);
 
 /* The raw baseline (raw.c): blocking socket, one write(), json_loadb per reply. */
 void raw_round_trip(const char *sock, long count, sample_t *s);      /* us per call */
@@ -56,6 +58,9 @@ typedef struct {
 } server_t;
 int mock_start(server_t *m, const char *mock_bin, const char *schema);
 int qemu_start(server_t *q, const char *qemu_bin);
+/* qemu_start in two steps, for starting many at once. */
+int qemu_spawn(server_t *q, const char *qemu_bin);
+int qemu_wait_ready(server_t *q, double timeout_s);
 void server_stop(server_t *srv);
 void go_sample(const char *go_bin, const char *sock, const char *workload, long count, sample_t *s);
 

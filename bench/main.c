@@ -2,9 +2,11 @@
  * qmp-bench: the benchmarks in one run and one table.
  *
  *   qmp-bench [--quick] [--reps N] [--mock PATH] [--go PATH] [--schema PATH] [--qemu BIN]
- *             [--only rt|pipe|big|flood|qemu|clients|schema] [--client TEXT]
+ *             [--only rt|pipe|big|flood|qemu|clients|schema|scale|scale-qemu] [--client TEXT]
  *
- * (The "schema" rows measure command validation and schema loading.)
+ * (The "schema" rows measure command validation and schema loading; "scale"
+ * many monitors in one process against the mock, the peers and real QEMU,
+ * "scale-qemu" only the real QEMU part: bench/scale.c, bench/scale_qemu.c.)
  *
  * Starts the mock (qmp-mock) and a real `qemu-system-x86_64 -M none`, then
  * measures every workload with the raw C baseline, libqmp through each path
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "scale.h"
 
 #ifndef BENCH_DATA_DIR
 #define BENCH_DATA_DIR "bench/data"
@@ -32,10 +35,14 @@
 typedef struct {
     long rt, pipe, big, flood, qemu_rt, clients, validate;
     int reps;
+    /* many monitors: clients, flood and paced events per client, the pacing, QEMUs, events per QEMU */
+    long fleet, fleet_flood, fleet_paced, pace_us, qemus, qemu_events;
 } counts_t;
 
-static const counts_t full_counts = {20000, 200000, 100, 1000000, 3000, 1000, 200000, 5};
-static const counts_t quick_counts = {200, 2000, 3, 5000, 50, 50, 2000, 1};
+static const counts_t full_counts = {20000, 200000, 100, 1000000, 3000, 1000, 200000, 5,
+                                     1000, 300, 10, 100000, 100, 40};
+static const counts_t quick_counts = {200, 2000, 3, 5000, 50, 50, 2000, 1,
+                                      50, 100, 10, 10000, 2, 10};
 
 enum target_kind { T_NONE, T_RATIO_MAX, T_RATIO_MIN, T_ABS_MAX };
 
@@ -64,6 +71,13 @@ enum {
     QRT_RAW, QRT_JSON, QRT_STR, QRT_GO,
     CLI_LIB, CLI_GO,
     VRT_OFF, VRT_ON, VCPU_BA_BUILD, VCPU_BA, VCPU_DM_BUILD, VCPU_DM, SCHEMA_RAW, SCHEMA_LOAD,
+    /* scale: per loop, a run of one client alone (the baseline) and one of the fleet */
+#define SCALE_ROWS(P) P##_STORM1, P##_STORM, P##_MEM, P##_RATE1, P##_RATE, P##_PACED1_P99, P##_PACED_P50, \
+        P##_PACED_P99, P##_CPU_TICK, P##_RUNQ, P##_FLOOD_P50, P##_FLOOD_P99, P##_RSS_FLOOD, P##_LEAK, P##_RSS_AFTER
+    SCALE_ROWS(SG), SCALE_ROWS(SE),
+    SGO_STORM, SGO_MEM, SGO_RATE, SGO_PACED_P50, SGO_PACED_P99,
+    SPY_STORM, SPY_MEM, SPY_RATE, SPY_PACED_P50, SPY_PACED_P99,
+    SQ_STORM1, SQ_STORM, SQ_MEM, SQ_RATE1, SQ_RATE, SQ_P99_1, SQ_P50, SQ_P99, SQ_CPU_TICK, SQ_RUNQ, SQ_FLOOD_P50, SQ_FLOOD_P99, SQ_LEAK,
     NROWS
 };
 
@@ -106,6 +120,48 @@ static row_t rows[NROWS] = {
     [VCPU_DM] = {"", "building + qmp_schema_validate", "us", T_RATIO_MAX, 2.0, VCPU_DM_BUILD, 0, 1},
     [SCHEMA_RAW] = {"schema load, once per connection (207 KB)", "raw C: query-qmp-schema + json_loadb", "ms", T_NONE, 0, -1, 0, 1},
     [SCHEMA_LOAD] = {"", "libqmp: execute_str + qmp_schema_new_str", "ms", T_RATIO_MAX, 1.0, SCHEMA_RAW, 0, 1},
+#define SCALE_ROW_DEFS(P, LOOP)                                                                                     \
+    [P##_STORM1] = {"1,000 clients vs mock, " LOOP, "connect: one client alone (connect_unix_async)", "ms", T_NONE, 0, -1, 0, 1}, \
+    [P##_STORM] = {"", "connect storm: 1,000 at once, from cold", "ms", T_NONE, 0, P##_STORM1, 0, 1},            \
+    [P##_MEM] = {"", "memory per idle client (RSS growth / 1,000)", "KiB", T_ABS_MAX, 8.0, -1, 1, 1.0 / 1024},      \
+    [P##_RATE1] = {"", "fan-in: one client alone, its flood as big as all 1,000", "events/s", T_NONE, 0, -1, 1, 1}, \
+    [P##_RATE] = {"", "fan-in: 1,000 servers flooding at once, handlers read the data", "events/s", T_RATIO_MIN, 0.8, \
+                  P##_RATE1, 1, 1},                                                                                 \
+    [P##_PACED1_P99] = {"", "latency p99, one client alone, paced", "ms", T_NONE, 0, -1, 1, 1},                    \
+    [P##_PACED_P50] = {"", "latency p50 send->handler, paced: every server 1 event / 100 ms, together", "ms", T_NONE, 0, -1, 1, 1}, \
+    [P##_PACED_P99] = {"", "latency p99 send->handler, paced", "ms", T_ABS_MAX, 10.0, P##_PACED1_P99, 1, 1},       \
+    [P##_CPU_TICK] = {"", "CPU time of the loop thread per tick (schedstat)", "ms", T_NONE, 0, -1, 1, 1},       \
+    [P##_RUNQ] = {"", "run-queue wait of the loop thread per tick (schedstat)", "ms", T_NONE, 0, -1, 1, 1}, \
+    [P##_FLOOD_P50] = {"", "latency p50 inside the flood (the backlog: see docs)", "ms", T_NONE, 0, -1, 1, 1},     \
+    [P##_FLOOD_P99] = {"", "latency p99 inside the flood", "ms", T_NONE, 0, -1, 1, 1},                             \
+    [P##_RSS_FLOOD] = {"", "RSS growth per client after the flood (event rings)", "KiB", T_NONE, 0, -1, 1, 1.0 / 1024}, \
+    [P##_LEAK] = {"", "leaked fds after freeing all clients", "fds", T_ABS_MAX, 0, -1, 1, 1},                      \
+    [P##_RSS_AFTER] = {"", "RSS growth left after freeing all (after malloc_trim)", "MiB", T_NONE, 0, -1, 1, MIB}
+    SCALE_ROW_DEFS(SG, "one GMainContext"),
+    SCALE_ROW_DEFS(SE, "one epoll loop (told by the loop callbacks)"),
+    [SGO_STORM] = {"peers vs mock, 1,000 clients", "go-qemu: connect storm (a goroutine per SocketMonitor)", "ms", T_NONE, 0, SE_STORM, 0, 1},
+    [SGO_MEM] = {"", "go-qemu: memory per idle monitor", "KiB", T_NONE, 0, -1, 1, 1.0 / 1024},
+    [SGO_RATE] = {"", "go-qemu: fan-in (vs libqmp's one client alone, epoll)", "events/s", T_NONE, 0, SE_RATE1, 1, 1},
+    [SGO_PACED_P50] = {"", "go-qemu: latency p50, paced", "ms", T_NONE, 0, -1, 1, 1},
+    [SGO_PACED_P99] = {"", "go-qemu: latency p99, paced", "ms", T_NONE, 0, -1, 1, 1},
+    [SPY_STORM] = {"", "qemu.qmp (one asyncio loop): connect storm", "ms", T_NONE, 0, SE_STORM, 0, 1},
+    [SPY_MEM] = {"", "qemu.qmp: memory per idle client", "KiB", T_NONE, 0, -1, 1, 1.0 / 1024},
+    [SPY_RATE] = {"", "qemu.qmp: fan-in (vs libqmp's one client alone, epoll)", "events/s", T_NONE, 0, SE_RATE1, 1, 1},
+    [SPY_PACED_P50] = {"", "qemu.qmp: latency p50, paced", "ms", T_NONE, 0, -1, 1, 1},
+    [SPY_PACED_P99] = {"", "qemu.qmp: latency p99, paced", "ms", T_NONE, 0, -1, 1, 1},
+    [SQ_STORM1] = {"100 real QEMUs (-M none), one GMainContext", "connect: one client alone", "ms", T_NONE, 0, -1, 0, 1},
+    [SQ_STORM] = {"", "connect storm: 100 at once, from cold", "ms", T_NONE, 0, SQ_STORM1, 0, 1},
+    [SQ_MEM] = {"", "memory per idle client (RSS growth / 100)", "KiB", T_ABS_MAX, 8.0, -1, 1, 1.0 / 1024},
+    [SQ_RATE1] = {"", "fan-in: one client alone, stop/cont (STOP/RESUME events)", "events/s", T_NONE, 0, -1, 1, 1},
+    [SQ_RATE] = {"", "fan-in: 100 clients at once, stop/cont each", "events/s", T_RATIO_MIN, 0.8, SQ_RATE1, 1, 1},
+    [SQ_P99_1] = {"", "latency p99 (QEMU's event timestamp -> handler), one alone, paced", "ms", T_NONE, 0, -1, 1, 1},
+    [SQ_P50] = {"", "latency p50, paced: a stop or cont to every QEMU at once, every 100 ms", "ms", T_NONE, 0, -1, 1, 1},
+    [SQ_P99] = {"", "latency p99, paced", "ms", T_ABS_MAX, 10.0, SQ_P99_1, 1, 1},
+    [SQ_CPU_TICK] = {"", "CPU time of the loop thread per tick (schedstat)", "ms", T_NONE, 0, -1, 1, 1},
+    [SQ_RUNQ] = {"", "run-queue wait of the loop thread per tick (schedstat)", "ms", T_NONE, 0, -1, 1, 1},
+    [SQ_FLOOD_P50] = {"", "latency p50 inside the fan-in (100 QEMUs busy on the machine's CPUs)", "ms", T_NONE, 0, -1, 1, 1},
+    [SQ_FLOOD_P99] = {"", "latency p99 inside the fan-in", "ms", T_NONE, 0, -1, 1, 1},
+    [SQ_LEAK] = {"", "leaked fds after freeing all clients", "fds", T_ABS_MAX, 0, -1, 1, 1},
 };
 
 static counts_t counts;
@@ -172,6 +228,88 @@ static void measure(int row, sample_t *s) {
     }
 }
 
+static void record(int row, const sample_t *s);
+
+/* --- many monitors: one run gives many rows ------------------------------------------------ */
+
+typedef struct {
+    int primary;       /* the row whose turn starts the run */
+    int what;          /* 0 mock fleet, 1 go-qemu, 2 qemu.qmp, 3 QEMU fleet */
+    enum loop_kind kind;
+    int alone;         /* one client alone: the baseline */
+    int rows[SCALE_NFIG];  /* the row of each figure, or 0 (not shown) */
+} scale_run_t;
+
+#define ALONE_ROWS(P) {[SCALE_STORM] = P##_STORM1, [SCALE_RATE] = P##_RATE1, [SCALE_PACED_P99] = P##_PACED1_P99}
+#define FLEET_ROWS(P) {[SCALE_STORM] = P##_STORM, [SCALE_MEM] = P##_MEM, [SCALE_RATE] = P##_RATE, \
+        [SCALE_PACED_P50] = P##_PACED_P50, [SCALE_PACED_P99] = P##_PACED_P99, [SCALE_FLOOD_P50] = P##_FLOOD_P50, \
+        [SCALE_FLOOD_P99] = P##_FLOOD_P99, [SCALE_RSS_FLOOD] = P##_RSS_FLOOD, [SCALE_LEAK_FDS] = P##_LEAK, \
+        [SCALE_RSS_AFTER] = P##_RSS_AFTER, [SCALE_RUNQ] = P##_RUNQ, \
+        [SCALE_CPU_TICK] = P##_CPU_TICK}
+#define PEER_ROWS(P) {[SCALE_STORM] = P##_STORM, [SCALE_MEM] = P##_MEM, [SCALE_RATE] = P##_RATE, \
+        [SCALE_PACED_P50] = P##_PACED_P50, [SCALE_PACED_P99] = P##_PACED_P99}
+static const scale_run_t scale_runs[] = {
+    {SG_STORM1, 0, LOOP_GLIB, 1, ALONE_ROWS(SG)},
+    {SG_STORM, 0, LOOP_GLIB, 0, FLEET_ROWS(SG)},
+    {SE_STORM1, 0, LOOP_EPOLL, 1, ALONE_ROWS(SE)},
+    {SE_STORM, 0, LOOP_EPOLL, 0, FLEET_ROWS(SE)},
+    {SGO_STORM, 1, LOOP_EPOLL, 0, PEER_ROWS(SGO)},
+    {SPY_STORM, 2, LOOP_EPOLL, 0, PEER_ROWS(SPY)},
+    {SQ_STORM1, 3, LOOP_GLIB, 1, {[SCALE_STORM] = SQ_STORM1, [SCALE_RATE] = SQ_RATE1, [SCALE_PACED_P99] = SQ_P99_1}},
+    {SQ_STORM, 3, LOOP_GLIB, 0, {[SCALE_STORM] = SQ_STORM, [SCALE_MEM] = SQ_MEM, [SCALE_RATE] = SQ_RATE,
+                                 [SCALE_PACED_P50] = SQ_P50, [SCALE_PACED_P99] = SQ_P99, [SCALE_FLOOD_P50] = SQ_FLOOD_P50,
+                                 [SCALE_FLOOD_P99] = SQ_FLOOD_P99, [SCALE_LEAK_FDS] = SQ_LEAK, [SCALE_RUNQ] = SQ_RUNQ,
+                                 [SCALE_CPU_TICK] = SQ_CPU_TICK}},
+};
+
+static const char *py_peer;     /* bench/python/scale_qmp.py */
+static const char *qemus_bin;
+static qemu_fleet_t qemus;      /* started at the first scale-qemu row, stopped at the end */
+static int qemus_tried;
+static char qemus_error[200];
+
+static void scale_job(void *arg, sample_t *s) {
+    const scale_run_t *run = arg;
+    scale_sample_t *r = (scale_sample_t *)s;
+    if (run->what == 0) {
+        long n = run->alone ? 1 : counts.fleet;
+        long flood = run->alone ? counts.fleet * counts.fleet_flood : counts.fleet_flood;
+        scale_mock(mock.sock, run->kind, n, flood, counts.fleet_paced, counts.pace_us, r);
+    } else {
+        scale_qemu(&qemus, run->kind, run->alone ? 1 : qemus.n,
+                   run->alone ? qemus.n * counts.qemu_events : counts.qemu_events, counts.fleet_paced, counts.pace_us, r);
+    }
+}
+
+static int scale_measure(int row) {
+    const scale_run_t *run = NULL;
+    for (size_t i = 0; i < sizeof scale_runs / sizeof scale_runs[0]; i++)
+        if (scale_runs[i].primary == row) run = &scale_runs[i];
+    if (!run) return 0;
+    scale_sample_t r;
+    memset(&r, 0, sizeof r);
+    if (run->what == 3 && !qemus_tried) {
+        qemus_tried = 1;
+        double t0 = now_s();
+        raise_fd_limit();
+        if (qemu_fleet_start(&qemus, qemus_bin, counts.qemus, qemus_error, sizeof qemus_error) == 0 &&
+            getenv("QMP_BENCH_VERBOSE"))
+            fprintf(stderr, "%ld QEMUs started in %.1fs\n", counts.qemus, now_s() - t0);
+    }
+    if (run->what == 3 && qemus.n == 0) sample_fail(&r.s, "%s", qemus_error);
+    else if (run->what == 1 || run->what == 2)
+        scale_peer(run->what == 1 ? go_bin : py_peer, run->what == 2, mock.sock, counts.fleet, counts.fleet_flood,
+                   counts.fleet_paced, counts.pace_us, &r);
+    else in_child_sized(scale_job, (void *)run, &r.s, sizeof r);
+    for (int k = 0; k < SCALE_NFIG; k++) {
+        if (!run->rows[k]) continue;
+        sample_t d = r.s;
+        d.value = r.fig[k];
+        record(run->rows[k], &d);
+    }
+    return 1;
+}
+
 static void record(int row, const sample_t *s) {
     row_t *r = &rows[row];
     if (s->error[0]) {
@@ -203,7 +341,7 @@ static const struct {
 } groups[] = {
     {"rt", RT_RAW, RT_GO}, {"pipe", PIPE_RAW, PIPE_GO}, {"big", BIG_RAW, BIG_GO},
     {"flood", FLOOD_RAW, RSS_GO}, {"qemu", QRT_RAW, QRT_GO}, {"clients", CLI_LIB, CLI_GO},
-    {"schema", VRT_OFF, SCHEMA_LOAD},
+    {"schema", VRT_OFF, SCHEMA_LOAD}, {"scale", SG_STORM1, SQ_LEAK}, {"scale-qemu", SQ_STORM1, SQ_LEAK},
 };
 
 static int selected(int row) {
@@ -219,6 +357,12 @@ static void one_repetition(int rep) {
         if (rows[row].derived || !selected(row)) continue;
         sample_t s = {0};
         double t0 = now_s();
+        if (scale_measure(row)) {
+            if (getenv("QMP_BENCH_VERBOSE"))
+                fprintf(stderr, "rep %d %-40s %-42s (%.1fs)\n", rep + 1, rows[row].workload, rows[row].client,
+                        now_s() - t0);
+            continue;
+        }
         measure(row, &s);
         record(row, &s);
         if (getenv("QMP_BENCH_VERBOSE"))
@@ -337,7 +481,7 @@ int main(int argc, char **argv) {
         else {
             fprintf(stderr, "usage: qmp-bench [--quick] [--reps N] [--mock PATH] [--go PATH] "
                             "[--schema PATH] [--qemu BIN]\n"
-                            "                 [--only rt|pipe|big|flood|qemu|clients|schema] [--client TEXT]\n");
+                            "                 [--only rt|pipe|big|flood|qemu|clients|schema|scale|scale-qemu] [--client TEXT]\n");
             return 2;
         }
     }
@@ -350,22 +494,31 @@ int main(int argc, char **argv) {
     }
     qemu_up = qemu_start(&qemu, qemu_bin) == 0;
     if (!qemu_up) snprintf(qemu_error, sizeof qemu_error, "could not start %s -M none", qemu_bin);
+    static char py_path[PATH_MAX + 64];
+    snprintf(py_path, sizeof py_path, "%s/../python/scale_qmp.py", BENCH_DATA_DIR);
+    py_peer = py_path;
+    qemus_bin = qemu_bin;
 
     print_machine();
     printf("counts: round trip %ld calls, pipelined %ld calls (go-qemu %ld), big reply %ld calls, "
-           "flood %ld events, QEMU round trip %ld calls, %ld idle clients; median of %d repetition%s\n\n",
+           "flood %ld events, QEMU round trip %ld calls, %ld idle clients; median of %d repetition%s\n",
            counts.rt, counts.pipe, counts.pipe / 4, counts.big, counts.flood, counts.qemu_rt, counts.clients,
            counts.reps, counts.reps == 1 ? "" : "s");
+    printf("many monitors: %ld clients, fan-in %ld events each, paced %ld events each (one per %ld us), "
+           "%ld QEMUs with %ld events each; \"vs raw\" of these rows: vs the row of one client alone\n\n",
+           counts.fleet, counts.fleet_flood, counts.fleet_paced, counts.pace_us, counts.qemus, counts.qemu_events);
     fflush(stdout);
     for (int rep = 0; rep < counts.reps; rep++) one_repetition(rep);
     print_table();
 
     server_stop(&mock);
     server_stop(&qemu);
+    if (qemus.n) qemu_fleet_stop(&qemus);
     /* Everything libqmp and the raw client do must have worked; peers may fail. */
     int bad = 0;
     for (int i = 0; i < NROWS; i++) {
-        int peer = strstr(rows[i].client, "go-qemu") != NULL || (i >= QRT_RAW && i <= QRT_GO);
+        int peer = strstr(rows[i].client, "go-qemu") != NULL || strstr(rows[i].client, "qemu.qmp") != NULL ||
+                   (i >= QRT_RAW && i <= QRT_GO) || (i >= SQ_STORM1 && i <= SQ_LEAK);
         if (rows[i].error[0] && !peer && selected(i)) bad = 1;
     }
     return bad;

@@ -15,7 +15,17 @@
  *   blockdev-add,         {"return": {}} (for the validation benchmarks; the
  *   drive-mirror          mock checks nothing)
  *   bench-flood           {"arguments": {"count": N}}: {"return": {}}, then N
- *                         events BENCH, the last one named BENCH_END
+ *                         events BENCH, the last one named BENCH_END.  Options
+ *                         for the fan-in benchmarks (bench/scale.c):
+ *                         "stamp": true   each event's data has "t": the
+ *                                         CLOCK_MONOTONIC ns when it was made,
+ *                                         just before it is sent
+ *                         "armed": true   the flood waits for bench-start
+ *                         "interval-us": I  paced: one event every I us (all
+ *                                         paced connections on one timer, so
+ *                                         they send at the same instant)
+ *   bench-start           {"return": {}}; every armed flood, on every
+ *                         connection, starts now
  *   anything else         CommandNotFound
  *
  * Replies carry the command's "id" as sent (raw JSON text), last, as QEMU
@@ -37,13 +47,16 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define GREETING "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, " \
                  "\"package\": \"Debian 1:7.2+dfsg-7\"}, \"capabilities\": [\"oob\"]}}\r\n"
 #define STATUS_RETURN "{\"status\": \"running\", \"singlestep\": false, \"running\": true}"
 #define FLOOD_SLICE (256 * 1024)  /* output made ahead for a flood */
+#define STAMPED_SLICE (8 * 1024)  /* less when stamped, so a stamp is close to its send() */
 
 typedef struct {
     char *p;
@@ -55,11 +68,25 @@ typedef struct {
     buf_t in, out;
     uint64_t flood_left, flood_total;
     bool want_out;
+    bool stamp, armed, paced;
+    size_t slot;  /* index in conns */
 } conn_t;
 
 static const char *schema_value;  /* the "return" value of the captured reply */
 static size_t schema_len;
 static int epfd;
+static conn_t **conns;  /* every connection, for bench-start and the pacing timer */
+static size_t nconns, conns_cap;
+static int pace_fd = -1;   /* timerfd of the paced floods */
+static long pace_us;       /* its interval; 0: not running */
+static long pace_us_wanted; /* the interval of the paced floods bench-start starts */
+static char pace_marker;   /* epoll data of pace_fd */
+
+static uint64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
 
 static void die(const char *what) {
     perror(what);
@@ -167,20 +194,63 @@ static void reply_end(conn_t *c, const char *id, size_t idlen) {
     puts_(&c->out, "}\r\n");
 }
 
-/* Makes flood events until the output holds a slice or the flood is done. */
+/* Appends the next event of c's flood. */
+static void flood_event(conn_t *c) {
+    char ev[512], stamp[40] = "";
+    uint64_t n = c->flood_total - c->flood_left;
+    if (c->stamp) snprintf(stamp, sizeof stamp, ", \"t\": %llu", (unsigned long long)mono_ns());
+    int len = snprintf(ev, sizeof ev,
+                       "{\"timestamp\": {\"seconds\": %llu, \"microseconds\": %llu}, "
+                       "\"event\": \"%s\", \"data\": {\"device\": \"virtio-disk0\", "
+                       "\"path\": \"/machine/peripheral/virtio-disk0/virtio-backend\", \"n\": %llu%s}}\r\n",
+                       1700000000ULL + n / 1000000, (unsigned long long)(n % 1000000),
+                       c->flood_left == 1 ? "BENCH_END" : "BENCH", (unsigned long long)n, stamp);
+    put(&c->out, ev, (size_t)len);
+    c->flood_left--;
+}
+
+/* Makes flood events until the output holds a slice or the flood is done
+   (paced floods are made by the timer, armed ones wait for bench-start). */
 static void flood_fill(conn_t *c) {
-    char ev[512];
-    while (c->flood_left > 0 && c->out.len - c->out.head < FLOOD_SLICE) {
-        uint64_t n = c->flood_total - c->flood_left;
-        int len = snprintf(ev, sizeof ev,
-                           "{\"timestamp\": {\"seconds\": %llu, \"microseconds\": %llu}, "
-                           "\"event\": \"%s\", \"data\": {\"device\": \"virtio-disk0\", "
-                           "\"path\": \"/machine/peripheral/virtio-disk0/virtio-backend\", \"n\": %llu}}\r\n",
-                           1700000000ULL + n / 1000000, (unsigned long long)(n % 1000000),
-                           c->flood_left == 1 ? "BENCH_END" : "BENCH", (unsigned long long)n);
-        put(&c->out, ev, (size_t)len);
-        c->flood_left--;
+    if (c->armed || c->paced) return;
+    size_t slice = c->stamp ? STAMPED_SLICE : FLOOD_SLICE;
+    while (c->flood_left > 0 && c->out.len - c->out.head < slice) flood_event(c);
+}
+
+static bool flush_out(conn_t *c);
+static void drop(conn_t *c);
+static void set_want_out(conn_t *c, bool want);
+
+static void pace_set(long us) {
+    if (pace_fd < 0) {
+        pace_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (pace_fd < 0) die("timerfd_create");
+        struct epoll_event e = {.events = EPOLLIN, .data.ptr = &pace_marker};
+        if (epoll_ctl(epfd, EPOLL_CTL_ADD, pace_fd, &e) < 0) die("epoll_ctl");
     }
+    struct itimerspec it = {{us / 1000000, (us % 1000000) * 1000}, {us / 1000000, (us % 1000000) * 1000}};
+    if (us == 0) it.it_value.tv_nsec = it.it_interval.tv_nsec = 0;
+    if (timerfd_settime(pace_fd, 0, &it, NULL) < 0) die("timerfd_settime");
+    pace_us = us;
+}
+
+/* A tick: every running paced flood sends its next event now. */
+static void pace_tick(void) {
+    uint64_t ticks;
+    if (read(pace_fd, &ticks, sizeof ticks) < 0 && errno != EAGAIN) die("read timerfd");
+    bool any = false;
+    for (size_t i = 0; i < nconns;) {
+        conn_t *c = conns[i];
+        if (c->paced && !c->armed && c->flood_left > 0) {
+            flood_event(c);
+            any = true;
+            /* A client that is gone is dropped when epoll reports its hang-up
+               (it may be in the batch being handled). */
+            if (!flush_out(c)) c->flood_left = 0;
+        }
+        i++;
+    }
+    if (!any) pace_set(0);
 }
 
 static void command(conn_t *c, const char *s, size_t n) {
@@ -216,6 +286,29 @@ static void command(conn_t *c, const char *s, size_t n) {
         puts_(&c->out, "{}");
         reply_end(c, id, idlen);
         c->flood_total = c->flood_left = count ? strtoull(count, NULL, 10) : 0;
+        size_t l = 0;
+        const char *v = args ? member(args, arglen, "stamp", &l) : NULL;
+        c->stamp = v && l == 4 && memcmp(v, "true", 4) == 0;
+        v = args ? member(args, arglen, "armed", &l) : NULL;
+        c->armed = v && l == 4 && memcmp(v, "true", 4) == 0;
+        v = args ? member(args, arglen, "interval-us", &l) : NULL;
+        long us = v ? strtol(v, NULL, 10) : 0;
+        c->paced = us > 0;
+        if (c->paced && !c->armed && pace_us != us) pace_set(us);
+        if (c->paced) pace_us_wanted = us;
+    } else if (IS("bench-start")) {
+        reply_start(c);
+        puts_(&c->out, "{}");
+        reply_end(c, id, idlen);
+        bool paced = false;
+        for (size_t i = 0; i < nconns; i++) {
+            conn_t *o = conns[i];
+            if (!o->armed) continue;
+            o->armed = false;
+            paced |= o->paced;
+            if (o != c) set_want_out(o, true);  /* the loop fills and sends it (c is flushed by our caller) */
+        }
+        if (paced) pace_set(pace_us_wanted);
     } else {
         char msg[300];
         snprintf(msg, sizeof msg,
@@ -235,6 +328,8 @@ static void set_want_out(conn_t *c, bool want) {
 }
 
 static void drop(conn_t *c) {
+    conns[c->slot] = conns[--nconns];
+    conns[c->slot]->slot = c->slot;
     epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     free(c->in.p);
@@ -359,6 +454,10 @@ int main(int argc, char **argv) {
             die("epoll_wait");
         }
         for (int i = 0; i < n; i++) {
+            if (evs[i].data.ptr == &pace_marker) {
+                pace_tick();
+                continue;
+            }
             conn_t *c = evs[i].data.ptr;
             if (!c) {
                 int fd;
@@ -366,6 +465,13 @@ int main(int argc, char **argv) {
                     c = calloc(1, sizeof *c);
                     if (!c) die("calloc");
                     c->fd = fd;
+                    if (nconns == conns_cap) {
+                        conns_cap = conns_cap ? conns_cap * 2 : 1024;
+                        conns = realloc(conns, conns_cap * sizeof *conns);
+                        if (!conns) die("realloc");
+                    }
+                    c->slot = nconns;
+                    conns[nconns++] = c;
                     struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
                     if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e) < 0) die("epoll_ctl");
                     puts_(&c->out, GREETING);

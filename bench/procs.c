@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "scale.h"
 
 void sample_fail(sample_t *s, const char *fmt, ...) {
     if (s->error[0]) return;  /* the first reason is the one to report */
@@ -51,7 +52,7 @@ void raise_fd_limit(void) {
     }
 }
 
-void in_child(void (*fn)(void *arg, sample_t *s), void *arg, sample_t *s) {
+void in_child_sized(void (*fn)(void *arg, sample_t *s), void *arg, sample_t *s, size_t size) {
     int p[2];
     if (pipe(p) < 0) {
         sample_fail(s, "pipe: %s", strerror(errno));
@@ -61,21 +62,25 @@ void in_child(void (*fn)(void *arg, sample_t *s), void *arg, sample_t *s) {
     pid_t pid = fork();
     if (pid == 0) {
         close(p[0]);
-        sample_t r = {0};
-        fn(arg, &r);
-        ssize_t w = write(p[1], &r, sizeof r);
-        _exit(w == (ssize_t)sizeof r ? 0 : 1);
+        sample_t *r = calloc(1, size);
+        if (!r) _exit(1);
+        fn(arg, r);
+        ssize_t w = write(p[1], r, size);
+        _exit(w == (ssize_t)size ? 0 : 1);
     }
     close(p[1]);
-    sample_t r;
-    ssize_t n = pid < 0 ? -1 : read(p[0], &r, sizeof r);
+    sample_t *r = malloc(size);
+    ssize_t n = pid < 0 || !r ? -1 : read(p[0], r, size);
     close(p[0]);
     if (pid > 0) waitpid(pid, NULL, 0);
-    if (n == (ssize_t)sizeof r)
-        *s = r;
+    if (n == (ssize_t)size)
+        memcpy(s, r, size);
     else
         sample_fail(s, "the measuring child died");
+    free(r);
 }
+
+void in_child(void (*fn)(void *arg, sample_t *s), void *arg, sample_t *s) { in_child_sized(fn, arg, s, sizeof *s); }
 
 static int make_dir(server_t *srv, const char *name) {
     const char *tmp = getenv("TMPDIR");
@@ -123,7 +128,7 @@ static int can_connect(const char *path) {
     return ok;
 }
 
-int qemu_start(server_t *q, const char *qemu_bin) {
+int qemu_spawn(server_t *q, const char *qemu_bin) {
     memset(q, 0, sizeof *q);
     q->pid = -1;
     if (make_dir(q, "qmp.sock") < 0) return -1;
@@ -144,10 +149,15 @@ int qemu_start(server_t *q, const char *qemu_bin) {
         _exit(127);
     }
     q->pid = pid;
+    return pid < 0 ? -1 : 0;
+}
+
+int qemu_wait_ready(server_t *q, double timeout_s) {
     /* A probe connection costs QEMU one greeting; it accepts the next client once it is gone. */
-    for (int i = 0; i < 500; i++) {
+    double end = now_s() + timeout_s;
+    while (q->pid > 0 && now_s() < end) {
         if (can_connect(q->sock)) return 0;
-        if (waitpid(pid, NULL, WNOHANG) == pid) {
+        if (waitpid(q->pid, NULL, WNOHANG) == q->pid) {
             q->pid = -1;
             break;
         }
@@ -155,6 +165,14 @@ int qemu_start(server_t *q, const char *qemu_bin) {
     }
     server_stop(q);
     return -1;
+}
+
+int qemu_start(server_t *q, const char *qemu_bin) {
+    if (qemu_spawn(q, qemu_bin) < 0) {
+        server_stop(q);
+        return -1;
+    }
+    return qemu_wait_ready(q, 5);
 }
 
 void server_stop(server_t *srv) {
@@ -181,6 +199,34 @@ void go_sample(const char *go_bin, const char *sock, const char *workload, long 
         sample_fail(s, "no output from %s", go_bin);
     } else if (strncmp(line, "SAMPLE ", 7) == 0) {
         if (sscanf(line + 7, "%lf %lf", &s->value, &s->extra) < 1) sample_fail(s, "bad output: %s", line);
+    } else if (strncmp(line, "FAIL ", 5) == 0) {
+        line[strcspn(line, "\n")] = 0;
+        sample_fail(s, "%s", line + 5);
+    } else {
+        sample_fail(s, "bad output: %s", line);
+    }
+    if (f) pclose(f);
+}
+
+void scale_peer(const char *prog, int python, const char *sock, long clients, long flood, long paced, long interval_us,
+                scale_sample_t *r) {
+    sample_t *s = &r->s;
+    if (!prog || access(prog, python ? R_OK : X_OK) != 0) {
+        sample_fail(s, "not built (%s)", prog ? prog : "?");
+        return;
+    }
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "%s'%s' -socket '%s' -workload fanin -clients %ld -count %ld -paced %ld -interval %ld 2>&1",
+             python ? "/usr/bin/python3 " : "", prog, sock, clients, flood, paced, interval_us);
+    FILE *f = popen(cmd, "r");
+    char line[512] = "";
+    double *v = r->fig;
+    if (!f || !fgets(line, sizeof line, f)) {
+        sample_fail(s, "no output from %s", prog);
+    } else if (strncmp(line, "SCALE ", 6) == 0) {
+        if (sscanf(line + 6, "%lf %lf %lf %lf %lf %lf %lf", &v[SCALE_STORM], &v[SCALE_MEM], &v[SCALE_RATE],
+                   &v[SCALE_FLOOD_P50], &v[SCALE_FLOOD_P99], &v[SCALE_PACED_P50], &v[SCALE_PACED_P99]) != 7)
+            sample_fail(s, "bad output: %s", line);
     } else if (strncmp(line, "FAIL ", 5) == 0) {
         line[strcspn(line, "\n")] = 0;
         sample_fail(s, "%s", line + 5);

@@ -11,14 +11,16 @@ if [ "$rc" -ne 0 ]; then
 fi
 for want in '| workload | client | median |' 'round trip vs mock' 'throughput vs mock' 'big reply' \
             'event flood' 'RSS growth' 'round trip vs real QEMU' 'memory per idle connected client' \
-            'validation: round trip vs mock' 'validation alone, per command' 'schema load'; do
+            'validation: round trip vs mock' 'validation alone, per command' 'schema load' \
+            'clients vs mock, one GMainContext' 'clients vs mock, one epoll loop' 'peers vs mock' \
+            'real QEMUs (-M none), one GMainContext' 'leaked fds'; do
     if ! printf '%s\n' "$out" | grep -qF -- "$want"; then
         echo "quick-test: the table has no row for: $want" >&2
         exit 1
     fi
 done
 rows=$(printf '%s\n' "$out" | grep -c '^| ')
-if [ "$rows" -lt 35 ]; then
-    echo "quick-test: the table has $rows lines, expected 35 (the header and 34 rows)" >&2
+if [ "$rows" -lt 91 ]; then
+    echo "quick-test: the table has $rows lines, expected 91 (the header and 90 rows)" >&2
     exit 1
 fi

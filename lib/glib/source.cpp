@@ -13,6 +13,7 @@ struct ClientSource {
     client::Client *client;
     gpointer tag;
     int fd;
+    GIOCondition cond;  // what tag watches now
     gpointer wake_tag;  // the client's wakeup fd: other threads' changes wake the context
 };
 
@@ -30,15 +31,23 @@ client::Client *hold(ClientSource *s) {
 }
 
 // Watches the client's current fd (it changes when the client reconnects).
+// g_source_modify_unix_fd() wakes the context, so it is called only when
+// the condition changes: called from every prepare(), it made the context
+// spin (the wakeup it signals ends the poll() it prepares for).
 void track_fd(ClientSource *s, client::Client *c) {
     int fd = c->get_fd();
     if (fd != s->fd) {
         if (s->tag) g_source_remove_unix_fd(&s->base, s->tag);
         s->tag = nullptr;
         s->fd = fd;
-        if (fd >= 0) s->tag = g_source_add_unix_fd(&s->base, fd, wanted(0));
+        s->cond = wanted(0);
+        if (fd >= 0) s->tag = g_source_add_unix_fd(&s->base, fd, s->cond);
     }
-    if (s->tag) g_source_modify_unix_fd(&s->base, s->tag, wanted(c->get_events()));
+    GIOCondition cond = wanted(c->get_events());
+    if (s->tag && cond != s->cond) {
+        s->cond = cond;
+        g_source_modify_unix_fd(&s->base, s->tag, cond);
+    }
 }
 
 gboolean prepare(GSource *src, gint *timeout) {
@@ -104,8 +113,16 @@ public:
         src_->client = c;
         src_->tag = nullptr;
         src_->fd = -1;
+        src_->cond = wanted(0);
         src_->wake_tag = g_source_add_unix_fd(&src_->base, wake_fd, G_IO_IN);
         g_source_set_name(&src_->base, "libqmp client");
+        // GLib blocks a source that may not recurse while it dispatches it:
+        // it takes the source's fds out of the context's poll list and puts
+        // them back, each a walk of that list and a wakeup of the context,
+        // so with 1,000 clients every dispatch cost two O(n) list edits and
+        // a spurious iteration.  process() may be re-entered (a nested loop
+        // in a callback drives the connection like a nested sync call).
+        g_source_set_can_recurse(&src_->base, TRUE);
         g_source_attach(&src_->base, ctx_);
     }
 

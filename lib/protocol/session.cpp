@@ -206,7 +206,7 @@ void Session::abandon(uint64_t id) {
         return;
     }
     // Not a byte sent yet: drop it as if it never existed.
-    auto drop_from = [&](std::deque<Outgoing> &q) {
+    auto drop_from = [&](Fifo<Outgoing> &q) {
         for (auto o = q.begin(); o != q.end(); ++o) {
             if (o->id != id) continue;
             q.erase(o);

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -14,6 +13,7 @@
 #include <jansson.h>
 
 #include "common/error.h"
+#include "common/fifo.h"
 #include "protocol/event.h"
 #include "wire/message.h"
 
@@ -123,7 +123,7 @@ public:
 
     void set_ring_size(size_t n);
     uint64_t last_seq() const { return seq_; }
-    const std::deque<EventPtr> &ring() const { return ring_; }
+    const Fifo<EventPtr> &ring() const { return ring_; }
 
 private:
     struct Outgoing {
@@ -163,13 +163,13 @@ private:
     std::vector<std::string> offered_;
     std::vector<std::string> negotiated_;
 
-    std::deque<Outgoing> out_;   // to send, in order
-    std::deque<Outgoing> held_;  // in-band commands waiting for a free slot
+    Fifo<Outgoing> out_;   // to send, in order
+    Fifo<Outgoing> held_;  // in-band commands waiting for a free slot
     size_t inband_in_flight_ = 0;
     std::unordered_map<uint64_t, Pending> pending_;
-    std::deque<uint64_t> inband_on_wire_;  // in order: whom an id-less reply belongs to
+    Fifo<uint64_t> inband_on_wire_;  // in order: whom an id-less reply belongs to
 
-    std::deque<EventPtr> ring_;
+    Fifo<EventPtr> ring_;
     size_t ring_size_ = 1024;
     uint64_t seq_ = 0;
 };

@@ -3,7 +3,8 @@
  * run in the thread that runs the context; synchronous calls from other
  * threads wait for it to route their replies; detach and free are safe
  * from inside a callback; a synchronous call inside a callback drives
- * itself; with nobody running the context, a synchronous call drives itself.
+ * itself; with nobody running the context, a synchronous call drives itself;
+ * an idle client lets the context sleep.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -549,6 +550,46 @@ static void test_blocking_connect_while_attached(void **state)
     loop_thread_stop(&l);
 }
 
+/* An idle attached client lets the context sleep: each iteration waits in
+   poll() until something happens (here a 200 ms timer), it does not spin. */
+static gboolean on_timer_fired(gpointer user_data)
+{
+    *(int *)user_data = 1;
+    return G_SOURCE_REMOVE;
+}
+
+static void test_idle_context_sleeps(void **state)
+{
+    (void)state;
+    int fd;
+    peer *p = peer_new(&fd);
+    peer_handshake(p, 0, 0);
+    qmp_client *c = qmp_client_new();
+    assert_int_equal(qmp_client_connect_fd(c, fd, t_io_timeout_ms()), QMP_OK);
+    GMainContext *ctx = g_main_context_new();
+    assert_int_equal(qmp_client_attach(c, ctx), QMP_OK);
+    while (g_main_context_iteration(ctx, FALSE)) {}   /* whatever attaching left due */
+
+    int fired = 0, iterations = 0;
+    GSource *timer = g_timeout_source_new(200);
+    g_source_set_callback(timer, on_timer_fired, &fired, NULL);
+    g_source_attach(timer, ctx);
+    while (!fired && iterations < 1000) {
+        g_main_context_iteration(ctx, TRUE);
+        iterations++;
+    }
+    g_source_destroy(timer);
+    g_source_unref(timer);
+    assert_true(fired);
+    if (iterations > 5)
+        fail_msg("%d iterations of an idle context in 200 ms: the client's source keeps waking it", iterations);
+
+    peer_expect_close(p);
+    qmp_client_free(c);
+    g_main_context_unref(ctx);
+    assert_int_equal(peer_finish(p), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -562,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_timeouts_while_attached),
         cmocka_unit_test(test_connect_async_while_attached),
         cmocka_unit_test(test_blocking_connect_while_attached),
+        cmocka_unit_test(test_idle_context_sleeps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
