@@ -48,6 +48,15 @@ public:
         Error fatal;                     // set: the connection must end with this error
         bool became_ready = false;
         std::vector<std::string> notes;  // what was received but ignored, for the debug log
+
+        // Empty again, keeping the vectors' room for the next message.
+        void clear() noexcept {
+            completions.clear();
+            events.clear();
+            fatal = Error();
+            became_ready = false;
+            notes.clear();
+        }
     };
 
     struct Chunk {
