@@ -18,6 +18,7 @@
 
 #include <qmp/qmp.h>
 
+#include "echo-peer.h"
 #include "helpers.h"
 #include "peer.h"
 
@@ -258,6 +259,64 @@ static void test_oob_by_command_text(void **state)
     assert_int_equal(peer_finish(p), 0);
 }
 
+/*
+ * 64 in flight, each reply's callback sending the next, 2,000 in all: every
+ * reply reaches its own callback in order, and a callback's execute_async
+ * does not run the callbacks queued behind it (they would nest one level
+ * per command, as deep as a read brings replies).
+ */
+#define CHAIN_TOTAL 2000
+#define CHAIN_IN_FLIGHT 64
+
+struct chain {
+    atomic_int done;
+    int sent;
+    int entered;  /* callbacks begun: the n the next reply must carry */
+    int depth, max_depth;
+    int mismatches;
+};
+
+static void chain_send(qmp_client *c, struct chain *ch);
+
+static void chain_reply(qmp_client *c, int status, const json_t *result, void *user_data)
+{
+    struct chain *ch = user_data;
+    ch->depth++;
+    if (ch->depth > ch->max_depth)
+        ch->max_depth = ch->depth;
+    if (status != QMP_OK || json_integer_value(json_object_get(result, "n")) != ch->entered)
+        ch->mismatches++;
+    ch->entered++;
+    if (ch->sent < CHAIN_TOTAL)
+        chain_send(c, ch);
+    atomic_fetch_add(&ch->done, 1);
+    ch->depth--;
+}
+
+static void chain_send(qmp_client *c, struct chain *ch)
+{
+    json_t *cmd = qmp_command_new("echo", "i:n", ch->sent, NULL);
+    ch->sent++;
+    assert_status(qmp_client_execute_async(c, cmd, NULL, chain_reply, ch, NULL), QMP_OK);
+}
+
+static void test_callbacks_sending_do_not_nest(void **state)
+{
+    (void)state;
+    int fd;
+    echo_peer *p = echo_peer_new(&fd, 0, 0);
+    qmp_client *c = qmp_client_new();
+    assert_status(qmp_client_connect_fd(c, fd, t_io_timeout_ms()), QMP_OK);
+    struct chain ch = {0};
+    for (int i = 0; i < CHAIN_IN_FLIGHT; i++)
+        chain_send(c, &ch);
+    assert_int_equal(pump_until(c, &ch.done, CHAIN_TOTAL, t_io_timeout_ms(), NULL), QMP_OK);
+    assert_int_equal(ch.mismatches, 0);
+    assert_int_equal(ch.max_depth, 1);
+    qmp_client_free(c);
+    assert_int_equal(echo_peer_finish(p), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_sync_behind_async),
         cmocka_unit_test(test_oob_not_held_back),
         cmocka_unit_test(test_oob_by_command_text),
+        cmocka_unit_test(test_callbacks_sending_do_not_nest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
