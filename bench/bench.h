@@ -33,7 +33,8 @@ void raw_flood(const char *sock, long count, sample_t *s);           /* events/s
 /* A client connected to sock (10 s to connect), or NULL with the sample failed. */
 qmp_client *lib_open(const char *sock, sample_t *s);
 void lib_round_trip(const char *sock, long count, int str_api, sample_t *s);  /* us per call */
-void lib_pipelined(const char *sock, long count, int in_flight, sample_t *s); /* calls/s */
+/* calls/s; oob: negotiate "oob" (then at most 7 in-band commands are unanswered at a time) */
+void lib_pipelined(const char *sock, long count, int in_flight, int oob, sample_t *s);
 void lib_big_reply(const char *sock, long count, int str_api, sample_t *s);   /* ms per call */
 enum flood_kind { FLOOD_NAME, FLOOD_DATA, FLOOD_WAIT };
 void lib_flood(const char *sock, long count, enum flood_kind kind, sample_t *s); /* events/s, RSS growth */

@@ -9,15 +9,24 @@
 
 #include "bench.h"
 
-qmp_client *lib_open(const char *sock, sample_t *s) {
+/* A connected client; oob: negotiate "oob" (QEMU offers it on socket monitors). */
+static qmp_client *lib_open_with(const char *sock, int oob, sample_t *s) {
     qmp_client *c = qmp_client_new();
+    if (c && oob) qmp_client_set_oob(c, 1);
     if (!c || qmp_client_connect_unix(c, sock, 10000) < 0) {
         sample_fail(s, "connect: %s", qmp_error_last()->message);
         qmp_client_free(c);
         return NULL;
     }
+    if (oob && !qmp_client_has_capability(c, "oob")) {
+        sample_fail(s, "the server did not offer \"oob\"");
+        qmp_client_free(c);
+        return NULL;
+    }
     return c;
 }
+
+qmp_client *lib_open(const char *sock, sample_t *s) { return lib_open_with(sock, 0, s); }
 
 static int status_call(qmp_client *c, int str_api) {
     if (str_api) {
@@ -82,8 +91,8 @@ static int drive(qmp_client *c, int timeout_ms) {
     return qmp_client_process(c, rev);
 }
 
-void lib_pipelined(const char *sock, long count, int in_flight, sample_t *s) {
-    qmp_client *c = lib_open(sock, s);
+void lib_pipelined(const char *sock, long count, int in_flight, int oob, sample_t *s) {
+    qmp_client *c = lib_open_with(sock, oob, s);
     if (!c) return;
     pipe_t p = {.to_send = count};
     double t0 = now_s();

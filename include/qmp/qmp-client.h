@@ -246,8 +246,11 @@ typedef void (*qmp_reply_fn)(qmp_client *c, int status, const json_t *result, vo
  * If the call itself fails (negative return), cb never runs and destroy
  * runs before the call returns.  opts may be NULL; a timeout_ms of 0 means
  * no timeout for async calls.  The command is stolen, also on failure.
- * Many commands may be in flight; beyond QEMU's 8 queued in-band commands
- * the client holds the rest back and sends them as replies come.
+ * Many commands may be in flight, and they are all sent at once, except
+ * when "oob" is negotiated (qmp_client_set_oob()): then at most 7 in-band
+ * commands are unanswered at a time, so that QEMU, whose in-band queue
+ * holds 8, never stops reading and an out-of-band command always reaches
+ * it; the client holds the rest back and sends them as replies come.
  *
  * Something must drive the connection for cb to run: a synchronous call,
  * qmp_client_process() from the application's event loop, or a GMainContext

@@ -754,7 +754,11 @@ Error Client::execute_async(const std::string &command, const std::string &name,
         lk.unlock();
         return e;
     }
-    dispatch(lk);  // the send may have found the connection gone
+    // The send may have found the connection gone: run what that queued.
+    // Not from inside a callback: the dispatch running it takes the next
+    // ones in turn (running them here would nest one level per command a
+    // callback sends, a deep stack when a read brings many replies).
+    if (dispatch_depth_ == 0 || driver_ != std::this_thread::get_id()) dispatch(lk);
     return Error::ok();
 }
 
@@ -991,7 +995,7 @@ int Client::get_events() {
 
 int Client::get_timeout_ms() {
     Lock lk(mu_);
-    if (!dispatch_q_.empty() || more_input_) return 0;
+    if (!dispatch_idle() || more_input_) return 0;
     return next_call_deadline().remaining_ms();
 }
 
@@ -1182,7 +1186,7 @@ void Client::tell_loop() noexcept {
             }
             continue;
         }
-        bool due = !dispatch_q_.empty() || more_input_;
+        bool due = !dispatch_idle() || more_input_;
         Deadline next = due ? Deadline::never() : next_call_deadline();
         bool same = timer_told_ && due == told_due_ &&
                     (due || (next.infinite() == told_deadline_.infinite() &&
@@ -1453,13 +1457,20 @@ void Client::feed_locked(const char *buf, size_t n) {
         if (tracing()) trace(QMP_LOG_INFO, "dropped " + std::to_string(n) + " stale bytes before the guest agent's sentinel");
         return;
     }
-    std::vector<wire::Message> msgs;
+    // The messages of one read, in a vector the client keeps: growing a new
+    // one for every read of many replies cost more than routing them.
+    std::vector<wire::Message> &msgs = read_msgs_;
+    OnExit empty([&] {
+        msgs.clear();
+        if (msgs.capacity() > kKeptReadMessages) std::vector<wire::Message>().swap(msgs);
+    });
     Error split = splitter_.feed(buf, n, msgs);
     int fd = fd_;
+    protocol::Session::Effects fx;  // one for the whole read: its vectors allocate once
     for (auto &m : msgs) {
         if (fd_ != fd) return;
         if (tracing()) trace(QMP_LOG_RECEIVE, m.text);
-        protocol::Session::Effects fx;
+        fx.clear();
         session_.receive(std::move(m), fx);
         apply(fx);
     }
@@ -1574,6 +1585,8 @@ void Client::queue(Dispatch &&d) {
     reserve_dispatch(1);
     dispatch_q_.push_back(std::move(d));  // within the capacity just ensured
 }
+
+bool Client::dispatch_idle() const { return dispatch_head_ == dispatch_q_.size(); }
 
 void Client::queue_reserved(Dispatch &&d) noexcept {
     // Within the room reserve_dispatch() keeps (see dispatch_reserve_): no allocation.
@@ -1767,7 +1780,7 @@ void Client::teardown(const Error &why, int close_reason) {
 // Only the driver dispatches (a thread with no driver around becomes it for
 // the while), which keeps callbacks ordered and in one thread at a time.
 void Client::dispatch(Lock &lk) {
-    if (!may_drive() || dispatch_q_.empty()) return;
+    if (!may_drive() || dispatch_idle()) return;
     bool outer = driver_ == std::thread::id();
     driver_ = std::this_thread::get_id();
     dispatch_depth_++;
@@ -1779,12 +1792,19 @@ void Client::dispatch(Lock &lk) {
             cv_.notify_all();
         }
     });
-    while (!dispatch_q_.empty()) {
-        Dispatch d = std::move(dispatch_q_.front());
-        dispatch_q_.erase(dispatch_q_.begin());
+    while (!dispatch_idle()) {
+        Dispatch d = std::move(dispatch_q_[dispatch_head_++]);
+        if (dispatch_idle()) {
+            dispatch_q_.clear();  // keeps the capacity, and with it the reserved room
+            dispatch_head_ = 0;
+        } else if (dispatch_head_ >= 1024 && 2 * dispatch_head_ >= dispatch_q_.size()) {
+            // Callbacks that keep queueing more: drop the run ones (moves, no allocation).
+            dispatch_q_.erase(dispatch_q_.begin(), dispatch_q_.begin() + static_cast<std::ptrdiff_t>(dispatch_head_));
+            dispatch_head_ = 0;
+        }
         try {
             run_dispatch(lk, d);
-            if (dispatch_q_.empty() && dispatch_depth_ == 1) flush_locked();  // may queue a close
+            if (dispatch_idle() && dispatch_depth_ == 1) flush_locked();  // may queue a close
         } catch (const std::bad_alloc &) {
             // An event that could not be handed to its handlers, or output
             // that could not be sent: end the connection, and say why.

@@ -202,6 +202,7 @@ private:
     void reserve_dispatch(size_t more);          // throws std::bad_alloc
     void queue(Dispatch &&d);                    // throws std::bad_alloc
     void queue_reserved(Dispatch &&d) noexcept;  // into the reserved room
+    bool dispatch_idle() const;  // every queued callback has run
     static Error copy_or_code(const Error &e) noexcept;
     void expire_calls_locked();
     Deadline next_call_deadline() const;
@@ -264,6 +265,8 @@ private:
     // until the callback has been told to stop watching it (events 0).
     std::vector<int> unwatch_fds_;
     wire::Splitter splitter_;
+    std::vector<wire::Message> read_msgs_;  // feed_locked()'s, empty between reads
+    static constexpr size_t kKeptReadMessages = 256;  // more room than this is freed after the read
     protocol::Session session_;
     Error close_error_;
     protocol::Session::Phase close_phase_ = protocol::Session::Phase::Idle;
@@ -284,7 +287,11 @@ private:
     // dispatch_reserve_ above its size, so that ending a connection (which
     // queues one completion per async call in flight, the connect callback
     // and the close handler) never allocates: memory may be what ran out.
+    // The driver takes them from dispatch_head_ on (the ones before it were
+    // run and are empty); the vector is emptied when all have run, so taking
+    // one is O(1) however many a read queued.
     std::vector<Dispatch> dispatch_q_;
+    size_t dispatch_head_ = 0;
     static constexpr size_t kFixedReserve = 2;     // the connect callback and the close handler
     size_t dispatch_reserve_ = kFixedReserve;     // + one per async call in flight
     std::shared_ptr<LoopHook> hook_;

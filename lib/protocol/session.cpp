@@ -153,6 +153,7 @@ void Session::clear() noexcept {
     pending_.clear();
     inband_on_wire_.clear();
     inband_in_flight_ = 0;
+    inband_limit_ = SIZE_MAX;
     caps_id_ = 0;
     phase_ = Phase::Idle;
     agent_ = false;
@@ -175,7 +176,7 @@ uint64_t Session::submit(const std::string &command, bool oob, bool with_fds) {
     o.with_fds = with_fds;
     bool inband = o.inband;
     auto p = pending_.emplace(id, Pending{inband}).first;
-    bool hold = inband && (inband_in_flight_ >= kMaxInbandInFlight || (agent_ && syncing()));
+    bool hold = inband && (inband_in_flight_ >= inband_limit_ || (agent_ && syncing()));
     try {
         (hold ? held_ : out_).push_back(std::move(o));
     } catch (...) {
@@ -188,7 +189,7 @@ uint64_t Session::submit(const std::string &command, bool oob, bool with_fds) {
 
 void Session::release_held() {
     if (agent_ && syncing()) return;  // commands wait until the channel is in sync
-    while (!held_.empty() && inband_in_flight_ < kMaxInbandInFlight) {
+    while (!held_.empty() && inband_in_flight_ < inband_limit_) {
         inband_in_flight_++;
         out_.push_back(std::move(held_.front()));
         held_.pop_front();
@@ -329,7 +330,10 @@ void Session::handle_greeting(wire::Message &&m, Effects &fx) {
         if (json_is_string(cap)) offered_.emplace_back(json_string_value(cap));
     }
     bool oob = want_oob_ && std::find(offered_.begin(), offered_.end(), "oob") != offered_.end();
-    if (oob) negotiated_.emplace_back("oob");
+    if (oob) {
+        negotiated_.emplace_back("oob");
+        inband_limit_ = kMaxInbandWithOob;
+    }
     phase_ = Phase::Negotiating;
     caps_id_ = submit(oob ? "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\"]}}"
                           : "{\"execute\":\"qmp_capabilities\"}",

@@ -19,10 +19,16 @@
 
 namespace qmp::protocol {
 
-// QEMU queues at most 8 in-band commands per monitor (QMP_REQ_QUEUE_LEN_MAX
-// in monitor/qmp.c); beyond that it stops reading, so the client holds the
-// rest back instead of overrunning it.
-constexpr size_t kMaxInbandInFlight = 8;
+// How many in-band commands may be on the wire unanswered when the "oob"
+// capability is negotiated.  QEMU (monitor/qmp.c, handle_qmp_command) queues
+// in-band commands up to QMP_REQ_QUEUE_LEN_MAX (8) and stops reading the
+// socket when it queues the 8th, until its dispatcher takes one out; an
+// out-of-band command behind them in the socket would then wait for the main
+// thread, which is what out-of-band execution exists to avoid.  With at most
+// 7 unanswered, QEMU's queue never fills and it always reads on.  Without
+// "oob" QEMU reads one command, stops reading until it has answered it, and
+// drops nothing, so the kernel's socket buffers hold the rest: no limit.
+constexpr size_t kMaxInbandWithOob = 7;
 
 class Session {
 public:
@@ -42,6 +48,15 @@ public:
         Error fatal;                     // set: the connection must end with this error
         bool became_ready = false;
         std::vector<std::string> notes;  // what was received but ignored, for the debug log
+
+        // Empty again, keeping the vectors' room for the next message.
+        void clear() noexcept {
+            completions.clear();
+            events.clear();
+            fatal = Error();
+            became_ready = false;
+            notes.clear();
+        }
     };
 
     struct Chunk {
@@ -164,8 +179,9 @@ private:
     std::vector<std::string> negotiated_;
 
     Fifo<Outgoing> out_;   // to send, in order
-    Fifo<Outgoing> held_;  // in-band commands waiting for a free slot
+    Fifo<Outgoing> held_;  // in-band commands waiting for a free slot, or for the agent's sync
     size_t inband_in_flight_ = 0;
+    size_t inband_limit_ = SIZE_MAX;  // kMaxInbandWithOob once "oob" is negotiated
     std::unordered_map<uint64_t, Pending> pending_;
     Fifo<uint64_t> inband_on_wire_;  // in order: whom an id-less reply belongs to
 

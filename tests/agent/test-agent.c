@@ -118,6 +118,70 @@ static void test_command_error(void **state)
 }
 
 /* fds, exec-oob and schema queries are QMP's: QMP_EINVAL, the agent never sees them. */
+/*
+ * qemu-ga answers each command before it reads on and has no queue to
+ * overrun: 64 commands go out at once and each callback gets its own
+ * answer, in order (odd ones name no command, so each error names its own).
+ */
+#define AGENT_MANY 64
+
+struct agent_slot {
+    int index;
+    int *next;
+    int order_errors;
+    int status;
+    char *text;
+};
+
+static void agent_slot_reply(qmp_client *c, int status, const json_t *result, void *user_data)
+{
+    (void)c;
+    struct agent_slot *s = user_data;
+    if (*s->next != s->index) s->order_errors++;
+    (*s->next)++;
+    s->status = status;
+    s->text = result ? json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("");
+}
+
+static void test_many_in_flight(void **state)
+{
+    (void)state;
+    qga g;
+    qga_start(&g);
+    qmp_client *c = connect_agent(&g);
+    static struct agent_slot s[AGENT_MANY];
+    int next = 0;
+    for (int i = 0; i < AGENT_MANY; i++) {
+        char name[40];
+        snprintf(name, sizeof name, i % 2 ? "x-no-such-%d" : "guest-ping", i);
+        s[i] = (struct agent_slot){.index = i, .next = &next};
+        assert_int_equal(qmp_client_execute_async(c, qmp_command_new(name, NULL), NULL, agent_slot_reply, &s[i], NULL),
+                         QMP_OK);
+    }
+    /* All were written at once: nothing is left for the socket to take. */
+    assert_int_equal(qmp_client_get_events(c) & QMP_POLL_OUT, 0);
+    /* The agent answers in order: this one's answer comes after all of theirs. */
+    json_t *r = NULL;
+    assert_int_equal(qmp_client_execute(c, qmp_command_new("guest-ping", NULL), &r), QMP_OK);
+    json_decref(r);
+    assert_int_equal(next, AGENT_MANY);
+    for (int i = 0; i < AGENT_MANY; i++) {
+        assert_int_equal(s[i].order_errors, 0);
+        if (i % 2) {
+            char want[40];
+            snprintf(want, sizeof want, "x-no-such-%d", i);
+            assert_int_equal(s[i].status, QMP_ECOMMAND);
+            assert_non_null(strstr(s[i].text, want));
+        } else {
+            assert_int_equal(s[i].status, QMP_OK);
+            assert_string_equal(s[i].text, "{}");
+        }
+        free(s[i].text);
+    }
+    qmp_client_free(c);
+    qga_stop(&g);
+}
+
 static void test_qmp_only_features_refused(void **state)
 {
     (void)state;
@@ -371,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_connect_and_ping),
         cmocka_unit_test(test_blocked_commands_disabled),
         cmocka_unit_test(test_command_error),
+        cmocka_unit_test(test_many_in_flight),
         cmocka_unit_test(test_qmp_only_features_refused),
         cmocka_unit_test(test_missing_socket_retried),
         cmocka_unit_test(test_agent_absent),

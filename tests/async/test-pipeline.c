@@ -1,8 +1,11 @@
 /*
- * test-pipeline: many async commands at once.  QEMU queues at most 8
- * in-band commands per monitor, so the client sends 8 and holds the rest
- * back until replies come; replies in any order reach their own callbacks;
- * out-of-band commands are not held back and may overtake.
+ * test-pipeline: many async commands at once.  Without "oob" QEMU reads one
+ * command at a time and drops none, so the client sends them all; with
+ * "oob" negotiated it keeps at most 7 in-band commands unanswered (QEMU
+ * stops reading when its queue of 8 fills, and an out-of-band command
+ * behind them would wait) and holds the rest back until replies come.
+ * Replies in any order reach their own callbacks; out-of-band commands are
+ * not held back and may overtake.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +18,7 @@
 
 #include <qmp/qmp.h>
 
+#include "echo-peer.h"
 #include "helpers.h"
 #include "peer.h"
 
@@ -51,28 +55,17 @@ static const int reply_order[N] = { 7, 6, 5, 4, 3, 2, 1, 0,
                                     11, 8, 15, 9, 14, 10, 13, 12,
                                     18, 16, 19, 17 };
 
-static void test_limit_and_reordering(void **state)
+/* Without "oob": all twenty go out at once, before any reply. */
+static void test_no_limit_without_oob_and_reordering(void **state)
 {
     (void)state;
     peer *p;
     qmp_client *c = connect_client(&p);
     int cmd[N];
 
-    /* Eight arrive at once; the ninth not before a reply. */
-    for (int n = 0; n < 8; n++)
+    for (int n = 0; n < N; n++)
         cmd[n] = expect_work(p, n);
-    peer_expect_quiet(p, 300);
-    for (int k = 0; k < 8; k++)
-        return_work(p, cmd[reply_order[k]], reply_order[k]);
-    /* The replies free eight places: the next eight come, and again no more. */
-    for (int n = 8; n < 16; n++)
-        cmd[n] = expect_work(p, n);
-    peer_expect_quiet(p, 300);
-    for (int k = 8; k < 16; k++)
-        return_work(p, cmd[reply_order[k]], reply_order[k]);
-    for (int n = 16; n < N; n++)
-        cmd[n] = expect_work(p, n);
-    for (int k = 16; k < N; k++)
+    for (int k = 0; k < N; k++)
         return_work(p, cmd[reply_order[k]], reply_order[k]);
 
     atomic_int done = 0;
@@ -81,8 +74,8 @@ static void test_limit_and_reordering(void **state)
         tally_init(&t[n], &done);
         assert_status(tally_send(c, work(n), NULL, &t[n]), QMP_OK);
     }
-    /* Sent without anything driving the client. */
-    free(peer_received(p, cmd[7]));
+    /* All sent without anything driving the client. */
+    free(peer_received(p, cmd[N - 1]));
 
     assert_int_equal(pump_until(c, &done, N, t_io_timeout_ms(), NULL), QMP_OK);
     for (int n = 0; n < N; n++)
@@ -100,18 +93,59 @@ static void test_limit_and_reordering(void **state)
     assert_int_equal(peer_finish(p), 0);
 }
 
+/* With "oob": seven at once; each reply lets one more go. */
+static void test_limit_with_oob(void **state)
+{
+    (void)state;
+    peer *p;
+    qmp_client *c = connect_oob_client(&p);
+    int cmd[N];
+
+    for (int n = 0; n < 7; n++)
+        cmd[n] = expect_work(p, n);
+    peer_expect_quiet(p, 300);
+    /* Replies in reverse order: each frees one place for the next held command. */
+    for (int n = 7; n < 14; n++) {
+        return_work(p, cmd[13 - n], 13 - n);
+        cmd[n] = expect_work(p, n);
+    }
+    peer_expect_quiet(p, 300);
+    for (int n = 7; n < 14; n++)
+        return_work(p, cmd[n], n);
+    for (int n = 14; n < N; n++)
+        cmd[n] = expect_work(p, n);
+    for (int n = 14; n < N; n++)
+        return_work(p, cmd[n], n);
+
+    atomic_int done = 0;
+    struct tally t[N];
+    for (int n = 0; n < N; n++) {
+        tally_init(&t[n], &done);
+        assert_status(tally_send(c, work(n), NULL, &t[n]), QMP_OK);
+    }
+    assert_int_equal(pump_until(c, &done, N, t_io_timeout_ms(), NULL), QMP_OK);
+    for (int n = 0; n < N; n++) {
+        assert_work_result(&t[n], n);
+        tally_clear(&t[n]);
+    }
+    qmp_client_free(c);
+    assert_int_equal(peer_finish(p), 0);
+}
+
 /* A synchronous call waits its turn behind held-back async ones, and gets its own reply. */
 static void test_sync_behind_async(void **state)
 {
     (void)state;
     peer *p;
-    qmp_client *c = connect_client(&p);
+    qmp_client *c = connect_oob_client(&p);
     int cmd[9];
-    for (int n = 0; n < 8; n++)
+    for (int n = 0; n < 7; n++)
         cmd[n] = expect_work(p, n);
     peer_expect_quiet(p, 200);
+    return_work(p, cmd[6], 6);
+    cmd[7] = expect_work(p, 7);
     for (int n = 7; n >= 0; n--)
-        return_work(p, cmd[n], n);
+        if (n != 6) return_work(p, cmd[n], n);
     cmd[8] = peer_expect(p, "query-status", PEER_NO_ARGS);
     peer_return_to(p, cmd[8], "{\"status\": \"running\"}");
 
@@ -138,25 +172,22 @@ static void test_sync_behind_async(void **state)
 static void test_oob_not_held_back(void **state)
 {
     (void)state;
-    int fd;
-    peer *p = peer_new(&fd);
-    peer_handshake(p, 1, 1);
-    qmp_client *c = qmp_client_new();
-    assert_status(qmp_client_set_oob(c, 1), QMP_OK);
-    assert_status(qmp_client_connect_fd(c, fd, t_io_timeout_ms()), QMP_OK);
-    assert_int_equal(qmp_client_has_capability(c, "oob"), 1);
+    peer *p;
+    qmp_client *c = connect_oob_client(&p);
 
     int cmd[9];
-    for (int n = 0; n < 8; n++)
+    for (int n = 0; n < 7; n++)
         cmd[n] = expect_work(p, n);
-    /* The oob command passes the held-back ninth in-band one... */
+    /* The oob command passes the held-back eighth and ninth in-band ones... */
     int oob = peer_expect_oob(p, "ping", PEER_NO_ARGS);
     /* ...and its reply comes first, while all in-band ones are pending. */
     peer_return_to(p, oob, "{\"pong\": true}");
     peer_expect_quiet(p, 200);
-    for (int n = 0; n < 8; n++)
+    for (int n = 0; n < 7; n++)
         return_work(p, cmd[n], n);
+    cmd[7] = expect_work(p, 7);
     cmd[8] = expect_work(p, 8);
+    return_work(p, cmd[7], 7);
     return_work(p, cmd[8], 8);
 
     atomic_int done = 0, oob_done = 0;
@@ -190,19 +221,17 @@ static void test_oob_not_held_back(void **state)
 static void test_oob_by_command_text(void **state)
 {
     (void)state;
-    int fd;
-    peer *p = peer_new(&fd);
-    peer_handshake(p, 1, 1);
-    qmp_client *c = qmp_client_new();
-    assert_status(qmp_client_set_oob(c, 1), QMP_OK);
-    assert_status(qmp_client_connect_fd(c, fd, t_io_timeout_ms()), QMP_OK);
+    peer *p;
+    qmp_client *c = connect_oob_client(&p);
 
     int cmd[8];
-    for (int n = 0; n < 8; n++)
+    for (int n = 0; n < 7; n++)
         cmd[n] = expect_work(p, n);
     int oob = peer_expect_oob(p, "ping", PEER_NO_ARGS);
     peer_return_to(p, oob, "{}");
-    for (int n = 0; n < 8; n++)
+    return_work(p, cmd[0], 0);
+    cmd[7] = expect_work(p, 7);
+    for (int n = 1; n < 8; n++)
         return_work(p, cmd[n], n);
 
     atomic_int done = 0;
@@ -217,7 +246,7 @@ static void test_oob_by_command_text(void **state)
     assert_status(tally_send(c, ping, NULL, &to), QMP_OK);
     if (pump_until(c, &done, 9, t_valgrind() ? 10000 : 3000, NULL) != QMP_OK)
         fail_msg("%d of 9 callbacks: the {\"exec-oob\": ...} command (qmp_command_set_oob) was not sent "
-                 "while 8 in-band commands were pending: the client held it back as if it were in-band",
+                 "while 7 in-band commands were pending: the client held it back as if it were in-band",
                  atomic_load(&done));
     assert_tally(&to, QMP_OK, "{}");
     for (int n = 0; n < 8; n++) {
@@ -230,13 +259,73 @@ static void test_oob_by_command_text(void **state)
     assert_int_equal(peer_finish(p), 0);
 }
 
+/*
+ * 64 in flight, each reply's callback sending the next, 2,000 in all: every
+ * reply reaches its own callback in order, and a callback's execute_async
+ * does not run the callbacks queued behind it (they would nest one level
+ * per command, as deep as a read brings replies).
+ */
+#define CHAIN_TOTAL 2000
+#define CHAIN_IN_FLIGHT 64
+
+struct chain {
+    atomic_int done;
+    int sent;
+    int entered;  /* callbacks begun: the n the next reply must carry */
+    int depth, max_depth;
+    int mismatches;
+};
+
+static void chain_send(qmp_client *c, struct chain *ch);
+
+static void chain_reply(qmp_client *c, int status, const json_t *result, void *user_data)
+{
+    struct chain *ch = user_data;
+    ch->depth++;
+    if (ch->depth > ch->max_depth)
+        ch->max_depth = ch->depth;
+    if (status != QMP_OK || json_integer_value(json_object_get(result, "n")) != ch->entered)
+        ch->mismatches++;
+    ch->entered++;
+    if (ch->sent < CHAIN_TOTAL)
+        chain_send(c, ch);
+    atomic_fetch_add(&ch->done, 1);
+    ch->depth--;
+}
+
+static void chain_send(qmp_client *c, struct chain *ch)
+{
+    json_t *cmd = qmp_command_new("echo", "i:n", ch->sent, NULL);
+    ch->sent++;
+    assert_status(qmp_client_execute_async(c, cmd, NULL, chain_reply, ch, NULL), QMP_OK);
+}
+
+static void test_callbacks_sending_do_not_nest(void **state)
+{
+    (void)state;
+    int fd;
+    echo_peer *p = echo_peer_new(&fd, 0, 0);
+    qmp_client *c = qmp_client_new();
+    assert_status(qmp_client_connect_fd(c, fd, t_io_timeout_ms()), QMP_OK);
+    struct chain ch = {0};
+    for (int i = 0; i < CHAIN_IN_FLIGHT; i++)
+        chain_send(c, &ch);
+    assert_int_equal(pump_until(c, &ch.done, CHAIN_TOTAL, t_io_timeout_ms(), NULL), QMP_OK);
+    assert_int_equal(ch.mismatches, 0);
+    assert_int_equal(ch.max_depth, 1);
+    qmp_client_free(c);
+    assert_int_equal(echo_peer_finish(p), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_limit_and_reordering),
+        cmocka_unit_test(test_no_limit_without_oob_and_reordering),
+        cmocka_unit_test(test_limit_with_oob),
         cmocka_unit_test(test_sync_behind_async),
         cmocka_unit_test(test_oob_not_held_back),
         cmocka_unit_test(test_oob_by_command_text),
+        cmocka_unit_test(test_callbacks_sending_do_not_nest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

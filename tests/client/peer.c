@@ -1001,6 +1001,20 @@ qmp_client *connect_client(peer **pp)
     return client_on_fd(fd);
 }
 
+qmp_client *connect_oob_client(peer **pp)
+{
+    int fd;
+    peer *p = peer_new(&fd);
+    peer_handshake(p, 1, 1);
+    qmp_client *c = qmp_client_new();
+    assert_non_null(c);
+    assert_status(qmp_client_set_oob(c, 1), QMP_OK);
+    assert_status(qmp_client_connect_fd(c, fd, peer_io_timeout_ms()), QMP_OK);
+    assert_int_equal(qmp_client_has_capability(c, "oob"), 1);
+    *pp = p;
+    return c;
+}
+
 void assert_query_status_running(qmp_client *c)
 {
     json_t *result = NULL;

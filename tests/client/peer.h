@@ -152,6 +152,8 @@ const char *status_name(int status);
 qmp_client *client_on_fd(int fd);
 /* A new peer (*pp) that does the handshake (no oob), and a client connected to it. */
 qmp_client *connect_client(peer **pp);
+/* The same with "oob" offered and negotiated (the client keeps at most 7 in-band commands unanswered). */
+qmp_client *connect_oob_client(peer **pp);
 /* Runs query-status on c (its server answers "running") and asserts the result, c connected. */
 void assert_query_status_running(qmp_client *c);
 /* Asserts that c still works: a query-status round trip through p. */

@@ -176,12 +176,16 @@ void test_command_error(void **) {
     assert_string_equal(fx.completions[0].error.qmp_desc.c_str(), "The command x has not been found");
 }
 
-void test_inband_limit_holds_back(void **) {
+// With "oob" negotiated, at most 7 in-band commands are unanswered on the
+// wire: QEMU stops reading when its queue of 8 fills, and an out-of-band
+// command behind them would wait.
+void test_inband_limit_with_oob_holds_back(void **) {
     Session s;
-    ready(s);
+    ready(s, true);
+    assert_true(s.has_capability("oob"));
     std::vector<uint64_t> ids;
     for (int i = 0; i < 10; i++) ids.push_back(s.submit("{\"execute\":\"q\"}", false, false));
-    assert_int_equal(drain(s).size(), qmp::protocol::kMaxInbandInFlight);
+    assert_int_equal(drain(s).size(), qmp::protocol::kMaxInbandWithOob);
     // Out of band commands are not held back.
     uint64_t oob = s.submit("{\"exec-oob\":\"o\"}", true, false);
     auto sent = drain(s);
@@ -191,11 +195,34 @@ void test_inband_limit_holds_back(void **) {
     feed(s, reply(ids[0]));
     sent = drain(s);
     assert_int_equal(sent.size(), 1);
-    assert_true(sent[0].find("\"id\":" + std::to_string(ids[8]) + ",") != std::string::npos);
+    assert_true(sent[0].find("\"id\":" + std::to_string(ids[7]) + ",") != std::string::npos);
     feed(s, reply(ids[1]));
     assert_int_equal(drain(s).size(), 1);
     feed(s, reply(ids[2]));
+    sent = drain(s);
+    assert_int_equal(sent.size(), 1);
+    assert_true(sent[0].find("\"id\":" + std::to_string(ids[9]) + ",") != std::string::npos);
+    feed(s, reply(ids[3]));
     assert_int_equal(drain(s).size(), 0);
+}
+
+// Without "oob" QEMU reads one command at a time and drops none: nothing is held back.
+void test_no_inband_limit_without_oob(void **) {
+    Session s;
+    ready(s);
+    assert_false(s.has_capability("oob"));
+    std::vector<uint64_t> ids;
+    for (int i = 0; i < 200; i++) ids.push_back(s.submit("{\"execute\":\"q\"}", false, false));
+    auto sent = drain(s);
+    assert_int_equal(sent.size(), 200);
+    for (int i = 0; i < 200; i++)
+        assert_true(sent[i].find("{\"id\":" + std::to_string(ids[i]) + ",") == 0);
+    for (int i = 0; i < 200; i++) {
+        auto fx = feed(s, reply(ids[i]));
+        assert_int_equal(fx.completions.size(), 1);
+        assert_int_equal(fx.completions[0].id, ids[i]);
+    }
+    assert_int_equal(s.pending_count(), 0);
 }
 
 void test_error_without_id_goes_to_oldest(void **) {
@@ -297,10 +324,10 @@ void test_abandon_sent_drops_late_reply(void **) {
 
 void test_abandoned_keeps_inband_slot_until_reply(void **) {
     Session s;
-    ready(s);
+    ready(s, true);
     std::vector<uint64_t> ids;
-    for (int i = 0; i < 9; i++) ids.push_back(s.submit("{\"execute\":\"q\"}", false, false));
-    assert_int_equal(drain(s).size(), 8);
+    for (int i = 0; i < 8; i++) ids.push_back(s.submit("{\"execute\":\"q\"}", false, false));
+    assert_int_equal(drain(s).size(), 7);
     s.abandon(ids[0]);  // on the wire: QEMU still holds it in its queue
     assert_int_equal(drain(s).size(), 0);
     feed(s, reply(ids[0]));
@@ -409,7 +436,8 @@ int main() {
         cmocka_unit_test(test_negotiation_refused),
         cmocka_unit_test(test_reply_routing_out_of_order),
         cmocka_unit_test(test_command_error),
-        cmocka_unit_test(test_inband_limit_holds_back),
+        cmocka_unit_test(test_inband_limit_with_oob_holds_back),
+        cmocka_unit_test(test_no_inband_limit_without_oob),
         cmocka_unit_test(test_error_without_id_goes_to_oldest),
         cmocka_unit_test(test_error_without_id_nobody_waiting),
         cmocka_unit_test(test_unknown_id_dropped),
