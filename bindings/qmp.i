@@ -1392,6 +1392,35 @@ static qmpb_result *qmpb_client_set_validation(qmpb_client *b, int flags)
 }
 
 static int qmpb_client_get_validation(qmpb_client *b) { return b ? qmp_client_get_validation(b->c) : 0; }
+
+/* ---- call handles (qmp-call.h): glue for the calls that take options ---- */
+#include <qmp/qmp-call.h>
+
+static qmp_call *qmpb_call_new(qmpb_client *b)
+{
+    return b ? qmp_call_new(b->c) : NULL;
+}
+
+/* qmp_call_execute_str with its qmp_exec_options as arguments; fds stay the caller's. */
+static int qmpb_call_execute(qmp_call *call, const char *command_json, int timeout_ms, const int *fds, size_t nfds,
+                             int oob, int validate)
+{
+    qmp_exec_options opts = QMP_EXEC_OPTIONS_INIT;
+    opts.timeout_ms = timeout_ms;
+    opts.fds = nfds ? fds : NULL;
+    opts.nfds = nfds;
+    opts.oob = oob;
+    opts.validate = validate;
+    return qmp_call_execute_str(call, command_json, &opts);
+}
+
+/* qmp_call_wait_event_str, "" standing for NULL (any name, no match). */
+static int qmpb_call_wait_event(qmp_call *call, const char *name, const char *match_json,
+                                unsigned long long after_seq, int timeout_ms)
+{
+    return qmp_call_wait_event_str(call, name && *name ? name : NULL, match_json && *match_json ? match_json : NULL,
+                                   after_seq, timeout_ms);
+}
 %}
 
 /* ---- Ruby: the GVL is released around the blocking calls ----------------- */
@@ -1822,50 +1851,33 @@ static int qmpb_rb_gen_ready(qmpb_client *b, void *arg)
 
 struct qmpb_rb_event_args {
     qmpb_rb_wait w;
-    const char *name, *match_json;
-    unsigned long long after_seq;
     long long deadline;       /* -1: none */
-    int queue;                /* 1: the next queued event (next_event), 0: the ring (wait_event) */
     qmpb_result *r;
     int finished;
 };
 
-/* Looks once: the ring (the C call waits 1 ms at most, as it has no "do not
-   wait") or the queue.  1 with a->r set when there is an answer. */
+/* Looks at the queue once: 1 with a->r set when there is an answer. */
 static int qmpb_rb_event_look(struct qmpb_rb_event_args *a)
 {
     qmpb_client *b = a->w.b;
-    if (a->queue) {
-        int nomem;
-        pthread_mutex_lock(&b->mu);
-        qmpb_result *r = qmpb_pop_locked(b, &nomem);
-        int queueing = b->max_queued > 0;
-        pthread_mutex_unlock(&b->mu);
-        if (r || nomem) {
-            a->r = r;
-            return 1;
-        }
-        if (!queueing) {
-            a->r = qmpb_result_error(QMP_EINVAL, "events are not queued: call queue_events first");
-            return 1;
-        }
-        if (!qmp_client_is_connected(b->c)) {
-            a->r = qmpb_result_error(QMP_ECLOSED, "the connection is closed");
-            return 1;
-        }
-        return 0;
+    int nomem;
+    pthread_mutex_lock(&b->mu);
+    qmpb_result *r = qmpb_pop_locked(b, &nomem);
+    int queueing = b->max_queued > 0;
+    pthread_mutex_unlock(&b->mu);
+    if (r || nomem) {
+        a->r = r;
+        return 1;
     }
-    char *text = NULL;
-    unsigned long long seq = 0;
-    int rc = qmp_client_wait_event_str_full(b->c, a->name, a->match_json, a->after_seq, 1, &text, &seq);
-    if (rc == QMP_ETIMEDOUT) {
-        qmp_free(text);
-        return 0;
+    if (!queueing) {
+        a->r = qmpb_result_error(QMP_EINVAL, "events are not queued: call queue_events first");
+        return 1;
     }
-    a->r = qmpb_result_with_text(rc, text);
-    if (a->r && rc == QMP_OK)
-        a->r->seq = seq;
-    return 1;
+    if (!qmp_client_is_connected(b->c)) {
+        a->r = qmpb_result_error(QMP_ECLOSED, "the connection is closed");
+        return 1;
+    }
+    return 0;
 }
 
 static void *qmpb_rb_event_run(void *p)
@@ -1884,8 +1896,7 @@ static void *qmpb_rb_event_run(void *p)
         if (got < 0)
             return NULL;
         if (got == 0 && !qmpb_rb_event_look(a)) {
-            a->r = qmpb_result_error(QMP_ETIMEDOUT, a->queue ? "no event within the timeout"
-                                                             : "timed out waiting for the event");
+            a->r = qmpb_result_error(QMP_ETIMEDOUT, "no event within the timeout");
             a->finished = 1;
             return NULL;
         }
@@ -1896,8 +1907,9 @@ static void *qmpb_rb_event_run(void *p)
     }
 }
 
-static qmpb_result *qmpb_rb_event(qmpb_client *b, int queue, const char *name, const char *match_json,
-                                  unsigned long long after_seq, int timeout_ms)
+/* The next queued event, interruptible (the queue is the shim's: the
+   handlers' events). */
+static qmpb_result *qmpb_rb_event(qmpb_client *b, int timeout_ms)
 {
     QMPB_CHECK(b);
     if (qmpb_rb_prepare(b) < 0)
@@ -1905,10 +1917,6 @@ static qmpb_result *qmpb_rb_event(qmpb_client *b, int queue, const char *name, c
     struct qmpb_rb_event_args a;
     memset(&a, 0, sizeof a);
     a.w.b = b;
-    a.name = name && *name ? name : NULL;
-    a.match_json = match_json && *match_json ? match_json : NULL;
-    a.after_seq = after_seq;
-    a.queue = queue;
     pthread_mutex_lock(&b->mu);
     int timeout = timeout_ms ? timeout_ms : b->default_timeout_ms;
     pthread_mutex_unlock(&b->mu);
@@ -1924,17 +1932,87 @@ static qmpb_result *qmpb_rb_event(qmpb_client *b, int queue, const char *name, c
     }
 }
 
-/* qmpb_client_wait_event and qmpb_client_next_event, interruptible.
-   timeout_ms: 0 the client's default, -1 none. */
+/* ---- wait_event on a qmp_call handle ---------------------------------------- */
+
+struct qmpb_rb_call_wait {
+    qmp_call *call;
+    const char *name, *match_json;
+    unsigned long long after_seq;
+    int timeout_ms;
+    int ran;                  /* rb_thread_call_without_gvl2 skips fn when an interrupt is pending */
+};
+
+static void *qmpb_rb_call_wait_run(void *p)
+{
+    struct qmpb_rb_call_wait *a = (struct qmpb_rb_call_wait *)p;
+    a->ran = 1;
+    qmpb_call_wait_event(a->call, a->name, a->match_json, a->after_seq, a->timeout_ms);
+    return NULL;
+}
+
+/* The unblocking function: qmp_call_cancel wakes the C wait at once. */
+static void qmpb_rb_call_cancel(void *p)
+{
+    qmp_call_cancel((qmp_call *)p);
+}
+
+/* The outcome of call as a result; NULL only without memory. */
+static qmpb_result *qmpb_result_of_call(const qmp_call *call)
+{
+    qmpb_result *r = (qmpb_result *)calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->code = qmp_call_status(call);
+    if (r->code < 0) {
+        const qmp_error *e = qmp_call_error(call);
+        r->sys_errno = e->sys_errno;
+        r->message = qmpb_strdup(e->message);
+        r->error_class = qmpb_strdup(e->qmp_class);
+        r->error_desc = qmpb_strdup(e->qmp_desc);
+    }
+    r->text = qmpb_strdup(qmp_call_result(call));
+    r->seq = qmp_call_seq(call);
+    return r;
+}
+
+/* qmpb_client_wait_event, interruptible: a wait on a qmp_call handle that
+   Ruby's unblocking function cancels.  Then Ruby's pending interrupts run:
+   an exception propagates; after a trap handler the wait starts again on a
+   fresh handle with the same after_seq (nothing is lost) and what is left
+   of the timeout.  timeout_ms: 0 the client's default, -1 none. */
 static qmpb_result *qmpb_rb_client_wait_event(qmpb_client *b, const char *name, const char *match_json,
                                               unsigned long long after_seq, int timeout_ms)
 {
-    return qmpb_rb_event(b, 0, name, match_json, after_seq, timeout_ms);
+    QMPB_CHECK(b);
+    pthread_mutex_lock(&b->mu);
+    int timeout = timeout_ms ? timeout_ms : b->default_timeout_ms;
+    pthread_mutex_unlock(&b->mu);
+    long long deadline = timeout < 0 ? -1 : qmpb_now_ms() + timeout;
+    for (;;) {
+        qmp_call *call = qmp_call_new(b->c);
+        if (!call)
+            return qmpb_result_error(QMP_ENOMEM, "out of memory");
+        long long left = deadline < 0 ? -1 : deadline - qmpb_now_ms();
+        struct qmpb_rb_call_wait a = { call, name, match_json, after_seq,
+                                       left < 0 ? (deadline < 0 ? -1 : 1) : left > INT_MAX ? INT_MAX : left ? (int)left : 1,
+                                       0 };
+        rb_thread_call_without_gvl2(qmpb_rb_call_wait_run, &a, qmpb_rb_call_cancel, call);
+        int interrupted = !a.ran || (qmp_call_status(call) == QMP_ECANCELLED && qmp_call_is_cancelled(call));
+        qmpb_result *r = interrupted ? NULL : qmpb_result_of_call(call);
+        qmp_call_free(call);
+        if (!interrupted)
+            return r;
+        int state = 0;
+        rb_protect(qmpb_rb_check_ints, Qnil, &state);
+        if (state)
+            rb_jump_tag(state);
+    }
 }
 
+/* qmpb_client_next_event, interruptible.  timeout_ms: 0 the client's default, -1 none. */
 static qmpb_result *qmpb_rb_client_next_event(qmpb_client *b, int timeout_ms)
 {
-    return qmpb_rb_event(b, 1, NULL, NULL, 0, timeout_ms);
+    return qmpb_rb_event(b, timeout_ms);
 }
 %}
 %init %{
@@ -1947,10 +2025,14 @@ static qmpb_result *qmpb_rb_client_next_event(qmpb_client *b, int timeout_ms)
 
 /* Status codes (qmp_status), qmp_strerror(), qmp_version_string(), QMP_MAX_FDS,
    QMP_POLL_*, QMP_VERSION_*. */
-%ignore qmp_error;
-%ignore qmp_error_last;   /* read inside the shim, never from a language */
+%ignore qmp_error_last;   /* per thread: a language reads a qmp_call's error instead */
 %ignore qmp_free;
+/* qmp_error: read-only, as qmp_call_error() lends it. */
+%nodefaultctor qmp_error;
+%nodefaultdtor qmp_error;
+%immutable;
 %include "qmp/qmp-common.h"
+%mutable;
 %constant int QMP_VERSION_MAJOR = QMP_VERSION_MAJOR;
 %constant int QMP_VERSION_MINOR = QMP_VERSION_MINOR;
 %constant int QMP_VERSION_MICRO = QMP_VERSION_MICRO;
@@ -2062,6 +2144,29 @@ qmpb_result *qmpb_client_poll_event(qmpb_client *b);
 qmpb_result *qmpb_client_next_event(qmpb_client *b, int timeout_ms);
 qmpb_result *qmpb_client_wait_event(qmpb_client *b, const char *name, const char *match_json,
                                     unsigned long long after_seq, int timeout_ms);
+
+/* Call handles (qmp-call.h): the blocking calls a language cancels from
+   another thread (Go: a goroutine watching ctx.Done(); Ruby: the unblocking
+   function), with the outcome read from the handle, not from a per-thread
+   error.  The two calls that take options or optional text are bound through
+   the glue below; the rest as they are. */
+#ifdef SWIGGO
+/* fds as a Go []int32, borrowed for the call (cgo allows it: no pointers inside). */
+%typemap(gotype) (const int *fds, size_t nfds) "[]int32"
+%typemap(in) (const int *fds, size_t nfds) %{
+    $1 = ($1_ltype)$input.array;
+    $2 = (size_t)$input.len;
+%}
+#endif
+%ignore qmp_call_new;             /* qmpb_call_new: from the shim's client */
+%ignore qmp_call_execute_str;     /* qmpb_call_execute */
+%ignore qmp_call_wait_event_str;  /* qmpb_call_wait_event */
+%include "qmp/qmp-call.h"
+qmp_call *qmpb_call_new(qmpb_client *b);
+int qmpb_call_execute(qmp_call *call, const char *command_json, int timeout_ms, const int *fds, size_t nfds,
+                      int oob, int validate);
+int qmpb_call_wait_event(qmp_call *call, const char *name, const char *match_json,
+                         unsigned long long after_seq, int timeout_ms);
 
 /* The schema (qmp-schema.h): QMP_VALIDATE flags, QMP_SCHEMA_COMMANDS/EVENTS. */
 %constant int QMP_VALIDATE = QMP_VALIDATE;
