@@ -4,8 +4,11 @@
  * The raw C API is not bindable as it is: it hands out jansson trees, keeps
  * the error in a per-thread qmp_error_last() that a Go call may read from
  * another OS thread, returns values through out-pointers and calls back into
- * the program.  So the languages bind a small shim, "qmpb_", defined here,
- * with these rules (bindings/README.md has the list):
+ * the program.  What every language needs belongs in the public C API:
+ * so far qmp-call.h (cancellable calls whose outcome stays with the
+ * handle), bound as it is plus a few lines of glue.  The rest is a small
+ * shim, "qmpb_", defined here, with these rules (bindings/README.md has
+ * the list):
  *
  *   - JSON is text: every language parses and builds it with its own library.
  *   - Every call that can fail returns a new qmpb_result that carries the
@@ -14,7 +17,8 @@
  *   - No callback crosses the language boundary: a handler registered in C
  *     queues the events, and the language takes them with
  *     qmpb_client_next_event() / _poll_event() and dispatches them itself.
- *   - fds are ints, passed as a decimal list "5,7"; they stay the caller's.
+ *   - fds are an array of ints (a typemap per language: a Python sequence,
+ *     a Ruby Array, a Go []int32); they stay the caller's.
  *   - A schema (qmp-schema.h) lives in a qmpb_schema holder that the
  *     language's object owns (SWIG's destructor frees it).
  *   - Blocking calls release the interpreter lock: Python through swig
@@ -743,70 +747,6 @@ static int qmpb_client_close_reason(qmpb_client *b)
 }
 
 /* ---- executing ----------------------------------------------------------- */
-
-/* "5,7" (NULL or "": none) into fds; -1 if malformed or more than QMP_MAX_FDS. */
-static int qmpb_parse_fds(const char *list, int *fds)
-{
-    int n = 0;
-    if (!list)
-        return 0;
-    const char *p = list;
-    while (*p) {
-        if (n == QMP_MAX_FDS)
-            return -1;
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v > INT_MAX)
-            return -1;
-        fds[n++] = (int)v;
-        p = end;
-        if (*p == ',')
-            p++;
-        else if (*p)
-            return -1;
-    }
-    return n;
-}
-
-struct qmpb_exec_args {
-    qmpb_client *b;
-    const char *command_json;
-    qmp_exec_options opts;
-    qmpb_result *r;
-};
-
-static void *qmpb_execute_run(void *p)
-{
-    struct qmpb_exec_args *a = (struct qmpb_exec_args *)p;
-    char *text = NULL;
-    int rc = qmp_client_execute_str_full(a->b->c, a->command_json, &a->opts, &text);
-    a->r = qmpb_result_with_text(rc, text);
-    return NULL;
-}
-
-/* validate: 0 the client's setting, QMP_VALIDATE_OFF (-1) not this call, else QMP_VALIDATE flags. */
-static qmpb_result *qmpb_client_execute(qmpb_client *b, const char *command_json, int timeout_ms,
-                                        const char *fds, int oob, int validate)
-{
-    QMPB_CHECK(b);
-    int fdv[QMP_MAX_FDS];
-    int nfds = qmpb_parse_fds(fds, fdv);
-    if (nfds < 0)
-        return qmpb_result_error(QMP_EINVAL, "fds: expected up to 16 decimal fds separated by commas");
-    struct qmpb_exec_args a;
-    memset(&a, 0, sizeof a);
-    a.b = b;
-    a.command_json = command_json;
-    a.opts.version = QMP_EXEC_OPTIONS_VERSION;
-    a.opts.timeout_ms = timeout_ms;
-    a.opts.fds = nfds ? fdv : NULL;
-    a.opts.nfds = (size_t)nfds;
-    a.opts.oob = oob;
-    a.opts.validate = validate;
-    qmpb_run_blocking(qmpb_execute_run, &a);
-    return a.r;
-}
 
 struct qmpb_helper_args {
     qmpb_client *b;
@@ -1678,19 +1618,22 @@ static void *qmpb_rb_exec_run(void *p)
     return NULL;
 }
 
-/* qmpb_client_execute, interruptible.  timeout_ms: 0 the client's default, -1 none. */
+/* qmpb_call_execute for Ruby, interruptible without giving the command up: a
+   trap handler runs and the wait resumes.  timeout_ms: 0 the client's
+   default, -1 none. */
 static qmpb_result *qmpb_rb_client_execute(qmpb_client *b, const char *command_json, int timeout_ms,
-                                           const char *fds, int oob, int validate)
+                                           const int *fds, size_t nfds, int oob, int validate)
 {
     QMPB_CHECK(b);
     if (!command_json)
         return qmpb_result_error(QMP_EINVAL, "no command (NULL)");
+    if (nfds > QMP_MAX_FDS)
+        return qmpb_result_error(QMP_EINVAL, "fds: too many");
     struct qmpb_rb_exec_args a;
     memset(&a, 0, sizeof a);
     a.w.b = b;
-    int nfds = qmpb_parse_fds(fds, a.fdv);
-    if (nfds < 0)
-        return qmpb_result_error(QMP_EINVAL, "fds: expected up to 16 decimal fds separated by commas");
+    if (nfds)
+        memcpy(a.fdv, fds, nfds * sizeof *fds);
     if (qmpb_rb_prepare(b) < 0)
         return qmpb_result_error(QMP_EIO, "cannot make the wake-up pipe");
     a.command = qmp_json_parse(command_json, strlen(command_json));
@@ -1709,7 +1652,7 @@ static qmpb_result *qmpb_rb_client_execute(qmpb_client *b, const char *command_j
     a.opts.version = QMP_EXEC_OPTIONS_VERSION;
     a.opts.timeout_ms = timeout < 0 ? 0 : timeout;   /* async: 0 is no timeout */
     a.opts.fds = nfds ? a.fdv : NULL;
-    a.opts.nfds = (size_t)nfds;
+    a.opts.nfds = nfds;
     a.opts.oob = oob;
     a.opts.validate = validate;
     for (;;) {
@@ -2077,7 +2020,6 @@ typedef struct qmpb_result {
 %newobject qmpb_agent_file_read;
 %newobject qmpb_agent_file_write;
 %newobject qmpb_client_greeting;
-%newobject qmpb_client_execute;
 %newobject qmpb_client_hmp;
 %newobject qmpb_client_getfd;
 %newobject qmpb_client_closefd;
@@ -2129,8 +2071,6 @@ qmpb_result *qmpb_client_greeting(qmpb_client *b);
 int qmpb_client_get_fd(qmpb_client *b);
 int qmpb_client_close_reason(qmpb_client *b);
 
-qmpb_result *qmpb_client_execute(qmpb_client *b, const char *command_json, int timeout_ms,
-                                 const char *fds, int oob, int validate);
 qmpb_result *qmpb_client_hmp(qmpb_client *b, const char *command_line);
 qmpb_result *qmpb_client_getfd(qmpb_client *b, int fd, const char *fdname);
 qmpb_result *qmpb_client_closefd(qmpb_client *b, const char *fdname);
@@ -2150,6 +2090,55 @@ qmpb_result *qmpb_client_wait_event(qmpb_client *b, const char *name, const char
    function), with the outcome read from the handle, not from a per-thread
    error.  The two calls that take options or optional text are bound through
    the glue below; the rest as they are. */
+/* fds: an array of ints in each language, at most QMP_MAX_FDS; they stay the caller's. */
+#ifdef SWIGPYTHON
+/* A sequence of ints (the Python layer turns file objects into their fileno()). */
+%typemap(in) (const int *fds, size_t nfds) (int fdv[QMP_MAX_FDS]) {
+    if (!PySequence_Check($input)) {
+        PyErr_SetString(PyExc_TypeError, "fds: expected a sequence of file descriptors");
+        SWIG_fail;
+    }
+    Py_ssize_t n = PySequence_Size($input);
+    if (n < 0)
+        SWIG_fail;
+    if (n > QMP_MAX_FDS) {
+        PyErr_Format(PyExc_ValueError, "fds: at most %d file descriptors go with one command, got %zd",
+                     QMP_MAX_FDS, n);
+        SWIG_fail;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PySequence_GetItem($input, i);
+        long v = o ? PyLong_AsLong(o) : -1;
+        Py_XDECREF(o);
+        if (v == -1 && PyErr_Occurred())
+            SWIG_fail;
+        if (v < 0 || v > INT_MAX) {
+            PyErr_Format(PyExc_ValueError, "fds: %ld is not a file descriptor", v);
+            SWIG_fail;
+        }
+        fdv[i] = (int)v;
+    }
+    $1 = fdv;
+    $2 = (size_t)n;
+}
+#endif
+#ifdef SWIGRUBY
+/* An Array of Integer (the Ruby layer turns IOs into their fileno). */
+%typemap(in) (const int *fds, size_t nfds) (int fdv[QMP_MAX_FDS]) {
+    Check_Type($input, T_ARRAY);
+    long n = RARRAY_LEN($input);
+    if (n > QMP_MAX_FDS)
+        rb_raise(rb_eArgError, "fds: at most %d file descriptors go with one command, got %ld", QMP_MAX_FDS, n);
+    for (long i = 0; i < n; i++) {
+        int v = NUM2INT(rb_ary_entry($input, i));
+        if (v < 0)
+            rb_raise(rb_eArgError, "fds: %d is not a file descriptor", v);
+        fdv[i] = v;
+    }
+    $1 = fdv;
+    $2 = (size_t)n;
+}
+#endif
 #ifdef SWIGGO
 /* fds as a Go []int32, borrowed for the call (cgo allows it: no pointers inside). */
 %typemap(gotype) (const int *fds, size_t nfds) "[]int32"
@@ -2211,7 +2200,7 @@ qmpb_result *qmpb_rb_client_connect(qmpb_client *b, const char *path, int fd, in
 %newobject qmpb_rb_client_wait_event;
 %newobject qmpb_rb_client_next_event;
 qmpb_result *qmpb_rb_client_execute(qmpb_client *b, const char *command_json, int timeout_ms,
-                                    const char *fds, int oob, int validate);
+                                    const int *fds, size_t nfds, int oob, int validate);
 qmpb_result *qmpb_rb_client_wait_event(qmpb_client *b, const char *name, const char *match_json,
                                        unsigned long long after_seq, int timeout_ms);
 qmpb_result *qmpb_rb_client_next_event(qmpb_client *b, int timeout_ms);

@@ -168,22 +168,36 @@ _ERRORS = {
 }
 
 
+def _raise(code, message, error_class, error_desc, sys_errno):
+    """Raises the exception of a libqmp status (not 0)."""
+    message = message or _c.qmp_strerror(code)
+    if code == _c.QMP_ECOMMAND:
+        raise CommandError(error_class, error_desc, message)
+    cls = _ERRORS.get(code, Error)
+    e = cls(message, code, sys_errno)
+    if cls is SocketError and sys_errno:
+        e.errno = sys_errno
+        e.strerror = os.strerror(sys_errno)
+    raise e
+
+
 def _check(r):
     """The result r of a shim call; raises the error it carries."""
     if r is None:
         raise OutOfMemory("out of memory", _c.QMP_ENOMEM)
-    code = r.code
-    if code == 0:
-        return r
-    message = r.message or _c.qmp_strerror(code)
-    if code == _c.QMP_ECOMMAND:
-        raise CommandError(r.error_class, r.error_desc, message)
-    cls = _ERRORS.get(code, Error)
-    e = cls(message, code, r.sys_errno)
-    if cls is SocketError and r.sys_errno:
-        e.errno = r.sys_errno
-        e.strerror = os.strerror(r.sys_errno)
-    raise e
+    if r.code != 0:
+        _raise(r.code, r.message, r.error_class, r.error_desc, r.sys_errno)
+    return r
+
+
+def _check_call(call):
+    """The value (JSON text) of the last call on a qmp_call handle
+    (qmp-call.h); raises its error."""
+    code = _c.qmp_call_status(call)
+    if code != 0:
+        e = _c.qmp_call_error(call)
+        _raise(code, e.message, e.qmp_class, e.qmp_desc, e.sys_errno)
+    return _c.qmp_call_result(call)
 
 
 def _ms(timeout):
@@ -456,6 +470,22 @@ class Client:
         finally:
             self._leave()
 
+    def _on_call(self, fn, *args):
+        """fn(call, *args) on a qmp_call handle (qmp-call.h) of this client:
+        the value's text, or the handle's error raised."""
+        b = self._enter()
+        try:
+            call = _c.qmpb_call_new(b)
+            if call is None:
+                raise OutOfMemory("out of memory", _c.QMP_ENOMEM)
+            try:
+                fn(call, *args)
+                return _check_call(call)
+            finally:
+                _c.qmp_call_free(call)
+        finally:
+            self._leave()
+
     def _query(self, fn, *args, default=None):
         try:
             b = self._enter()
@@ -583,14 +613,12 @@ class Client:
         if len(fds) > _c.QMP_MAX_FDS:
             raise InvalidArgument("fds: at most %d file descriptors go with one command (libqmp's limit), "
                                   "got %d" % (_c.QMP_MAX_FDS, len(fds)), _c.QMP_EINVAL)
-        fd_list = ",".join(str(_fd_of(f)) for f in fds) if fds else None
+        fd_list = [_fd_of(f) for f in fds]
         v = _call_validate(validate)
         try:
-            r = self._call(_c.qmpb_client_execute, command_json, _ms(timeout), fd_list,
-                           1 if oob else 0, v)
+            return self._on_call(_c.qmpb_call_execute, command_json, _ms(timeout), fd_list, 1 if oob else 0, v)
         finally:
             self._dispatch_queued()
-        return r.text
 
     def hmp(self, command_line):
         """Runs an HMP command line ("info status") and returns what it printed."""
