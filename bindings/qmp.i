@@ -748,69 +748,6 @@ static int qmpb_client_close_reason(qmpb_client *b)
 
 /* ---- executing ----------------------------------------------------------- */
 
-struct qmpb_helper_args {
-    qmpb_client *b;
-    int kind;                 /* 0 hmp, 1 getfd, 2 closefd, 3 add-fd */
-    const char *str;
-    int fd;
-    long long fdset_id;
-    qmpb_result *r;
-};
-
-static void *qmpb_helper_run(void *p)
-{
-    struct qmpb_helper_args *a = (struct qmpb_helper_args *)p;
-    if (a->kind == 0) {
-        char *out = NULL;
-        int rc = qmp_client_hmp(a->b->c, a->str, &out);
-        a->r = qmpb_result_with_text(rc, out);
-    } else if (a->kind == 1) {
-        a->r = qmpb_result_of(qmp_client_getfd(a->b->c, a->fd, a->str));
-    } else if (a->kind == 2) {
-        a->r = qmpb_result_of(qmp_client_closefd(a->b->c, a->str));
-    } else {
-        long long set = -1, fd = -1;
-        int rc = qmp_client_add_fd(a->b->c, a->fd, a->fdset_id, a->str, &set, &fd);
-        a->r = qmpb_result_of(rc);
-        if (a->r && rc == 0) {
-            char buf[96];
-            snprintf(buf, sizeof buf, "{\"fdset-id\": %lld, \"fd\": %lld}", set, fd);
-            a->r->text = strdup(buf);
-        }
-    }
-    return NULL;
-}
-
-static qmpb_result *qmpb_helper(qmpb_client *b, int kind, const char *str, int fd, long long fdset_id)
-{
-    QMPB_CHECK(b);
-    struct qmpb_helper_args a = { b, kind, str, fd, fdset_id, NULL };
-    qmpb_run_blocking(qmpb_helper_run, &a);
-    return a.r;
-}
-
-static qmpb_result *qmpb_client_hmp(qmpb_client *b, const char *command_line)
-{
-    return qmpb_helper(b, 0, command_line, -1, 0);
-}
-
-static qmpb_result *qmpb_client_getfd(qmpb_client *b, int fd, const char *fdname)
-{
-    return qmpb_helper(b, 1, fdname, fd, 0);
-}
-
-static qmpb_result *qmpb_client_closefd(qmpb_client *b, const char *fdname)
-{
-    return qmpb_helper(b, 2, fdname, -1, 0);
-}
-
-static qmpb_result *qmpb_client_add_fd(qmpb_client *b, int fd, long long fdset_id, const char *opaque)
-{
-    if (opaque && !*opaque)
-        opaque = NULL;
-    return qmpb_helper(b, 3, opaque, fd, fdset_id);
-}
-
 /* ---- events -------------------------------------------------------------- */
 
 static unsigned long long qmpb_client_event_seq(qmpb_client *b)
@@ -2020,10 +1957,6 @@ typedef struct qmpb_result {
 %newobject qmpb_agent_file_read;
 %newobject qmpb_agent_file_write;
 %newobject qmpb_client_greeting;
-%newobject qmpb_client_hmp;
-%newobject qmpb_client_getfd;
-%newobject qmpb_client_closefd;
-%newobject qmpb_client_add_fd;
 %newobject qmpb_client_queue_events;
 %newobject qmpb_client_poll_event;
 %newobject qmpb_client_next_event;
@@ -2071,10 +2004,6 @@ qmpb_result *qmpb_client_greeting(qmpb_client *b);
 int qmpb_client_get_fd(qmpb_client *b);
 int qmpb_client_close_reason(qmpb_client *b);
 
-qmpb_result *qmpb_client_hmp(qmpb_client *b, const char *command_line);
-qmpb_result *qmpb_client_getfd(qmpb_client *b, int fd, const char *fdname);
-qmpb_result *qmpb_client_closefd(qmpb_client *b, const char *fdname);
-qmpb_result *qmpb_client_add_fd(qmpb_client *b, int fd, long long fdset_id, const char *opaque);
 
 unsigned long long qmpb_client_event_seq(qmpb_client *b);
 qmpb_result *qmpb_client_queue_events(qmpb_client *b, unsigned long long max_events);

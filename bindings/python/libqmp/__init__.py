@@ -622,34 +622,27 @@ class Client:
 
     def hmp(self, command_line):
         """Runs an HMP command line ("info status") and returns what it printed."""
-        try:
-            return self._call(_c.qmpb_client_hmp, command_line).text or ""
-        finally:
-            self._dispatch_queued()
+        if not isinstance(command_line, str):
+            raise TypeError("hmp: expected a str, got %s" % type(command_line).__name__)
+        return self.execute("human-monitor-command", {"command-line": command_line}) or ""
 
     def getfd(self, fd, name):
         """Passes fd (a file object or an int; it stays the caller's) to QEMU as name."""
-        try:
-            self._call(_c.qmpb_client_getfd, _fd_of(fd), name)
-        finally:
-            self._dispatch_queued()
+        self.execute("getfd", {"fdname": name}, fds=[_fd_of(fd)])
 
     def closefd(self, name):
         """Closes QEMU's copy of a named fd."""
-        try:
-            self._call(_c.qmpb_client_closefd, name)
-        finally:
-            self._dispatch_queued()
+        self.execute("closefd", {"fdname": name})
 
     def add_fd(self, fd, fdset_id=None, opaque=None):
         """Adds fd (it stays the caller's) to fd set fdset_id (None: a new
         set); returns {"fdset-id": N, "fd": M} (M: QEMU's number for it)."""
-        try:
-            r = self._call(_c.qmpb_client_add_fd, _fd_of(fd),
-                           -1 if fdset_id is None else int(fdset_id), opaque)
-        finally:
-            self._dispatch_queued()
-        return json.loads(r.text)
+        args = {}
+        if fdset_id is not None:
+            args["fdset-id"] = int(fdset_id)
+        if opaque:
+            args["opaque"] = opaque
+        return self.execute("add-fd", args, fds=[_fd_of(fd)])
 
     # -- the schema
 
