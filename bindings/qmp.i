@@ -944,40 +944,6 @@ static qmpb_result *qmpb_client_next_event(qmpb_client *b, int timeout_ms)
     return a.r;
 }
 
-struct qmpb_wait_args {
-    qmpb_client *b;
-    const char *name, *match_json;
-    unsigned long long after_seq;
-    int timeout_ms;
-    qmpb_result *r;
-};
-
-static void *qmpb_wait_run(void *p)
-{
-    struct qmpb_wait_args *a = (struct qmpb_wait_args *)p;
-    char *text = NULL;
-    unsigned long long seq = 0;
-    int rc = qmp_client_wait_event_str_full(a->b->c, a->name, a->match_json, a->after_seq,
-                                            a->timeout_ms, &text, &seq);
-    a->r = qmpb_result_with_text(rc, text);
-    if (a->r && rc == QMP_OK)
-        a->r->seq = seq;
-    return NULL;
-}
-
-static qmpb_result *qmpb_client_wait_event(qmpb_client *b, const char *name, const char *match_json,
-                                           unsigned long long after_seq, int timeout_ms)
-{
-    QMPB_CHECK(b);
-    if (name && !*name)
-        name = NULL;
-    if (match_json && !*match_json)
-        match_json = NULL;
-    struct qmpb_wait_args a = { b, name, match_json, after_seq, timeout_ms, NULL };
-    qmpb_run_blocking(qmpb_wait_run, &a);
-    return a.r;
-}
-
 /* ---- the schema (qmp-schema.h) -------------------------------------------- */
 
 /* A holder of one qmp_schema reference.  The language creates an empty one
@@ -1960,7 +1926,6 @@ typedef struct qmpb_result {
 %newobject qmpb_client_queue_events;
 %newobject qmpb_client_poll_event;
 %newobject qmpb_client_next_event;
-%newobject qmpb_client_wait_event;
 %newobject qmpb_client_get_schema;
 %newobject qmpb_client_schema_has;
 %newobject qmpb_client_set_validation;
@@ -2011,8 +1976,6 @@ unsigned long long qmpb_client_events_queued(qmpb_client *b);
 unsigned long long qmpb_client_events_dropped(qmpb_client *b);
 qmpb_result *qmpb_client_poll_event(qmpb_client *b);
 qmpb_result *qmpb_client_next_event(qmpb_client *b, int timeout_ms);
-qmpb_result *qmpb_client_wait_event(qmpb_client *b, const char *name, const char *match_json,
-                                    unsigned long long after_seq, int timeout_ms);
 
 /* Call handles (qmp-call.h): the blocking calls a language cancels from
    another thread (Go: a goroutine watching ctx.Done(); Ruby: the unblocking

@@ -191,13 +191,13 @@ def _check(r):
 
 
 def _check_call(call):
-    """The value (JSON text) of the last call on a qmp_call handle
-    (qmp-call.h); raises its error."""
+    """The value (JSON text) and event sequence number of the last call on
+    a qmp_call handle (qmp-call.h); raises its error."""
     code = _c.qmp_call_status(call)
     if code != 0:
         e = _c.qmp_call_error(call)
         _raise(code, e.message, e.qmp_class, e.qmp_desc, e.sys_errno)
-    return _c.qmp_call_result(call)
+    return _c.qmp_call_result(call), _c.qmp_call_seq(call)
 
 
 def _ms(timeout):
@@ -472,7 +472,8 @@ class Client:
 
     def _on_call(self, fn, *args):
         """fn(call, *args) on a qmp_call handle (qmp-call.h) of this client:
-        the value's text, or the handle's error raised."""
+        the value's text and the event's sequence number, or the handle's
+        error raised."""
         b = self._enter()
         try:
             call = _c.qmpb_call_new(b)
@@ -616,7 +617,7 @@ class Client:
         fd_list = [_fd_of(f) for f in fds]
         v = _call_validate(validate)
         try:
-            return self._on_call(_c.qmpb_call_execute, command_json, _ms(timeout), fd_list, 1 if oob else 0, v)
+            return self._on_call(_c.qmpb_call_execute, command_json, _ms(timeout), fd_list, 1 if oob else 0, v)[0]
         finally:
             self._dispatch_queued()
 
@@ -713,10 +714,10 @@ class Client:
             after = self.event_seq
         match_json = json.dumps(match) if match else None
         try:
-            r = self._call(_c.qmpb_client_wait_event, name, match_json, int(after), _ms(timeout))
+            text, seq = self._on_call(_c.qmpb_call_wait_event, name, match_json, int(after), _ms(timeout))
         finally:
             self._dispatch_queued()
-        return _event(r.text, r.seq)
+        return _event(text, seq)
 
     def on_event(self, name, fn):
         """Calls fn(event) for every event named name (None: every event);
