@@ -30,7 +30,7 @@ void raw_flood(const char *sock, long count, sample_t *s);           /* events/s
 /* libqmp through each path (paths.c). */
 /* A client connected to sock (10 s to connect), or NULL with the sample failed. */
 qmp_client *lib_open(const char *sock, sample_t *s);
-void lib_round_trip(const char *sock, long count, int str_api, sample_t *s);  /* us per call */
+void lib_round_trip(const char *sock, long count, int str_api, sample_t *s);  /* us per call; str_api 2: a qmp_call handle per call */
 void lib_pipelined(const char *sock, long count, int in_flight, sample_t *s); /* calls/s */
 void lib_big_reply(const char *sock, long count, int str_api, sample_t *s);   /* ms per call */
 enum flood_kind { FLOOD_NAME, FLOOD_DATA, FLOOD_WAIT };
