@@ -300,14 +300,13 @@ func (c *Client) execute(ctx context.Context, name, text string, opts []Option) 
 	if s.oob {
 		oob = 1
 	}
-	// The files stay in use (os.File's Control) until C is done with them.
-	var ret string
-	err := withFDs(s.files, nil, func(fds []int32) error {
-		var err error
-		ret, _, err = c.withCall(ctx, name, func(call libqmp.Struct_SS_qmp_call) {
+	// The files stay in use (os.File's Control) until C is done with them,
+	// also when ctx ends the wait first: closing one then defers the close.
+	ret, _, err := c.withCall(ctx, name, func(call libqmp.Struct_SS_qmp_call) error {
+		return withFDs(s.files, nil, func(fds []int32) error {
 			libqmp.Qmpb_call_execute(call, text, s.timeoutMS(), fds, oob, s.callValidation())
+			return nil
 		})
-		return err
 	})
 	if err != nil {
 		return nil, err

@@ -88,8 +88,9 @@ func (c *Client) WaitEvent(ctx context.Context, name string, match any, after ui
 			matchJSON = string(m)
 		}
 	}
-	text, seq, err := c.withCall(ctx, "", func(call libqmp.Struct_SS_qmp_call) {
+	text, seq, err := c.withCall(ctx, "", func(call libqmp.Struct_SS_qmp_call) error {
 		libqmp.Qmpb_call_wait_event(call, name, matchJSON, after, s.timeoutMS())
+		return nil
 	})
 	if err != nil {
 		return Event{}, err
@@ -223,8 +224,9 @@ func (ev *events) stopAll() {
 func (c *Client) pump(seq uint64) {
 	defer c.ev.stopAll()
 	for {
-		text, next, err := c.withCall(context.Background(), "", func(call libqmp.Struct_SS_qmp_call) {
+		text, next, err := c.withCall(context.Background(), "", func(call libqmp.Struct_SS_qmp_call) error {
 			libqmp.Qmpb_call_wait_event(call, "", "", seq, -1)
+			return nil
 		})
 		if err != nil {
 			if e, ok := err.(*Error); ok && e.Code == CodeNoMemory {
