@@ -22,6 +22,8 @@ cd "$(dirname "$0")/.."
 # Bindings (bindings/): swig, python3-dev for the Python extension,
 # python3-mesonpy, python3-venv and python3-pip for its wheel (pip install),
 # ruby-dev for the Ruby one and golang-go for the Go one.
+# Tracing: systemtap-sdt-dev for sys/sdt.h, the USDT probes (docs/tracing.md;
+# the 'probes' suite expects them).
 # Benchmarks (bench/, whose quick run is the 'bench' test suite): golang-go and
 # golang-github-digitalocean-go-qemu-dev for the go-qemu peer.
 PACKAGES=(
@@ -29,7 +31,7 @@ PACKAGES=(
     libjansson-dev libglib2.0-dev libcmocka-dev libedit-dev
     libuv1-dev libevent-dev
     valgrind qemu-system-x86 qemu-utils qemu-guest-agent python3
-    abigail-tools
+    abigail-tools systemtap-sdt-dev
     swig python3-dev ruby-dev
     python3-mesonpy python3-venv python3-pip
     golang-go golang-github-digitalocean-go-qemu-dev

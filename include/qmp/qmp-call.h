@@ -58,8 +58,9 @@ QMP_API void qmp_call_free(qmp_call *call);
 
 /*
  * Cancels the call running on the handle, and every later one: it returns
- * QMP_ECANCELLED within a few milliseconds, whichever thread is driving the
- * connection.  Any thread; async-signal-unsafe (it takes the client's lock).
+ * QMP_ECANCELLED at once (at most 10 ms later: the slice of the one
+ * blocking read an uncontended call makes), whichever thread is driving
+ * the connection.  Any thread; async-signal-unsafe (it takes the client's lock).
  * Cancelling twice is harmless.  NULL is a no-op.
  */
 QMP_API void qmp_call_cancel(qmp_call *call);

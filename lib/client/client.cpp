@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <pthread.h>
 
+#include "common/probes.h"
 #include "protocol/command.h"
 #include "protocol/match.h"
 #include "schema/schema.h"
@@ -30,6 +31,11 @@ constexpr int kMaxReadsPerProcess = 16;
 // A loop's timer that fires this close before the deadline it was told is
 // taken to have fired for it (loops round to milliseconds, some to their own clock).
 constexpr int kTimerSlackMs = 20;
+// A direct read (transport::prepare_direct_read) waits at most this long;
+// then the call polls, so that another thread's wake-up is heard (a timed
+// async call submitted meanwhile, a command the socket could not take at
+// once, a loop attached): it waits at most this long, once per call.
+constexpr int kDirectReadSliceMs = 10;
 
 // Runs f when the scope ends, also when an exception passes.
 template <typename F>
@@ -95,6 +101,7 @@ struct Client::Call {
     void *user_data = nullptr;
     qmp_destroy_fn destroy = nullptr;
     transport::OwnedFds fds;  // copies of the caller's, until the command's first byte is sent
+    uint64_t submitted_ns = 0;  // for the reply__route probe's latency; taken only while it is traced
 
     ~Call() {
         if (destroy) destroy(user_data);
@@ -401,6 +408,7 @@ Error Client::begin_connection(int fd, bool agent) {
 
 void Client::begin_handshake(int fd, bool agent) {
     fd_ = fd;
+    direct_ok_ = transport::prepare_direct_read(fd, kDirectReadSliceMs);
     splitter_.set_limits(max_message_, wire::kDefaultMaxDepth);
     splitter_.reset();
     if (agent)
@@ -648,6 +656,8 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
         throw;
     }
     call->id = id;
+    if (LIBQMP_PROBE_ENABLED(reply__route)) call->submitted_ns = probes::now_ns();
+    LIBQMP_PROBE4(command__send, this, id, call->name.c_str(), command.size());
     if (call->async) dispatch_reserve_++;
     // A command sent from a callback waits for the callbacks of the same
     // read to finish, then goes out with the others (dispatch() flushes).
@@ -711,6 +721,7 @@ Error Client::execute(const std::string &command, const std::string &name, const
         session_.abandon(call->id);
         if (calls_.erase(call->id) && !call->grace.infinite()) graced_--;
         if (cancelled(opts.cancel)) return Error::make(QMP_ECANCELLED, "'%s' was cancelled", name.c_str());
+        LIBQMP_PROBE3(timeout, this, call->id, name.c_str());
         if (session_.agent())
             return Error::make(QMP_ETIMEDOUT, "the guest agent did not answer '%s' within %d ms", name.c_str(),
                                timeout);
@@ -1258,6 +1269,7 @@ void Client::detach() {
 }
 
 Error Client::run_until(Lock &lk, const std::function<bool()> &done, const Deadline &deadline) {
+    bool direct = true;  // until a direct read's slice passes once
     for (;;) {
         if (may_drive()) dispatch(lk);
         if (done()) return Error::ok();
@@ -1280,7 +1292,7 @@ Error Client::run_until(Lock &lk, const std::function<bool()> &done, const Deadl
             cv_.notify_all();
         });
         try {
-            drive_once(lk, deadline);
+            drive_once(lk, deadline, &direct);
         } catch (const std::bad_alloc &) {
             if (!lk.owns_lock()) lk.lock();
             lost_memory_locked();
@@ -1288,34 +1300,6 @@ Error Client::run_until(Lock &lk, const std::function<bool()> &done, const Deadl
         cv_.notify_all();  // replies routed to other threads: let them go now
         dispatch(lk);
     }
-}
-
-void Client::drive_once(Lock &lk, const Deadline &deadline) {
-    flush_locked();
-    if (fd_ < 0) return;
-    short events = POLLIN | (session_.want_write() ? POLLOUT : 0);
-    int timeout = deadline.earlier(next_call_deadline()).remaining_ms();
-    int fd = fd_;
-    int wake = wake_fd_;
-    short revents = 0;
-    bool woken = false;
-    polled_fd_ = fd;
-    lk.unlock();
-    Error e = transport::wait(fd, events, wake, timeout, &revents, &woken);
-    lk.lock();
-    polled_fd_ = -1;
-    if (closing_fd_ >= 0) {
-        if (!awaiting_unwatch(closing_fd_)) transport::close_fd(closing_fd_);
-        closing_fd_ = -1;
-    }
-    if (fd_ != fd) return;  // the connection ended while we waited
-    if (e) {
-        teardown(e, e.code);
-        return;
-    }
-    if (revents & (POLLIN | POLLHUP | POLLERR)) read_locked();
-    if (fd_ >= 0 && (revents & POLLOUT)) flush_locked();
-    expire_calls_locked();
 }
 
 // One read buffer per thread, not per client: reads happen under the lock
@@ -1350,12 +1334,91 @@ char *read_buffer() {
 
 }  // namespace
 
+void Client::drive_once(Lock &lk, const Deadline &deadline, bool *direct) {
+    flush_locked();
+    if (fd_ < 0) return;
+    Deadline due = deadline.earlier(next_call_deadline());
+    if (*direct && may_read_directly(due)) {
+        read_directly(lk, direct);
+        return;
+    }
+    short events = POLLIN | (session_.want_write() ? POLLOUT : 0);
+    int timeout = due.remaining_ms();
+    int fd = fd_;
+    int wake = wake_fd_;
+    short revents = 0;
+    bool woken = false;
+    polled_fd_ = fd;
+    lk.unlock();
+    Error e = transport::wait(fd, events, wake, timeout, &revents, &woken);
+    lk.lock();
+    back_from_waiting_locked();
+    if (fd_ != fd) return;  // the connection ended while we waited
+    if (e) {
+        teardown(e, e.code);
+        return;
+    }
+    if (revents & (POLLIN | POLLHUP | POLLERR)) read_locked();
+    if (fd_ >= 0 && (revents & POLLOUT)) flush_locked();
+    expire_calls_locked();
+}
+
+// The driver's socket after a wait with the lock released: if teardown let
+// go of it meanwhile, it is closed now (unless a loop still watches it).
+void Client::back_from_waiting_locked() {
+    polled_fd_ = -1;
+    direct_reading_ = false;
+    if (closing_fd_ >= 0) {
+        if (!awaiting_unwatch(closing_fd_)) transport::close_fd(closing_fd_);
+        closing_fd_ = -1;
+    }
+}
+
+// A synchronous call's wait when nothing else can need the driver within
+// the slice: no loop drives or watches the client, nothing waits to be
+// sent, no deadline (the caller's or an async call's) falls within it.
+bool Client::may_read_directly(const Deadline &due) const {
+    return direct_ok_ && !hook_ && !loop_cbs_ && loop_wake_fd_ < 0 && !connecting_ && !session_.want_write() &&
+           (due.infinite() || due.remaining_ms() > kDirectReadSliceMs);
+}
+
+// One blocking recv() in place of poll() + recv(): an uncontended round trip
+// costs two system calls, as a blocking client's does.  A teardown from
+// another thread ends it with shutdown() (teardown()); anything else that
+// would wake the driver waits for the slice to pass, after which this call
+// polls (*direct = false).
+void Client::read_directly(Lock &lk, bool *direct) {
+    char *buf = read_buffer();
+    int fd = fd_;
+    size_t n = 0;
+    transport::IoResult res;
+    polled_fd_ = fd;
+    direct_reading_ = true;
+    lk.unlock();
+    Error e = transport::receive(fd, buf, kReadChunk, &n, &res, true);
+    lk.lock();
+    back_from_waiting_locked();
+    if (fd_ != fd) return;  // the connection ended while we waited
+    if (!e && res == transport::IoResult::WouldBlock)
+        *direct = false;  // the slice passed: poll, and hear wake-ups, from now on
+    else
+        consume_locked(buf, n, res, e);
+    expire_calls_locked();
+}
+
+
 // Returns true when the read filled the buffer: there may be more to read.
 bool Client::read_locked() {
     size_t n = 0;
     transport::IoResult res;
     char *buf = read_buffer();
     Error e = transport::receive(fd_, buf, kReadChunk, &n, &res);
+    return consume_locked(buf, n, res, e);
+}
+
+// What a read of the socket gave: n bytes in buf, the end, or an error.
+// Returns true when the read filled the buffer: there may be more to read.
+bool Client::consume_locked(char *buf, size_t n, transport::IoResult res, const Error &e) {
     if (e) {
         teardown(e, e.code);
         return false;
@@ -1473,12 +1536,15 @@ void Client::apply(protocol::Session::Effects &fx) {
         auto it = calls_.find(c.id);
         if (it == calls_.end()) continue;
         auto call = it->second;
+        LIBQMP_PROBE4(reply__route, this, c.id, c.error.code,
+                      LIBQMP_PROBE_ENABLED(reply__route) ? probes::since_ns(call->submitted_ns) : 0);
         finish_call(call, std::move(c.error), std::move(c.reply));  // may throw: the call stays in calls_
         calls_.erase(it);
         if (call->async && !call->deadline.infinite()) timed_async_--;
         if (!call->grace.infinite()) graced_--;
     }
     for (auto &ev : fx.events) {
+        LIBQMP_PROBE3(event__dispatch, this, ev->name().c_str(), ev->seq());
         for (Waiter *w : waiters_)
             if (!w->found && w->matches(*ev)) w->found = ev;
         if (!handlers_.empty()) queue(Dispatch{Dispatch::Kind::Event, nullptr, ev, nullptr, 0});
@@ -1570,6 +1636,7 @@ void Client::expire_calls_locked() {
     for (const auto &kv : calls_)
         if (kv.second->async && kv.second->deadline.expired()) due.push_back(kv.second);
     for (auto &call : due) {
+        LIBQMP_PROBE3(timeout, this, call->id, call->name.c_str());
         session_.abandon(call->id);
         calls_.erase(call->id);
         timed_async_--;
@@ -1613,8 +1680,7 @@ void Client::lost_memory_locked() noexcept {
         // every waiter sees a closed connection instead of waiting on.
         if (fd_ >= 0) {
             if (fd_ == polled_fd_) {
-                closing_fd_ = fd_;  // as teardown does: the poller closes it when it is back
-                wake_driver();
+                let_go_of_polled_locked();
             } else {
                 transport::close_fd(fd_);
             }
@@ -1629,8 +1695,18 @@ void Client::lost_memory_locked() noexcept {
 // Ends the connection (called with the lock held).  Every waiting call completes with why (QMP_ECANCELLED
 // when the application closed), waiters wake, and the close hook is queued
 // with close_reason if the connection had been established.
+// Teardown of the socket the driver waits on with the lock released: the
+// driver closes it when it is back (back_from_waiting_locked()); a direct
+// read is ended at once by shutting the socket down, a poll by the wake fd.
+void Client::let_go_of_polled_locked() noexcept {
+    closing_fd_ = fd_;
+    if (direct_reading_) transport::shut_down(fd_);
+    wake_driver();
+}
+
 void Client::teardown(const Error &why, int close_reason) {
     if (fd_ < 0) return;
+    LIBQMP_PROBE3(close, this, close_reason, why.message.c_str());
     conn_gen_++;
     if (schema_) {
         schema_->unref();  // immutable and reference counted: no callback can be using ours
@@ -1671,8 +1747,7 @@ void Client::teardown(const Error &why, int close_reason) {
         }
     }
     if (fd_ == polled_fd_) {
-        closing_fd_ = fd_;
-        wake_driver();
+        let_go_of_polled_locked();
     } else if (!told) {
         transport::close_fd(fd_);
     }

@@ -31,6 +31,7 @@
 #include "common/error.h"
 #include "protocol/event.h"
 #include "protocol/session.h"
+#include "transport/socket.h"
 #include "wire/message.h"
 #include "wire/splitter.h"
 
@@ -196,8 +197,13 @@ private:
     Error check_can_send(const ExecOptions &opts);
     Error submit(Lock &lk, const std::string &command, const ExecOptions &opts, const std::shared_ptr<Call> &call);
     Error run_until(Lock &lk, const std::function<bool()> &done, const Deadline &deadline);
-    void drive_once(Lock &lk, const Deadline &deadline);
+    void drive_once(Lock &lk, const Deadline &deadline, bool *direct);
+    void back_from_waiting_locked();
+    bool may_read_directly(const Deadline &due) const;
+    void read_directly(Lock &lk, bool *direct);
+    void let_go_of_polled_locked() noexcept;
     bool read_locked();
+    bool consume_locked(char *buf, size_t n, transport::IoResult res, const Error &e);
     void flush_locked();
     void apply(protocol::Session::Effects &fx);
     void finish_call(const std::shared_ptr<Call> &call, Error err, wire::Message &&reply);
@@ -245,6 +251,8 @@ private:
     // socket is closed at once.
     int polled_fd_ = -1;
     int closing_fd_ = -1;
+    bool direct_ok_ = false;       // the socket is set up for direct reads
+    bool direct_reading_ = false;  // the driver is in a blocking recv() on polled_fd_
     bool released_ = false;
 
     // The application's loop (qmp_client_get_wakeup_fd, _set_loop_callbacks).

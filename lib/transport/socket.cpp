@@ -155,16 +155,24 @@ Error adopt(int fd) {
         return errno == ENOTSOCK ? Error::make(QMP_EINVAL, "fd %d is not a socket", fd)
                                  : Error::sys(errno, "fd %d", fd);
     if (type != SOCK_STREAM) return Error::make(QMP_EINVAL, "fd %d is not a stream socket", fd);
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return Error::sys(errno, "fcntl");
     int fdfl = fcntl(fd, F_GETFD);
     if (fdfl < 0 || fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0) return Error::sys(errno, "fcntl");
     return Error::ok();
 }
 
-Error receive(int fd, char *buf, size_t cap, size_t *n, IoResult *res) {
+bool prepare_direct_read(int fd, int slice_ms) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) return false;
+    if ((fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) return false;
+    struct timeval tv;
+    tv.tv_sec = slice_ms / 1000;
+    tv.tv_usec = (slice_ms % 1000) * 1000;
+    return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0;
+}
+
+Error receive(int fd, char *buf, size_t cap, size_t *n, IoResult *res, bool block) {
     for (;;) {
-        ssize_t r = recv(fd, buf, cap, 0);
+        ssize_t r = recv(fd, buf, cap, block ? 0 : MSG_DONTWAIT);
         if (r > 0) {
             *n = static_cast<size_t>(r);
             *res = IoResult::Done;
@@ -223,7 +231,7 @@ Error send_iov(int fd, const struct iovec *iov, size_t niov, const int *fds, siz
         std::memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
     }
     for (;;) {
-        ssize_t r = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        ssize_t r = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (r >= 0) {
             *written = static_cast<size_t>(r);
             *res = IoResult::Done;
@@ -289,6 +297,10 @@ Error dup_cloexec(int fd, int *out_fd) {
     if (d < 0) return errno == EBADF ? Error::make(QMP_EINVAL, "fd %d is not open", fd) : Error::sys(errno, "dup fd %d", fd);
     *out_fd = d;
     return Error::ok();
+}
+
+void shut_down(int fd) {
+    if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
 }
 
 void close_fd(int fd) {

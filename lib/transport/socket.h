@@ -1,6 +1,8 @@
 // Sockets: the one place that makes system calls on the connection.
-// Every fd made here is non-blocking and close-on-exec; every send uses
-// MSG_NOSIGNAL; EINTR is retried here and nowhere else.
+// Every fd made here is close-on-exec; every send uses MSG_NOSIGNAL, and
+// every read and write MSG_DONTWAIT but a direct read (below), so a client's
+// socket never blocks where it should not, whatever its mode; EINTR is
+// retried here and nowhere else.
 #pragma once
 
 #include <sys/uio.h>
@@ -30,8 +32,15 @@ Error connect_unix_attempt(const char *path, const Deadline &deadline, int *out_
 // Connects over TCP to every address of host:port in turn until the deadline.
 Error connect_tcp(const char *host, const char *port, const Deadline &deadline, int *out_fd);
 
-// Makes an adopted fd fit for use: non-blocking, close-on-exec, a stream socket.
+// Checks that an adopted fd is a stream socket and makes it close-on-exec.
 Error adopt(int fd);
+
+// A client's socket is in blocking mode, and every receive() and send_iov()
+// passes MSG_DONTWAIT, except a direct read: one blocking recv() that waits
+// for the reply of an uncontended synchronous call, instead of a poll()
+// followed by a recv().  SO_RCVTIMEO bounds it to slice_ms.  Returns false
+// when the socket could not be set up so (the caller then always polls).
+bool prepare_direct_read(int fd, int slice_ms);
 
 enum class IoResult { Done, WouldBlock, Eof };
 
@@ -39,8 +48,10 @@ enum class IoResult { Done, WouldBlock, Eof };
 // (include/net/scm.h); send() refuses more.
 constexpr size_t kMaxFdsPerMessage = 253;
 
-// Reads what is available into buf.  *n is the byte count when Done.
-Error receive(int fd, char *buf, size_t cap, size_t *n, IoResult *res);
+// Reads what is available into buf.  *n is the byte count when Done.  With
+// block, waits for the first byte until the socket's SO_RCVTIMEO (a direct
+// read); WouldBlock then means that time passed.
+Error receive(int fd, char *buf, size_t cap, size_t *n, IoResult *res, bool block = false);
 
 // What a read that failed with err (EINTR excepted: the caller retries it)
 // means: WouldBlock when nothing is there yet, Eof when the peer reset the
@@ -70,5 +81,9 @@ void wakeup_drain(int wake_fd);
 Error dup_cloexec(int fd, int *out_fd);
 
 void close_fd(int fd);
+
+// Ends the connection both ways without closing fd: a thread blocked in a
+// direct read of it returns at once.
+void shut_down(int fd);
 
 }  // namespace qmp::transport
