@@ -32,7 +32,7 @@ void raw_flood(const char *sock, long count, sample_t *s);           /* events/s
 /* libqmp through each path (paths.c). */
 /* A client connected to sock (10 s to connect), or NULL with the sample failed. */
 qmp_client *lib_open(const char *sock, sample_t *s);
-void lib_round_trip(const char *sock, long count, int str_api, sample_t *s);  /* us per call */
+void lib_round_trip(const char *sock, long count, int str_api, sample_t *s);  /* us per call; str_api 2: a qmp_call handle per call */
 /* calls/s; oob: negotiate "oob" (then at most 7 in-band commands are unanswered at a time) */
 void lib_pipelined(const char *sock, long count, int in_flight, int oob, sample_t *s);
 void lib_big_reply(const char *sock, long count, int str_api, sample_t *s);   /* ms per call */

@@ -63,7 +63,7 @@ struct row {
 };
 
 enum {
-    RT_RAW, RT_JSON, RT_STR, RT_LOOP_WAKE, RT_LOOP_CB, RT_GO,
+    RT_RAW, RT_JSON, RT_STR, RT_CALL, RT_LOOP_WAKE, RT_LOOP_CB, RT_GO,
     PIPE_RAW, PIPE_LIB, PIPE_GO,
     BIG_RAW, BIG_STR, BIG_JSON, BIG_GO,
     FLOOD_RAW, FLOOD_NAMEONLY, FLOOD_DATAREAD, FLOOD_WAITEV, FLOOD_LOOP, FLOOD_GO,
@@ -86,6 +86,7 @@ static row_t rows[NROWS] = {
     [RT_RAW] = {"round trip vs mock (query-status)", "raw C: write() + json_loadb", "us", T_NONE, 0, -1, 0, 1},
     [RT_JSON] = {"", "libqmp qmp_client_execute (json_t)", "us", T_RATIO_MAX, 1.10, RT_RAW, 0, 1},
     [RT_STR] = {"", "libqmp qmp_client_execute_str", "us", T_RATIO_MAX, 1.10, RT_RAW, 0, 1},
+    [RT_CALL] = {"", "libqmp qmp_call_execute_str (a cancellable handle per call)", "us", T_NONE, 0, RT_RAW, 0, 1},
     [RT_LOOP_WAKE] = {"", "libqmp execute_async, loop thread on the wakeup fd", "us", T_NONE, 0, RT_RAW, 0, 1},
     [RT_LOOP_CB] = {"", "libqmp execute_async, loop thread told by callbacks", "us", T_NONE, 0, RT_RAW, 0, 1},
     [RT_GO] = {"", "go-qemu Run", "us", T_NONE, 0, RT_RAW, 0, 1},
@@ -197,6 +198,7 @@ static void measure(int row, sample_t *s) {
     case RT_RAW: raw_round_trip(mock.sock, counts.rt, s); break;
     case RT_JSON: lib_round_trip(mock.sock, counts.rt, 0, s); break;
     case RT_STR: lib_round_trip(mock.sock, counts.rt, 1, s); break;
+    case RT_CALL: lib_round_trip(mock.sock, counts.rt, 2, s); break;
     case RT_LOOP_WAKE: lib_loop_round_trip(mock.sock, counts.rt, 0, s); break;
     case RT_LOOP_CB: lib_loop_round_trip(mock.sock, counts.rt, 1, s); break;
     case RT_GO: go_sample(go_bin, mock.sock, "rt", counts.rt, s); break;

@@ -29,6 +29,12 @@ static qmp_client *lib_open_with(const char *sock, int oob, sample_t *s) {
 qmp_client *lib_open(const char *sock, sample_t *s) { return lib_open_with(sock, 0, s); }
 
 static int status_call(qmp_client *c, int str_api) {
+    if (str_api == 2) {
+        qmp_call *call = qmp_call_new(c);
+        int r = call ? qmp_call_execute_str(call, "{\"execute\":\"query-status\"}", NULL) : QMP_ENOMEM;
+        qmp_call_free(call);
+        return r;
+    }
     if (str_api) {
         char *out = NULL;
         int r = qmp_client_execute_str(c, "{\"execute\":\"query-status\"}", &out);

@@ -4,8 +4,11 @@
  * The raw C API is not bindable as it is: it hands out jansson trees, keeps
  * the error in a per-thread qmp_error_last() that a Go call may read from
  * another OS thread, returns values through out-pointers and calls back into
- * the program.  So the languages bind a small shim, "qmpb_", defined here,
- * with these rules (bindings/README.md has the list):
+ * the program.  What every language needs belongs in the public C API:
+ * so far qmp-call.h (cancellable calls whose outcome stays with the
+ * handle), bound as it is plus a few lines of glue.  The rest is a small
+ * shim, "qmpb_", defined here, with these rules (bindings/README.md has
+ * the list):
  *
  *   - JSON is text: every language parses and builds it with its own library.
  *   - Every call that can fail returns a new qmpb_result that carries the
@@ -14,7 +17,8 @@
  *   - No callback crosses the language boundary: a handler registered in C
  *     queues the events, and the language takes them with
  *     qmpb_client_next_event() / _poll_event() and dispatches them itself.
- *   - fds are ints, passed as a decimal list "5,7"; they stay the caller's.
+ *   - fds are an array of ints (a typemap per language: a Python sequence,
+ *     a Ruby Array, a Go []int32); they stay the caller's.
  *   - A schema (qmp-schema.h) lives in a qmpb_schema holder that the
  *     language's object owns (SWIG's destructor frees it).
  *   - Blocking calls release the interpreter lock: Python through swig
@@ -744,133 +748,6 @@ static int qmpb_client_close_reason(qmpb_client *b)
 
 /* ---- executing ----------------------------------------------------------- */
 
-/* "5,7" (NULL or "": none) into fds; -1 if malformed or more than QMP_MAX_FDS. */
-static int qmpb_parse_fds(const char *list, int *fds)
-{
-    int n = 0;
-    if (!list)
-        return 0;
-    const char *p = list;
-    while (*p) {
-        if (n == QMP_MAX_FDS)
-            return -1;
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v > INT_MAX)
-            return -1;
-        fds[n++] = (int)v;
-        p = end;
-        if (*p == ',')
-            p++;
-        else if (*p)
-            return -1;
-    }
-    return n;
-}
-
-struct qmpb_exec_args {
-    qmpb_client *b;
-    const char *command_json;
-    qmp_exec_options opts;
-    qmpb_result *r;
-};
-
-static void *qmpb_execute_run(void *p)
-{
-    struct qmpb_exec_args *a = (struct qmpb_exec_args *)p;
-    char *text = NULL;
-    int rc = qmp_client_execute_str_full(a->b->c, a->command_json, &a->opts, &text);
-    a->r = qmpb_result_with_text(rc, text);
-    return NULL;
-}
-
-/* validate: 0 the client's setting, QMP_VALIDATE_OFF (-1) not this call, else QMP_VALIDATE flags. */
-static qmpb_result *qmpb_client_execute(qmpb_client *b, const char *command_json, int timeout_ms,
-                                        const char *fds, int oob, int validate)
-{
-    QMPB_CHECK(b);
-    int fdv[QMP_MAX_FDS];
-    int nfds = qmpb_parse_fds(fds, fdv);
-    if (nfds < 0)
-        return qmpb_result_error(QMP_EINVAL, "fds: expected up to 16 decimal fds separated by commas");
-    struct qmpb_exec_args a;
-    memset(&a, 0, sizeof a);
-    a.b = b;
-    a.command_json = command_json;
-    a.opts.version = QMP_EXEC_OPTIONS_VERSION;
-    a.opts.timeout_ms = timeout_ms;
-    a.opts.fds = nfds ? fdv : NULL;
-    a.opts.nfds = (size_t)nfds;
-    a.opts.oob = oob;
-    a.opts.validate = validate;
-    qmpb_run_blocking(qmpb_execute_run, &a);
-    return a.r;
-}
-
-struct qmpb_helper_args {
-    qmpb_client *b;
-    int kind;                 /* 0 hmp, 1 getfd, 2 closefd, 3 add-fd */
-    const char *str;
-    int fd;
-    long long fdset_id;
-    qmpb_result *r;
-};
-
-static void *qmpb_helper_run(void *p)
-{
-    struct qmpb_helper_args *a = (struct qmpb_helper_args *)p;
-    if (a->kind == 0) {
-        char *out = NULL;
-        int rc = qmp_client_hmp(a->b->c, a->str, &out);
-        a->r = qmpb_result_with_text(rc, out);
-    } else if (a->kind == 1) {
-        a->r = qmpb_result_of(qmp_client_getfd(a->b->c, a->fd, a->str));
-    } else if (a->kind == 2) {
-        a->r = qmpb_result_of(qmp_client_closefd(a->b->c, a->str));
-    } else {
-        long long set = -1, fd = -1;
-        int rc = qmp_client_add_fd(a->b->c, a->fd, a->fdset_id, a->str, &set, &fd);
-        a->r = qmpb_result_of(rc);
-        if (a->r && rc == 0) {
-            char buf[96];
-            snprintf(buf, sizeof buf, "{\"fdset-id\": %lld, \"fd\": %lld}", set, fd);
-            a->r->text = strdup(buf);
-        }
-    }
-    return NULL;
-}
-
-static qmpb_result *qmpb_helper(qmpb_client *b, int kind, const char *str, int fd, long long fdset_id)
-{
-    QMPB_CHECK(b);
-    struct qmpb_helper_args a = { b, kind, str, fd, fdset_id, NULL };
-    qmpb_run_blocking(qmpb_helper_run, &a);
-    return a.r;
-}
-
-static qmpb_result *qmpb_client_hmp(qmpb_client *b, const char *command_line)
-{
-    return qmpb_helper(b, 0, command_line, -1, 0);
-}
-
-static qmpb_result *qmpb_client_getfd(qmpb_client *b, int fd, const char *fdname)
-{
-    return qmpb_helper(b, 1, fdname, fd, 0);
-}
-
-static qmpb_result *qmpb_client_closefd(qmpb_client *b, const char *fdname)
-{
-    return qmpb_helper(b, 2, fdname, -1, 0);
-}
-
-static qmpb_result *qmpb_client_add_fd(qmpb_client *b, int fd, long long fdset_id, const char *opaque)
-{
-    if (opaque && !*opaque)
-        opaque = NULL;
-    return qmpb_helper(b, 3, opaque, fd, fdset_id);
-}
-
 /* ---- events -------------------------------------------------------------- */
 
 static unsigned long long qmpb_client_event_seq(qmpb_client *b)
@@ -1064,40 +941,6 @@ static qmpb_result *qmpb_client_next_event(qmpb_client *b, int timeout_ms)
     QMPB_CHECK(b);
     struct qmpb_next_args a = { b, timeout_ms, NULL };
     qmpb_run_blocking(qmpb_next_run, &a);
-    return a.r;
-}
-
-struct qmpb_wait_args {
-    qmpb_client *b;
-    const char *name, *match_json;
-    unsigned long long after_seq;
-    int timeout_ms;
-    qmpb_result *r;
-};
-
-static void *qmpb_wait_run(void *p)
-{
-    struct qmpb_wait_args *a = (struct qmpb_wait_args *)p;
-    char *text = NULL;
-    unsigned long long seq = 0;
-    int rc = qmp_client_wait_event_str_full(a->b->c, a->name, a->match_json, a->after_seq,
-                                            a->timeout_ms, &text, &seq);
-    a->r = qmpb_result_with_text(rc, text);
-    if (a->r && rc == QMP_OK)
-        a->r->seq = seq;
-    return NULL;
-}
-
-static qmpb_result *qmpb_client_wait_event(qmpb_client *b, const char *name, const char *match_json,
-                                           unsigned long long after_seq, int timeout_ms)
-{
-    QMPB_CHECK(b);
-    if (name && !*name)
-        name = NULL;
-    if (match_json && !*match_json)
-        match_json = NULL;
-    struct qmpb_wait_args a = { b, name, match_json, after_seq, timeout_ms, NULL };
-    qmpb_run_blocking(qmpb_wait_run, &a);
     return a.r;
 }
 
@@ -1392,6 +1235,35 @@ static qmpb_result *qmpb_client_set_validation(qmpb_client *b, int flags)
 }
 
 static int qmpb_client_get_validation(qmpb_client *b) { return b ? qmp_client_get_validation(b->c) : 0; }
+
+/* ---- call handles (qmp-call.h): glue for the calls that take options ---- */
+#include <qmp/qmp-call.h>
+
+static qmp_call *qmpb_call_new(qmpb_client *b)
+{
+    return b ? qmp_call_new(b->c) : NULL;
+}
+
+/* qmp_call_execute_str with its qmp_exec_options as arguments; fds stay the caller's. */
+static int qmpb_call_execute(qmp_call *call, const char *command_json, int timeout_ms, const int *fds, size_t nfds,
+                             int oob, int validate)
+{
+    qmp_exec_options opts = QMP_EXEC_OPTIONS_INIT;
+    opts.timeout_ms = timeout_ms;
+    opts.fds = nfds ? fds : NULL;
+    opts.nfds = nfds;
+    opts.oob = oob;
+    opts.validate = validate;
+    return qmp_call_execute_str(call, command_json, &opts);
+}
+
+/* qmp_call_wait_event_str, "" standing for NULL (any name, no match). */
+static int qmpb_call_wait_event(qmp_call *call, const char *name, const char *match_json,
+                                unsigned long long after_seq, int timeout_ms)
+{
+    return qmp_call_wait_event_str(call, name && *name ? name : NULL, match_json && *match_json ? match_json : NULL,
+                                   after_seq, timeout_ms);
+}
 %}
 
 /* ---- Ruby: the GVL is released around the blocking calls ----------------- */
@@ -1649,19 +1521,22 @@ static void *qmpb_rb_exec_run(void *p)
     return NULL;
 }
 
-/* qmpb_client_execute, interruptible.  timeout_ms: 0 the client's default, -1 none. */
+/* qmpb_call_execute for Ruby, interruptible without giving the command up: a
+   trap handler runs and the wait resumes.  timeout_ms: 0 the client's
+   default, -1 none. */
 static qmpb_result *qmpb_rb_client_execute(qmpb_client *b, const char *command_json, int timeout_ms,
-                                           const char *fds, int oob, int validate)
+                                           const int *fds, size_t nfds, int oob, int validate)
 {
     QMPB_CHECK(b);
     if (!command_json)
         return qmpb_result_error(QMP_EINVAL, "no command (NULL)");
+    if (nfds > QMP_MAX_FDS)
+        return qmpb_result_error(QMP_EINVAL, "fds: too many");
     struct qmpb_rb_exec_args a;
     memset(&a, 0, sizeof a);
     a.w.b = b;
-    int nfds = qmpb_parse_fds(fds, a.fdv);
-    if (nfds < 0)
-        return qmpb_result_error(QMP_EINVAL, "fds: expected up to 16 decimal fds separated by commas");
+    if (nfds)
+        memcpy(a.fdv, fds, nfds * sizeof *fds);
     if (qmpb_rb_prepare(b) < 0)
         return qmpb_result_error(QMP_EIO, "cannot make the wake-up pipe");
     a.command = qmp_json_parse(command_json, strlen(command_json));
@@ -1680,7 +1555,7 @@ static qmpb_result *qmpb_rb_client_execute(qmpb_client *b, const char *command_j
     a.opts.version = QMP_EXEC_OPTIONS_VERSION;
     a.opts.timeout_ms = timeout < 0 ? 0 : timeout;   /* async: 0 is no timeout */
     a.opts.fds = nfds ? a.fdv : NULL;
-    a.opts.nfds = (size_t)nfds;
+    a.opts.nfds = nfds;
     a.opts.oob = oob;
     a.opts.validate = validate;
     for (;;) {
@@ -1822,50 +1697,33 @@ static int qmpb_rb_gen_ready(qmpb_client *b, void *arg)
 
 struct qmpb_rb_event_args {
     qmpb_rb_wait w;
-    const char *name, *match_json;
-    unsigned long long after_seq;
     long long deadline;       /* -1: none */
-    int queue;                /* 1: the next queued event (next_event), 0: the ring (wait_event) */
     qmpb_result *r;
     int finished;
 };
 
-/* Looks once: the ring (the C call waits 1 ms at most, as it has no "do not
-   wait") or the queue.  1 with a->r set when there is an answer. */
+/* Looks at the queue once: 1 with a->r set when there is an answer. */
 static int qmpb_rb_event_look(struct qmpb_rb_event_args *a)
 {
     qmpb_client *b = a->w.b;
-    if (a->queue) {
-        int nomem;
-        pthread_mutex_lock(&b->mu);
-        qmpb_result *r = qmpb_pop_locked(b, &nomem);
-        int queueing = b->max_queued > 0;
-        pthread_mutex_unlock(&b->mu);
-        if (r || nomem) {
-            a->r = r;
-            return 1;
-        }
-        if (!queueing) {
-            a->r = qmpb_result_error(QMP_EINVAL, "events are not queued: call queue_events first");
-            return 1;
-        }
-        if (!qmp_client_is_connected(b->c)) {
-            a->r = qmpb_result_error(QMP_ECLOSED, "the connection is closed");
-            return 1;
-        }
-        return 0;
+    int nomem;
+    pthread_mutex_lock(&b->mu);
+    qmpb_result *r = qmpb_pop_locked(b, &nomem);
+    int queueing = b->max_queued > 0;
+    pthread_mutex_unlock(&b->mu);
+    if (r || nomem) {
+        a->r = r;
+        return 1;
     }
-    char *text = NULL;
-    unsigned long long seq = 0;
-    int rc = qmp_client_wait_event_str_full(b->c, a->name, a->match_json, a->after_seq, 1, &text, &seq);
-    if (rc == QMP_ETIMEDOUT) {
-        qmp_free(text);
-        return 0;
+    if (!queueing) {
+        a->r = qmpb_result_error(QMP_EINVAL, "events are not queued: call queue_events first");
+        return 1;
     }
-    a->r = qmpb_result_with_text(rc, text);
-    if (a->r && rc == QMP_OK)
-        a->r->seq = seq;
-    return 1;
+    if (!qmp_client_is_connected(b->c)) {
+        a->r = qmpb_result_error(QMP_ECLOSED, "the connection is closed");
+        return 1;
+    }
+    return 0;
 }
 
 static void *qmpb_rb_event_run(void *p)
@@ -1884,8 +1742,7 @@ static void *qmpb_rb_event_run(void *p)
         if (got < 0)
             return NULL;
         if (got == 0 && !qmpb_rb_event_look(a)) {
-            a->r = qmpb_result_error(QMP_ETIMEDOUT, a->queue ? "no event within the timeout"
-                                                             : "timed out waiting for the event");
+            a->r = qmpb_result_error(QMP_ETIMEDOUT, "no event within the timeout");
             a->finished = 1;
             return NULL;
         }
@@ -1896,8 +1753,9 @@ static void *qmpb_rb_event_run(void *p)
     }
 }
 
-static qmpb_result *qmpb_rb_event(qmpb_client *b, int queue, const char *name, const char *match_json,
-                                  unsigned long long after_seq, int timeout_ms)
+/* The next queued event, interruptible (the queue is the shim's: the
+   handlers' events). */
+static qmpb_result *qmpb_rb_event(qmpb_client *b, int timeout_ms)
 {
     QMPB_CHECK(b);
     if (qmpb_rb_prepare(b) < 0)
@@ -1905,10 +1763,6 @@ static qmpb_result *qmpb_rb_event(qmpb_client *b, int queue, const char *name, c
     struct qmpb_rb_event_args a;
     memset(&a, 0, sizeof a);
     a.w.b = b;
-    a.name = name && *name ? name : NULL;
-    a.match_json = match_json && *match_json ? match_json : NULL;
-    a.after_seq = after_seq;
-    a.queue = queue;
     pthread_mutex_lock(&b->mu);
     int timeout = timeout_ms ? timeout_ms : b->default_timeout_ms;
     pthread_mutex_unlock(&b->mu);
@@ -1924,17 +1778,87 @@ static qmpb_result *qmpb_rb_event(qmpb_client *b, int queue, const char *name, c
     }
 }
 
-/* qmpb_client_wait_event and qmpb_client_next_event, interruptible.
-   timeout_ms: 0 the client's default, -1 none. */
+/* ---- wait_event on a qmp_call handle ---------------------------------------- */
+
+struct qmpb_rb_call_wait {
+    qmp_call *call;
+    const char *name, *match_json;
+    unsigned long long after_seq;
+    int timeout_ms;
+    int ran;                  /* rb_thread_call_without_gvl2 skips fn when an interrupt is pending */
+};
+
+static void *qmpb_rb_call_wait_run(void *p)
+{
+    struct qmpb_rb_call_wait *a = (struct qmpb_rb_call_wait *)p;
+    a->ran = 1;
+    qmpb_call_wait_event(a->call, a->name, a->match_json, a->after_seq, a->timeout_ms);
+    return NULL;
+}
+
+/* The unblocking function: qmp_call_cancel wakes the C wait at once. */
+static void qmpb_rb_call_cancel(void *p)
+{
+    qmp_call_cancel((qmp_call *)p);
+}
+
+/* The outcome of call as a result; NULL only without memory. */
+static qmpb_result *qmpb_result_of_call(const qmp_call *call)
+{
+    qmpb_result *r = (qmpb_result *)calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->code = qmp_call_status(call);
+    if (r->code < 0) {
+        const qmp_error *e = qmp_call_error(call);
+        r->sys_errno = e->sys_errno;
+        r->message = qmpb_strdup(e->message);
+        r->error_class = qmpb_strdup(e->qmp_class);
+        r->error_desc = qmpb_strdup(e->qmp_desc);
+    }
+    r->text = qmpb_strdup(qmp_call_result(call));
+    r->seq = qmp_call_seq(call);
+    return r;
+}
+
+/* qmpb_client_wait_event, interruptible: a wait on a qmp_call handle that
+   Ruby's unblocking function cancels.  Then Ruby's pending interrupts run:
+   an exception propagates; after a trap handler the wait starts again on a
+   fresh handle with the same after_seq (nothing is lost) and what is left
+   of the timeout.  timeout_ms: 0 the client's default, -1 none. */
 static qmpb_result *qmpb_rb_client_wait_event(qmpb_client *b, const char *name, const char *match_json,
                                               unsigned long long after_seq, int timeout_ms)
 {
-    return qmpb_rb_event(b, 0, name, match_json, after_seq, timeout_ms);
+    QMPB_CHECK(b);
+    pthread_mutex_lock(&b->mu);
+    int timeout = timeout_ms ? timeout_ms : b->default_timeout_ms;
+    pthread_mutex_unlock(&b->mu);
+    long long deadline = timeout < 0 ? -1 : qmpb_now_ms() + timeout;
+    for (;;) {
+        qmp_call *call = qmp_call_new(b->c);
+        if (!call)
+            return qmpb_result_error(QMP_ENOMEM, "out of memory");
+        long long left = deadline < 0 ? -1 : deadline - qmpb_now_ms();
+        struct qmpb_rb_call_wait a = { call, name, match_json, after_seq,
+                                       left < 0 ? (deadline < 0 ? -1 : 1) : left > INT_MAX ? INT_MAX : left ? (int)left : 1,
+                                       0 };
+        rb_thread_call_without_gvl2(qmpb_rb_call_wait_run, &a, qmpb_rb_call_cancel, call);
+        int interrupted = !a.ran || (qmp_call_status(call) == QMP_ECANCELLED && qmp_call_is_cancelled(call));
+        qmpb_result *r = interrupted ? NULL : qmpb_result_of_call(call);
+        qmp_call_free(call);
+        if (!interrupted)
+            return r;
+        int state = 0;
+        rb_protect(qmpb_rb_check_ints, Qnil, &state);
+        if (state)
+            rb_jump_tag(state);
+    }
 }
 
+/* qmpb_client_next_event, interruptible.  timeout_ms: 0 the client's default, -1 none. */
 static qmpb_result *qmpb_rb_client_next_event(qmpb_client *b, int timeout_ms)
 {
-    return qmpb_rb_event(b, 1, NULL, NULL, 0, timeout_ms);
+    return qmpb_rb_event(b, timeout_ms);
 }
 %}
 %init %{
@@ -1947,10 +1871,14 @@ static qmpb_result *qmpb_rb_client_next_event(qmpb_client *b, int timeout_ms)
 
 /* Status codes (qmp_status), qmp_strerror(), qmp_version_string(), QMP_MAX_FDS,
    QMP_POLL_*, QMP_VERSION_*. */
-%ignore qmp_error;
-%ignore qmp_error_last;   /* read inside the shim, never from a language */
+%ignore qmp_error_last;   /* per thread: a language reads a qmp_call's error instead */
 %ignore qmp_free;
+/* qmp_error: read-only, as qmp_call_error() lends it. */
+%nodefaultctor qmp_error;
+%nodefaultdtor qmp_error;
+%immutable;
 %include "qmp/qmp-common.h"
+%mutable;
 %constant int QMP_VERSION_MAJOR = QMP_VERSION_MAJOR;
 %constant int QMP_VERSION_MINOR = QMP_VERSION_MINOR;
 %constant int QMP_VERSION_MICRO = QMP_VERSION_MICRO;
@@ -1995,15 +1923,9 @@ typedef struct qmpb_result {
 %newobject qmpb_agent_file_read;
 %newobject qmpb_agent_file_write;
 %newobject qmpb_client_greeting;
-%newobject qmpb_client_execute;
-%newobject qmpb_client_hmp;
-%newobject qmpb_client_getfd;
-%newobject qmpb_client_closefd;
-%newobject qmpb_client_add_fd;
 %newobject qmpb_client_queue_events;
 %newobject qmpb_client_poll_event;
 %newobject qmpb_client_next_event;
-%newobject qmpb_client_wait_event;
 %newobject qmpb_client_get_schema;
 %newobject qmpb_client_schema_has;
 %newobject qmpb_client_set_validation;
@@ -2047,12 +1969,6 @@ qmpb_result *qmpb_client_greeting(qmpb_client *b);
 int qmpb_client_get_fd(qmpb_client *b);
 int qmpb_client_close_reason(qmpb_client *b);
 
-qmpb_result *qmpb_client_execute(qmpb_client *b, const char *command_json, int timeout_ms,
-                                 const char *fds, int oob, int validate);
-qmpb_result *qmpb_client_hmp(qmpb_client *b, const char *command_line);
-qmpb_result *qmpb_client_getfd(qmpb_client *b, int fd, const char *fdname);
-qmpb_result *qmpb_client_closefd(qmpb_client *b, const char *fdname);
-qmpb_result *qmpb_client_add_fd(qmpb_client *b, int fd, long long fdset_id, const char *opaque);
 
 unsigned long long qmpb_client_event_seq(qmpb_client *b);
 qmpb_result *qmpb_client_queue_events(qmpb_client *b, unsigned long long max_events);
@@ -2060,8 +1976,78 @@ unsigned long long qmpb_client_events_queued(qmpb_client *b);
 unsigned long long qmpb_client_events_dropped(qmpb_client *b);
 qmpb_result *qmpb_client_poll_event(qmpb_client *b);
 qmpb_result *qmpb_client_next_event(qmpb_client *b, int timeout_ms);
-qmpb_result *qmpb_client_wait_event(qmpb_client *b, const char *name, const char *match_json,
-                                    unsigned long long after_seq, int timeout_ms);
+
+/* Call handles (qmp-call.h): the blocking calls a language cancels from
+   another thread (Go: a goroutine watching ctx.Done(); Ruby: the unblocking
+   function), with the outcome read from the handle, not from a per-thread
+   error.  The two calls that take options or optional text are bound through
+   the glue below; the rest as they are. */
+/* fds: an array of ints in each language, at most QMP_MAX_FDS; they stay the caller's. */
+#ifdef SWIGPYTHON
+/* A sequence of ints (the Python layer turns file objects into their fileno()). */
+%typemap(in) (const int *fds, size_t nfds) (int fdv[QMP_MAX_FDS]) {
+    if (!PySequence_Check($input)) {
+        PyErr_SetString(PyExc_TypeError, "fds: expected a sequence of file descriptors");
+        SWIG_fail;
+    }
+    Py_ssize_t n = PySequence_Size($input);
+    if (n < 0)
+        SWIG_fail;
+    if (n > QMP_MAX_FDS) {
+        PyErr_Format(PyExc_ValueError, "fds: at most %d file descriptors go with one command, got %zd",
+                     QMP_MAX_FDS, n);
+        SWIG_fail;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PySequence_GetItem($input, i);
+        long v = o ? PyLong_AsLong(o) : -1;
+        Py_XDECREF(o);
+        if (v == -1 && PyErr_Occurred())
+            SWIG_fail;
+        if (v < 0 || v > INT_MAX) {
+            PyErr_Format(PyExc_ValueError, "fds: %ld is not a file descriptor", v);
+            SWIG_fail;
+        }
+        fdv[i] = (int)v;
+    }
+    $1 = fdv;
+    $2 = (size_t)n;
+}
+#endif
+#ifdef SWIGRUBY
+/* An Array of Integer (the Ruby layer turns IOs into their fileno). */
+%typemap(in) (const int *fds, size_t nfds) (int fdv[QMP_MAX_FDS]) {
+    Check_Type($input, T_ARRAY);
+    long n = RARRAY_LEN($input);
+    if (n > QMP_MAX_FDS)
+        rb_raise(rb_eArgError, "fds: at most %d file descriptors go with one command, got %ld", QMP_MAX_FDS, n);
+    for (long i = 0; i < n; i++) {
+        int v = NUM2INT(rb_ary_entry($input, i));
+        if (v < 0)
+            rb_raise(rb_eArgError, "fds: %d is not a file descriptor", v);
+        fdv[i] = v;
+    }
+    $1 = fdv;
+    $2 = (size_t)n;
+}
+#endif
+#ifdef SWIGGO
+/* fds as a Go []int32, borrowed for the call (cgo allows it: no pointers inside). */
+%typemap(gotype) (const int *fds, size_t nfds) "[]int32"
+%typemap(in) (const int *fds, size_t nfds) %{
+    $1 = ($1_ltype)$input.array;
+    $2 = (size_t)$input.len;
+%}
+#endif
+%ignore qmp_call_new;             /* qmpb_call_new: from the shim's client */
+%ignore qmp_call_execute_str;     /* qmpb_call_execute */
+%ignore qmp_call_wait_event_str;  /* qmpb_call_wait_event */
+%include "qmp/qmp-call.h"
+qmp_call *qmpb_call_new(qmpb_client *b);
+int qmpb_call_execute(qmp_call *call, const char *command_json, int timeout_ms, const int *fds, size_t nfds,
+                      int oob, int validate);
+int qmpb_call_wait_event(qmp_call *call, const char *name, const char *match_json,
+                         unsigned long long after_seq, int timeout_ms);
 
 /* The schema (qmp-schema.h): QMP_VALIDATE flags, QMP_SCHEMA_COMMANDS/EVENTS. */
 %constant int QMP_VALIDATE = QMP_VALIDATE;
@@ -2106,7 +2092,7 @@ qmpb_result *qmpb_rb_client_connect(qmpb_client *b, const char *path, int fd, in
 %newobject qmpb_rb_client_wait_event;
 %newobject qmpb_rb_client_next_event;
 qmpb_result *qmpb_rb_client_execute(qmpb_client *b, const char *command_json, int timeout_ms,
-                                    const char *fds, int oob, int validate);
+                                    const int *fds, size_t nfds, int oob, int validate);
 qmpb_result *qmpb_rb_client_wait_event(qmpb_client *b, const char *name, const char *match_json,
                                        unsigned long long after_seq, int timeout_ms);
 qmpb_result *qmpb_rb_client_next_event(qmpb_client *b, int timeout_ms);

@@ -6,8 +6,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -304,14 +302,10 @@ func (c *Client) execute(ctx context.Context, name, text string, opts []Option) 
 	}
 	// The files stay in use (os.File's Control) until C is done with them,
 	// also when ctx ends the wait first: closing one then defers the close.
-	var ret string
-	err := waitCtx(ctx, name, func() error {
-		return withFDs(s.files, nil, func(fds string) error {
-			var err error
-			ret, err = c.call(name, func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-				return libqmp.Qmpb_client_execute(b, text, clampMS(ctx, s.timeoutMS(), c.defTimeout), fds, oob, s.callValidation())
-			})
-			return err
+	ret, _, err := c.withCall(ctx, name, func(call libqmp.Struct_SS_qmp_call) error {
+		return withFDs(s.files, nil, func(fds []int32) error {
+			libqmp.Qmpb_call_execute(call, text, s.timeoutMS(), fds, oob, s.callValidation())
+			return nil
 		})
 	})
 	if err != nil {
@@ -320,12 +314,11 @@ func (c *Client) execute(ctx context.Context, name, text string, opts []Option) 
 	return json.RawMessage(ret), nil
 }
 
-// withFDs runs fn with the descriptors of files as the shim's list "5,7",
-// each kept open (and not switched to blocking mode, as File.Fd would)
-// for the duration of fn.
-func withFDs(files []*os.File, fds []string, fn func(list string) error) error {
+// withFDs runs fn with the descriptors of files, each kept open (and not
+// switched to blocking mode, as File.Fd would) for the duration of fn.
+func withFDs(files []*os.File, fds []int32, fn func(fds []int32) error) error {
 	if len(files) == 0 {
-		return fn(strings.Join(fds, ","))
+		return fn(fds)
 	}
 	if files[0] == nil {
 		return invalid("WithFiles: a nil *os.File")
@@ -336,7 +329,7 @@ func withFDs(files []*os.File, fds []string, fn func(list string) error) error {
 	}
 	var inner error
 	if err := raw.Control(func(fd uintptr) {
-		inner = withFDs(files[1:], append(fds, strconv.FormatUint(uint64(fd), 10)), fn)
+		inner = withFDs(files[1:], append(fds, int32(fd)), fn)
 	}); err != nil {
 		// a closed *os.File: the caller's bad argument
 		return invalid("WithFiles: %v", err)

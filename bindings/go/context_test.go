@@ -120,14 +120,9 @@ func TestContextEndsWaitEvent(t *testing.T) {
 	if late > promptly {
 		t.Fatalf("WaitEvent returned %v after the cancel", late)
 	}
-	// The wait left in C ends within a slice (250 ms), not at its own
-	// timeout (here: never).
-	for i := 0; runtime.NumGoroutine() > baseline; i++ {
-		if i == 100 {
-			t.Fatalf("%d goroutines 2 s after the cancel, %d before the wait", runtime.NumGoroutine(), baseline)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// Nothing is left waiting: the C wait ended with the cancel, and the
+	// goroutine that cancelled it with the call.
+	goroutinesBackTo(t, baseline)
 	// Still usable, for commands and for waits.
 	seq := c.EventSeq()
 	if _, err := c.Execute(bg, "stop", nil); err != nil {
@@ -272,4 +267,53 @@ func TestTransactionAbortSendsData(t *testing.T) {
 	if err := c.Transaction(bg, nil); err != nil {
 		t.Fatalf("Transaction(nil): %v", err)
 	}
+}
+
+// goroutinesBackTo fails unless the goroutines are back to n within 100 ms
+// (cancelAfter's timer goroutine ends right after its cancel).
+func goroutinesBackTo(t *testing.T, n int) {
+	t.Helper()
+	for i := 0; runtime.NumGoroutine() > n; i++ {
+		if i == 10 {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines 100 ms after the cancel, %d before the call:\n%s",
+				runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A cancelled Execute leaves no goroutine and no C wait behind: the next
+// call on the same client answers at once, cancelled ones too.
+func TestCancelledCallsLeaveNothingBehind(t *testing.T) {
+	q := startQEMU(t)
+	c := q.dial()
+	if _, err := c.Execute(bg, "query-status", nil); err != nil {
+		t.Fatal(err)
+	}
+	baseline := runtime.NumGoroutine()
+	q.signal(syscall.SIGSTOP)
+	var worst time.Duration
+	for i := 0; i < 5; i++ {
+		ctx, at := cancelAfter(50 * time.Millisecond)
+		_, err := c.Execute(ctx, "query-status", nil)
+		late := time.Since(<-at)
+		checkCtxErr(t, err, context.Canceled, "query-status")
+		if late > worst {
+			worst = late
+		}
+	}
+	t.Logf("5 cancelled Executes returned at most %v after their cancel", worst)
+	if worst > promptly {
+		t.Fatalf("a cancelled Execute returned %v after the cancel", worst)
+	}
+	goroutinesBackTo(t, baseline)
+	q.signal(syscall.SIGCONT)
+	start := time.Now()
+	var v struct{ Status string }
+	if err := c.ExecuteInto(bg, &v, "query-status", nil); err != nil || v.Status != "running" {
+		t.Fatalf("query-status after the cancelled calls: %+v, %v", v, err)
+	}
+	t.Logf("the next call answered in %v", time.Since(start))
+	goroutinesBackTo(t, baseline)
 }

@@ -3,7 +3,6 @@ package qmp
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"sync"
 	"time"
 
@@ -89,50 +88,9 @@ func (c *Client) WaitEvent(ctx context.Context, name string, match any, after ui
 			matchJSON = string(m)
 		}
 	}
-	// A wait may be repeated with the same after without missing anything,
-	// so under a context that can be cancelled C waits in slices and the
-	// goroutine left behind by a cancel ends within one: the caller itself
-	// returns at once (waitCtx).
-	own := time.Duration(-1) // the wait's own bound; -1 forever
-	switch ms := s.timeoutMS(); {
-	case ms > 0:
-		own = time.Duration(ms) * time.Millisecond
-	case ms == 0:
-		own = c.defTimeout
-	}
-	start := time.Now()
-	var seq uint64
-	var text string
-	err := waitCtx(ctx, "", func() error {
-		for {
-			left := own
-			if own >= 0 {
-				if left = own - time.Since(start); left <= 0 {
-					left = time.Millisecond
-				}
-			}
-			slice, sliced := left, false
-			if ctx.Done() != nil && (left < 0 || left > waitSlice) {
-				slice, sliced = waitSlice, true
-			}
-			var err error
-			text, err = c.call("", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-				r := libqmp.Qmpb_client_wait_event(b, name, matchJSON, after, clampMS(ctx, durationMS(slice), c.defTimeout))
-				if r != nil && r.Swigcptr() != 0 {
-					seq = r.GetSeq()
-				}
-				return r
-			})
-			if !sliced || !isTimeout(err) {
-				return err
-			}
-			if ctx.Err() != nil {
-				return err // waitCtx has returned the context's error
-			}
-			if own >= 0 && time.Since(start) >= own {
-				return &Error{Code: CodeTimedOut, Message: fmt.Sprintf("no event within %v", own)}
-			}
-		}
+	text, seq, err := c.withCall(ctx, "", func(call libqmp.Struct_SS_qmp_call) error {
+		libqmp.Qmpb_call_wait_event(call, name, matchJSON, after, s.timeoutMS())
+		return nil
 	})
 	if err != nil {
 		return Event{}, err
@@ -140,17 +98,12 @@ func (c *Client) WaitEvent(ctx context.Context, name string, match any, after ui
 	return parseEvent(text, seq)
 }
 
-// waitSlice is the longest single C wait of a WaitEvent whose context can
-// be cancelled.
-const waitSlice = 250 * time.Millisecond
-
 // Handlers and channels: one goroutine per Client (the pump), started by the
-// first OnEvent or Events, takes the events that the shim queues in C and
-// hands them out in order.
-
-// queueLength bounds the events queued in C while the pump is busy in a
-// handler; beyond it the oldest are dropped (EventsDropped counts them).
-const queueLength = 4096
+// first OnEvent or Events, takes the events from the C client's ring in
+// order of their sequence numbers (a wait on a qmp_call handle, as
+// WaitEvent's) and hands them out.  Events that leave the ring (1024 by
+// default, WithEventBuffer) before the pump takes them, while a handler is
+// slow, are counted in EventsDropped.
 
 // channelBuffer is the buffer of a channel from Events.
 const channelBuffer = 256
@@ -167,7 +120,8 @@ type events struct {
 	order   []*subscription // in registration order
 	started bool
 	ended   bool   // the pump has ended: no more events; channels closed
-	dropped uint64 // events a full channel did not take
+	dropped uint64 // events a full channel did not take, or that left the ring unread
+	after   uint64 // the pump's start: the sequence number of the newest event before it
 }
 
 func (ev *events) init() { ev.subs = map[*subscription]struct{}{} }
@@ -205,17 +159,12 @@ func (c *Client) StopEvents(ch <-chan Event) {
 }
 
 // EventsDropped counts the events that handlers or channels did not get:
-// queued in C beyond its limit, or offered to a full channel.
+// gone from the client's ring before the pump took them, or offered to a
+// full channel.
 func (c *Client) EventsDropped() uint64 {
 	c.ev.mu.Lock()
-	n := c.ev.dropped
-	c.ev.mu.Unlock()
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.b != nil {
-		n += libqmp.Qmpb_client_events_dropped(c.b)
-	}
-	return n
+	defer c.ev.mu.Unlock()
+	return c.ev.dropped
 }
 
 func (c *Client) subscribe(s *subscription) (stop func()) {
@@ -223,15 +172,11 @@ func (c *Client) subscribe(s *subscription) (stop func()) {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	if !ev.ended && !ev.started {
-		// The queue starts before this returns: no event after it is missed.
-		if _, err := c.call("", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-			return libqmp.Qmpb_client_queue_events(b, queueLength)
-		}); err != nil {
-			ev.ended = true
-		} else {
-			ev.started = true
-			go c.pump()
-		}
+		// The pump starts after the newest event now: no event after
+		// this returns is missed.
+		ev.started = true
+		ev.after = c.EventSeq()
+		go c.pump(ev.after)
 	}
 	if ev.ended {
 		if s.ch != nil {
@@ -274,30 +219,31 @@ func (ev *events) stopAll() {
 	}
 }
 
-// pump takes the events queued in C until the connection ends.
-func (c *Client) pump() {
+// pump takes the events after seq from the C client's ring, in order,
+// until the connection ends (Close ends its wait).
+func (c *Client) pump(seq uint64) {
 	defer c.ev.stopAll()
 	for {
-		var name, text string
-		var seq uint64
-		_, err := c.call("", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-			r := libqmp.Qmpb_client_next_event(b, -1)
-			if r.Swigcptr() != 0 {
-				name, text, seq = r.GetName(), r.GetText(), r.GetSeq()
-			}
-			return r
+		text, next, err := c.withCall(context.Background(), "", func(call libqmp.Struct_SS_qmp_call) error {
+			libqmp.Qmpb_call_wait_event(call, "", "", seq, -1)
+			return nil
 		})
 		if err != nil {
-			if e, ok := err.(*Error); ok && (e.Code == CodeTimedOut || e.Code == CodeNoMemory) {
+			if e, ok := err.(*Error); ok && e.Code == CodeNoMemory {
 				continue
 			}
 			return // closed, or the peer hung up
 		}
+		if next > seq+1 {
+			c.ev.mu.Lock()
+			c.ev.dropped += next - seq - 1
+			c.ev.mu.Unlock()
+		}
+		seq = next
 		e, err := parseEvent(text, seq)
 		if err != nil {
 			continue
 		}
-		e.Name = name
 		c.ev.dispatch(e)
 	}
 }

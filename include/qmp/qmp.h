@@ -9,5 +9,6 @@
 #include <qmp/qmp-schema.h>
 #include <qmp/qmp-mock.h>
 #include <qmp/qmp-agent.h>
+#include <qmp/qmp-call.h>
 
 #endif /* QMP_H */

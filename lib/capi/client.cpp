@@ -8,6 +8,7 @@
 
 #include "capi/guard.h"
 #include "capi/hold.h"
+#include "capi/options.h"
 #include "client/client.h"
 #include "schema/schema.h"
 #include "wire/codec.h"
@@ -17,6 +18,7 @@ using qmp::Error;
 using qmp::set_last_error;
 using qmp::capi::dup_string;
 using qmp::capi::guarded;
+using qmp::capi::read_options;
 using qmp::capi::Hold;
 using qmp::client::Client;
 
@@ -39,25 +41,6 @@ int check_adopt_args(qmp_client *c, int fd, int timeout_ms) {
         return set_last_error(QMP_EINVAL, "timeout_ms must be -1, 0 or positive");
     }
     return 0;
-}
-
-Error read_options(const qmp_exec_options *opts, qmp::client::ExecOptions *out) {
-    if (!opts) return Error::ok();
-    if (opts->version < 1 || opts->version > QMP_EXEC_OPTIONS_VERSION)
-        return Error::make(QMP_EINVAL, "qmp_exec_options.version is %u; this library knows versions 1 to %d (use QMP_EXEC_OPTIONS_INIT)",
-                           opts->version, QMP_EXEC_OPTIONS_VERSION);
-    if (opts->timeout_ms < -1) return Error::make(QMP_EINVAL, "timeout_ms must be -1, 0 or positive, not %d", opts->timeout_ms);
-    out->timeout_ms = opts->timeout_ms;
-    out->fds = opts->fds;
-    out->nfds = opts->nfds;
-    out->oob = opts->oob != 0;
-    if (opts->version >= 2) {
-        int v = opts->validate;
-        if (v != 0 && v != QMP_VALIDATE_OFF && (v & ~qmp::schema::kAllFlags))
-            return Error::make(QMP_EINVAL, "qmp_exec_options.validate is %d: use 0, QMP_VALIDATE_OFF or QMP_VALIDATE flags", v);
-        out->validate = v;
-    }
-    return Error::ok();
 }
 
 // A command argument that may be NULL because a builder failed: keep the

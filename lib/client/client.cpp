@@ -713,13 +713,15 @@ Error Client::execute(const std::string &command, const std::string &name, const
     Lock lk(mu_);
     int timeout = opts.timeout_ms == 0 ? timeout_ms_ : opts.timeout_ms;
     Deadline dl = Deadline::in_ms(timeout);
+    if (cancelled(opts.cancel)) return Error::make(QMP_ECANCELLED, "'%s' was cancelled before it was sent", name.c_str());
     Error e = submit(lk, command, opts, call);
     if (e) return e;
-    run_until(lk, [&] { return call->done; }, dl);
+    run_until(lk, [&] { return call->done || cancelled(opts.cancel); }, dl);
     if (!call->done) {
-        LIBQMP_PROBE3(timeout, this, call->id, name.c_str());
         session_.abandon(call->id);
         if (calls_.erase(call->id) && !call->grace.infinite()) graced_--;
+        if (cancelled(opts.cancel)) return Error::make(QMP_ECANCELLED, "'%s' was cancelled", name.c_str());
+        LIBQMP_PROBE3(timeout, this, call->id, name.c_str());
         if (session_.agent())
             return Error::make(QMP_ETIMEDOUT, "the guest agent did not answer '%s' within %d ms", name.c_str(),
                                timeout);
@@ -808,7 +810,7 @@ uint64_t Client::event_seq() {
 }
 
 Error Client::wait_event(const char *name, const json_t *match, uint64_t after_seq, int timeout_ms,
-                         protocol::EventPtr *out) {
+                         protocol::EventPtr *out, const std::atomic<bool> *cancel) {
     Lock lk(mu_);
     Waiter w;
     w.name = name ? name : "";
@@ -829,7 +831,7 @@ Error Client::wait_event(const char *name, const json_t *match, uint64_t after_s
             if (!lk.owns_lock()) lk.lock();
             waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &w));
         });
-        run_until(lk, [&] { return w.found || w.closed; }, Deadline::in_ms(timeout));
+        run_until(lk, [&] { return w.found || w.closed || cancelled(cancel); }, Deadline::in_ms(timeout));
     }
     if (w.found) {
         *out = w.found;
@@ -841,6 +843,7 @@ Error Client::wait_event(const char *name, const json_t *match, uint64_t after_s
         if (e.code != QMP_ECANCELLED) e.code = QMP_ECLOSED;
         return e;
     }
+    if (cancelled(cancel)) return Error::make(QMP_ECANCELLED, "the wait for %s was cancelled", name ? name : "an event");
     return Error::make(QMP_ETIMEDOUT, "no event%s%s within %d ms", name ? " " : "", name ? name : "", timeout);
 }
 

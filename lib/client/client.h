@@ -60,7 +60,12 @@ struct ExecOptions {
     size_t nfds = 0;
     bool oob = false;
     int validate = 0;  // qmp_exec_options.validate: 0 the client's setting, QMP_VALIDATE_OFF, or flags
+    // A qmp_call's flag: once set (and interrupt_waits() called), the call
+    // sends nothing more and its wait ends with QMP_ECANCELLED.
+    const std::atomic<bool> *cancel = nullptr;
 };
+
+inline bool cancelled(const std::atomic<bool> *flag) { return flag && flag->load(std::memory_order_acquire); }
 
 // What a command came to: the status, and the reply its value is read from.
 struct Outcome {
@@ -130,7 +135,10 @@ public:
     Error off_event(unsigned int id);
     uint64_t event_seq();
     Error wait_event(const char *name, const json_t *match, uint64_t after_seq, int timeout_ms,
-                     protocol::EventPtr *out);
+                     protocol::EventPtr *out, const std::atomic<bool> *cancel = nullptr);
+    // Wakes every thread waiting in this client (asleep, or polling as the
+    // driver) to look at its wait's cancel flag again (cancel.cpp).
+    void interrupt_waits();
     Error on_close(qmp_close_fn cb, void *user_data, qmp_destroy_fn destroy);
     Error set_log(qmp_log_fn fn, void *user_data, qmp_destroy_fn destroy);
 

@@ -91,7 +91,7 @@ done
 
 # The man pages are installed: the overview, one per header, one per function, qmpctl(1).
 mandir=$(find "$dest" -type d -name man3 | head -n 1)
-for page in libqmp qmp-client qmp-command qmp-common qmp-json qmp-glib qmp-schema qmp-mock qmp_client_execute qmp_command_new qmp_client_schema_has qmp_mock_expect_str qmp_schema_validate_value; do
+for page in libqmp qmp-client qmp-command qmp-common qmp-json qmp-glib qmp-schema qmp-mock qmp-call qmp_call_cancel qmp_client_execute qmp_command_new qmp_client_schema_has qmp_mock_expect_str qmp_schema_validate_value; do
     test -f "$mandir/$page.3" || { echo "install test: no man page $page(3)" >&2; exit 1; }
 done
 test -f "$mandir/../man1/qmpctl.1" || { echo "install test: no man page qmpctl(1)" >&2; exit 1; }

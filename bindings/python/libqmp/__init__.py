@@ -168,22 +168,36 @@ _ERRORS = {
 }
 
 
+def _raise(code, message, error_class, error_desc, sys_errno):
+    """Raises the exception of a libqmp status (not 0)."""
+    message = message or _c.qmp_strerror(code)
+    if code == _c.QMP_ECOMMAND:
+        raise CommandError(error_class, error_desc, message)
+    cls = _ERRORS.get(code, Error)
+    e = cls(message, code, sys_errno)
+    if cls is SocketError and sys_errno:
+        e.errno = sys_errno
+        e.strerror = os.strerror(sys_errno)
+    raise e
+
+
 def _check(r):
     """The result r of a shim call; raises the error it carries."""
     if r is None:
         raise OutOfMemory("out of memory", _c.QMP_ENOMEM)
-    code = r.code
-    if code == 0:
-        return r
-    message = r.message or _c.qmp_strerror(code)
-    if code == _c.QMP_ECOMMAND:
-        raise CommandError(r.error_class, r.error_desc, message)
-    cls = _ERRORS.get(code, Error)
-    e = cls(message, code, r.sys_errno)
-    if cls is SocketError and r.sys_errno:
-        e.errno = r.sys_errno
-        e.strerror = os.strerror(r.sys_errno)
-    raise e
+    if r.code != 0:
+        _raise(r.code, r.message, r.error_class, r.error_desc, r.sys_errno)
+    return r
+
+
+def _check_call(call):
+    """The value (JSON text) and event sequence number of the last call on
+    a qmp_call handle (qmp-call.h); raises its error."""
+    code = _c.qmp_call_status(call)
+    if code != 0:
+        e = _c.qmp_call_error(call)
+        _raise(code, e.message, e.qmp_class, e.qmp_desc, e.sys_errno)
+    return _c.qmp_call_result(call), _c.qmp_call_seq(call)
 
 
 def _ms(timeout):
@@ -456,6 +470,23 @@ class Client:
         finally:
             self._leave()
 
+    def _on_call(self, fn, *args):
+        """fn(call, *args) on a qmp_call handle (qmp-call.h) of this client:
+        the value's text and the event's sequence number, or the handle's
+        error raised."""
+        b = self._enter()
+        try:
+            call = _c.qmpb_call_new(b)
+            if call is None:
+                raise OutOfMemory("out of memory", _c.QMP_ENOMEM)
+            try:
+                fn(call, *args)
+                return _check_call(call)
+            finally:
+                _c.qmp_call_free(call)
+        finally:
+            self._leave()
+
     def _query(self, fn, *args, default=None):
         try:
             b = self._enter()
@@ -583,45 +614,36 @@ class Client:
         if len(fds) > _c.QMP_MAX_FDS:
             raise InvalidArgument("fds: at most %d file descriptors go with one command (libqmp's limit), "
                                   "got %d" % (_c.QMP_MAX_FDS, len(fds)), _c.QMP_EINVAL)
-        fd_list = ",".join(str(_fd_of(f)) for f in fds) if fds else None
+        fd_list = [_fd_of(f) for f in fds]
         v = _call_validate(validate)
         try:
-            r = self._call(_c.qmpb_client_execute, command_json, _ms(timeout), fd_list,
-                           1 if oob else 0, v)
+            return self._on_call(_c.qmpb_call_execute, command_json, _ms(timeout), fd_list, 1 if oob else 0, v)[0]
         finally:
             self._dispatch_queued()
-        return r.text
 
     def hmp(self, command_line):
         """Runs an HMP command line ("info status") and returns what it printed."""
-        try:
-            return self._call(_c.qmpb_client_hmp, command_line).text or ""
-        finally:
-            self._dispatch_queued()
+        if not isinstance(command_line, str):
+            raise TypeError("hmp: expected a str, got %s" % type(command_line).__name__)
+        return self.execute("human-monitor-command", {"command-line": command_line}) or ""
 
     def getfd(self, fd, name):
         """Passes fd (a file object or an int; it stays the caller's) to QEMU as name."""
-        try:
-            self._call(_c.qmpb_client_getfd, _fd_of(fd), name)
-        finally:
-            self._dispatch_queued()
+        self.execute("getfd", {"fdname": name}, fds=[_fd_of(fd)])
 
     def closefd(self, name):
         """Closes QEMU's copy of a named fd."""
-        try:
-            self._call(_c.qmpb_client_closefd, name)
-        finally:
-            self._dispatch_queued()
+        self.execute("closefd", {"fdname": name})
 
     def add_fd(self, fd, fdset_id=None, opaque=None):
         """Adds fd (it stays the caller's) to fd set fdset_id (None: a new
         set); returns {"fdset-id": N, "fd": M} (M: QEMU's number for it)."""
-        try:
-            r = self._call(_c.qmpb_client_add_fd, _fd_of(fd),
-                           -1 if fdset_id is None else int(fdset_id), opaque)
-        finally:
-            self._dispatch_queued()
-        return json.loads(r.text)
+        args = {}
+        if fdset_id is not None:
+            args["fdset-id"] = int(fdset_id)
+        if opaque:
+            args["opaque"] = opaque
+        return self.execute("add-fd", args, fds=[_fd_of(fd)])
 
     # -- the schema
 
@@ -692,10 +714,10 @@ class Client:
             after = self.event_seq
         match_json = json.dumps(match) if match else None
         try:
-            r = self._call(_c.qmpb_client_wait_event, name, match_json, int(after), _ms(timeout))
+            text, seq = self._on_call(_c.qmpb_call_wait_event, name, match_json, int(after), _ms(timeout))
         finally:
             self._dispatch_queued()
-        return _event(r.text, r.seq)
+        return _event(text, seq)
 
     def on_event(self, name, fn):
         """Calls fn(event) for every event named name (None: every event);

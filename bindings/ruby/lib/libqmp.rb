@@ -591,7 +591,11 @@ module LibQMP
       raise TypeError, "command: expected JSON text, got #{command_json.class}" unless command_json.is_a?(String)
 
       fds = [fds] unless fds.nil? || fds.is_a?(Array)
-      fd_list = (fds || []).map { |f| LibQMP.fd_of(f) }.join(",")
+      fd_list = (fds || []).map { |f| LibQMP.fd_of(f) }
+      if fd_list.size > MAX_FDS
+        raise InvalidArgument.new("fds: at most #{MAX_FDS} file descriptors go with one command " \
+                                  "(libqmp's limit), got #{fd_list.size}", code: EINVAL)
+      end
       text = drive(:qmpb_rb_client_execute, command_json, LibQMP.ms(timeout), fd_list, oob ? 1 : 0,
                    LibQMP.call_validation(validate))
       JSON.parse(text || "null", quirks_mode: true)
