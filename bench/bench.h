@@ -29,13 +29,25 @@ void raw_round_trip(const char *sock, long count, sample_t *s);      /* us per c
 void raw_big_reply(const char *sock, long count, sample_t *s);       /* ms per call */
 void raw_flood(const char *sock, long count, sample_t *s);           /* events/s, RSS growth */
 
+/* One raw client, for measurements that interleave it with libqmp's (raw.c). */
+typedef struct raw raw_t;
+raw_t *raw_connect(const char *sock, sample_t *s);  /* NULL with the sample failed */
+int raw_status_call(raw_t *r);                      /* query-status; 0 or -1 */
+void raw_disconnect(raw_t *r);
+
 /* libqmp through each path (paths.c). */
+/* query-status through execute (str_api 0) or execute_str (1), or a qmp_call handle (2); 0 or a QMP_E* code */
+int lib_status_call(qmp_client *c, int str_api);
 /* A client connected to sock (10 s to connect), or NULL with the sample failed. */
 qmp_client *lib_open(const char *sock, sample_t *s);
 void lib_round_trip(const char *sock, long count, int str_api, sample_t *s);  /* us per call; str_api 2: a qmp_call handle per call */
 /* calls/s; oob: negotiate "oob" (then at most 7 in-band commands are unanswered at a time) */
 void lib_pipelined(const char *sock, long count, int in_flight, int oob, sample_t *s);
 void lib_big_reply(const char *sock, long count, int str_api, sample_t *s);   /* ms per call */
+/* The round trip of raw, libqmp json_t and libqmp string, each on its own
+   monitor (socks[0..2]), in alternating batches of `batch` calls; us per
+   call into out[0..2] (alternate.c). */
+void alternating_round_trips(const char *const socks[3], long count, long batch, sample_t out[3]);
 enum flood_kind { FLOOD_NAME, FLOOD_DATA, FLOOD_WAIT };
 void lib_flood(const char *sock, long count, enum flood_kind kind, sample_t *s); /* events/s, RSS growth */
 void lib_clients(const char *sock, long count, sample_t *s);                 /* bytes per client */
@@ -58,7 +70,9 @@ typedef struct {
     char sock[300];
 } server_t;
 int mock_start(server_t *m, const char *mock_bin, const char *schema);
+/* QEMU with three monitors: q->sock and the two of qemu_monitor_path(q, 2 or 3). */
 int qemu_start(server_t *q, const char *qemu_bin);
+void qemu_monitor_path(const server_t *q, int k, char *out, size_t n);
 /* qemu_start in two steps, for starting many at once. */
 int qemu_spawn(server_t *q, const char *qemu_bin);
 int qemu_wait_ready(server_t *q, double timeout_s);

@@ -28,7 +28,7 @@ static qmp_client *lib_open_with(const char *sock, int oob, sample_t *s) {
 
 qmp_client *lib_open(const char *sock, sample_t *s) { return lib_open_with(sock, 0, s); }
 
-static int status_call(qmp_client *c, int str_api) {
+int lib_status_call(qmp_client *c, int str_api) {
     if (str_api == 2) {
         qmp_call *call = qmp_call_new(c);
         int r = call ? qmp_call_execute_str(call, "{\"execute\":\"query-status\"}", NULL) : QMP_ENOMEM;
@@ -51,10 +51,10 @@ static int status_call(qmp_client *c, int str_api) {
 void lib_round_trip(const char *sock, long count, int str_api, sample_t *s) {
     qmp_client *c = lib_open(sock, s);
     if (!c) return;
-    for (int i = 0; i < 10 && i < count; i++) status_call(c, str_api);
+    for (int i = 0; i < 10 && i < count; i++) lib_status_call(c, str_api);
     double t0 = now_s();
     for (long i = 0; i < count; i++) {
-        if (status_call(c, str_api) < 0) {
+        if (lib_status_call(c, str_api) < 0) {
             sample_fail(s, "query-status: %s", qmp_error_last()->message);
             break;
         }
@@ -203,7 +203,7 @@ void lib_clients(const char *sock, long count, sample_t *s) {
     qmp_client *warm = lib_open(sock, s);
     if (!warm) return;
     qmp_client_attach(warm, ctx);
-    status_call(warm, 0);
+    lib_status_call(warm, 0);
     while (g_main_context_iteration(ctx, FALSE)) {}
     qmp_client **cs = calloc((size_t)count, sizeof *cs);
     long before = rss_bytes();

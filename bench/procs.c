@@ -128,12 +128,24 @@ static int can_connect(const char *path) {
     return ok;
 }
 
-int qemu_spawn(server_t *q, const char *qemu_bin) {
+/* The extra monitors of qemu_start(): DIR/qmp2.sock, DIR/qmp3.sock. */
+void qemu_monitor_path(const server_t *q, int k, char *out, size_t n) {
+    if (k <= 1) snprintf(out, n, "%s", q->sock);
+    else snprintf(out, n, "%s/qmp%d.sock", q->dir, k);
+}
+
+static int qemu_spawn_n(server_t *q, const char *qemu_bin, int monitors) {
     memset(q, 0, sizeof *q);
     q->pid = -1;
     if (make_dir(q, "qmp.sock") < 0) return -1;
     char monitor[sizeof q->sock + 40];
     snprintf(monitor, sizeof monitor, "unix:%s,server=on,wait=off", q->sock);
+    char extra[2][sizeof q->dir + 60];
+    for (int k = 2; k <= 3; k++) {
+        char path[sizeof q->dir + 20];
+        qemu_monitor_path(q, k, path, sizeof path);
+        snprintf(extra[k - 2], sizeof extra[k - 2], "unix:%s,server=on,wait=off", path);
+    }
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
@@ -143,14 +155,20 @@ int qemu_spawn(server_t *q, const char *qemu_bin) {
             dup2(null, 1);
             dup2(null, 2);  /* "terminating on signal 15" */
         }
-        execlp(qemu_bin, qemu_bin, "-M", "none", "-nodefaults", "-display", "none", "-qmp", monitor,
-               (char *)NULL);
+        if (monitors >= 3)
+            execlp(qemu_bin, qemu_bin, "-M", "none", "-nodefaults", "-display", "none", "-qmp", monitor,
+                   "-qmp", extra[0], "-qmp", extra[1], (char *)NULL);
+        else
+            execlp(qemu_bin, qemu_bin, "-M", "none", "-nodefaults", "-display", "none", "-qmp", monitor,
+                   (char *)NULL);
         fprintf(stderr, "qmp-bench: %s: %s\n", qemu_bin, strerror(errno));
         _exit(127);
     }
     q->pid = pid;
     return pid < 0 ? -1 : 0;
 }
+
+int qemu_spawn(server_t *q, const char *qemu_bin) { return qemu_spawn_n(q, qemu_bin, 1); }
 
 int qemu_wait_ready(server_t *q, double timeout_s) {
     /* A probe connection costs QEMU one greeting; it accepts the next client once it is gone. */
@@ -168,7 +186,7 @@ int qemu_wait_ready(server_t *q, double timeout_s) {
 }
 
 int qemu_start(server_t *q, const char *qemu_bin) {
-    if (qemu_spawn(q, qemu_bin) < 0) {
+    if (qemu_spawn_n(q, qemu_bin, 3) < 0) {
         server_stop(q);
         return -1;
     }
@@ -182,7 +200,14 @@ void server_stop(server_t *srv) {
         srv->pid = -1;
     }
     if (srv->sock[0]) unlink(srv->sock);
-    if (srv->dir[0]) rmdir(srv->dir);
+    if (srv->dir[0]) {
+        for (int k = 2; k <= 3; k++) {
+            char path[sizeof srv->dir + 20];
+            qemu_monitor_path(srv, k, path, sizeof path);
+            unlink(path);  /* qemu_start()'s extra monitors, if any */
+        }
+        rmdir(srv->dir);
+    }
     srv->sock[0] = srv->dir[0] = 0;
 }
 

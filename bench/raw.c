@@ -14,11 +14,11 @@
 
 #include "bench.h"
 
-typedef struct {
+struct raw {
     int fd;
     char *buf;
     size_t len, cap;
-} raw_t;
+};
 
 /* The next message as a tree (NULL on error); its line is consumed. */
 static json_t *raw_read(raw_t *r) {
@@ -101,6 +101,29 @@ static void timed_calls(const char *sock, const char *cmd, json_type type, long 
         s->value = (now_s() - t0) * unit / (double)count;
     }
     raw_close(&r);
+}
+
+raw_t *raw_connect(const char *sock, sample_t *s) {
+    raw_t *r = malloc(sizeof *r);
+    if (!r) {
+        sample_fail(s, "out of memory");
+        return NULL;
+    }
+    if (raw_open(r, sock, s) < 0) {
+        raw_disconnect(r);
+        return NULL;
+    }
+    return r;
+}
+
+int raw_status_call(raw_t *r) {
+    return raw_call(r, "{\"execute\":\"query-status\",\"id\":1}\n", JSON_OBJECT);
+}
+
+void raw_disconnect(raw_t *r) {
+    if (!r) return;
+    raw_close(r);
+    free(r);
 }
 
 void raw_round_trip(const char *sock, long count, sample_t *s) {
