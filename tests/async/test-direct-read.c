@@ -163,6 +163,17 @@ static void start_held_call(struct sync_call *a, qmp_client *c, echo_peer *p, in
     t_sleep_ms(2);
 }
 
+/* The held call is still waiting; it ends with the close, and everything goes. */
+static void end_held_call(struct sync_call *a, qmp_client *c, echo_peer *p)
+{
+    assert_int_equal(a->status, 1);
+    assert_int_equal(qmp_client_close(c), QMP_OK);
+    pthread_join(a->thread, NULL);
+    assert_int_equal(a->status, QMP_ECANCELLED);
+    qmp_client_free(c);
+    assert_int_equal(echo_peer_finish(p), 0);
+}
+
 /* The limit for "at once" and "on time": generous, for loaded machines and valgrind. */
 static long long late_ms(void) { return t_valgrind() ? 5000 : 1000; }
 
@@ -207,13 +218,7 @@ static void test_timed_async_call_while_another_thread_reads(void **state)
     assert_true(took >= 100 && took < 100 + late_ms());
     tally_clear(&t);
 
-    /* The held call is still waiting, and ends with the close. */
-    assert_int_equal(a.status, 1);
-    assert_int_equal(qmp_client_close(c), QMP_OK);
-    pthread_join(a.thread, NULL);
-    assert_int_equal(a.status, QMP_ECANCELLED);
-    qmp_client_free(c);
-    assert_int_equal(echo_peer_finish(p), 0);
+    end_held_call(&a, c, p);
 }
 
 /* A command bigger than the socket's buffer, from a second thread, while the
@@ -239,12 +244,7 @@ static void test_big_command_while_another_thread_reads(void **state)
     json_decref(ret);
     free(big);
 
-    assert_int_equal(a.status, 1);
-    assert_int_equal(qmp_client_close(c), QMP_OK);
-    pthread_join(a.thread, NULL);
-    assert_int_equal(a.status, QMP_ECANCELLED);
-    qmp_client_free(c);
-    assert_int_equal(echo_peer_finish(p), 0);
+    end_held_call(&a, c, p);
 }
 
 /* The end of input while the driver reads (the socket shut down for reading,
