@@ -662,7 +662,16 @@ Error Client::submit(Lock &lk, const std::string &command, const ExecOptions &op
     // A command sent from a callback waits for the callbacks of the same
     // read to finish, then goes out with the others (dispatch() flushes).
     if (dispatch_depth_ > 0 && driver_ == std::this_thread::get_id()) return Error::ok();
-    flush_locked();
+    // From here on the call is the connection's: it ends through its
+    // callback or its waiter, whatever happens.  Running out of memory while
+    // sending (recording what went on the wire) ends the connection, and
+    // with it the call, with QMP_ENOMEM; the submission itself succeeded.
+    try {
+        flush_locked();
+    } catch (const std::bad_alloc &) {
+        lost_memory_locked();
+        return Error::ok();
+    }
     // The driver must poll for output, or recompute its timeout.
     if (session_.want_write() || (call->async && !call->deadline.infinite())) wake_driver();
     return Error::ok();

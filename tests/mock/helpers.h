@@ -63,6 +63,7 @@ static inline char *run(qmp_client *c, const char *command_json, int *rc)
 static inline int count_entries(const char *dir);
 
 #include <dirent.h>
+#include <time.h>
 static inline int count_entries(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -74,6 +75,20 @@ static inline int count_entries(const char *dir)
             n++;
     closedir(d);
     return n - (strcmp(dir, "/proc/self/fd") == 0 ? 1 : 0); /* the DIR's own fd */
+}
+
+/* The threads of this process, waiting up to a second for the count to come
+   down to want: a joined thread can still be listed for a moment
+   (pthread_join() returns once the thread has left its memory, before the
+   kernel has taken its task away). */
+static inline int count_tasks_down_to(int want)
+{
+    int n;
+    for (int i = 0; (n = count_entries("/proc/self/task")) > want && i < 1000; i++) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    return n;
 }
 
 #endif

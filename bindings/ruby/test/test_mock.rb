@@ -211,7 +211,18 @@ class TestMock < Minitest::Test
   # --- resources: a closed server leaves no fd or thread behind
 
   def open_fds = Dir.children("/proc/self/fd").size
-  def threads = Dir.children("/proc/self/task").size
+  # With want: waits up to a second for the count to come down to it (a
+  # joined thread can still be listed for a moment, before the kernel has
+  # taken its task away).
+  def threads(want = nil)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 1.0
+    loop do
+      n = Dir.children("/proc/self/task").size
+      return n if want.nil? || n <= want || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+      sleep 0.001
+    end
+  end
 
   def test_many_servers
     fds = open_fds
@@ -225,7 +236,7 @@ class TestMock < Minitest::Test
       end
     end
     assert_equal fds, open_fds
-    assert_equal tasks, threads
+    assert_equal tasks, threads(tasks)
   end
 
   # --- bad script items: InvalidArgument at the call that adds them
