@@ -211,19 +211,18 @@ void server_stop(server_t *srv) {
     srv->sock[0] = srv->dir[0] = 0;
 }
 
-void go_sample(const char *go_bin, const char *sock, const char *workload, long count, sample_t *s) {
-    if (access(go_bin, X_OK) != 0) {
-        sample_fail(s, "not built (%s)", go_bin);
-        return;
-    }
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "'%s' -socket '%s' -workload %s -count %ld 2>&1", go_bin, sock, workload, count);
+/* Runs a peer's command and reads its one line of result: "TAG figures..."
+   puts the figures into line and returns 0; "FAIL reason", no output or
+   anything else fails the sample and returns -1. */
+static int peer_line(const char *cmd, const char *prog, const char *tag, char *line, size_t n, sample_t *s) {
     FILE *f = popen(cmd, "r");
-    char line[512] = "";
-    if (!f || !fgets(line, sizeof line, f)) {
-        sample_fail(s, "no output from %s", go_bin);
-    } else if (strncmp(line, "SAMPLE ", 7) == 0) {
-        if (sscanf(line + 7, "%lf %lf", &s->value, &s->extra) < 1) sample_fail(s, "bad output: %s", line);
+    int ok = -1;
+    line[0] = 0;
+    if (!f || !fgets(line, (int)n, f)) {
+        sample_fail(s, "no output from %s", prog);
+    } else if (strncmp(line, tag, strlen(tag)) == 0) {
+        memmove(line, line + strlen(tag), strlen(line + strlen(tag)) + 1);
+        ok = 0;
     } else if (strncmp(line, "FAIL ", 5) == 0) {
         line[strcspn(line, "\n")] = 0;
         sample_fail(s, "%s", line + 5);
@@ -231,6 +230,20 @@ void go_sample(const char *go_bin, const char *sock, const char *workload, long 
         sample_fail(s, "bad output: %s", line);
     }
     if (f) pclose(f);
+    return ok;
+}
+
+void go_sample(const char *go_bin, const char *sock, const char *workload, long count, sample_t *s) {
+    if (access(go_bin, X_OK) != 0) {
+        sample_fail(s, "not built (%s)", go_bin);
+        return;
+    }
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "'%s' -socket '%s' -workload %s -count %ld 2>&1", go_bin, sock, workload, count);
+    char line[512];
+    if (peer_line(cmd, go_bin, "SAMPLE ", line, sizeof line, s) == 0 &&
+        sscanf(line, "%lf %lf", &s->value, &s->extra) < 1)
+        sample_fail(s, "bad output: SAMPLE %s", line);
 }
 
 void scale_peer(const char *prog, int python, const char *sock, long clients, long flood, long paced, long interval_us,
@@ -243,20 +256,10 @@ void scale_peer(const char *prog, int python, const char *sock, long clients, lo
     char cmd[1400];
     snprintf(cmd, sizeof cmd, "%s'%s' -socket '%s' -workload fanin -clients %ld -count %ld -paced %ld -interval %ld 2>&1",
              python ? "/usr/bin/python3 " : "", prog, sock, clients, flood, paced, interval_us);
-    FILE *f = popen(cmd, "r");
-    char line[512] = "";
+    char line[512];
     double *v = r->fig;
-    if (!f || !fgets(line, sizeof line, f)) {
-        sample_fail(s, "no output from %s", prog);
-    } else if (strncmp(line, "SCALE ", 6) == 0) {
-        if (sscanf(line + 6, "%lf %lf %lf %lf %lf %lf %lf", &v[SCALE_STORM], &v[SCALE_MEM], &v[SCALE_RATE],
-                   &v[SCALE_FLOOD_P50], &v[SCALE_FLOOD_P99], &v[SCALE_PACED_P50], &v[SCALE_PACED_P99]) != 7)
-            sample_fail(s, "bad output: %s", line);
-    } else if (strncmp(line, "FAIL ", 5) == 0) {
-        line[strcspn(line, "\n")] = 0;
-        sample_fail(s, "%s", line + 5);
-    } else {
-        sample_fail(s, "bad output: %s", line);
-    }
-    if (f) pclose(f);
+    if (peer_line(cmd, prog, "SCALE ", line, sizeof line, s) == 0 &&
+        sscanf(line, "%lf %lf %lf %lf %lf %lf %lf", &v[SCALE_STORM], &v[SCALE_MEM], &v[SCALE_RATE],
+               &v[SCALE_FLOOD_P50], &v[SCALE_FLOOD_P99], &v[SCALE_PACED_P50], &v[SCALE_PACED_P99]) != 7)
+        sample_fail(s, "bad output: SCALE %s", line);
 }

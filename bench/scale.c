@@ -259,6 +259,21 @@ typedef struct {
 } fanin_t;
 
 /* The handler: reads the event's data (its "n" and its send time "t"). */
+void paced_figures(double *out, lat_t *lat, long long cpu0, long long wait0, long ticks) {
+    long long cpu1, wait1;
+    sched_ns(&cpu1, &wait1);
+    out[SCALE_RUNQ] = (double)(wait1 - wait0) / 1e6 / (double)ticks;
+    out[SCALE_CPU_TICK] = (double)(cpu1 - cpu0) / 1e6 / (double)ticks;
+    out[SCALE_PACED_P50] = lat_pct(lat, 50);
+    out[SCALE_PACED_P99] = lat_pct(lat, 99);
+}
+
+void left_after_free(double *out, long fds1, long rss0) {
+    malloc_trim(0);
+    out[SCALE_LEAK_FDS] = (double)(open_fds() - fds1);
+    out[SCALE_RSS_AFTER] = (double)(rss_bytes() - rss0);
+}
+
 static void on_bench_event(qmp_client *c, const qmp_event *ev, void *user_data) {
     (void)c;
     fanin_t *fi = user_data;
@@ -356,20 +371,13 @@ void scale_mock(const char *sock, enum loop_kind kind, long n, long flood_per_cl
     out[SCALE_RSS_FLOOD] = (double)(rss_bytes() - rss0) / (double)n;
 
     lat.n = 0;
-    long long cpu0, wait0, cpu1, wait1;
+    long long cpu0, wait0;
     sched_ns(&cpu0, &wait0);
     if (fanin(f, ctl, &fi, paced_per_client, interval_us, s) < 0) goto out;
-    sched_ns(&cpu1, &wait1);
-    out[SCALE_RUNQ] = (double)(wait1 - wait0) / 1e6 / (double)paced_per_client;
-    out[SCALE_CPU_TICK] = (double)(cpu1 - cpu0) / 1e6 / (double)paced_per_client;
-    out[SCALE_PACED_P50] = lat_pct(&lat, 50);
-    out[SCALE_PACED_P99] = lat_pct(&lat, 99);
-
+    paced_figures(out, &lat, cpu0, wait0, paced_per_client);
     fleet_free(f);
     f = NULL;
-    malloc_trim(0);
-    out[SCALE_LEAK_FDS] = (double)(open_fds() - fds1);
-    out[SCALE_RSS_AFTER] = (double)(rss_bytes() - rss0);
+    left_after_free(out, fds1, rss0);
 out:
     fleet_free(f);
     qmp_client_free(ctl);

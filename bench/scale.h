@@ -84,6 +84,12 @@ void scale_qemu(qemu_fleet_t *q, enum loop_kind kind, long n, long events_per_cl
                 long interval_us, scale_sample_t *r);
 
 long open_fds(void);
+/* The paced run's figures into out: the loop's CPU time and run-queue wait
+   per tick since sched_ns(&cpu0, &wait0), and lat's p50 and p99. */
+void paced_figures(double *out, lat_t *lat, long long cpu0, long long wait0, long ticks);
+/* What freeing a fleet left, into out: fds against fds1 and RSS (after
+   malloc_trim) against rss0, both taken before the fleet was made. */
+void left_after_free(double *out, long fds1, long rss0);
 /* ns this thread has run on a CPU and waited on a run queue (/proc/thread-self/schedstat), or 0. */
 void sched_ns(long long *on_cpu, long long *waiting);
 long long mono_ns(void);

@@ -147,7 +147,7 @@ void scale_qemu(qemu_fleet_t *q, enum loop_kind kind, long n, long events_per_cl
     /* Paced: every tick, one stop or cont to every QEMU at the same instant. */
     lat.n = 0;
     d.events = 0;
-    long long cpu0, wait0, cpu1, wait1;
+    long long cpu0, wait0;
     sched_ns(&cpu0, &wait0);
     for (long tick = 0; tick < paced_ticks; tick++) {
         double due = now_s();
@@ -163,17 +163,10 @@ void scale_qemu(qemu_fleet_t *q, enum loop_kind kind, long n, long events_per_cl
         long never = 0;
         fleet_run_until(f, &never, 1, due + interval_us / 1e6 - now_s());
     }
-    sched_ns(&cpu1, &wait1);
-    out[SCALE_RUNQ] = (double)(wait1 - wait0) / 1e6 / (double)paced_ticks;
-    out[SCALE_CPU_TICK] = (double)(cpu1 - cpu0) / 1e6 / (double)paced_ticks;
-    out[SCALE_PACED_P50] = lat_pct(&lat, 50);
-    out[SCALE_PACED_P99] = lat_pct(&lat, 99);
-
+    paced_figures(out, &lat, cpu0, wait0, paced_ticks);
     fleet_free(f);
     f = NULL;
-    malloc_trim(0);
-    out[SCALE_LEAK_FDS] = (double)(open_fds() - fds1);
-    out[SCALE_RSS_AFTER] = (double)(rss_bytes() - rss0);
+    left_after_free(out, fds1, rss0);
 out:
     fleet_free(f);
     free(sc);
