@@ -115,17 +115,51 @@ static qmpb_result *qmpb_result_error(int code, const char *message)
 /* ---- blocking calls ----------------------------------------------------- */
 
 /* A language whose interpreter lock SWIG does not release by itself sets
-   this to run fn(arg) without the lock (Ruby: rb_thread_call_without_gvl).
-   fn touches C data only. */
-typedef void (*qmpb_blocking_fn)(void *(*fn)(void *), void *arg);
+   this to run fn(arg) without the lock (Ruby: rb_thread_call_without_gvl,
+   whose unblocking function cancels call when there is one).  fn touches C
+   data only. */
+typedef void (*qmpb_blocking_fn)(qmp_call *call, void *(*fn)(void *), void *arg);
 static qmpb_blocking_fn qmpb_blocking_hook;
 
-static void qmpb_run_blocking(void *(*fn)(void *), void *arg)
+struct qmpb_in_call {
+    qmp_call *call;
+    void *(*fn)(void *);
+    void *arg;
+    int ran;
+};
+
+static int qmpb_in_call_fn(qmp_client *c, void *p)
 {
+    (void)c;
+    struct qmpb_in_call *s = (struct qmpb_in_call *)p;
+    s->ran = 1;
+    s->fn(s->arg);
+    return 0;
+}
+
+static void *qmpb_in_call_run(void *p)
+{
+    struct qmpb_in_call *s = (struct qmpb_in_call *)p;
+    qmp_call_run(s->call, qmpb_in_call_fn, s);
+    return NULL;
+}
+
+/* Runs fn(arg), a blocking call on call's client, as a call on the handle
+   call (NULL: none) with qmp_call_run(): cancelling the handle ends every
+   wait fn makes.  Returns NULL when fn ran (it stores its own result), else
+   the error that kept it from running (the handle was already cancelled). */
+static qmpb_result *qmpb_run_blocking(qmp_call *call, void *(*fn)(void *), void *arg)
+{
+    struct qmpb_in_call s = { call, fn, arg, 0 };
+    void *(*run)(void *) = call ? qmpb_in_call_run : fn;
+    void *run_arg = call ? (void *)&s : arg;
     if (qmpb_blocking_hook)
-        qmpb_blocking_hook(fn, arg);
+        qmpb_blocking_hook(call, run, run_arg);
     else
-        fn(arg);
+        run(run_arg);
+    if (!call || s.ran)
+        return NULL;
+    return qmpb_result_error(QMP_ECANCELLED, qmp_call_error(call)->message);
 }
 
 /* ---- the client and its event queue -------------------------------------- */
@@ -354,6 +388,7 @@ static qmpb_result *qmpb_add_secret_member(const char *name)
 
 struct qmpb_connect_args {
     qmpb_client *b;
+    qmp_call *call;
     int kind;                 /* 0 unix, 1 tcp, 2 fd, 3 guest agent (unix) */
     const char *path, *host, *port;
     int fd, timeout_ms;
@@ -378,36 +413,36 @@ static void *qmpb_connect_run(void *p)
 
 static qmpb_result *qmpb_connect(struct qmpb_connect_args *a)
 {
-    qmpb_run_blocking(qmpb_connect_run, a);
-    return a->r;
+    qmpb_result *refused = qmpb_run_blocking(a->call, qmpb_connect_run, a);
+    return refused ? refused : a->r;
 }
 
-static qmpb_result *qmpb_client_connect_unix(qmpb_client *b, const char *path, int timeout_ms)
+static qmpb_result *qmpb_client_connect_unix(qmpb_client *b, qmp_call *call, const char *path, int timeout_ms)
 {
     QMPB_CHECK(b);
-    struct qmpb_connect_args a = { b, 0, path, NULL, NULL, -1, timeout_ms, NULL };
+    struct qmpb_connect_args a = { b, call, 0, path, NULL, NULL, -1, timeout_ms, NULL };
     return qmpb_connect(&a);
 }
 
-static qmpb_result *qmpb_client_connect_tcp(qmpb_client *b, const char *host, const char *port,
+static qmpb_result *qmpb_client_connect_tcp(qmpb_client *b, qmp_call *call, const char *host, const char *port,
                                             int timeout_ms)
 {
     QMPB_CHECK(b);
-    struct qmpb_connect_args a = { b, 1, NULL, host, port, -1, timeout_ms, NULL };
+    struct qmpb_connect_args a = { b, call, 1, NULL, host, port, -1, timeout_ms, NULL };
     return qmpb_connect(&a);
 }
 
-static qmpb_result *qmpb_client_connect_fd(qmpb_client *b, int fd, int timeout_ms)
+static qmpb_result *qmpb_client_connect_fd(qmpb_client *b, qmp_call *call, int fd, int timeout_ms)
 {
     QMPB_CHECK(b);
-    struct qmpb_connect_args a = { b, 2, NULL, NULL, NULL, fd, timeout_ms, NULL };
+    struct qmpb_connect_args a = { b, call, 2, NULL, NULL, NULL, fd, timeout_ms, NULL };
     return qmpb_connect(&a);
 }
 
-static qmpb_result *qmpb_client_connect_agent_unix(qmpb_client *b, const char *path, int timeout_ms)
+static qmpb_result *qmpb_client_connect_agent_unix(qmpb_client *b, qmp_call *call, const char *path, int timeout_ms)
 {
     QMPB_CHECK(b);
-    struct qmpb_connect_args a = { b, 3, path, NULL, NULL, -1, timeout_ms, NULL };
+    struct qmpb_connect_args a = { b, call, 3, path, NULL, NULL, -1, timeout_ms, NULL };
     return qmpb_connect(&a);
 }
 
@@ -517,6 +552,7 @@ static qmpb_result *qmpb_strv_of_json(const char *text, const char *what, json_t
 
 struct qmpb_agent_args {
     qmpb_client *b;
+    qmp_call *call;
     int kind;                 /* 0 ping, 1 commands, 2 exec, 3 file read, 4 file write */
     int timeout_ms;
     const char *path;
@@ -609,32 +645,34 @@ static void *qmpb_agent_run(void *p)
 
 static qmpb_result *qmpb_agent(struct qmpb_agent_args *a)
 {
-    qmpb_run_blocking(qmpb_agent_run, a);
-    return a->r;
+    qmpb_result *refused = qmpb_run_blocking(a->call, qmpb_agent_run, a);
+    return refused ? refused : a->r;
 }
 
-static qmpb_result *qmpb_agent_ping(qmpb_client *b, int timeout_ms)
+static qmpb_result *qmpb_agent_ping(qmpb_client *b, qmp_call *call, int timeout_ms)
 {
     QMPB_CHECK(b);
     struct qmpb_agent_args a;
     memset(&a, 0, sizeof a);
     a.b = b;
+    a.call = call;
     a.kind = 0;
     a.timeout_ms = timeout_ms;
     return qmpb_agent(&a);
 }
 
-static qmpb_result *qmpb_agent_commands(qmpb_client *b)
+static qmpb_result *qmpb_agent_commands(qmpb_client *b, qmp_call *call)
 {
     QMPB_CHECK(b);
     struct qmpb_agent_args a;
     memset(&a, 0, sizeof a);
     a.b = b;
+    a.call = call;
     a.kind = 1;
     return qmpb_agent(&a);
 }
 
-static qmpb_result *qmpb_agent_exec(qmpb_client *b, const char *argv_json, const char *env_json,
+static qmpb_result *qmpb_agent_exec(qmpb_client *b, qmp_call *call, const char *argv_json, const char *env_json,
                                     const char *input_hex, int timeout_ms)
 {
     QMPB_CHECK(b);
@@ -661,6 +699,7 @@ static qmpb_result *qmpb_agent_exec(qmpb_client *b, const char *argv_json, const
         struct qmpb_agent_args a;
         memset(&a, 0, sizeof a);
         a.b = b;
+        a.call = call;
         a.kind = 2;
         a.timeout_ms = timeout_ms;
         a.argv = argv;
@@ -677,19 +716,20 @@ static qmpb_result *qmpb_agent_exec(qmpb_client *b, const char *argv_json, const
     return r;
 }
 
-static qmpb_result *qmpb_agent_file_read(qmpb_client *b, const char *path, unsigned long long max_bytes)
+static qmpb_result *qmpb_agent_file_read(qmpb_client *b, qmp_call *call, const char *path, unsigned long long max_bytes)
 {
     QMPB_CHECK(b);
     struct qmpb_agent_args a;
     memset(&a, 0, sizeof a);
     a.b = b;
+    a.call = call;
     a.kind = 3;
     a.path = path;
     a.max_bytes = (size_t)max_bytes;
     return qmpb_agent(&a);
 }
 
-static qmpb_result *qmpb_agent_file_write(qmpb_client *b, const char *path, const char *data_hex)
+static qmpb_result *qmpb_agent_file_write(qmpb_client *b, qmp_call *call, const char *path, const char *data_hex)
 {
     QMPB_CHECK(b);
     unsigned char *data = NULL;
@@ -700,6 +740,7 @@ static qmpb_result *qmpb_agent_file_write(qmpb_client *b, const char *path, cons
     struct qmpb_agent_args a;
     memset(&a, 0, sizeof a);
     a.b = b;
+    a.call = call;
     a.kind = 4;
     a.path = path;
     a.data = data;
@@ -940,7 +981,7 @@ static qmpb_result *qmpb_client_next_event(qmpb_client *b, int timeout_ms)
 {
     QMPB_CHECK(b);
     struct qmpb_next_args a = { b, timeout_ms, NULL };
-    qmpb_run_blocking(qmpb_next_run, &a);
+    qmpb_run_blocking(NULL, qmpb_next_run, &a);
     return a.r;
 }
 
@@ -1185,6 +1226,7 @@ static qmpb_result *qmpb_schema_validate(qmpb_schema *h, const char *command_jso
 /* The client's calls that may fetch the schema (a round trip): blocking. */
 struct qmpb_schema_args {
     qmpb_client *b;
+    qmp_call *call;
     int kind;                 /* 0 get_schema, 1 schema_has, 2 set_validation */
     qmpb_schema *into;
     const char *query;
@@ -1208,36 +1250,38 @@ static void *qmpb_schema_run(void *p)
 }
 
 /* Fills the empty holder into with the connection's schema (fetched if need be). */
-static qmpb_result *qmpb_client_get_schema(qmpb_client *b, qmpb_schema *into, int timeout_ms)
+static qmpb_result *qmpb_schema_call(struct qmpb_schema_args *a)
+{
+    qmpb_result *refused = qmpb_run_blocking(a->call, qmpb_schema_run, a);
+    return refused ? refused : a->r;
+}
+
+static qmpb_result *qmpb_client_get_schema(qmpb_client *b, qmp_call *call, qmpb_schema *into, int timeout_ms)
 {
     QMPB_CHECK(b);
     if (!into)
         return qmpb_result_error(QMP_EINVAL, "no schema holder (NULL)");
-    struct qmpb_schema_args a = { b, 0, into, NULL, timeout_ms, NULL };
-    qmpb_run_blocking(qmpb_schema_run, &a);
-    return a.r;
+    struct qmpb_schema_args a = { b, call, 0, into, NULL, timeout_ms, NULL };
+    return qmpb_schema_call(&a);
 }
 
-static qmpb_result *qmpb_client_schema_has(qmpb_client *b, const char *query)
+static qmpb_result *qmpb_client_schema_has(qmpb_client *b, qmp_call *call, const char *query)
 {
     QMPB_CHECK(b);
-    struct qmpb_schema_args a = { b, 1, NULL, query, 0, NULL };
-    qmpb_run_blocking(qmpb_schema_run, &a);
-    return a.r;
+    struct qmpb_schema_args a = { b, call, 1, NULL, query, 0, NULL };
+    return qmpb_schema_call(&a);
 }
 
-static qmpb_result *qmpb_client_set_validation(qmpb_client *b, int flags)
+static qmpb_result *qmpb_client_set_validation(qmpb_client *b, qmp_call *call, int flags)
 {
     QMPB_CHECK(b);
-    struct qmpb_schema_args a = { b, 2, NULL, NULL, flags, NULL };
-    qmpb_run_blocking(qmpb_schema_run, &a);
-    return a.r;
+    struct qmpb_schema_args a = { b, call, 2, NULL, NULL, flags, NULL };
+    return qmpb_schema_call(&a);
 }
 
 static int qmpb_client_get_validation(qmpb_client *b) { return b ? qmp_client_get_validation(b->c) : 0; }
 
 /* ---- call handles (qmp-call.h): glue for the calls that take options ---- */
-#include <qmp/qmp-call.h>
 
 static qmp_call *qmpb_call_new(qmpb_client *b)
 {
@@ -1273,10 +1317,11 @@ static int qmpb_call_wait_event(qmp_call *call, const char *name, const char *ma
 #include <poll.h>
 #include <ruby/thread.h>
 
-static void qmpb_ruby_without_gvl(void *(*fn)(void *), void *arg)
+static void qmpb_ruby_without_gvl(qmp_call *call, void *(*fn)(void *), void *arg)
 {
     /* The calls that still come here (connect_tcp, the schema's, the guest agent's connect and
        helpers) end by their own timeout: Ruby cannot interrupt them. */
+    (void)call;
     rb_thread_call_without_gvl(fn, arg, NULL, NULL);
 }
 /* The GC does not see a schema's C memory (some 640 KiB): tell it, so that
@@ -1936,6 +1981,13 @@ typedef struct qmpb_result {
 %newobject qmpb_schema_describe;
 %newobject qmpb_schema_validate;
 
+/* Call handles (qmp-call.h), declared before the calls that take one. */
+%ignore qmp_call_new;             /* qmpb_call_new: from the shim's client */
+%ignore qmp_call_execute_str;     /* qmpb_call_execute */
+%ignore qmp_call_wait_event_str;  /* qmpb_call_wait_event */
+%ignore qmp_call_run;             /* the shim's blocking calls take the handle instead */
+%include "qmp/qmp-call.h"
+
 /* The client: opaque; qmpb_client_free() it (after every call on it has returned). */
 typedef struct qmpb_client qmpb_client;
 qmpb_client *qmpb_client_new(void);
@@ -1947,22 +1999,22 @@ qmpb_result *qmpb_client_set_max_message_size(qmpb_client *b, unsigned long long
 qmpb_result *qmpb_client_set_event_buffer(qmpb_client *b, unsigned long long max_events);
 qmpb_result *qmpb_add_secret_member(const char *name);
 
-qmpb_result *qmpb_client_connect_unix(qmpb_client *b, const char *path, int timeout_ms);
-qmpb_result *qmpb_client_connect_tcp(qmpb_client *b, const char *host, const char *port, int timeout_ms);
-qmpb_result *qmpb_client_connect_fd(qmpb_client *b, int fd, int timeout_ms);
+qmpb_result *qmpb_client_connect_unix(qmpb_client *b, qmp_call *call, const char *path, int timeout_ms);
+qmpb_result *qmpb_client_connect_tcp(qmpb_client *b, qmp_call *call, const char *host, const char *port, int timeout_ms);
+qmpb_result *qmpb_client_connect_fd(qmpb_client *b, qmp_call *call, int fd, int timeout_ms);
 qmpb_result *qmpb_client_close(qmpb_client *b);
 /* The guest agent (qemu-ga; the tests start it only with -b): connect, then the helpers.  Bytes are hex text;
    argv and env are JSON arrays of strings (env may be NULL); results are JSON:
    commands {"version", "commands"}, exec {"pid", "exit_code", "signal", "out",
    "err" (hex), "out_truncated", "err_truncated"}, file_read the data in hex. */
-qmpb_result *qmpb_client_connect_agent_unix(qmpb_client *b, const char *path, int timeout_ms);
+qmpb_result *qmpb_client_connect_agent_unix(qmpb_client *b, qmp_call *call, const char *path, int timeout_ms);
 int qmpb_client_is_agent(qmpb_client *b);
-qmpb_result *qmpb_agent_ping(qmpb_client *b, int timeout_ms);
-qmpb_result *qmpb_agent_commands(qmpb_client *b);
-qmpb_result *qmpb_agent_exec(qmpb_client *b, const char *argv_json, const char *env_json, const char *input_hex,
+qmpb_result *qmpb_agent_ping(qmpb_client *b, qmp_call *call, int timeout_ms);
+qmpb_result *qmpb_agent_commands(qmpb_client *b, qmp_call *call);
+qmpb_result *qmpb_agent_exec(qmpb_client *b, qmp_call *call, const char *argv_json, const char *env_json, const char *input_hex,
                              int timeout_ms);
-qmpb_result *qmpb_agent_file_read(qmpb_client *b, const char *path, unsigned long long max_bytes);
-qmpb_result *qmpb_agent_file_write(qmpb_client *b, const char *path, const char *data_hex);
+qmpb_result *qmpb_agent_file_read(qmpb_client *b, qmp_call *call, const char *path, unsigned long long max_bytes);
+qmpb_result *qmpb_agent_file_write(qmpb_client *b, qmp_call *call, const char *path, const char *data_hex);
 int qmpb_client_is_connected(qmpb_client *b);
 int qmpb_client_has_capability(qmpb_client *b, const char *capability);
 qmpb_result *qmpb_client_greeting(qmpb_client *b);
@@ -2039,10 +2091,6 @@ qmpb_result *qmpb_client_next_event(qmpb_client *b, int timeout_ms);
     $2 = (size_t)$input.len;
 %}
 #endif
-%ignore qmp_call_new;             /* qmpb_call_new: from the shim's client */
-%ignore qmp_call_execute_str;     /* qmpb_call_execute */
-%ignore qmp_call_wait_event_str;  /* qmpb_call_wait_event */
-%include "qmp/qmp-call.h"
 qmp_call *qmpb_call_new(qmpb_client *b);
 int qmpb_call_execute(qmp_call *call, const char *command_json, int timeout_ms, const int *fds, size_t nfds,
                       int oob, int validate);
@@ -2078,9 +2126,9 @@ qmpb_result *qmpb_schema_arguments(qmpb_schema *h, const char *name);
 qmpb_result *qmpb_schema_describe(qmpb_schema *h, const char *name);
 qmpb_result *qmpb_schema_validate(qmpb_schema *h, const char *command_json, int flags);
 
-qmpb_result *qmpb_client_get_schema(qmpb_client *b, qmpb_schema *into, int timeout_ms);
-qmpb_result *qmpb_client_schema_has(qmpb_client *b, const char *query);
-qmpb_result *qmpb_client_set_validation(qmpb_client *b, int flags);
+qmpb_result *qmpb_client_get_schema(qmpb_client *b, qmp_call *call, qmpb_schema *into, int timeout_ms);
+qmpb_result *qmpb_client_schema_has(qmpb_client *b, qmp_call *call, const char *query);
+qmpb_result *qmpb_client_set_validation(qmpb_client *b, qmp_call *call, int flags);
 int qmpb_client_get_validation(qmpb_client *b);
 
 /* Ruby: connect, execute and the event waits that Thread#kill,
@@ -2173,7 +2221,7 @@ static void *qmpb_mock_close_run(void *p)
 static void qmpb_mock_close(qmpb_mock *h)
 {
     if (h)
-        qmpb_run_blocking(qmpb_mock_close_run, h);
+        qmpb_run_blocking(NULL, qmpb_mock_close_run, h);
 }
 
 static void qmpb_mock_free(qmpb_mock *h)
@@ -2309,7 +2357,7 @@ static qmpb_result *qmpb_mock_verify(qmpb_mock *h, int timeout_ms)
     if (!m)
         return err;
     struct qmpb_mock_verify_args a = { m, timeout_ms, NULL };
-    qmpb_run_blocking(qmpb_mock_verify_run, &a);
+    qmpb_run_blocking(NULL, qmpb_mock_verify_run, &a);
     qmpb_mock_leave(h);
     return a.r;
 }

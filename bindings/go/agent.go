@@ -17,7 +17,7 @@ import (
 // with a message naming the guest agent.
 func DialAgentUnix(ctx context.Context, path string, opts ...Option) (*Client, error) {
 	return dial(ctx, opts, func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
-		return libqmp.Qmpb_client_connect_agent_unix(b, path, ms)
+		return libqmp.Qmpb_client_connect_agent_unix(b, noCall, path, ms)
 	})
 }
 
@@ -33,7 +33,7 @@ func (c *Client) IsAgent() bool {
 // other than the agent's silence (ErrInvalid on a monitor connection).
 func (c *Client) AgentPing(ctx context.Context) (bool, error) {
 	_, err := c.callCtx(ctx, "guest-ping", 1000, func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
-		return libqmp.Qmpb_agent_ping(b, ms)
+		return libqmp.Qmpb_agent_ping(b, noCall, ms)
 	})
 	if isTimeout(err) {
 		return false, nil
@@ -45,7 +45,7 @@ func (c *Client) AgentPing(ctx context.Context) (bool, error) {
 // (those blocked with qemu-ga -b left out) and its version.
 func (c *Client) AgentCommands(ctx context.Context) (names []string, version string, err error) {
 	text, err := c.callCtx(ctx, "guest-info", 0, func(b libqmp.Struct_SS_qmpb_client, _ int) libqmp.Qmpb_result {
-		return libqmp.Qmpb_agent_commands(b)
+		return libqmp.Qmpb_agent_commands(b, noCall)
 	})
 	if err != nil {
 		return nil, "", err
@@ -115,7 +115,7 @@ func (c *Client) AgentExec(ctx context.Context, argv []string, stdin []byte, env
 	}
 	s := collect(opts)
 	run := func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
-		return libqmp.Qmpb_agent_exec(b, string(argvJSON), envJSON, hex.EncodeToString(stdin), ms)
+		return libqmp.Qmpb_agent_exec(b, noCall, string(argvJSON), envJSON, hex.EncodeToString(stdin), ms)
 	}
 	text, err := c.callCtx(ctx, "guest-exec", s.timeoutMS(), run)
 	if err != nil {
@@ -166,7 +166,7 @@ func (c *Client) AgentFileRead(ctx context.Context, path string, maxBytes int) (
 		return nil, invalid("AgentFileRead: negative maxBytes %d", maxBytes)
 	}
 	text, err := c.callCtx(ctx, "guest-file-read", 0, func(b libqmp.Struct_SS_qmpb_client, _ int) libqmp.Qmpb_result {
-		return libqmp.Qmpb_agent_file_read(b, path, uint64(maxBytes))
+		return libqmp.Qmpb_agent_file_read(b, noCall, path, uint64(maxBytes))
 	})
 	if err != nil {
 		return nil, err
@@ -178,7 +178,7 @@ func (c *Client) AgentFileRead(ctx context.Context, path string, maxBytes int) (
 // A *CommandError when the agent refuses (e.g. a read-only path).
 func (c *Client) AgentFileWrite(ctx context.Context, path string, data []byte) error {
 	_, err := c.callCtx(ctx, "guest-file-write", 0, func(b libqmp.Struct_SS_qmpb_client, _ int) libqmp.Qmpb_result {
-		return libqmp.Qmpb_agent_file_write(b, path, hex.EncodeToString(data))
+		return libqmp.Qmpb_agent_file_write(b, noCall, path, hex.EncodeToString(data))
 	})
 	return err
 }

@@ -8,6 +8,9 @@ import (
 	"libqmp.org/qmp/internal/libqmp"
 )
 
+// noCall: no handle, for the shim's blocking calls that take one.
+var noCall = libqmp.SwigcptrStruct_SS_qmp_call(0)
+
 // withCall runs fn, a blocking C call on a qmp_call handle (qmp-call.h),
 // under ctx.  When ctx can end, the C call runs in a goroutine of its own
 // and the caller waits for it or for ctx: when ctx ends first, the caller

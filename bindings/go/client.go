@@ -66,7 +66,7 @@ func newClient(s *settings) (*Client, error) {
 	}
 	if s.usedValidation && s.validation != 0 {
 		// Not connected yet: the first validated command fetches the schema.
-		set(libqmp.Qmpb_client_set_validation(b, int(s.validation)))
+		set(libqmp.Qmpb_client_set_validation(b, noCall, int(s.validation)))
 	}
 	if err != nil {
 		libqmp.Qmpb_client_free(b)
@@ -111,7 +111,7 @@ func dial(ctx context.Context, opts []Option, connect func(b libqmp.Struct_SS_qm
 // exist yet is retried until the timeout: QEMU may still be starting.
 func DialUnix(ctx context.Context, path string, opts ...Option) (*Client, error) {
 	return dial(ctx, opts, func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
-		return libqmp.Qmpb_client_connect_unix(b, path, ms)
+		return libqmp.Qmpb_client_connect_unix(b, noCall, path, ms)
 	})
 }
 
@@ -122,7 +122,7 @@ func DialTCP(ctx context.Context, address string, opts ...Option) (*Client, erro
 		return nil, invalid("DialTCP: %v", err)
 	}
 	return dial(ctx, opts, func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
-		return libqmp.Qmpb_client_connect_tcp(b, host, port, ms)
+		return libqmp.Qmpb_client_connect_tcp(b, noCall, host, port, ms)
 	})
 }
 
@@ -158,7 +158,7 @@ func FromConn(ctx context.Context, conn syscall.Conn, opts ...Option) (*Client, 
 		if owner.CompareAndSwap(0, 1) {
 			fd = dup
 		}
-		return libqmp.Qmpb_client_connect_fd(b, fd, ms)
+		return libqmp.Qmpb_client_connect_fd(b, noCall, fd, ms)
 	})
 	if err != nil && owner.CompareAndSwap(0, 2) {
 		syscall.Close(dup)

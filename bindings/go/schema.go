@@ -42,7 +42,7 @@ func (c *Client) SchemaHas(ctx context.Context, query string) (bool, error) {
 	err := waitCtx(ctx, "query-qmp-schema", func() error {
 		var err error
 		text, err = c.call("", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-			return libqmp.Qmpb_client_schema_has(b, query)
+			return libqmp.Qmpb_client_schema_has(b, noCall, query)
 		})
 		return err
 	})
@@ -67,7 +67,7 @@ func (c *Client) SetValidation(ctx context.Context, flags Validation) error {
 	}
 	return waitCtx(ctx, "query-qmp-schema", func() error {
 		_, err := c.call("", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-			return libqmp.Qmpb_client_set_validation(b, int(flags))
+			return libqmp.Qmpb_client_set_validation(b, noCall, int(flags))
 		})
 		return err
 	})
@@ -102,7 +102,7 @@ func (c *Client) Schema(ctx context.Context, opts ...Option) (*Schema, error) {
 	var state atomic.Int32 // 0 fetching, 1 fetched, 2 abandoned by the caller
 	err := waitCtx(ctx, "query-qmp-schema", func() error {
 		_, err := c.call("query-qmp-schema", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-			return libqmp.Qmpb_client_get_schema(b, h, clampMS(ctx, st.timeoutMS(), c.defTimeout))
+			return libqmp.Qmpb_client_get_schema(b, noCall, h, clampMS(ctx, st.timeoutMS(), c.defTimeout))
 		})
 		if !state.CompareAndSwap(0, 1) {
 			libqmp.DeleteQmpb_schema(h)

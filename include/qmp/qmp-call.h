@@ -91,6 +91,33 @@ QMP_API int qmp_call_execute_str(qmp_call *call, const char *command_json, const
 QMP_API int qmp_call_wait_event_str(qmp_call *call, const char *name, const char *match_json,
                                     unsigned long long after_seq, int timeout_ms);
 
+/*
+ * A blocking operation of your own, made of libqmp calls on the handle's
+ * client, run as a call on the handle: fn(client, arg) runs in the calling
+ * thread, and every wait it makes on that client (connecting, a command's
+ * reply, an event, the schema fetch, each command of a qmp_agent_*()
+ * helper) ends with QMP_ECANCELLED once the handle is cancelled.  So any
+ * blocking call becomes cancellable:
+ *
+ *   static int dial(qmp_client *c, void *path)
+ *   { return qmp_client_connect_unix(c, path, 0); }
+ *   ...
+ *   if (qmp_call_run(call, dial, "/run/vm1.qmp") < 0)
+ *       fprintf(stderr, "%s\n", qmp_call_error(call)->message);
+ *
+ * A connect that is cancelled closes what it opened (a missing Unix
+ * socket's retries and a TCP connect see the cancel within 20 ms); a guest
+ * agent helper that has opened a file still closes it.  Waits on other
+ * clients inside fn are not affected.
+ *
+ * Returns what fn returned (QMP_ECANCELLED without calling it when the
+ * handle was already cancelled; QMP_EINVAL for a NULL fn).  When that is
+ * negative, the thread's qmp_error_last() becomes qmp_call_error();
+ * qmp_call_result() is NULL: fn hands its results back through arg.
+ */
+typedef int (*qmp_call_fn)(qmp_client *c, void *arg);
+QMP_API int qmp_call_run(qmp_call *call, qmp_call_fn fn, void *arg);
+
 /* The status of the last call on the handle (QMP_OK before any). */
 QMP_API int qmp_call_status(const qmp_call *call);
 

@@ -144,7 +144,7 @@ QMP_API int qmp_call_execute_str(qmp_call *call, const char *command_json, const
         qmp::client::ExecOptions eo;
         e = qmp::capi::read_options(opts, &eo);
         if (e) return e;
-        eo.cancel = &call->cancelled;
+        qmp::client::CancelScope scope(call->client, &call->cancelled);
         qmp::client::Outcome o;
         o.error = Hold(call->client->handle())->execute(cmd.v, eo, &o);
         if (o.error.code == QMP_OK || o.error.code == QMP_ECOMMAND) {
@@ -171,13 +171,36 @@ QMP_API int qmp_call_wait_event_str(qmp_call *call, const char *name, const char
             if (!json_is_object(match.v)) return Error::make(QMP_EINVAL, "match must be a JSON object");
         }
         qmp::protocol::EventPtr ev;
-        Error e = Hold(call->client->handle())->wait_event(name, match.v, after_seq, timeout_ms, &ev, &call->cancelled);
+        qmp::client::CancelScope scope(call->client, &call->cancelled);
+        Error e = Hold(call->client->handle())->wait_event(name, match.v, after_seq, timeout_ms, &ev);
         if (e) return e;
         call->result = ev->text();
         call->has_result = true;
         call->seq = ev->seq();
         return Error::ok();
     });
+}
+
+QMP_API int qmp_call_run(qmp_call *call, qmp_call_fn fn, void *arg) {
+    if (!call) return null_call();
+    reset(call);
+    if (!fn) return settle(call, Error::make(QMP_EINVAL, "the function is NULL"));
+    if (call->cancelled.load(std::memory_order_acquire)) return settle(call, cancelled_error());
+    int rc;
+    {
+        qmp::client::CancelScope scope(call->client, &call->cancelled);
+        rc = fn(call->client->handle(), arg);
+    }
+    if (rc >= 0) {
+        settle(call, Error::ok());
+        return rc;
+    }
+    try {
+        settle(call, qmp::last_error_copy());
+    } catch (...) {
+        settle(call, Error{qmp_error_last()->code, 0, {}, {}, {}});
+    }
+    return rc;
 }
 
 QMP_API int qmp_call_status(const qmp_call *call) {

@@ -1,8 +1,6 @@
 #include "client/agent.h"
 
-#include <chrono>
 #include <memory>
-#include <thread>
 
 #include <jansson.h>
 
@@ -72,8 +70,10 @@ Error decode_member(json_t *obj, const char *member, std::string *out) {
     return Error::ok();
 }
 
-// Closes a guest file handle, keeping the first error.
+// Closes a guest file handle, keeping the first error; also after the
+// call was cancelled, so that the agent is not left holding the file.
 void close_handle(Client &c, long long handle, Error *first) {
+    CancelScope shield(&c, nullptr);
     Tree v = tree(nullptr);
     Error e = run(c, json_pack("{s:s, s:{s:I}}", "execute", "guest-file-close", "arguments", "handle", (json_int_t)handle),
                   0, &v);
@@ -188,7 +188,10 @@ Error exec(Client &c, const std::vector<std::string> &argv, const std::vector<st
                                argv[0].c_str(), res->pid, timeout_ms == 0 ? c.default_timeout() : timeout_ms);
         int nap = wait_ms;
         if (!dl.infinite() && dl.remaining_ms() < nap) nap = dl.remaining_ms() > 0 ? dl.remaining_ms() : 1;
-        std::this_thread::sleep_for(std::chrono::milliseconds(nap));
+        c.nap(nap);
+        if (c.cancelled())
+            return Error::make(QMP_ECANCELLED, "waiting for '%s' (pid %lld in the guest) was cancelled; it keeps running",
+                               argv[0].c_str(), res->pid);
         if (wait_ms < 200) wait_ms *= 2;
     }
     json_t *code = json_object_get(v.get(), "exitcode");

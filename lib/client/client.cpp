@@ -298,7 +298,7 @@ Error Client::connect_unix(const char *path, int timeout_ms) {
     if (is_connected()) return Error::make(QMP_EINVAL, "the client is already connected");
     std::string peer = path;  // made while there is no fd to leak
     int fd = -1;
-    Error e = transport::connect_unix(path, dl, &fd);
+    Error e = transport::connect_unix(path, dl, cancel_flag(), &fd);
     if (e) return e;
     return start(fd, dl, peer);
 }
@@ -308,7 +308,7 @@ Error Client::connect_tcp(const char *host, const char *port, int timeout_ms) {
     if (is_connected()) return Error::make(QMP_EINVAL, "the client is already connected");
     std::string peer = std::string(host) + ":" + port;  // made while there is no fd to leak
     int fd = -1;
-    Error e = transport::connect_tcp(host, port, dl, &fd);
+    Error e = transport::connect_tcp(host, port, dl, cancel_flag(), &fd);
     if (e) return e;
     return start(fd, dl, peer);
 }
@@ -335,7 +335,7 @@ Error Client::connect_agent_unix(const char *path, int timeout_ms) {
     Deadline dl = Deadline::in_ms(timeout_ms == 0 ? default_timeout() : timeout_ms);
     if (is_connected()) return Error::make(QMP_EINVAL, "the client is already connected");
     int fd = -1;
-    Error e = transport::connect_unix(path, dl, &fd);
+    Error e = transport::connect_unix(path, dl, cancel_flag(), &fd);
     if (e) return e;
     return start(fd, dl, path, true);
 }
@@ -373,8 +373,13 @@ Error Client::start(int fd, const Deadline &deadline, const std::string &peer, b
     }
 
     int my_fd = fd_;
-    Error r = run_until(lk, [&] { return session_.phase() == Phase::Ready || fd_ != my_fd; }, deadline);
+    Error r = run_until(lk, [&] { return session_.phase() == Phase::Ready || fd_ != my_fd || cancelled(); }, deadline);
     if (fd_ == my_fd && session_.phase() == Phase::Ready) return Error::ok();
+    if (fd_ == my_fd && cancelled()) {
+        Error c = Error::make(QMP_ECANCELLED, "connecting to %s was cancelled", peer.c_str());
+        teardown(c, QMP_ECANCELLED);
+        return c;
+    }
     if (fd_ == my_fd) {
         // Still waiting: the deadline passed.
         Error t = handshake_timeout(session_.phase(), peer);
@@ -722,14 +727,14 @@ Error Client::execute(const std::string &command, const std::string &name, const
     Lock lk(mu_);
     int timeout = opts.timeout_ms == 0 ? timeout_ms_ : opts.timeout_ms;
     Deadline dl = Deadline::in_ms(timeout);
-    if (cancelled(opts.cancel)) return Error::make(QMP_ECANCELLED, "'%s' was cancelled before it was sent", name.c_str());
+    if (cancelled()) return Error::make(QMP_ECANCELLED, "'%s' was cancelled before it was sent", name.c_str());
     Error e = submit(lk, command, opts, call);
     if (e) return e;
-    run_until(lk, [&] { return call->done || cancelled(opts.cancel); }, dl);
+    run_until(lk, [&] { return call->done || cancelled(); }, dl);
     if (!call->done) {
         session_.abandon(call->id);
         if (calls_.erase(call->id) && !call->grace.infinite()) graced_--;
-        if (cancelled(opts.cancel)) return Error::make(QMP_ECANCELLED, "'%s' was cancelled", name.c_str());
+        if (cancelled()) return Error::make(QMP_ECANCELLED, "'%s' was cancelled", name.c_str());
         LIBQMP_PROBE3(timeout, this, call->id, name.c_str());
         if (session_.agent())
             return Error::make(QMP_ETIMEDOUT, "the guest agent did not answer '%s' within %d ms", name.c_str(),
@@ -819,7 +824,7 @@ uint64_t Client::event_seq() {
 }
 
 Error Client::wait_event(const char *name, const json_t *match, uint64_t after_seq, int timeout_ms,
-                         protocol::EventPtr *out, const std::atomic<bool> *cancel) {
+                         protocol::EventPtr *out) {
     Lock lk(mu_);
     Waiter w;
     w.name = name ? name : "";
@@ -840,7 +845,7 @@ Error Client::wait_event(const char *name, const json_t *match, uint64_t after_s
             if (!lk.owns_lock()) lk.lock();
             waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &w));
         });
-        run_until(lk, [&] { return w.found || w.closed || cancelled(cancel); }, Deadline::in_ms(timeout));
+        run_until(lk, [&] { return w.found || w.closed || cancelled(); }, Deadline::in_ms(timeout));
     }
     if (w.found) {
         *out = w.found;
@@ -852,7 +857,7 @@ Error Client::wait_event(const char *name, const json_t *match, uint64_t after_s
         if (e.code != QMP_ECANCELLED) e.code = QMP_ECLOSED;
         return e;
     }
-    if (cancelled(cancel)) return Error::make(QMP_ECANCELLED, "the wait for %s was cancelled", name ? name : "an event");
+    if (cancelled()) return Error::make(QMP_ECANCELLED, "the wait for %s was cancelled", name ? name : "an event");
     return Error::make(QMP_ETIMEDOUT, "no event%s%s within %d ms", name ? " " : "", name ? name : "", timeout);
 }
 

@@ -60,12 +60,27 @@ struct ExecOptions {
     size_t nfds = 0;
     bool oob = false;
     int validate = 0;  // qmp_exec_options.validate: 0 the client's setting, QMP_VALIDATE_OFF, or flags
-    // A qmp_call's flag: once set (and interrupt_waits() called), the call
-    // sends nothing more and its wait ends with QMP_ECANCELLED.
-    const std::atomic<bool> *cancel = nullptr;
 };
 
-inline bool cancelled(const std::atomic<bool> *flag) { return flag && flag->load(std::memory_order_acquire); }
+class Client;
+
+// The qmp_call an operation of the calling thread runs for (qmp_call_run()
+// and the handle's own calls): while the scope lives, every wait of this
+// thread on `client` (connecting, a reply, an event, a guest agent's nap)
+// ends with QMP_ECANCELLED once *flag is set, and nothing more is sent.
+// Scopes nest; one with a NULL flag shields what must finish whatever
+// happens (closing a guest file).  cancel.cpp.
+class CancelScope {
+public:
+    CancelScope(const Client *client, const std::atomic<bool> *flag) noexcept;
+    ~CancelScope();
+    CancelScope(const CancelScope &) = delete;
+    CancelScope &operator=(const CancelScope &) = delete;
+
+private:
+    const Client *outer_client_;  // the scope this one hides
+    const std::atomic<bool> *outer_flag_;
+};
 
 // What a command came to: the status, and the reply its value is read from.
 struct Outcome {
@@ -135,10 +150,16 @@ public:
     Error off_event(unsigned int id);
     uint64_t event_seq();
     Error wait_event(const char *name, const json_t *match, uint64_t after_seq, int timeout_ms,
-                     protocol::EventPtr *out, const std::atomic<bool> *cancel = nullptr);
+                     protocol::EventPtr *out);
     // Wakes every thread waiting in this client (asleep, or polling as the
     // driver) to look at its wait's cancel flag again (cancel.cpp).
     void interrupt_waits();
+    // The cancel flag of the calling thread's CancelScope for this client,
+    // or nullptr; cancelled(): it is set.
+    const std::atomic<bool> *cancel_flag() const noexcept;
+    bool cancelled() const noexcept;
+    // Sleeps ms, or less when the calling thread's call is cancelled.
+    void nap(int ms);
     Error on_close(qmp_close_fn cb, void *user_data, qmp_destroy_fn destroy);
     Error set_log(qmp_log_fn fn, void *user_data, qmp_destroy_fn destroy);
 

@@ -21,19 +21,31 @@ namespace {
 // How often a Unix socket that is missing or refusing is retried.
 constexpr int kRetryMs = 20;
 
-Error wait_writable(int fd, const Deadline &deadline, const std::string &peer) {
+bool is_set(const std::atomic<bool> *cancel) { return cancel && cancel->load(std::memory_order_acquire); }
+
+Error cancelled_connect(const std::string &peer) {
+    return Error::make(QMP_ECANCELLED, "connecting to %s was cancelled", peer.c_str());
+}
+
+// Waits for the connect to finish; with a cancel flag, in slices of
+// kRetryMs so that a cancel is seen within one.
+Error wait_writable(int fd, const Deadline &deadline, const std::atomic<bool> *cancel, const std::string &peer) {
     for (;;) {
+        if (is_set(cancel)) return cancelled_connect(peer);
         struct pollfd p = {fd, POLLOUT, 0};
-        int r = poll(&p, 1, deadline.remaining_ms());
+        int ms = deadline.remaining_ms();
+        bool sliced = cancel && (ms < 0 || ms > kRetryMs);
+        int r = poll(&p, 1, sliced ? kRetryMs : ms);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) return Error::sys(errno, "poll");
+        if (r == 0 && sliced) continue;
         if (r == 0) return Error::make(QMP_ETIMEDOUT, "timed out connecting to %s", peer.c_str());
         return Error::ok();
     }
 }
 
-Error finish_connect(int fd, const Deadline &deadline, const std::string &peer) {
-    Error e = wait_writable(fd, deadline, peer);
+Error finish_connect(int fd, const Deadline &deadline, const std::atomic<bool> *cancel, const std::string &peer) {
+    Error e = wait_writable(fd, deadline, cancel, peer);
     if (e) return e;
     int err = 0;
     socklen_t len = sizeof err;
@@ -89,8 +101,9 @@ Error connect_unix_attempt(const char *path, const Deadline &deadline, int *out_
     return Error::ok();
 }
 
-Error connect_unix(const char *path, const Deadline &deadline, int *out_fd) {
+Error connect_unix(const char *path, const Deadline &deadline, const std::atomic<bool> *cancel, int *out_fd) {
     for (;;) {
+        if (is_set(cancel)) return cancelled_connect(path);
         Deadline retry_at = Deadline::never();
         Error e = connect_unix_attempt(path, deadline, out_fd, &retry_at);
         if (e || *out_fd >= 0) return e;
@@ -98,7 +111,8 @@ Error connect_unix(const char *path, const Deadline &deadline, int *out_fd) {
     }
 }
 
-Error connect_tcp(const char *host, const char *port, const Deadline &deadline, int *out_fd) {
+Error connect_tcp(const char *host, const char *port, const Deadline &deadline, const std::atomic<bool> *cancel,
+                  int *out_fd) {
     struct addrinfo hints;
     std::memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
@@ -130,7 +144,7 @@ Error connect_tcp(const char *host, const char *port, const Deadline &deadline, 
                 r = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
             } while (r < 0 && errno == EINTR);
             if (r < 0 && errno == EINPROGRESS)
-                e = finish_connect(fd, deadline, peer);
+                e = finish_connect(fd, deadline, cancel, peer);
             else if (r < 0)
                 e = Error::sys(errno, "cannot connect to %s", peer.c_str());
         } catch (...) {
@@ -143,7 +157,7 @@ Error connect_tcp(const char *host, const char *port, const Deadline &deadline, 
         }
         close_fd(fd);
         last = std::move(e);
-        if (last.code == QMP_ETIMEDOUT) break;
+        if (last.code == QMP_ETIMEDOUT || last.code == QMP_ECANCELLED) break;
     }
     return last;
 }

@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 
+#include <atomic>
 #include <cstddef>
 
 #include "common/deadline.h"
@@ -20,8 +21,10 @@ namespace qmp::transport {
 Error unix_address(const char *path, struct sockaddr_un *addr);
 
 // Connects to a Unix socket; a path that does not exist yet or refuses is
-// retried until the deadline (QEMU may still be starting).
-Error connect_unix(const char *path, const Deadline &deadline, int *out_fd);
+// retried until the deadline (QEMU may still be starting).  A cancel flag
+// (nullptr: none), once set, ends the wait with QMP_ECANCELLED within
+// 20 ms; the same for connect_tcp().
+Error connect_unix(const char *path, const Deadline &deadline, const std::atomic<bool> *cancel, int *out_fd);
 
 // One non-blocking attempt of the same, for a caller that waits in its own
 // loop: connected (*out_fd >= 0); worth another try at *retry_at (*out_fd
@@ -30,7 +33,8 @@ Error connect_unix(const char *path, const Deadline &deadline, int *out_fd);
 Error connect_unix_attempt(const char *path, const Deadline &deadline, int *out_fd, Deadline *retry_at);
 
 // Connects over TCP to every address of host:port in turn until the deadline.
-Error connect_tcp(const char *host, const char *port, const Deadline &deadline, int *out_fd);
+Error connect_tcp(const char *host, const char *port, const Deadline &deadline, const std::atomic<bool> *cancel,
+                  int *out_fd);
 
 // Checks that an adopted fd is a stream socket and makes it close-on-exec.
 Error adopt(int fd);

@@ -6,6 +6,7 @@
  * directory.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -184,6 +185,47 @@ static void test_exec_outlives_timeout(void **state)
     assert_int_equal(qmp_agent_ping(c, 0), QMP_OK);
 }
 
+struct exec_job {
+    qmp_agent_exec_result r;
+};
+
+static int exec_sleep(qmp_client *cl, void *arg)
+{
+    const char *argv[] = {"/bin/sh", "-c", "sleep 3", NULL};
+    return qmp_agent_exec(cl, argv, NULL, NULL, 0, 30000, &((struct exec_job *)arg)->r);
+}
+
+static void *cancel_after_200ms(void *call)
+{
+    struct timespec ts = {0, 200 * 1000000L};
+    nanosleep(&ts, NULL);
+    qmp_call_cancel(call);
+    return NULL;
+}
+
+/* qmp_call_run() makes the helper's wait (guest-exec, then guest-exec-status
+   between naps) cancellable: it ends at once with the guest's pid, the
+   program keeps running, the channel answers the next command. */
+static void test_exec_cancelled(void **state)
+{
+    (void)state;
+    qmp_call *call = qmp_call_new(c);
+    struct exec_job job;
+    memset(&job, 0, sizeof job);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, cancel_after_200ms, call), 0);
+    long long t0 = now_ms();
+    assert_int_equal(qmp_call_run(call, exec_sleep, &job), QMP_ECANCELLED);
+    long long took = now_ms() - t0;
+    pthread_join(t, NULL);
+    assert_true(took < 2500);
+    assert_non_null(strstr(qmp_call_error(call)->message, "was cancelled; it keeps running"));
+    assert_true(job.r.pid > 0);
+    qmp_agent_exec_result_clear(&job.r);
+    qmp_call_free(call);
+    assert_int_equal(qmp_agent_ping(c, 0), QMP_OK);
+}
+
 /* A file of several chunks, written and read back through the agent. */
 static void test_file_round_trip(void **state)
 {
@@ -251,6 +293,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exec_stdin_env_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_missing_program, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_big_output_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_outlives_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_read_missing, setup, teardown),

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <qmp/qmp.h>
@@ -328,6 +329,170 @@ static void test_bad_arguments(void **state)
     qmp_client_free(c);
 }
 
+/* --- qmp_call_run(): any blocking call made cancellable ------------------- */
+
+static int dial_unix(qmp_client *c, void *path) { return qmp_client_connect_unix(c, path, 30000); }
+
+struct fd_dial {
+    int fd;
+};
+
+static int dial_fd(qmp_client *c, void *arg) { return qmp_client_connect_fd(c, ((struct fd_dial *)arg)->fd, 30000); }
+
+static int fetch_schema(qmp_client *c, void *out)
+{
+    qmp_schema *s = qmp_client_get_schema(c, 30000);
+    *(qmp_schema **)out = s;
+    return s ? 0 : qmp_error_last()->code;
+}
+
+static int run_two_commands(qmp_client *c, void *arg)
+{
+    (void)arg;
+    char *ret = NULL;
+    int rc = qmp_client_execute_str(c, "{\"execute\": \"query-status\"}", &ret);
+    qmp_free(ret);
+    if (rc < 0) return rc;
+    rc = qmp_client_execute_str(c, "{\"execute\": \"no-such-command\"}", &ret);
+    qmp_free(ret);
+    return rc < 0 ? rc : 7;
+}
+
+static int never_called(qmp_client *c, void *arg)
+{
+    (void)c;
+    *(int *)arg = 1;
+    return 0;
+}
+
+/* A Unix socket that does not exist yet is retried until the deadline (30 s):
+   the cancel ends the retries; the client connects afterwards. */
+static void test_run_cancels_a_connect_to_a_missing_socket(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test-call-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/not-yet.sock", dir);
+    qmp_client *c = qmp_client_new();
+    qmp_call *call = qmp_call_new(c);
+    struct canceller k;
+    cancel_in(&k, call, 100);
+    long long t0 = t_now_ms();
+    assert_int_equal(qmp_call_run(call, dial_unix, path), QMP_ECANCELLED);
+    long long took = t_now_ms() - t0;
+    join(&k);
+    assert_true(took < PROMPT_MS);
+    assert_int_equal(qmp_call_status(call), QMP_ECANCELLED);
+    assert_non_null(strstr(qmp_call_error(call)->message, "connecting to"));
+    assert_non_null(strstr(qmp_call_error(call)->message, "was cancelled"));
+    assert_int_equal(qmp_error_last()->code, QMP_ECANCELLED);
+    assert_int_equal(qmp_client_is_connected(c), 0);
+    /* Later calls on the handle are cancelled too; the client itself connects. */
+    int called = 0;
+    assert_int_equal(qmp_call_run(call, never_called, &called), QMP_ECANCELLED);
+    assert_int_equal(called, 0);
+    qmp_mock *m = qmp_mock_new();
+    assert_int_equal(qmp_mock_expect_str(m, "query-status", NULL, "{\"return\": {\"status\": \"running\"}}"), 0);
+    assert_int_equal(qmp_client_connect_fd(c, qmp_mock_socketpair(m), 5000), QMP_OK);
+    char *ret = NULL;
+    assert_int_equal(qmp_client_execute_str(c, "{\"execute\": \"query-status\"}", &ret), QMP_OK);
+    qmp_free(ret);
+    assert_int_equal(qmp_mock_verify(m, 5000), 0);
+    qmp_call_free(call);
+    qmp_client_free(c);
+    qmp_mock_free(m);
+    rmdir(dir);
+}
+
+/* A server that accepts but never greets: the cancel ends the handshake and
+   closes the connection (the peer sees it close), and nothing is left open. */
+static void test_run_cancels_a_handshake(void **state)
+{
+    (void)state;
+    struct fd_dial d;
+    peer *p = peer_new(&d.fd);
+    peer_expect_close(p);
+    qmp_client *c = qmp_client_new();
+    qmp_call *call = qmp_call_new(c);
+    struct canceller k;
+    cancel_in(&k, call, 100);
+    long long t0 = t_now_ms();
+    assert_int_equal(qmp_call_run(call, dial_fd, &d), QMP_ECANCELLED);
+    long long took = t_now_ms() - t0;
+    join(&k);
+    assert_true(took < PROMPT_MS);
+    assert_non_null(strstr(qmp_call_error(call)->message, "connecting to fd"));
+    assert_int_equal(qmp_client_is_connected(c), 0);
+    assert_int_equal(qmp_client_get_fd(c), -1);
+    assert_int_equal(peer_finish(p), 0);  /* its read saw the client close */
+    qmp_call_free(call);
+    qmp_client_free(c);
+}
+
+/* The schema fetch (query-qmp-schema) is a wait like any other: cancelled at
+   once, its late reply dropped, the client usable. */
+static void test_run_cancels_the_schema_fetch(void **state)
+{
+    (void)state;
+    peer *p;
+    qmp_client *c = connect_client(&p);
+    int fetch = peer_expect(p, "query-qmp-schema", PEER_NO_ARGS);  /* no answer yet */
+    qmp_call *call = qmp_call_new(c);
+    struct canceller k;
+    cancel_in(&k, call, 100);
+    qmp_schema *s = (qmp_schema *)1;
+    long long t0 = t_now_ms();
+    assert_int_equal(qmp_call_run(call, fetch_schema, &s), QMP_ECANCELLED);
+    long long took = t_now_ms() - t0;
+    join(&k);
+    assert_true(took < PROMPT_MS);
+    assert_null(s);
+    assert_non_null(strstr(qmp_call_error(call)->message, "'query-qmp-schema' was cancelled"));
+    peer_return_to(p, fetch, "[]");  /* late: dropped */
+    assert_client_usable(c, p);
+    qmp_call_free(call);
+    qmp_client_free(c);
+    assert_int_equal(peer_finish(p), 0);
+}
+
+/* fn's own return value comes back; a failure's error is the handle's, for
+   any thread to read; a NULL fn or handle is refused. */
+static void test_run_returns_what_fn_returned(void **state)
+{
+    (void)state;
+    qmp_mock *m = qmp_mock_new();
+    assert_int_equal(qmp_mock_expect_str(m, "query-status", NULL, "{\"return\": {\"status\": \"running\"}}"), 0);
+    assert_int_equal(qmp_mock_expect_str(m, "no-such-command", NULL,
+                                         "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"nope\"}}"),
+                     0);
+    assert_int_equal(qmp_mock_expect_str(m, "query-status", NULL, "{\"return\": {\"status\": \"running\"}}"), 0);
+    assert_int_equal(qmp_mock_expect_str(m, "no-such-command", NULL, "{\"return\": {}}"), 0);
+    qmp_client *c = qmp_client_new();
+    assert_int_equal(qmp_client_connect_fd(c, qmp_mock_socketpair(m), 5000), QMP_OK);
+    qmp_call *call = qmp_call_new(c);
+    assert_int_equal(qmp_call_run(call, run_two_commands, NULL), QMP_ECOMMAND);
+    assert_int_equal(qmp_call_status(call), QMP_ECOMMAND);
+    struct reader r = {call, 0, "", "", ""};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, read_outcome, &r), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(r.code, QMP_ECOMMAND);
+    assert_string_equal(r.cls, "CommandNotFound");
+    assert_string_equal(r.desc, "nope");
+    assert_string_equal(r.result, "");
+    assert_int_equal(qmp_call_run(call, run_two_commands, NULL), 7);
+    assert_int_equal(qmp_call_status(call), QMP_OK);
+    assert_int_equal(qmp_call_error(call)->code, QMP_OK);
+    assert_int_equal(qmp_call_run(call, NULL, NULL), QMP_EINVAL);
+    assert_int_equal(qmp_call_status(call), QMP_EINVAL);
+    assert_int_equal(qmp_call_run(NULL, run_two_commands, NULL), QMP_EINVAL);
+    assert_int_equal(qmp_mock_verify(m, 5000), 0);
+    qmp_call_free(call);
+    qmp_client_free(c);
+    qmp_mock_free(m);
+}
+
 /* Real QEMU, frozen (SIGSTOP): a command it will answer only later is cancelled
    at once; thawed, it answers the next call and the late reply is dropped. */
 static void test_cancel_against_frozen_qemu(void **state)
@@ -377,6 +542,10 @@ int main(void)
         cmocka_unit_test(test_next_event_takes_every_event_in_order),
         cmocka_unit_test(test_client_freed_under_a_handle),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_run_cancels_a_connect_to_a_missing_socket),
+        cmocka_unit_test(test_run_cancels_a_handshake),
+        cmocka_unit_test(test_run_cancels_the_schema_fetch),
+        cmocka_unit_test(test_run_returns_what_fn_returned),
         cmocka_unit_test(test_cancel_against_frozen_qemu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

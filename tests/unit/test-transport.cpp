@@ -144,7 +144,7 @@ void test_blocking_connect_waits_for_the_listener(void **) {
         s.listen_now();
     });
     int fd = -1;
-    Error e = qmp::transport::connect_unix(s.path.c_str(), Deadline::in_ms(10000), &fd);
+    Error e = qmp::transport::connect_unix(s.path.c_str(), Deadline::in_ms(10000), nullptr, &fd);
     late.join();
     assert_int_equal(e.code, QMP_OK);
     assert_true(fd >= 0);
@@ -156,7 +156,7 @@ void test_blocking_connect_times_out_with_the_same_message(void **) {
     TempSocket s;
     auto start = Clock::now();
     int fd = -1;
-    Error e = qmp::transport::connect_unix(s.path.c_str(), Deadline::in_ms(60), &fd);
+    Error e = qmp::transport::connect_unix(s.path.c_str(), Deadline::in_ms(60), nullptr, &fd);
     assert_true(ms_between(start, Clock::now()) >= 55);
     Error same = timeout_of_attempt(s.path);
     assert_int_equal(e.code, same.code);

@@ -388,7 +388,7 @@ class Client:
         (None: 30).  settings: those of Client(), such as default_timeout,
         the seconds every later call waits when it names no timeout."""
         c = cls(**settings)
-        return c._open(_c.qmpb_client_connect_unix, os.fspath(path), _ms(timeout))
+        return c._open(_c.qmpb_client_connect_unix, None, os.fspath(path), _ms(timeout))
 
     @classmethod
     def connect_agent_unix(cls, path, timeout=None, **settings):
@@ -398,12 +398,12 @@ class Client:
         TimeoutError, naming the guest agent, when no agent answers within
         timeout (seconds; None: 30)."""
         c = cls(**settings)
-        return c._open(_c.qmpb_client_connect_agent_unix, os.fspath(path), _ms(timeout))
+        return c._open(_c.qmpb_client_connect_agent_unix, None, os.fspath(path), _ms(timeout))
 
     @classmethod
     def connect_tcp(cls, host, port, timeout=None, **settings):
         c = cls(**settings)
-        return c._open(_c.qmpb_client_connect_tcp, host, str(port), _ms(timeout))
+        return c._open(_c.qmpb_client_connect_tcp, None, host, str(port), _ms(timeout))
 
     @classmethod
     def connect_socket(cls, sock, timeout=None, **settings):
@@ -411,7 +411,7 @@ class Client:
         fd).  The client uses a duplicate: sock stays the caller's."""
         fd = os.dup(_fd_of(sock))
         c = cls(**settings)
-        return c._open(_c.qmpb_client_connect_fd, fd, _ms(timeout))
+        return c._open(_c.qmpb_client_connect_fd, None, fd, _ms(timeout))
 
     def _open(self, fn, *args):
         try:
@@ -561,7 +561,7 @@ class Client:
         """True when the agent answers guest-ping within timeout (seconds;
         None: one second), False when it does not."""
         try:
-            self._call(_c.qmpb_agent_ping, 0 if timeout is None else _ms(timeout))
+            self._call(_c.qmpb_agent_ping, None, 0 if timeout is None else _ms(timeout))
         except TimeoutError:
             return False
         return True
@@ -569,7 +569,7 @@ class Client:
     def agent_commands(self):
         """(names, version): the commands the agent has enabled (those
         blocked with qemu-ga -b left out) and its version string."""
-        o = json.loads(self._call(_c.qmpb_agent_commands).text)
+        o = json.loads(self._call(_c.qmpb_agent_commands, None).text)
         return o["commands"], o["version"]
 
     def agent_exec(self, argv, input=None, env=None, timeout=None, check=False):
@@ -588,7 +588,7 @@ class Client:
             env = ["%s=%s" % kv for kv in env.items()]
         env_json = json.dumps(list(env)) if env is not None else None
         input_hex = bytes(input).hex() if input is not None else None
-        o = json.loads(self._call(_c.qmpb_agent_exec, json.dumps(argv), env_json, input_hex, _ms(timeout)).text)
+        o = json.loads(self._call(_c.qmpb_agent_exec, None, json.dumps(argv), env_json, input_hex, _ms(timeout)).text)
         r = ExecResult(o["pid"], o["exit_code"], o["signal"], bytes.fromhex(o["out"]),
                        bytes.fromhex(o["err"]), o["out_truncated"], o["err_truncated"])
         if check:
@@ -599,13 +599,13 @@ class Client:
         """The contents of a guest file as bytes (guest-file-open, -read in
         chunks, -close).  max_bytes: MessageTooBig beyond it (None: 64 MiB).
         CommandError when the agent refuses (a missing file...)."""
-        return bytes.fromhex(self._call(_c.qmpb_agent_file_read, os.fspath(path),
+        return bytes.fromhex(self._call(_c.qmpb_agent_file_read, None, os.fspath(path),
                                         0 if max_bytes is None else int(max_bytes)).text)
 
     def agent_file_write(self, path, data):
         """Writes bytes to a guest file, creating or truncating it.
         CommandError when the agent refuses (e.g. a read-only path)."""
-        self._call(_c.qmpb_agent_file_write, os.fspath(path), bytes(data).hex())
+        self._call(_c.qmpb_agent_file_write, None, os.fspath(path), bytes(data).hex())
 
     def execute_json(self, command_json, *, timeout=None, fds=(), oob=False, validate=None):
         """The same with JSON text in and out: {"execute": ...} without "id";
@@ -654,7 +654,7 @@ class Client:
         trip), then kept.  Raises InvalidArgument for a malformed query,
         ConnectionClosed when not connected."""
         try:
-            r = self._call(_c.qmpb_client_schema_has, query)
+            r = self._call(_c.qmpb_client_schema_has, None, query)
         finally:
             self._dispatch_queued()
         return r.text == "true"
@@ -667,7 +667,7 @@ class Client:
         if h is None:
             raise OutOfMemory("out of memory", _c.QMP_ENOMEM)
         try:
-            self._call(_c.qmpb_client_get_schema, h, _ms(timeout))
+            self._call(_c.qmpb_client_get_schema, None, h, _ms(timeout))
         finally:
             self._dispatch_queued()
         return Schema._of(h)
@@ -689,7 +689,7 @@ class Client:
         """Sets validation: set_validation(deny_deprecated=True) is
         validation = VALIDATE | DENY_DEPRECATED; set_validation(False) turns it off."""
         try:
-            self._call(_c.qmpb_client_set_validation, _flags(validate, deny_deprecated, deny_unstable))
+            self._call(_c.qmpb_client_set_validation, None, _flags(validate, deny_deprecated, deny_unstable))
         finally:
             self._dispatch_queued()
 
@@ -1090,7 +1090,7 @@ class Mock:
         except BaseException:
             c.close()
             raise
-        c._open(_c.qmpb_client_connect_fd, fd, _ms(timeout))
+        c._open(_c.qmpb_client_connect_fd, None, fd, _ms(timeout))
         self._clients.append(c)
         return c
 

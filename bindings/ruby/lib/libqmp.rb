@@ -458,7 +458,7 @@ module LibQMP
     end
 
     def connect_agent_unix(path, timeout: nil)
-      drive(:qmpb_client_connect_agent_unix, path.to_s, LibQMP.ms(timeout))
+      drive(:qmpb_client_connect_agent_unix, nil, path.to_s, LibQMP.ms(timeout))
       self
     end
 
@@ -474,7 +474,7 @@ module LibQMP
     # True when the agent answers guest-ping within timeout (seconds; nil:
     # one second), false when it does not.
     def agent_ping(timeout: nil)
-      drive(:qmpb_agent_ping, timeout.nil? ? 0 : LibQMP.ms(timeout))
+      drive(:qmpb_agent_ping, nil, timeout.nil? ? 0 : LibQMP.ms(timeout))
       true
     rescue TimeoutError
       false
@@ -483,7 +483,7 @@ module LibQMP
     # [names, version]: the commands the agent has enabled (those blocked
     # with qemu-ga -b left out) and its version string.
     def agent_commands
-      o = JSON.parse(drive(:qmpb_agent_commands))
+      o = JSON.parse(drive(:qmpb_agent_commands, nil))
       [o["commands"], o["version"]]
     end
 
@@ -500,7 +500,7 @@ module LibQMP
       env = env.map { |k, v| "#{k}=#{v}" } if env.is_a?(Hash)
       env_json = env.nil? ? nil : JSON.generate(env.to_a)
       input_hex = input.nil? ? nil : input.to_s.unpack1("H*")
-      o = JSON.parse(drive(:qmpb_agent_exec, JSON.generate(argv), env_json, input_hex, LibQMP.ms(timeout)))
+      o = JSON.parse(drive(:qmpb_agent_exec, nil, JSON.generate(argv), env_json, input_hex, LibQMP.ms(timeout)))
       r = ExecResult.new(o["pid"], o["exit_code"], o["signal"], [o["out"]].pack("H*"), [o["err"]].pack("H*"),
                          o["out_truncated"], o["err_truncated"])
       r.check!(argv[0]) if check
@@ -511,18 +511,18 @@ module LibQMP
     # MessageTooBig beyond it (nil: 64 MiB).  CommandError when the agent
     # refuses (a missing file...).
     def agent_file_read(path, max_bytes: nil)
-      [drive(:qmpb_agent_file_read, path.to_s, max_bytes.nil? ? 0 : Integer(max_bytes))].pack("H*")
+      [drive(:qmpb_agent_file_read, nil, path.to_s, max_bytes.nil? ? 0 : Integer(max_bytes))].pack("H*")
     end
 
     # Writes data (a String, as bytes) to a guest file, creating or
     # truncating it.  CommandError when the agent refuses.
     def agent_file_write(path, data)
-      drive(:qmpb_agent_file_write, path.to_s, data.to_s.unpack1("H*"))
+      drive(:qmpb_agent_file_write, nil, path.to_s, data.to_s.unpack1("H*"))
       nil
     end
 
     def connect_tcp(host, port, timeout: nil)
-      drive(:qmpb_client_connect_tcp, host.to_s, port.to_s, LibQMP.ms(timeout))
+      drive(:qmpb_client_connect_tcp, nil, host.to_s, port.to_s, LibQMP.ms(timeout))
       self
     end
 
@@ -653,7 +653,7 @@ module LibQMP
     # once per connection (a round trip, GVL released), then kept.  Raises
     # InvalidArgument for a malformed query, ConnectionClosed when not
     # connected.
-    def schema_has?(query) = drive(:qmpb_client_schema_has, query.to_s) == "true"
+    def schema_has?(query) = drive(:qmpb_client_schema_has, nil, query.to_s) == "true"
     alias schema_has schema_has?
 
     # The server's schema, a LibQMP::Schema (fetched once per connection;
@@ -661,7 +661,7 @@ module LibQMP
     # the client is closed.
     def schema(timeout: nil)
       holder = Native.qmpb_schema_new or raise OutOfMemory.new("out of memory", code: ENOMEM)
-      drive(:qmpb_client_get_schema, holder, LibQMP.ms(timeout))
+      drive(:qmpb_client_get_schema, nil, holder, LibQMP.ms(timeout))
       Schema.send(:wrap, holder)
     end
 
@@ -673,13 +673,13 @@ module LibQMP
     # mistake raises InvalidArgument without reaching QEMU.  When connected,
     # this fetches the schema.
     def validation=(flags)
-      drive(:qmpb_client_set_validation, LibQMP.validation_flags(flags))
+      drive(:qmpb_client_set_validation, nil, LibQMP.validation_flags(flags))
     end
 
     # validation = VALIDATE with the deny options as keywords:
     # set_validation(deny_deprecated: true); set_validation(false) turns it off.
     def set_validation(validate = true, deny_deprecated: false, deny_unstable: false)
-      drive(:qmpb_client_set_validation,
+      drive(:qmpb_client_set_validation, nil,
             LibQMP.validation_flags(validate, deny_deprecated: deny_deprecated, deny_unstable: deny_unstable))
       nil
     end
