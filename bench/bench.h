@@ -43,6 +43,10 @@ qmp_client *lib_open(const char *sock, sample_t *s);
 void lib_round_trip(const char *sock, long count, int str_api, sample_t *s);  /* us per call; str_api 2: a qmp_call handle per call */
 /* calls/s; oob: negotiate "oob" (then at most 7 in-band commands are unanswered at a time) */
 void lib_pipelined(const char *sock, long count, int in_flight, int oob, sample_t *s);
+/* The same (up to 4 clients, "oob" as oob[i] asks) against raw's sequential
+   calls, in alternating batches: every rate, from the same stretch of time. */
+void alternating_pipelined(const char *raw_sock, const char *const *lib_socks, const int *oob, int nlib, long count,
+                           long batch, int in_flight, sample_t *raw_s, sample_t *lib_s);
 void lib_big_reply(const char *sock, long count, int str_api, sample_t *s);   /* ms per call */
 /* The round trip of raw, libqmp json_t and libqmp string, each on its own
    monitor (socks[0..2]), in alternating batches of `batch` calls; us per

@@ -71,6 +71,7 @@ typedef struct {
 } pipe_t;
 
 static int pipe_send(qmp_client *c, pipe_t *p);
+static double pipelined_batch(qmp_client *c, long n, int in_flight, sample_t *s);
 
 static void pipe_reply(qmp_client *c, int status, const json_t *result, void *user_data) {
     pipe_t *p = user_data;
@@ -100,15 +101,68 @@ static int drive(qmp_client *c, int timeout_ms) {
 void lib_pipelined(const char *sock, long count, int in_flight, int oob, sample_t *s) {
     qmp_client *c = lib_open_with(sock, oob, s);
     if (!c) return;
-    pipe_t p = {.to_send = count};
+    double t = pipelined_batch(c, count, in_flight, s);
+    if (t > 0) s->value = (double)count / t;
+    qmp_client_free(c);
+}
+
+/* in_flight commands kept on the way until n replies are in (one batch);
+   returns the seconds it took, or < 0 with s failed. */
+static double pipelined_batch(qmp_client *c, long n, int in_flight, sample_t *s) {
+    pipe_t p = {.to_send = n};
     double t0 = now_s();
     for (int i = 0; i < in_flight && p.to_send > 0; i++) pipe_send(c, &p);
-    while (p.done < count && !p.failed) {
+    while (p.done < n && !p.failed) {
         if (drive(c, 10000) < 0) break;
     }
-    s->value = (double)count / (now_s() - t0);
-    if (p.failed || p.done < count) sample_fail(s, "%ld of %ld replies", p.done, count);
-    qmp_client_free(c);
+    double t = now_s() - t0;
+    if (p.failed || p.done < n) {
+        sample_fail(s, "%ld of %ld replies", p.done, n);
+        return -1;
+    }
+    return t;
+}
+
+/* libqmp's pipelines (one client per socket in lib_socks, with "oob" where
+   oob[i]) and raw's sequential calls on a connection of its own, in
+   alternating batches (batch pipelined calls per client, then a quarter as
+   many raw ones: about as long), so that every rate comes from the same
+   stretch of the machine's time and their ratios do not move with it. */
+void alternating_pipelined(const char *raw_sock, const char *const *lib_socks, const int *oob, int nlib, long count,
+                           long batch, int in_flight, sample_t *raw_s, sample_t *lib_s) {
+    raw_t *raw = raw_connect(raw_sock, raw_s);
+    qmp_client *c[4] = {NULL, NULL, NULL, NULL};
+    double t_raw = 0, t_lib[4] = {0, 0, 0, 0};
+    long n_raw = 0, n_lib = 0;
+    int failed = !raw || nlib < 1 || nlib > 4;
+    for (int k = 0; k < nlib && !failed; k++) failed = !(c[k] = lib_open_with(lib_socks[k], oob[k], &lib_s[k]));
+    while (!failed && n_lib < count) {
+        long n = count - n_lib < batch ? count - n_lib : batch;
+        for (int k = 0; k < nlib && !failed; k++) {
+            double t = pipelined_batch(c[k], n, in_flight, &lib_s[k]);
+            if (t < 0) failed = 1;
+            else t_lib[k] += t;
+        }
+        n_lib += n;
+        long m = n / 4 > 0 ? n / 4 : 1;
+        double t0 = now_s();
+        for (long i = 0; i < m && !failed; i++) {
+            if (raw_status_call(raw) < 0) {
+                sample_fail(raw_s, "query-status failed");
+                failed = 1;
+            }
+        }
+        t_raw += now_s() - t0;
+        n_raw += m;
+    }
+    if (!failed) raw_s->value = (double)n_raw / t_raw;
+    else if (!raw_s->error[0]) sample_fail(raw_s, "another client of the alternation failed");
+    for (int k = 0; k < nlib; k++) {
+        if (!failed) lib_s[k].value = (double)n_lib / t_lib[k];
+        else if (!lib_s[k].error[0]) sample_fail(&lib_s[k], "another client of the alternation failed");
+        qmp_client_free(c[k]);
+    }
+    raw_disconnect(raw);
 }
 
 void lib_big_reply(const char *sock, long count, int str_api, sample_t *s) {
