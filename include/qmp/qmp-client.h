@@ -325,8 +325,10 @@ QMP_API int qmp_client_wait_event_str_full(qmp_client *c, const char *name, cons
 
 /*
  * reason: QMP_OK when the application closed the connection (qmp_client_close()
- * or qmp_client_free()), QMP_ECLOSED when the peer hung up, or the error that
- * ended it (QMP_EPROTO, QMP_ETOOBIG, QMP_EIO).  Replaces an earlier close
+ * or qmp_client_free()), QMP_ECLOSED when the peer hung up, the error that
+ * ended it (QMP_EPROTO, QMP_ETOOBIG, QMP_EIO), or, for a connection whose
+ * handshake did not finish, QMP_ETIMEDOUT (the connect's deadline passed) or
+ * QMP_ECANCELLED (the connect was cancelled: qmp_call_run()).  Replaces an earlier close
  * callback (whose destroy then runs).  destroy runs once, when replaced or
  * when the client is freed.
  */
