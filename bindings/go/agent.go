@@ -13,11 +13,11 @@ import (
 // socket at path: the host end of its virtio-serial channel, or qemu-ga's
 // own socket.  There is no greeting: the channel is synchronised
 // (guest-sync-delimited).  When no agent answers within the timeout
-// (WithTimeout, else ctx's deadline, else 30 s) the error is ErrTimeout
-// with a message naming the guest agent.
+// (WithTimeout, else 30 s) the error is ErrTimeout with a message naming
+// the guest agent; when ctx ends first, a *ContextError.
 func DialAgentUnix(ctx context.Context, path string, opts ...Option) (*Client, error) {
-	return dial(ctx, opts, func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
-		return libqmp.Qmpb_client_connect_agent_unix(b, noCall, path, ms)
+	return dial(ctx, opts, func(b libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call, ms int) libqmp.Qmpb_result {
+		return libqmp.Qmpb_client_connect_agent_unix(b, call, path, ms)
 	})
 }
 
@@ -29,11 +29,12 @@ func (c *Client) IsAgent() bool {
 }
 
 // AgentPing sends guest-ping and reports whether the agent answered within
-// one second (or ctx's deadline, when sooner).  The error is for failures
-// other than the agent's silence (ErrInvalid on a monitor connection).
+// one second.  The error is for failures other than the agent's silence
+// (ErrInvalid on a monitor connection; a *ContextError when ctx ends
+// first).
 func (c *Client) AgentPing(ctx context.Context) (bool, error) {
-	_, err := c.callCtx(ctx, "guest-ping", 1000, func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
-		return libqmp.Qmpb_agent_ping(b, noCall, ms)
+	_, err := c.shimCall(ctx, "guest-ping", func(b libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call) libqmp.Qmpb_result {
+		return libqmp.Qmpb_agent_ping(b, call, 1000)
 	})
 	if isTimeout(err) {
 		return false, nil
@@ -44,8 +45,8 @@ func (c *Client) AgentPing(ctx context.Context) (bool, error) {
 // AgentCommands returns the names of the commands the agent has enabled
 // (those blocked with qemu-ga -b left out) and its version.
 func (c *Client) AgentCommands(ctx context.Context) (names []string, version string, err error) {
-	text, err := c.callCtx(ctx, "guest-info", 0, func(b libqmp.Struct_SS_qmpb_client, _ int) libqmp.Qmpb_result {
-		return libqmp.Qmpb_agent_commands(b, noCall)
+	text, err := c.shimCall(ctx, "guest-info", func(b libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call) libqmp.Qmpb_result {
+		return libqmp.Qmpb_agent_commands(b, call)
 	})
 	if err != nil {
 		return nil, "", err
@@ -89,10 +90,11 @@ func (e *ExitError) Error() string {
 // AgentExec runs argv (argv[0] a path in the guest) through guest-exec,
 // with stdin on its standard input (nil: none) and env ("NAME=value"; nil:
 // the agent's), and waits until it exits: the timeout is WithTimeout, else
-// ctx's deadline, else the client's default.  A program that exits
-// non-zero is not an error: read ExitCode and Signal, or use
-// AgentExecCheck.  A *CommandError when the agent refuses (a missing
-// program); ErrTimeout when it runs longer (it keeps running in the guest).
+// the client's default.  A program that exits non-zero is not an error:
+// read ExitCode and Signal, or use AgentExecCheck.  A *CommandError when
+// the agent refuses (a missing program); ErrTimeout when it runs longer,
+// a *ContextError when ctx ends first (either way it keeps running in the
+// guest).
 func (c *Client) AgentExec(ctx context.Context, argv []string, stdin []byte, env []string,
 	opts ...Option) (*ExecResult, error) {
 	if err := noFiles(opts, "AgentExec"); err != nil {
@@ -114,10 +116,9 @@ func (c *Client) AgentExec(ctx context.Context, argv []string, stdin []byte, env
 		envJSON = string(b)
 	}
 	s := collect(opts)
-	run := func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
-		return libqmp.Qmpb_agent_exec(b, noCall, string(argvJSON), envJSON, hex.EncodeToString(stdin), ms)
-	}
-	text, err := c.callCtx(ctx, "guest-exec", s.timeoutMS(), run)
+	text, err := c.shimCall(ctx, "guest-exec", func(b libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call) libqmp.Qmpb_result {
+		return libqmp.Qmpb_agent_exec(b, call, string(argvJSON), envJSON, hex.EncodeToString(stdin), s.timeoutMS())
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -165,8 +166,8 @@ func (c *Client) AgentFileRead(ctx context.Context, path string, maxBytes int) (
 	if maxBytes < 0 {
 		return nil, invalid("AgentFileRead: negative maxBytes %d", maxBytes)
 	}
-	text, err := c.callCtx(ctx, "guest-file-read", 0, func(b libqmp.Struct_SS_qmpb_client, _ int) libqmp.Qmpb_result {
-		return libqmp.Qmpb_agent_file_read(b, noCall, path, uint64(maxBytes))
+	text, err := c.shimCall(ctx, "guest-file-read", func(b libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call) libqmp.Qmpb_result {
+		return libqmp.Qmpb_agent_file_read(b, call, path, uint64(maxBytes))
 	})
 	if err != nil {
 		return nil, err
@@ -177,8 +178,8 @@ func (c *Client) AgentFileRead(ctx context.Context, path string, maxBytes int) (
 // AgentFileWrite writes data to a guest file, creating or truncating it.
 // A *CommandError when the agent refuses (e.g. a read-only path).
 func (c *Client) AgentFileWrite(ctx context.Context, path string, data []byte) error {
-	_, err := c.callCtx(ctx, "guest-file-write", 0, func(b libqmp.Struct_SS_qmpb_client, _ int) libqmp.Qmpb_result {
-		return libqmp.Qmpb_agent_file_write(b, noCall, path, hex.EncodeToString(data))
+	_, err := c.shimCall(ctx, "guest-file-write", func(b libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call) libqmp.Qmpb_result {
+		return libqmp.Qmpb_agent_file_write(b, call, path, hex.EncodeToString(data))
 	})
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,8 +21,9 @@ import (
 // The guest agent against a real qemu-ga.  qemu-ga run here acts on this
 // machine, so every instance gets -b with the whole list of blocked
 // commands, read at test time from tests/agent/qga.h (QGA_BLOCKED_RPCS);
-// guest-exec runs only /bin/echo, /bin/cat, /bin/false and
-// /bin/sh -c 'exit 3'; files live only in the test's temporary directory.
+// guest-exec runs only /bin/echo, /bin/cat, /bin/false, /bin/sh -c 'exit 3'
+// and /bin/sh -c 'sleep 3'; files live only in the test's temporary
+// directory.
 
 var mustBlock = []string{
 	"guest-shutdown", "guest-suspend-disk", "guest-suspend-ram", "guest-suspend-hybrid",
@@ -63,7 +65,15 @@ func blockedRPCs(t *testing.T) string {
 }
 
 type agent struct {
+	t         *testing.T
 	dir, sock string
+	cmd       *exec.Cmd
+}
+
+func (a *agent) signal(sig syscall.Signal) {
+	if err := a.cmd.Process.Signal(sig); err != nil {
+		a.t.Fatal(err)
+	}
 }
 
 // startAgent runs qemu-ga -m unix-listen (always with -b) in t's private
@@ -71,7 +81,7 @@ type agent struct {
 func startAgent(t *testing.T) *agent {
 	t.Helper()
 	dir := t.TempDir()
-	a := &agent{dir: dir, sock: filepath.Join(dir, "qga.sock")}
+	a := &agent{t: t, dir: dir, sock: filepath.Join(dir, "qga.sock")}
 	state := filepath.Join(dir, "state")
 	if err := os.Mkdir(state, 0o700); err != nil {
 		t.Fatal(err)
@@ -85,9 +95,11 @@ func startAgent(t *testing.T) *agent {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("qemu-ga: %v (is qemu-guest-agent installed?)", err)
 	}
+	a.cmd = cmd
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGCONT) // a test may have stopped it
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -252,4 +264,58 @@ func TestAgentSilentSocketTimesOut(t *testing.T) {
 	if _, err = qmp.DialAgentUnix(ctx, path); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("DialAgentUnix under a deadline: %v, want context.DeadlineExceeded", err)
 	}
+}
+
+// A cancelled AgentExec of a program that runs for 3 s returns at once and
+// leaves nothing waiting: its naps between guest-exec-status polls end with
+// the cancel, not with the program.  The Client stays usable (the late
+// replies are dropped, the channel synchronised again).  With qemu-ga
+// stopped, a cancelled AgentPing, AgentCommands, AgentFileRead,
+// AgentFileWrite or DialAgentUnix ends the same way.
+func TestCancelledAgentCallsLeaveNothingBehind(t *testing.T) {
+	a := startAgent(t)
+	c := dialAgent(t, a)
+	if ok, err := c.AgentPing(bg); !ok || err != nil {
+		t.Fatalf("AgentPing: %v, %v", ok, err)
+	}
+	baseline := runtime.NumGoroutine()
+	start := time.Now()
+	cancelledAfter(t, "guest-exec", 300*time.Millisecond, func(ctx context.Context) error {
+		_, err := c.AgentExec(ctx, []string{"/bin/sh", "-c", "sleep 3"}, nil, nil)
+		return err
+	})
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("the cancelled AgentExec of sleep 3 was done only %v after its start", d)
+	}
+	r, err := c.AgentExec(bg, []string{"/bin/echo", "after"}, nil, nil, qmp.WithTimeout(10*time.Second))
+	if err != nil || string(r.Stdout) != "after\n" {
+		t.Fatalf("AgentExec after the cancelled one: %+v, %v", r, err)
+	}
+
+	a.signal(syscall.SIGSTOP)
+	path := filepath.Join(a.dir, "f")
+	calls := []struct {
+		command string
+		call    func(ctx context.Context) error
+	}{
+		{"guest-ping", func(ctx context.Context) error { _, err := c.AgentPing(ctx); return err }},
+		{"guest-info", func(ctx context.Context) error { _, _, err := c.AgentCommands(ctx); return err }},
+		{"guest-file-read", func(ctx context.Context) error { _, err := c.AgentFileRead(ctx, path, 0); return err }},
+		{"guest-file-write", func(ctx context.Context) error { return c.AgentFileWrite(ctx, path, []byte("x")) }},
+		{"", func(ctx context.Context) error { _, err := qmp.DialAgentUnix(ctx, a.sock); return err }},
+	}
+	for _, k := range calls {
+		cancelledAfter(t, k.command, 50*time.Millisecond, k.call)
+	}
+	a.signal(syscall.SIGCONT)
+	if ok, err := c.AgentPing(bg); !ok || err != nil {
+		t.Fatalf("AgentPing after the cancelled calls: %v, %v", ok, err)
+	}
+	if err := c.AgentFileWrite(bg, path, []byte("data")); err != nil {
+		t.Fatalf("AgentFileWrite after the cancelled calls: %v", err)
+	}
+	if got, err := c.AgentFileRead(bg, path, 0); err != nil || string(got) != "data" {
+		t.Fatalf("AgentFileRead after the cancelled calls: %q, %v", got, err)
+	}
+	goroutinesBackTo(t, baseline)
 }

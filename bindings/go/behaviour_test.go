@@ -8,6 +8,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -58,6 +59,22 @@ func TestBehaviourCancellation(t *testing.T) {
 	defer cancelD()
 	if _, err := c.Execute(dctx, "query-status", nil); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, qmp.ErrTimeout) {
 		t.Fatalf("Execute past its context's deadline: %v", err)
+	}
+	// Any call that waits: a dial to a socket that is not there yet too.
+	lctx, cancelL := context.WithCancel(bg)
+	time.AfterFunc(200*time.Millisecond, cancelL)
+	start = time.Now()
+	if _, err := qmp.DialUnix(lctx, filepath.Join(t.TempDir(), "later.sock")); !errors.Is(err, context.Canceled) || !errors.As(err, &ce) {
+		t.Fatalf("DialUnix under a cancelled context: %v (%T)", err, err)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("the cancelled DialUnix returned after %v", d)
+	}
+	// The client stays usable: the late replies are dropped.
+	q.signal(syscall.SIGCONT)
+	var st struct{ Status string }
+	if err := c.ExecuteInto(bg, &st, "query-status", nil); err != nil || st.Status != "running" {
+		t.Fatalf("query-status after the cancelled calls: %+v, %v", st, err)
 	}
 }
 

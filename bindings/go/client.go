@@ -25,8 +25,6 @@ type Client struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	defTimeout time.Duration // the C client's default timeout (WithDefaultTimeout)
-
 	ev events
 }
 
@@ -38,7 +36,7 @@ func newClient(s *settings) (*Client, error) {
 	if b.Swigcptr() == 0 {
 		return nil, &Error{Code: CodeNoMemory, Message: CodeNoMemory.String()}
 	}
-	c := &Client{b: b, defTimeout: defaultTimeout}
+	c := &Client{b: b}
 	c.ev.init()
 	var err error
 	set := func(r libqmp.Qmpb_result) {
@@ -56,17 +54,7 @@ func newClient(s *settings) (*Client, error) {
 		set(libqmp.Qmpb_client_set_max_message_size(b, uint64(s.maxMessage)))
 	}
 	if s.hasDefault {
-		ms := s.defaultMS()
-		set(libqmp.Qmpb_client_set_timeout(b, ms))
-		if ms < 0 {
-			c.defTimeout = -1
-		} else {
-			c.defTimeout = time.Duration(ms) * time.Millisecond
-		}
-	}
-	if s.usedValidation && s.validation != 0 {
-		// Not connected yet: the first validated command fetches the schema.
-		set(libqmp.Qmpb_client_set_validation(b, noCall, int(s.validation)))
+		set(libqmp.Qmpb_client_set_timeout(b, s.defaultMS()))
 	}
 	if err != nil {
 		libqmp.Qmpb_client_free(b)
@@ -77,10 +65,11 @@ func newClient(s *settings) (*Client, error) {
 }
 
 // dial connects a new Client; the timeout of WithTimeout (else the
-// default, 30 s, bounded by ctx's deadline) bounds the connect and the
-// handshake only.  When ctx ends first, Dial returns at once and the
-// half-made Client is closed.
-func dial(ctx context.Context, opts []Option, connect func(b libqmp.Struct_SS_qmpb_client, timeoutMS int) libqmp.Qmpb_result) (*Client, error) {
+// default, 30 s) bounds the connect and the handshake only.  When ctx ends
+// first, Dial cancels the connect (its retries and the handshake too),
+// returns at once, and the half-made Client is closed.
+func dial(ctx context.Context, opts []Option,
+	connect func(b libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call, timeoutMS int) libqmp.Qmpb_result) (*Client, error) {
 	if ctx == nil {
 		return nil, invalid("Dial: nil context")
 	}
@@ -93,10 +82,22 @@ func dial(ctx context.Context, opts []Option, connect func(b libqmp.Struct_SS_qm
 	if ms == 0 {
 		ms = int(defaultTimeout / time.Millisecond)
 	}
-	if _, err := c.callCtx(ctx, "", ms, connect); err != nil {
+	if s.usedValidation && s.validation != 0 {
+		// Not connected yet: nothing is fetched now; the first validated
+		// command fetches the schema.
+		_, err = c.shimCall(ctx, "", func(b libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call) libqmp.Qmpb_result {
+			return libqmp.Qmpb_client_set_validation(b, call, int(s.validation))
+		})
+	}
+	if err == nil {
+		_, err = c.shimCall(ctx, "", func(b libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call) libqmp.Qmpb_result {
+			return connect(b, call, ms)
+		})
+	}
+	if err != nil {
 		if _, ok := err.(*ContextError); ok {
-			// The connect may still run in C: Close ends it, without
-			// keeping the caller waiting for that.
+			// The cancelled connect ends in C a moment later: Close waits
+			// for it, without keeping the caller waiting.
 			go c.Close()
 		} else {
 			c.Close()
@@ -110,8 +111,8 @@ func dial(ctx context.Context, opts []Option, connect func(b libqmp.Struct_SS_qm
 // reads the greeting and negotiates capabilities.  A socket that does not
 // exist yet is retried until the timeout: QEMU may still be starting.
 func DialUnix(ctx context.Context, path string, opts ...Option) (*Client, error) {
-	return dial(ctx, opts, func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
-		return libqmp.Qmpb_client_connect_unix(b, noCall, path, ms)
+	return dial(ctx, opts, func(b libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call, ms int) libqmp.Qmpb_result {
+		return libqmp.Qmpb_client_connect_unix(b, call, path, ms)
 	})
 }
 
@@ -121,8 +122,8 @@ func DialTCP(ctx context.Context, address string, opts ...Option) (*Client, erro
 	if err != nil {
 		return nil, invalid("DialTCP: %v", err)
 	}
-	return dial(ctx, opts, func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
-		return libqmp.Qmpb_client_connect_tcp(b, noCall, host, port, ms)
+	return dial(ctx, opts, func(b libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call, ms int) libqmp.Qmpb_result {
+		return libqmp.Qmpb_client_connect_tcp(b, call, host, port, ms)
 	})
 }
 
@@ -150,20 +151,32 @@ func FromConn(ctx context.Context, conn syscall.Conn, opts ...Option) (*Client, 
 	if dupErr != nil {
 		return nil, dupErr
 	}
-	// connect_fd owns the duplicate once called, also when it fails; a
-	// Dial that ends first (its context) closes it unless it was taken.
-	var owner atomic.Int32 // 0 open, 1 taken by connect_fd, 2 abandoned
-	c, err := dial(ctx, opts, func(b libqmp.Struct_SS_qmpb_client, ms int) libqmp.Qmpb_result {
-		fd := -1 // connect_fd refuses it: the Dial has already ended
-		if owner.CompareAndSwap(0, 1) {
-			fd = dup
-		}
-		return libqmp.Qmpb_client_connect_fd(b, noCall, fd, ms)
-	})
+	// A Dial that ends first (its context) closes the duplicate unless
+	// adoptFD took it.
+	var owner atomic.Int32 // 0 open, 1 taken by adoptFD, 2 abandoned
+	c, err := dial(ctx, opts, adoptFD(&owner, dup))
 	if err != nil && owner.CompareAndSwap(0, 2) {
 		syscall.Close(dup)
 	}
 	return c, err
+}
+
+// adoptFD is FromConn's connect: connect_fd on dup, unless the Dial has
+// already ended (owner no longer 0).  connect_fd owns the descriptor once
+// it runs, also when it fails; a call that the cancelled handle refused
+// never ran, so the descriptor is still ours to close.
+func adoptFD(owner *atomic.Int32, dup int) func(b libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call, ms int) libqmp.Qmpb_result {
+	return func(b libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call, ms int) libqmp.Qmpb_result {
+		fd := -1 // connect_fd refuses it: the Dial has already ended
+		if owner.CompareAndSwap(0, 1) {
+			fd = dup
+		}
+		r := libqmp.Qmpb_client_connect_fd(b, call, fd, ms)
+		if fd >= 0 && refused(call) {
+			syscall.Close(fd)
+		}
+		return r
+	}
 }
 
 func errClientClosed() error {
@@ -302,11 +315,14 @@ func (c *Client) execute(ctx context.Context, name, text string, opts []Option) 
 	}
 	// The files stay in use (os.File's Control) until C is done with them,
 	// also when ctx ends the wait first: closing one then defers the close.
-	ret, _, err := c.withCall(ctx, name, func(call libqmp.Struct_SS_qmp_call) error {
-		return withFDs(s.files, nil, func(fds []int32) error {
+	ret, _, err := c.withCall(ctx, name, func(_ libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call) (string, uint64, error) {
+		if err := withFDs(s.files, nil, func(fds []int32) error {
 			libqmp.Qmpb_call_execute(call, text, s.timeoutMS(), fds, oob, s.callValidation())
 			return nil
-		})
+		}); err != nil {
+			return "", 0, err
+		}
+		return callOutcome(call, name)
 	})
 	if err != nil {
 		return nil, err

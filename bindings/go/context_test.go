@@ -3,6 +3,7 @@ package qmp_test
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -273,14 +274,70 @@ func TestTransactionAbortSendsData(t *testing.T) {
 // (cancelAfter's timer goroutine ends right after its cancel).
 func goroutinesBackTo(t *testing.T, n int) {
 	t.Helper()
-	for i := 0; runtime.NumGoroutine() > n; i++ {
-		if i == 10 {
+	goroutinesBackWithin(t, n, 100*time.Millisecond)
+}
+
+// goroutinesBackWithin fails unless the goroutines are back to n within d;
+// it returns how long that took.  A goroutine still in a C call counts: so
+// this also says that the C call has returned.
+func goroutinesBackWithin(t *testing.T, n int, d time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for runtime.NumGoroutine() > n {
+		if time.Since(start) > d {
 			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines 100 ms after the cancel, %d before the call:\n%s",
-				runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+			t.Fatalf("%d goroutines %v after the cancel, %d before the call:\n%s",
+				runtime.NumGoroutine(), d, n, buf[:runtime.Stack(buf, true)])
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
+	return time.Since(start)
+}
+
+// openFDs is the number of this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// fdsBackWithin fails unless the open descriptors are back to n within d.
+func fdsBackWithin(t *testing.T, n int, d time.Duration) {
+	t.Helper()
+	start := time.Now()
+	for openFDs(t) > n {
+		if time.Since(start) > d {
+			t.Fatalf("%d open descriptors %v after the cancel, %d before the call", openFDs(t), d, n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// cancelledAfter runs call under a context cancelled d after the start and
+// checks that it returns that context's error naming command, within
+// promptly of the cancel, and that the goroutines are back to their count
+// before the call within a second (the C call ended too, not at its own
+// timeout).  It returns both delays.
+func cancelledAfter(t *testing.T, command string, d time.Duration, call func(ctx context.Context) error) (returned, cleared time.Duration) {
+	t.Helper()
+	baseline := runtime.NumGoroutine()
+	ctx, at := cancelAfter(d)
+	err := call(ctx)
+	returned = time.Since(<-at)
+	checkCtxErr(t, err, context.Canceled, command)
+	if returned > promptly {
+		t.Fatalf("%s returned %v after the cancel", command, returned)
+	}
+	cleared = returned + goroutinesBackWithin(t, baseline, time.Second)
+	what := command
+	if what == "" {
+		what = "the dial"
+	}
+	t.Logf("%s: returned %v after the cancel, its goroutines gone after %v", what, returned, cleared)
+	return returned, cleared
 }
 
 // A cancelled Execute leaves no goroutine and no C wait behind: the next
@@ -315,5 +372,111 @@ func TestCancelledCallsLeaveNothingBehind(t *testing.T) {
 		t.Fatalf("query-status after the cancelled calls: %+v, %v", v, err)
 	}
 	t.Logf("the next call answered in %v", time.Since(start))
+	goroutinesBackTo(t, baseline)
+}
+
+// A cancelled Dial ends its C connect too, whatever it waits for: a socket
+// that does not exist yet (retried until the 30 s default timeout), or a
+// peer that accepted (or left the connection in its backlog) and never
+// greets.  Nothing stays behind: no goroutine (the connect's, the Close of
+// the half-made Client), no descriptor.
+func TestCancelledDialsLeaveNothingBehind(t *testing.T) {
+	q := startQEMU(t)
+	waitForSocket(t, q.sock)
+	tcp, err := net.Listen("tcp", "127.0.0.1:0") // never accepts: connects, never greets
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := os.NewFile(uintptr(pair[0]), "ours")
+	defer ours.Close()
+	silent := os.NewFile(uintptr(pair[1]), "silent peer") // never writes
+	defer silent.Close()
+	missing := filepath.Join(t.TempDir(), "later.sock")
+	q.signal(syscall.SIGSTOP) // QEMU's socket still takes connections, into its backlog
+	dials := []struct {
+		name string
+		dial func(ctx context.Context) error
+	}{
+		{"DialUnix, no socket yet", func(ctx context.Context) error {
+			_, err := qmp.DialUnix(ctx, missing)
+			return err
+		}},
+		{"DialUnix, QEMU stopped", func(ctx context.Context) error {
+			_, err := qmp.DialUnix(ctx, q.sock)
+			return err
+		}},
+		{"DialTCP, never greets", func(ctx context.Context) error {
+			_, err := qmp.DialTCP(ctx, tcp.Addr().String())
+			return err
+		}},
+		{"FromConn, never greets", func(ctx context.Context) error {
+			_, err := qmp.FromConn(ctx, ours)
+			return err
+		}},
+	}
+	var worst time.Duration
+	for _, d := range dials {
+		fds := openFDs(t)
+		start := time.Now()
+		_, cleared := cancelledAfter(t, "", 100*time.Millisecond, d.dial)
+		fdsBackWithin(t, fds, time.Second)
+		t.Logf("%s: done %v after its start", d.name, time.Since(start))
+		if cleared > worst {
+			worst = cleared
+		}
+	}
+	t.Logf("cancelled Dials: their goroutines gone at most %v after the cancel", worst)
+	// QEMU takes the next connection once it runs again.
+	q.signal(syscall.SIGCONT)
+	c := q.dial()
+	if _, err := c.Execute(bg, "query-status", nil); err != nil {
+		t.Fatalf("Execute on a Client dialled after the cancelled ones: %v", err)
+	}
+}
+
+// A cancelled schema fetch (Schema, SchemaHas, SetValidation while QEMU
+// is stopped) ends in C at once; the Client stays usable, drops the late
+// reply, fetches the schema again when asked, and a cancelled
+// SetValidation left validation off.
+func TestCancelledSchemaCallsLeaveNothingBehind(t *testing.T) {
+	q := startQEMU(t)
+	c := q.dial()
+	if _, err := c.Execute(bg, "query-status", nil); err != nil {
+		t.Fatal(err)
+	}
+	baseline := runtime.NumGoroutine()
+	q.signal(syscall.SIGSTOP)
+	cancelledAfter(t, "query-qmp-schema", 50*time.Millisecond, func(ctx context.Context) error {
+		_, err := c.Schema(ctx)
+		return err
+	})
+	cancelledAfter(t, "query-qmp-schema", 50*time.Millisecond, func(ctx context.Context) error {
+		_, err := c.SchemaHas(ctx, "query-status")
+		return err
+	})
+	cancelledAfter(t, "query-qmp-schema", 50*time.Millisecond, func(ctx context.Context) error {
+		return c.SetValidation(ctx, qmp.Validate)
+	})
+	q.signal(syscall.SIGCONT)
+	var st struct{ Status string }
+	if err := c.ExecuteInto(bg, &st, "query-status", nil, qmp.WithTimeout(10*time.Second)); err != nil || st.Status != "running" {
+		t.Fatalf("query-status after the cancelled fetches: %+v, %v", st, err)
+	}
+	if v := c.Validation(); v != 0 {
+		t.Fatalf("Validation after a cancelled SetValidation: %d, want 0 (off)", v)
+	}
+	if ok, err := c.SchemaHas(bg, "query-status"); !ok || err != nil {
+		t.Fatalf("SchemaHas after the cancelled fetches: %v, %v", ok, err)
+	}
+	s, err := c.Schema(bg)
+	if err != nil {
+		t.Fatalf("Schema after the cancelled fetches: %v", err)
+	}
+	s.Close()
 	goroutinesBackTo(t, baseline)
 }

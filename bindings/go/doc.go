@@ -13,7 +13,9 @@
 // Every call that can wait takes a context.Context first.  When it is
 // cancelled or its deadline passes, the call returns at once with a
 // *ContextError that names the command and matches context.Canceled or
-// context.DeadlineExceeded with errors.Is; a reply that comes later is
+// context.DeadlineExceeded with errors.Is; the wait in C ends too, whatever
+// it was (a dial and its retries, a reply, an event, the schema, a guest
+// agent helper), so nothing is left waiting; a reply that comes later is
 // dropped and the Client stays usable.  Options still bound a call
 // (WithTimeout) or set the Client's default (WithDefaultTimeout, Dial);
 // Dial's WithTimeout bounds the connect and handshake only.

@@ -88,9 +88,9 @@ func (c *Client) WaitEvent(ctx context.Context, name string, match any, after ui
 			matchJSON = string(m)
 		}
 	}
-	text, seq, err := c.withCall(ctx, "", func(call libqmp.Struct_SS_qmp_call) error {
+	text, seq, err := c.withCall(ctx, "", func(_ libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call) (string, uint64, error) {
 		libqmp.Qmpb_call_wait_event(call, name, matchJSON, after, s.timeoutMS())
-		return nil
+		return callOutcome(call, "")
 	})
 	if err != nil {
 		return Event{}, err
@@ -224,9 +224,9 @@ func (ev *events) stopAll() {
 func (c *Client) pump(seq uint64) {
 	defer c.ev.stopAll()
 	for {
-		text, next, err := c.withCall(context.Background(), "", func(call libqmp.Struct_SS_qmp_call) error {
+		text, next, err := c.withCall(context.Background(), "", func(_ libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call) (string, uint64, error) {
 			libqmp.Qmpb_call_wait_event(call, "", "", seq, -1)
-			return nil
+			return callOutcome(call, "")
 		})
 		if err != nil {
 			if e, ok := err.(*Error); ok && e.Code == CodeNoMemory {

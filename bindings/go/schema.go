@@ -32,19 +32,14 @@ const (
 // per connection (a round trip), then kept.  A malformed query is an
 // *Error with CodeInvalid; not being connected is ErrClosed.
 //
-// ctx ends the wait for the schema (a *ContextError); the fetch itself is
-// bounded by the client's default timeout.
+// The fetch is bounded by the client's default timeout; ctx ends it
+// sooner (a *ContextError).
 func (c *Client) SchemaHas(ctx context.Context, query string) (bool, error) {
 	if ctx == nil {
 		return false, invalid("SchemaHas: nil context")
 	}
-	var text string
-	err := waitCtx(ctx, "query-qmp-schema", func() error {
-		var err error
-		text, err = c.call("", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-			return libqmp.Qmpb_client_schema_has(b, noCall, query)
-		})
-		return err
+	text, err := c.shimCall(ctx, "query-qmp-schema", func(b libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call) libqmp.Qmpb_result {
+		return libqmp.Qmpb_client_schema_has(b, call, query)
 	})
 	return err == nil && text == "true", err
 }
@@ -57,7 +52,8 @@ func (c *Client) SchemaHas(ctx context.Context, query string) (bool, error) {
 //	blockdev-add: arguments.file.aio: 'io_urin' is not one of threads, native, io_uring
 //
 // WithValidation overrides it for one Execute.  When connected, the schema
-// is fetched now (with the Client's default timeout; ctx ends the wait).
+// is fetched now (with the Client's default timeout; ctx ends the fetch
+// sooner, and the setting is then left as it was).
 func (c *Client) SetValidation(ctx context.Context, flags Validation) error {
 	if ctx == nil {
 		return invalid("SetValidation: nil context")
@@ -65,12 +61,10 @@ func (c *Client) SetValidation(ctx context.Context, flags Validation) error {
 	if flags < 0 {
 		return invalid("SetValidation: negative flags %d", int(flags))
 	}
-	return waitCtx(ctx, "query-qmp-schema", func() error {
-		_, err := c.call("", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-			return libqmp.Qmpb_client_set_validation(b, noCall, int(flags))
-		})
-		return err
+	_, err := c.shimCall(ctx, "query-qmp-schema", func(b libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call) libqmp.Qmpb_result {
+		return libqmp.Qmpb_client_set_validation(b, call, int(flags))
 	})
+	return err
 }
 
 // Validation is the Client's validation setting (0: off).
@@ -94,24 +88,31 @@ func (c *Client) Schema(ctx context.Context, opts ...Option) (*Schema, error) {
 	if err := st.noFiles("Schema"); err != nil {
 		return nil, err
 	}
-	h := libqmp.Qmpb_schema_new()
-	if h == nil || h.Swigcptr() == 0 {
-		return nil, &Error{Code: CodeNoMemory, Message: CodeNoMemory.String()}
-	}
-	// h is freed by whoever finishes last: the fetch, when ctx ended first.
+	// The fetch makes the holder; when the caller gave up waiting (ctx), the
+	// fetch frees it, else the caller takes it.  A fetch that never runs
+	// (ctx ended before it started) makes none.
+	var got libqmp.Qmpb_schema
 	var state atomic.Int32 // 0 fetching, 1 fetched, 2 abandoned by the caller
-	err := waitCtx(ctx, "query-qmp-schema", func() error {
-		_, err := c.call("query-qmp-schema", func(b libqmp.Struct_SS_qmpb_client) libqmp.Qmpb_result {
-			return libqmp.Qmpb_client_get_schema(b, noCall, h, clampMS(ctx, st.timeoutMS(), c.defTimeout))
-		})
+	_, _, err := c.withCall(ctx, "query-qmp-schema", func(b libqmp.Struct_SS_qmpb_client, call libqmp.Struct_SS_qmp_call) (string, uint64, error) {
+		h := libqmp.Qmpb_schema_new()
+		if h == nil || h.Swigcptr() == 0 {
+			return "", 0, &Error{Code: CodeNoMemory, Message: CodeNoMemory.String()}
+		}
+		if _, err := take(libqmp.Qmpb_client_get_schema(b, call, h, st.timeoutMS()), "query-qmp-schema"); err != nil {
+			libqmp.DeleteQmpb_schema(h)
+			return "", 0, err
+		}
+		got = h
 		if !state.CompareAndSwap(0, 1) {
 			libqmp.DeleteQmpb_schema(h)
 		}
-		return err
+		return "", 0, nil
 	})
 	if state.CompareAndSwap(0, 2) {
-		return nil, err // the fetch goes on and frees h
+		return nil, err // no holder, or the fetch frees it
 	}
+	// Fetched; err is ctx's when it ended just as the fetch did.
+	h := got
 	if err != nil {
 		libqmp.DeleteQmpb_schema(h)
 		return nil, err
