@@ -22,9 +22,9 @@
  *   - A schema (qmp-schema.h) lives in a qmpb_schema holder that the
  *     language's object owns (SWIG's destructor frees it).
  *   - Blocking calls release the interpreter lock: Python through swig
- *     -threads, Ruby through rb_thread_call_without_gvl() (the SWIGRUBY
- *     block below, which also binds interruptible execute and event waits
- *     of its own); Go needs nothing.
+ *     -threads, Ruby through rb_thread_call_without_gvl2() with
+ *     qmp_call_cancel() of the call's handle as the unblocking function
+ *     (the SWIGRUBY block below); Go needs nothing.
  *
  * The module name is the language's to choose: swig -module NAME.  A
  * language that needs its own typemaps or features writes a small .i that
@@ -115,11 +115,22 @@ static qmpb_result *qmpb_result_error(int code, const char *message)
 /* ---- blocking calls ----------------------------------------------------- */
 
 /* A language whose interpreter lock SWIG does not release by itself sets
-   this to run fn(arg) without the lock (Ruby: rb_thread_call_without_gvl,
+   this to run fn(arg) without the lock (Ruby: rb_thread_call_without_gvl2,
    whose unblocking function cancels call when there is one).  fn touches C
-   data only. */
+   data only, and makes its waits as calls on the handle call (NULL: none).
+   A hook may skip fn (Ruby: while an interrupt flag is up); it then
+   cancels call, so that the call's outcome says so. */
 typedef void (*qmpb_blocking_fn)(qmp_call *call, void *(*fn)(void *), void *arg);
 static qmpb_blocking_fn qmpb_blocking_hook;
+
+/* Runs fn(arg) through the hook, if the language set one. */
+static void qmpb_blocking(qmp_call *call, void *(*fn)(void *), void *arg)
+{
+    if (qmpb_blocking_hook)
+        qmpb_blocking_hook(call, fn, arg);
+    else
+        fn(arg);
+}
 
 struct qmpb_in_call {
     qmp_call *call;
@@ -152,14 +163,11 @@ static qmpb_result *qmpb_run_blocking(qmp_call *call, void *(*fn)(void *), void 
 {
     struct qmpb_in_call s = { call, fn, arg, 0 };
     void *(*run)(void *) = call ? qmpb_in_call_run : fn;
-    void *run_arg = call ? (void *)&s : arg;
-    if (qmpb_blocking_hook)
-        qmpb_blocking_hook(call, run, run_arg);
-    else
-        run(run_arg);
+    qmpb_blocking(call, run, call ? (void *)&s : arg);
     if (!call || s.ran)
         return NULL;
-    return qmpb_result_error(QMP_ECANCELLED, qmp_call_error(call)->message);
+    const qmp_error *e = qmp_call_error(call);
+    return qmpb_result_error(QMP_ECANCELLED, e->code == QMP_ECANCELLED ? e->message : "the call was cancelled");
 }
 
 /* ---- the client and its event queue -------------------------------------- */
@@ -184,8 +192,6 @@ typedef struct qmpb_client {
     int close_reason;                 /* the last close's reason (qmp_close_fn) */
     unsigned long long event_gen;     /* counts every event (any handler's or none) */
     int default_timeout_ms;           /* what qmpb_client_set_timeout set (30000 at first) */
-    int wake[2];                      /* -1, or a pipe that wakes the language's own driver */
-    int driving;                      /* the language's own driver is in its poll/process round */
 } qmpb_client;
 
 static void qmpb_event_free(qmpb_event *e)
@@ -195,19 +201,6 @@ static void qmpb_event_free(qmpb_event *e)
     free(e->name);
     free(e->text);
     free(e);
-}
-
-/* Writes a byte to the wake pipe, if there is one: the thread polling in
-   the language's own driver loop (the SWIGRUBY block) returns from poll.
-   Replies, events and closes all wake it, as the thread that runs their
-   callbacks need not be the one polling. */
-static void qmpb_wake(qmpb_client *b, int fd)
-{
-    (void)b;
-    if (fd >= 0) {
-        ssize_t n = write(fd, "x", 1);   /* full pipe (EAGAIN): a wake-up is pending anyway */
-        (void)n;
-    }
 }
 
 /* The handler behind the queue: runs in whatever thread drives the client. */
@@ -261,10 +254,8 @@ static void qmpb_on_event(qmp_client *c, const qmp_event *ev, void *user_data)
         b->tail = e;
         b->queued++;
     }
-    int fd = b->wake[1];
     pthread_cond_broadcast(&b->cv);
     pthread_mutex_unlock(&b->mu);
-    qmpb_wake(b, fd);
 }
 
 static void qmpb_on_close(qmp_client *c, int reason, void *user_data)
@@ -274,10 +265,8 @@ static void qmpb_on_close(qmp_client *c, int reason, void *user_data)
     pthread_mutex_lock(&b->mu);
     b->closes++;
     b->close_reason = reason;
-    int fd = b->wake[1];
     pthread_cond_broadcast(&b->cv);
     pthread_mutex_unlock(&b->mu);
-    qmpb_wake(b, fd);
 }
 
 /* Every event: counted, so that a wait for an event in the ring (by
@@ -289,10 +278,8 @@ static void qmpb_count_event(qmp_client *c, const qmp_event *ev, void *user_data
     qmpb_client *b = (qmpb_client *)user_data;
     pthread_mutex_lock(&b->mu);
     b->event_gen++;
-    int fd = b->wake[1];
     pthread_cond_broadcast(&b->cv);
     pthread_mutex_unlock(&b->mu);
-    qmpb_wake(b, fd);
 }
 
 static qmpb_client *qmpb_client_new(void)
@@ -311,7 +298,6 @@ static qmpb_client *qmpb_client_new(void)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&b->cv, &ca);
     pthread_condattr_destroy(&ca);
-    b->wake[0] = b->wake[1] = -1;
     b->default_timeout_ms = 30000;
     qmp_client_on_close(b->c, qmpb_on_close, b, NULL);
     if (qmp_client_on_event(b->c, NULL, qmpb_count_event, b, NULL, NULL) < 0) {
@@ -334,10 +320,6 @@ static void qmpb_client_free(qmpb_client *b)
         qmpb_event *next = e->next;
         qmpb_event_free(e);
         e = next;
-    }
-    if (b->wake[0] >= 0) {
-        close(b->wake[0]);
-        close(b->wake[1]);
     }
     pthread_cond_destroy(&b->cv);
     pthread_mutex_destroy(&b->mu);
@@ -405,8 +387,10 @@ static void *qmpb_connect_run(void *p)
         rc = qmp_client_connect_agent_unix(a->b->c, a->path, a->timeout_ms);
     else if (a->kind == 1)
         rc = qmp_client_connect_tcp(a->b->c, a->host, a->port, a->timeout_ms);
-    else
+    else {
         rc = qmp_client_connect_fd(a->b->c, a->fd, a->timeout_ms);
+        a->fd = -1;           /* taken, also on failure */
+    }
     a->r = qmpb_result_of(rc);
     return NULL;
 }
@@ -414,6 +398,8 @@ static void *qmpb_connect_run(void *p)
 static qmpb_result *qmpb_connect(struct qmpb_connect_args *a)
 {
     qmpb_result *refused = qmpb_run_blocking(a->call, qmpb_connect_run, a);
+    if (refused && a->kind == 2 && a->fd >= 0)
+        close(a->fd);         /* never handed to libqmp, which would have taken it */
     return refused ? refused : a->r;
 }
 
@@ -977,12 +963,12 @@ static void *qmpb_next_run(void *p)
     }
 }
 
-static qmpb_result *qmpb_client_next_event(qmpb_client *b, int timeout_ms)
+static qmpb_result *qmpb_client_next_event(qmpb_client *b, qmp_call *call, int timeout_ms)
 {
     QMPB_CHECK(b);
     struct qmpb_next_args a = { b, timeout_ms, NULL };
-    qmpb_run_blocking(NULL, qmpb_next_run, &a);
-    return a.r;
+    qmpb_result *refused = qmpb_run_blocking(call, qmpb_next_run, &a);
+    return refused ? refused : a.r;
 }
 
 /* ---- the schema (qmp-schema.h) -------------------------------------------- */
@@ -1288,622 +1274,149 @@ static qmp_call *qmpb_call_new(qmpb_client *b)
     return b ? qmp_call_new(b->c) : NULL;
 }
 
+/* The two calls below run through the language's hook (qmpb_blocking):
+   the call is itself the wait on the handle.  When the hook skips it, rc
+   stays QMP_ECANCELLED (and the hook has cancelled the handle). */
+struct qmpb_call_args {
+    qmp_call *call;
+    const char *command_json, *name, *match_json;
+    qmp_exec_options opts;
+    unsigned long long after_seq;
+    int timeout_ms;
+    int rc;
+};
+
+static void *qmpb_call_execute_run(void *p)
+{
+    struct qmpb_call_args *a = (struct qmpb_call_args *)p;
+    a->rc = qmp_call_execute_str(a->call, a->command_json, &a->opts);
+    return NULL;
+}
+
 /* qmp_call_execute_str with its qmp_exec_options as arguments; fds stay the caller's. */
 static int qmpb_call_execute(qmp_call *call, const char *command_json, int timeout_ms, const int *fds, size_t nfds,
                              int oob, int validate)
 {
-    qmp_exec_options opts = QMP_EXEC_OPTIONS_INIT;
-    opts.timeout_ms = timeout_ms;
-    opts.fds = nfds ? fds : NULL;
-    opts.nfds = nfds;
-    opts.oob = oob;
-    opts.validate = validate;
-    return qmp_call_execute_str(call, command_json, &opts);
+    struct qmpb_call_args a;
+    memset(&a, 0, sizeof a);
+    a.call = call;
+    a.command_json = command_json;
+    a.opts.version = QMP_EXEC_OPTIONS_VERSION;
+    a.opts.timeout_ms = timeout_ms;
+    a.opts.fds = nfds ? fds : NULL;
+    a.opts.nfds = nfds;
+    a.opts.oob = oob;
+    a.opts.validate = validate;
+    a.rc = QMP_ECANCELLED;
+    qmpb_blocking(call, qmpb_call_execute_run, &a);
+    return a.rc;
+}
+
+static void *qmpb_call_wait_event_run(void *p)
+{
+    struct qmpb_call_args *a = (struct qmpb_call_args *)p;
+    a->rc = qmp_call_wait_event_str(a->call, a->name, a->match_json, a->after_seq, a->timeout_ms);
+    return NULL;
 }
 
 /* qmp_call_wait_event_str, "" standing for NULL (any name, no match). */
 static int qmpb_call_wait_event(qmp_call *call, const char *name, const char *match_json,
                                 unsigned long long after_seq, int timeout_ms)
 {
-    return qmp_call_wait_event_str(call, name && *name ? name : NULL, match_json && *match_json ? match_json : NULL,
-                                   after_seq, timeout_ms);
+    struct qmpb_call_args a;
+    memset(&a, 0, sizeof a);
+    a.call = call;
+    a.name = name && *name ? name : NULL;
+    a.match_json = match_json && *match_json ? match_json : NULL;
+    a.after_seq = after_seq;
+    a.timeout_ms = timeout_ms;
+    a.rc = QMP_ECANCELLED;
+    qmpb_blocking(call, qmpb_call_wait_event_run, &a);
+    return a.rc;
 }
 %}
 
 /* ---- Ruby: the GVL is released around the blocking calls ----------------- */
 #ifdef SWIGRUBY
 %{
-#include <fcntl.h>
-#include <poll.h>
 #include <ruby/thread.h>
 
-static void qmpb_ruby_without_gvl(qmp_call *call, void *(*fn)(void *), void *arg)
-{
-    /* The calls that still come here (connect_tcp, the schema's, the guest agent's connect and
-       helpers) end by their own timeout: Ruby cannot interrupt them. */
-    (void)call;
-    rb_thread_call_without_gvl(fn, arg, NULL, NULL);
-}
-/* The GC does not see a schema's C memory (some 640 KiB): tell it, so that
-   a loop that leaves schemas to it triggers collections in time. */
-static void qmpb_ruby_memory(long long delta)
-{
-    rb_gc_adjust_memory_usage((ssize_t)delta);
-}
-
 /*
- * Interruptible waits (qmpb_rb_*): connect (Unix socket or fd), execute and
- * the event waits.  Ruby ends
- * a call blocked without the GVL (Thread#kill, Thread#raise and so
- * Timeout.timeout, Ctrl-C's Interrupt in the main thread) by calling an
- * unblocking function from another thread; a libqmp synchronous call has no
- * way to be told, so these calls do not make one.  A command goes out with
- * qmp_client_execute_async(), and the waiting thread drives the connection
- * itself (poll on the client's fd and this client's wake pipe, then
- * qmp_client_process()) until its reply callback has run; one thread drives
- * at a time (b->driving), the others sleep on b->cv, which every reply,
- * event, close and interrupt broadcasts.  The unblocking function marks the
- * wait interrupted and wakes it: the call returns without its reply, whose
- * callback, when it comes, frees it (the late reply is dropped).  Ruby then
- * runs its pending interrupts: an exception propagates (after the call has
- * let go of what it holds); a trap handler runs and the wait resumes.
+ * Every blocking call of the Ruby layer (lib/libqmp.rb) runs on a fresh
+ * qmp_call handle, and Ruby ends it the way it ends any call blocked
+ * without the GVL (Thread#kill, Thread#raise and so Timeout.timeout,
+ * Ctrl-C's Interrupt, a signal whose trap handler must run in the main
+ * thread): by calling the unblocking function from another thread, here
+ * qmp_call_cancel().  The wait ends at once with QMP_ECANCELLED (a command
+ * already sent has its late reply dropped, a connect closes what it
+ * opened); the call returns to Ruby, which lets go of the handle and then
+ * runs its pending interrupts (qmpb_rb_check_interrupts).  What happens
+ * after a trap handler that does not raise is the Ruby layer's choice
+ * (libqmp.rb, Client#blocking).
  */
-typedef struct qmpb_rb_wait {
-    qmpb_client *b;
-    int interrupted;          /* under b->mu */
-} qmpb_rb_wait;
 
-/* The unblocking function: runs in another thread while the wait runs. */
-static void qmpb_rb_ubf(void *p)
-{
-    qmpb_rb_wait *w = (qmpb_rb_wait *)p;
-    pthread_mutex_lock(&w->b->mu);
-    w->interrupted = 1;
-    int fd = w->b->wake[1];
-    pthread_cond_broadcast(&w->b->cv);
-    pthread_mutex_unlock(&w->b->mu);
-    qmpb_wake(w->b, fd);
-}
-
-static VALUE qmpb_rb_check_ints(VALUE unused)
-{
-    (void)unused;
-    rb_thread_check_ints();
-    return Qnil;
-}
-
-/* Runs fn(arg) without the GVL, interruptible through w, then Ruby's pending
-   interrupts.  Returns 0, or the tag of an exception they raised: the
-   caller releases what it holds and rb_jump_tag()s it. */
-static int qmpb_rb_run(void *(*fn)(void *), void *arg, qmpb_rb_wait *w)
-{
-    pthread_mutex_lock(&w->b->mu);
-    w->interrupted = 0;
-    pthread_mutex_unlock(&w->b->mu);
-    /* Not called at all when an interrupt is already pending. */
-    rb_thread_call_without_gvl2(fn, arg, qmpb_rb_ubf, w);
-    int state = 0;
-    rb_protect(qmpb_rb_check_ints, Qnil, &state);
-    return state;
-}
-
-/* The wake pipe, made on first use (with the GVL held: one thread at a time). */
-static int qmpb_rb_prepare(qmpb_client *b)
-{
-    if (b->wake[0] >= 0)
-        return 0;
-    int fds[2];
-    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
-        return -1;
-    pthread_mutex_lock(&b->mu);
-    b->wake[0] = fds[0];
-    b->wake[1] = fds[1];
-    pthread_mutex_unlock(&b->mu);
-    return 0;
-}
-
-/* Drives the connection, or waits for the thread that does, until
-   ready(b, arg) holds (1), the wait is interrupted (-1) or deadline passes
-   (0; ms on CLOCK_MONOTONIC, -1 none).  ready is checked under b->mu. */
-static int qmpb_rb_wait_for(qmpb_rb_wait *w, int (*ready)(qmpb_client *, void *), void *arg,
-                            long long deadline)
-{
-    qmpb_client *b = w->b;
-    for (;;) {
-        pthread_mutex_lock(&b->mu);
-        for (;;) {
-            if (ready(b, arg)) {
-                pthread_mutex_unlock(&b->mu);
-                return 1;
-            }
-            if (w->interrupted) {
-                pthread_mutex_unlock(&b->mu);
-                return -1;
-            }
-            long long left = deadline < 0 ? 1000 : deadline - qmpb_now_ms();
-            if (left <= 0) {
-                pthread_mutex_unlock(&b->mu);
-                return 0;
-            }
-            if (!b->driving)
-                break;
-            /* Another thread drives: its callbacks, and its round's end,
-               broadcast.  The bound only guards against a lost wake-up. */
-            if (left > 1000)
-                left = 1000;
-            struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_sec += left / 1000;
-            until.tv_nsec += (left % 1000) * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&b->cv, &b->mu, &until);
-        }
-        b->driving = 1;
-        int wake = b->wake[0];
-        pthread_mutex_unlock(&b->mu);
-
-        int fd = qmp_client_get_fd(b->c);
-        int events = qmp_client_get_events(b->c);
-        int timeout = qmp_client_get_timeout_ms(b->c);
-        if (deadline >= 0) {
-            long long left = deadline - qmpb_now_ms();
-            if (left < 0)
-                left = 0;
-            if (timeout < 0 || left < timeout)
-                timeout = left > INT_MAX ? INT_MAX : (int)left;
-        }
-        if (fd < 0 && (timeout < 0 || timeout > 100))
-            timeout = 100;    /* no socket: only the callbacks due can end the wait */
-        struct pollfd p[2];
-        p[0].fd = wake;
-        p[0].events = POLLIN;
-        p[0].revents = 0;
-        p[1].fd = fd;
-        p[1].events = (short)(((events & QMP_POLL_IN) ? POLLIN : 0) | ((events & QMP_POLL_OUT) ? POLLOUT : 0));
-        p[1].revents = 0;
-        int n = poll(p, fd >= 0 ? 2 : 1, timeout);
-        if (n > 0 && p[0].revents) {
-            char buf[64];
-            while (read(wake, buf, sizeof buf) > 0)
-                ;
-        }
-        int revents = 0;
-        if (n > 0 && fd >= 0) {
-            if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
-                revents |= QMP_POLL_IN;
-            if (p[1].revents & POLLOUT)
-                revents |= QMP_POLL_OUT;
-        }
-        qmp_client_process(b->c, revents);
-        pthread_mutex_lock(&b->mu);
-        b->driving = 0;
-        pthread_cond_broadcast(&b->cv);
-        pthread_mutex_unlock(&b->mu);
-    }
-}
-
-/* ---- execute -------------------------------------------------------------- */
-
-/* One command in flight: the waiting call's and the reply callback's. */
-typedef struct qmpb_rb_call {
-    qmpb_client *b;
-    int refs;                 /* under b->mu */
-    int done;                 /* under b->mu */
-    qmpb_result *r;
-} qmpb_rb_call;
-
-static void qmpb_rb_call_reply(qmp_client *c, int status, const json_t *result, void *user_data)
-{
-    (void)c;
-    qmpb_rb_call *k = (qmpb_rb_call *)user_data;
-    /* qmp_error_last() describes status during the callback. */
-    qmpb_result *r = qmpb_result_with_text(status, result ? qmp_json_dumps(result) : NULL);
-    pthread_mutex_lock(&k->b->mu);
-    k->r = r;
-    k->done = 1;
-    int fd = k->b->wake[1];
-    pthread_cond_broadcast(&k->b->cv);
-    pthread_mutex_unlock(&k->b->mu);
-    /* The thread in its poll round may not be this one: a libqmp call in
-       another thread (an event wait's look at the ring) can read the reply. */
-    qmpb_wake(k->b, fd);
-}
-
-static void qmpb_rb_call_unref(void *user_data)
-{
-    qmpb_rb_call *k = (qmpb_rb_call *)user_data;
-    pthread_mutex_lock(&k->b->mu);
-    int last = --k->refs == 0;
-    pthread_mutex_unlock(&k->b->mu);
-    if (last) {
-        qmpb_result_free(k->r);
-        free(k);
-    }
-}
-
-static int qmpb_rb_call_ready(qmpb_client *b, void *arg)
-{
-    (void)b;
-    return ((qmpb_rb_call *)arg)->done;
-}
-
-struct qmpb_rb_exec_args {
-    qmpb_rb_wait w;
-    qmpb_rb_call *k;
-    json_t *command;          /* until sent */
-    qmp_exec_options opts;
-    int fdv[QMP_MAX_FDS];
-    qmpb_result *r;           /* set when finished */
-    int finished;
-};
-
-static void *qmpb_rb_exec_run(void *p)
-{
-    struct qmpb_rb_exec_args *a = (struct qmpb_rb_exec_args *)p;
-    qmpb_client *b = a->w.b;
-    if (a->command) {
-        json_t *command = a->command;
-        a->command = NULL;
-        int rc = qmp_client_execute_async(b->c, command, &a->opts, qmpb_rb_call_reply, a->k, qmpb_rb_call_unref);
-        if (rc < 0) {
-            /* destroy has run: the call holds the last reference. */
-            a->r = qmpb_result_of(rc);
-            a->finished = 1;
-            return NULL;
-        }
-    }
-    qmpb_rb_wait_for(&a->w, qmpb_rb_call_ready, a->k, -1);
-    pthread_mutex_lock(&b->mu);
-    if (a->k->done) {
-        a->r = a->k->r;
-        a->k->r = NULL;
-        a->finished = 1;
-    }
-    pthread_mutex_unlock(&b->mu);
-    return NULL;
-}
-
-/* qmpb_call_execute for Ruby, interruptible without giving the command up: a
-   trap handler runs and the wait resumes.  timeout_ms: 0 the client's
-   default, -1 none. */
-static qmpb_result *qmpb_rb_client_execute(qmpb_client *b, const char *command_json, int timeout_ms,
-                                           const int *fds, size_t nfds, int oob, int validate)
-{
-    QMPB_CHECK(b);
-    if (!command_json)
-        return qmpb_result_error(QMP_EINVAL, "no command (NULL)");
-    if (nfds > QMP_MAX_FDS)
-        return qmpb_result_error(QMP_EINVAL, "fds: too many");
-    struct qmpb_rb_exec_args a;
-    memset(&a, 0, sizeof a);
-    a.w.b = b;
-    if (nfds)
-        memcpy(a.fdv, fds, nfds * sizeof *fds);
-    if (qmpb_rb_prepare(b) < 0)
-        return qmpb_result_error(QMP_EIO, "cannot make the wake-up pipe");
-    a.command = qmp_json_parse(command_json, strlen(command_json));
-    if (!a.command)
-        return qmpb_result_of(QMP_EINVAL);
-    a.k = (qmpb_rb_call *)calloc(1, sizeof *a.k);
-    if (!a.k) {
-        json_decref(a.command);
-        return NULL;
-    }
-    a.k->b = b;
-    a.k->refs = 2;
-    pthread_mutex_lock(&b->mu);
-    int timeout = timeout_ms ? timeout_ms : b->default_timeout_ms;
-    pthread_mutex_unlock(&b->mu);
-    a.opts.version = QMP_EXEC_OPTIONS_VERSION;
-    a.opts.timeout_ms = timeout < 0 ? 0 : timeout;   /* async: 0 is no timeout */
-    a.opts.fds = nfds ? a.fdv : NULL;
-    a.opts.nfds = nfds;
-    a.opts.oob = oob;
-    a.opts.validate = validate;
-    for (;;) {
-        int state = qmpb_rb_run(qmpb_rb_exec_run, &a, &a.w);
-        if (state) {
-            /* Not sent (the command is still here), or sent: the reply
-               callback drops the late reply and frees the call. */
-            json_decref(a.command);
-            qmpb_result_free(a.r);
-            qmpb_rb_call_unref(a.k);
-            rb_jump_tag(state);
-        }
-        if (a.finished)
-            break;
-    }
-    qmpb_rb_call_unref(a.k);
-    return a.r;
-}
-
-/* ---- connect ---------------------------------------------------------------- */
-
-static void qmpb_rb_connected(qmp_client *c, int status, void *user_data)
-{
-    (void)c;
-    qmpb_rb_call *k = (qmpb_rb_call *)user_data;
-    qmpb_result *r = qmpb_result_of(status);   /* qmp_error_last() describes status */
-    pthread_mutex_lock(&k->b->mu);
-    k->r = r;
-    k->done = 1;
-    int fd = k->b->wake[1];
-    pthread_cond_broadcast(&k->b->cv);
-    pthread_mutex_unlock(&k->b->mu);
-    qmpb_wake(k->b, fd);
-}
-
-struct qmpb_rb_connect_args {
-    qmpb_rb_wait w;
-    qmpb_rb_call *k;
-    const char *path;         /* a Unix socket, or NULL: fd */
-    int fd;                   /* taken once the connect starts; -1 then */
-    int timeout_ms;
-    int started;
-    qmpb_result *r;
-    int finished;
-};
-
-static void *qmpb_rb_connect_run(void *p)
-{
-    struct qmpb_rb_connect_args *a = (struct qmpb_rb_connect_args *)p;
-    qmpb_client *b = a->w.b;
-    if (!a->started) {
-        a->started = 1;
-        int rc;
-        if (a->path) {
-            rc = qmp_client_connect_unix_async(b->c, a->path, a->timeout_ms, qmpb_rb_connected, a->k,
-                                               qmpb_rb_call_unref);
-        } else {
-            int fd = a->fd;
-            a->fd = -1;
-            rc = qmp_client_connect_fd_async(b->c, fd, a->timeout_ms, qmpb_rb_connected, a->k,
-                                             qmpb_rb_call_unref);
-        }
-        if (rc < 0) {
-            a->r = qmpb_result_of(rc);
-            a->finished = 1;
-            return NULL;
-        }
-    }
-    qmpb_rb_wait_for(&a->w, qmpb_rb_call_ready, a->k, -1);
-    pthread_mutex_lock(&b->mu);
-    if (a->k->done) {
-        a->r = a->k->r;
-        a->k->r = NULL;
-        a->finished = 1;
-    }
-    pthread_mutex_unlock(&b->mu);
-    return NULL;
-}
-
-/* qmpb_client_connect_unix (path) or _connect_fd (path NULL; the fd is
-   taken, also on failure), interruptible: an interrupted connect is
-   abandoned and the client left closed.  timeout_ms: 0 the client's default. */
-static qmpb_result *qmpb_rb_client_connect(qmpb_client *b, const char *path, int fd, int timeout_ms)
-{
-    if (!b) {
-        if (!path && fd >= 0)
-            close(fd);
-        return qmpb_result_error(QMP_EINVAL, "no client (NULL)");
-    }
-    if (!path && fd < 0)
-        return qmpb_result_error(QMP_EINVAL, "no socket path and no fd");
-    struct qmpb_rb_connect_args a;
-    memset(&a, 0, sizeof a);
-    a.w.b = b;
-    a.path = path;
-    a.fd = path ? -1 : fd;
-    if (qmpb_rb_prepare(b) < 0) {
-        if (a.fd >= 0)
-            close(a.fd);
-        return qmpb_result_error(QMP_EIO, "cannot make the wake-up pipe");
-    }
-    a.k = (qmpb_rb_call *)calloc(1, sizeof *a.k);
-    if (!a.k) {
-        if (a.fd >= 0)
-            close(a.fd);
-        return NULL;
-    }
-    a.k->b = b;
-    a.k->refs = 2;
-    pthread_mutex_lock(&b->mu);
-    a.timeout_ms = timeout_ms ? timeout_ms : b->default_timeout_ms;
-    pthread_mutex_unlock(&b->mu);
-    for (;;) {
-        int state = qmpb_rb_run(qmpb_rb_connect_run, &a, &a.w);
-        if (state) {
-            if (a.fd >= 0)
-                close(a.fd);              /* never handed to libqmp */
-            if (a.started && !a.finished)
-                qmp_client_close(b->c);   /* stops the attempt; its callback frees the call */
-            qmpb_result_free(a.r);
-            if (!a.started)
-                qmpb_rb_call_unref(a.k);  /* the callback's reference: it will never run */
-            qmpb_rb_call_unref(a.k);
-            rb_jump_tag(state);
-        }
-        if (a.finished)
-            break;
-    }
-    qmpb_rb_call_unref(a.k);
-    return a.r;
-}
-
-/* ---- events ---------------------------------------------------------------- */
-
-static int qmpb_rb_gen_ready(qmpb_client *b, void *arg)
-{
-    return b->event_gen != *(unsigned long long *)arg;
-}
-
-struct qmpb_rb_event_args {
-    qmpb_rb_wait w;
-    long long deadline;       /* -1: none */
-    qmpb_result *r;
-    int finished;
-};
-
-/* Looks at the queue once: 1 with a->r set when there is an answer. */
-static int qmpb_rb_event_look(struct qmpb_rb_event_args *a)
-{
-    qmpb_client *b = a->w.b;
-    int nomem;
-    pthread_mutex_lock(&b->mu);
-    qmpb_result *r = qmpb_pop_locked(b, &nomem);
-    int queueing = b->max_queued > 0;
-    pthread_mutex_unlock(&b->mu);
-    if (r || nomem) {
-        a->r = r;
-        return 1;
-    }
-    if (!queueing) {
-        a->r = qmpb_result_error(QMP_EINVAL, "events are not queued: call queue_events first");
-        return 1;
-    }
-    if (!qmp_client_is_connected(b->c)) {
-        a->r = qmpb_result_error(QMP_ECLOSED, "the connection is closed");
-        return 1;
-    }
-    return 0;
-}
-
-static void *qmpb_rb_event_run(void *p)
-{
-    struct qmpb_rb_event_args *a = (struct qmpb_rb_event_args *)p;
-    qmpb_client *b = a->w.b;
-    for (;;) {
-        pthread_mutex_lock(&b->mu);
-        unsigned long long gen = b->event_gen;
-        pthread_mutex_unlock(&b->mu);
-        if (qmpb_rb_event_look(a)) {
-            a->finished = 1;
-            return NULL;
-        }
-        int got = qmpb_rb_wait_for(&a->w, qmpb_rb_gen_ready, &gen, a->deadline);
-        if (got < 0)
-            return NULL;
-        if (got == 0 && !qmpb_rb_event_look(a)) {
-            a->r = qmpb_result_error(QMP_ETIMEDOUT, "no event within the timeout");
-            a->finished = 1;
-            return NULL;
-        }
-        if (a->r) {
-            a->finished = 1;
-            return NULL;
-        }
-    }
-}
-
-/* The next queued event, interruptible (the queue is the shim's: the
-   handlers' events). */
-static qmpb_result *qmpb_rb_event(qmpb_client *b, int timeout_ms)
-{
-    QMPB_CHECK(b);
-    if (qmpb_rb_prepare(b) < 0)
-        return qmpb_result_error(QMP_EIO, "cannot make the wake-up pipe");
-    struct qmpb_rb_event_args a;
-    memset(&a, 0, sizeof a);
-    a.w.b = b;
-    pthread_mutex_lock(&b->mu);
-    int timeout = timeout_ms ? timeout_ms : b->default_timeout_ms;
-    pthread_mutex_unlock(&b->mu);
-    a.deadline = timeout < 0 ? -1 : qmpb_now_ms() + timeout;
-    for (;;) {
-        int state = qmpb_rb_run(qmpb_rb_event_run, &a, &a.w);
-        if (state) {
-            qmpb_result_free(a.r);
-            rb_jump_tag(state);
-        }
-        if (a.finished)
-            return a.r;
-    }
-}
-
-/* ---- wait_event on a qmp_call handle ---------------------------------------- */
-
-struct qmpb_rb_call_wait {
-    qmp_call *call;
-    const char *name, *match_json;
-    unsigned long long after_seq;
-    int timeout_ms;
-    int ran;                  /* rb_thread_call_without_gvl2 skips fn when an interrupt is pending */
-};
-
-static void *qmpb_rb_call_wait_run(void *p)
-{
-    struct qmpb_rb_call_wait *a = (struct qmpb_rb_call_wait *)p;
-    a->ran = 1;
-    qmpb_call_wait_event(a->call, a->name, a->match_json, a->after_seq, a->timeout_ms);
-    return NULL;
-}
-
-/* The unblocking function: qmp_call_cancel wakes the C wait at once. */
+/* The unblocking function: qmp_call_cancel() wakes the C wait at once. */
 static void qmpb_rb_call_cancel(void *p)
 {
     qmp_call_cancel((qmp_call *)p);
 }
 
-/* The outcome of call as a result; NULL only without memory. */
-static qmpb_result *qmpb_result_of_call(const qmp_call *call)
+struct qmpb_rb_blocking {
+    void *(*fn)(void *);
+    void *arg;
+    int ran;
+};
+
+static void *qmpb_rb_blocking_run(void *p)
 {
-    qmpb_result *r = (qmpb_result *)calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
-    r->code = qmp_call_status(call);
-    if (r->code < 0) {
-        const qmp_error *e = qmp_call_error(call);
-        r->sys_errno = e->sys_errno;
-        r->message = qmpb_strdup(e->message);
-        r->error_class = qmpb_strdup(e->qmp_class);
-        r->error_desc = qmpb_strdup(e->qmp_desc);
-    }
-    r->text = qmpb_strdup(qmp_call_result(call));
-    r->seq = qmp_call_seq(call);
-    return r;
+    struct qmpb_rb_blocking *s = (struct qmpb_rb_blocking *)p;
+    s->ran = 1;
+    return s->fn(s->arg);
 }
 
-/* qmpb_client_wait_event, interruptible: a wait on a qmp_call handle that
-   Ruby's unblocking function cancels.  Then Ruby's pending interrupts run:
-   an exception propagates; after a trap handler the wait starts again on a
-   fresh handle with the same after_seq (nothing is lost) and what is left
-   of the timeout.  timeout_ms: 0 the client's default, -1 none. */
-static qmpb_result *qmpb_rb_client_wait_event(qmpb_client *b, const char *name, const char *match_json,
-                                              unsigned long long after_seq, int timeout_ms)
+/* Whether the last call this thread made through the hook with a handle
+   never ran (Ruby threads are native threads). */
+static __thread int qmpb_rb_not_run;
+
+/* The shim's hook (qmpb_blocking): rb_thread_call_without_gvl2, which
+   runs no interrupt afterwards (a raise would jump over the shim's
+   clean-up) and does not call fn at all while any interrupt flag of the
+   thread is up: a real interrupt, but also the time slice's timer or a
+   postponed job.  With a handle, the call then ends as if interrupted (the
+   handle is cancelled) and qmpb_rb_check_interrupts() says that nothing
+   ran, so that the call is made again once the flags are dealt with.
+   Without one (the test server's close and verify: not interruptible), fn
+   then runs with the GVL held. */
+static void qmpb_ruby_without_gvl(qmp_call *call, void *(*fn)(void *), void *arg)
 {
-    QMPB_CHECK(b);
-    pthread_mutex_lock(&b->mu);
-    int timeout = timeout_ms ? timeout_ms : b->default_timeout_ms;
-    pthread_mutex_unlock(&b->mu);
-    long long deadline = timeout < 0 ? -1 : qmpb_now_ms() + timeout;
-    for (;;) {
-        qmp_call *call = qmp_call_new(b->c);
-        if (!call)
-            return qmpb_result_error(QMP_ENOMEM, "out of memory");
-        long long left = deadline < 0 ? -1 : deadline - qmpb_now_ms();
-        struct qmpb_rb_call_wait a = { call, name, match_json, after_seq,
-                                       left < 0 ? (deadline < 0 ? -1 : 1) : left > INT_MAX ? INT_MAX : left ? (int)left : 1,
-                                       0 };
-        rb_thread_call_without_gvl2(qmpb_rb_call_wait_run, &a, qmpb_rb_call_cancel, call);
-        int interrupted = !a.ran || (qmp_call_status(call) == QMP_ECANCELLED && qmp_call_is_cancelled(call));
-        qmpb_result *r = interrupted ? NULL : qmpb_result_of_call(call);
-        qmp_call_free(call);
-        if (!interrupted)
-            return r;
-        int state = 0;
-        rb_protect(qmpb_rb_check_ints, Qnil, &state);
-        if (state)
-            rb_jump_tag(state);
-    }
+    struct qmpb_rb_blocking s = { fn, arg, 0 };
+    rb_thread_call_without_gvl2(qmpb_rb_blocking_run, &s, call ? qmpb_rb_call_cancel : NULL, call);
+    qmpb_rb_not_run = call && !s.ran;
+    if (s.ran)
+        return;
+    if (call)
+        qmp_call_cancel(call);
+    else
+        fn(arg);
 }
 
-/* qmpb_client_next_event, interruptible.  timeout_ms: 0 the client's default, -1 none. */
-static qmpb_result *qmpb_rb_client_next_event(qmpb_client *b, int timeout_ms)
+/* Runs Ruby's pending interrupts now: an exception raised by them (or a
+   Thread#kill) propagates; else (a trap handler ran, a time slice ended)
+   this returns 1 when the thread's last call through the hook never ran
+   its C part, else 0. */
+static int qmpb_rb_check_interrupts(void)
 {
-    return qmpb_rb_event(b, timeout_ms);
+    rb_thread_check_ints();
+    int not_run = qmpb_rb_not_run;
+    qmpb_rb_not_run = 0;
+    return not_run;
+}
+
+/* The GC does not see a schema's C memory (some 640 KiB): tell it, so that
+   a loop that leaves schemas to it triggers collections in time. */
+static void qmpb_ruby_memory(long long delta)
+{
+    rb_gc_adjust_memory_usage((ssize_t)delta);
 }
 %}
 %init %{
@@ -2027,7 +1540,7 @@ qmpb_result *qmpb_client_queue_events(qmpb_client *b, unsigned long long max_eve
 unsigned long long qmpb_client_events_queued(qmpb_client *b);
 unsigned long long qmpb_client_events_dropped(qmpb_client *b);
 qmpb_result *qmpb_client_poll_event(qmpb_client *b);
-qmpb_result *qmpb_client_next_event(qmpb_client *b, int timeout_ms);
+qmpb_result *qmpb_client_next_event(qmpb_client *b, qmp_call *call, int timeout_ms);
 
 /* Call handles (qmp-call.h): the blocking calls a language cancels from
    another thread (Go: a goroutine watching ctx.Done(); Ruby: the unblocking
@@ -2131,19 +1644,10 @@ qmpb_result *qmpb_client_schema_has(qmpb_client *b, qmp_call *call, const char *
 qmpb_result *qmpb_client_set_validation(qmpb_client *b, qmp_call *call, int flags);
 int qmpb_client_get_validation(qmpb_client *b);
 
-/* Ruby: connect, execute and the event waits that Thread#kill,
-   Thread#raise (Timeout.timeout) and Ctrl-C end (the SWIGRUBY block above). */
+/* Ruby: runs the pending interrupts after a call its unblocking function
+   ended (the SWIGRUBY block above). */
 #ifdef SWIGRUBY
-%newobject qmpb_rb_client_connect;
-qmpb_result *qmpb_rb_client_connect(qmpb_client *b, const char *path, int fd, int timeout_ms);
-%newobject qmpb_rb_client_execute;
-%newobject qmpb_rb_client_wait_event;
-%newobject qmpb_rb_client_next_event;
-qmpb_result *qmpb_rb_client_execute(qmpb_client *b, const char *command_json, int timeout_ms,
-                                    const int *fds, size_t nfds, int oob, int validate);
-qmpb_result *qmpb_rb_client_wait_event(qmpb_client *b, const char *name, const char *match_json,
-                                       unsigned long long after_seq, int timeout_ms);
-qmpb_result *qmpb_rb_client_next_event(qmpb_client *b, int timeout_ms);
+int qmpb_rb_check_interrupts(void);
 #endif
 
 /* ==== the test server (qmp-mock.h) ========================================= */

@@ -755,7 +755,7 @@ class Client:
         n = 0
         if timeout:
             try:
-                r = self._call(_c.qmpb_client_next_event, _ms(timeout))
+                r = self._call(_c.qmpb_client_next_event, None, _ms(timeout))
             except TimeoutError:
                 return 0
             with self._dispatch_lock:

@@ -26,15 +26,24 @@
 # wait_event, process, each_event, the schema's) releases the GVL, so other
 # Ruby threads run meanwhile.  Several threads may share a client.
 #
-# Interrupts: execute (and hmp, getfd, closefd, add_fd, transaction),
-# wait_event, process and each_event end at once when the thread is
+# Interrupts: every blocking call (connect_*, from_io, execute and hmp,
+# getfd, closefd, add_fd, transaction, wait_event, process, each_event,
+# the schema's, the agent_* helpers) ends at once when the thread is
 # interrupted: Thread#kill, Thread#raise (so Timeout.timeout), Ctrl-C
-# (Interrupt in the main thread).  A command already sent is not taken
-# back: QEMU runs it, and its late reply is dropped; the client stays
-# usable.  A signal trap handler runs meanwhile and the call goes on.
-# connect_unix and from_io end the same way (the client is then closed);
-# connect_tcp and the schema's fetch end by their timeout only.  A call that
-# times out raises LibQMP::TimeoutError, which is a Timeout::Error.
+# (Interrupt in the main thread).  Each runs on a qmp_call handle that
+# Ruby's unblocking function cancels (bindings/qmp.i).  A command already
+# sent is not taken back: QEMU runs it, and its late reply is dropped; an
+# interrupted connect leaves the client unconnected; the client stays
+# usable.  A signal trap handler that does not raise also ends the wait
+# (so that it can run), as does an interrupt that Thread.handle_interrupt
+# defers: the calls that can safely be made again (connect
+# to a path or address, wait_event, process, each_event, the schema's,
+# agent_ping, agent_commands, agent_file_read, agent_file_write) then go
+# on, on a fresh handle with what is left of their timeout; the ones that
+# may already have acted (execute and the calls made of it, agent_exec,
+# from_io, whose stream may have lost its greeting) raise Cancelled, as
+# making them again could run the command twice.  A call that times out
+# raises LibQMP::TimeoutError, which is a Timeout::Error.
 #
 # Events: handlers registered with on_event run in the Ruby thread that
 # drives the client, never inside C: libqmp queues the events in C, and the
@@ -104,7 +113,9 @@ module LibQMP
   end
   # The connection is gone (the peer hung up, or it was never made).
   class ConnectionClosed < GenericError; end
-  # The call was dropped because the client was closed meanwhile.
+  # The call was dropped: the client was closed meanwhile, or a signal trap
+  # handler interrupted a call that is not made again (execute, agent_exec,
+  # from_io: see the top of this file).
   class Cancelled < ConnectionClosed; end
   # The peer sent something that is not QMP.
   class ProtocolError < GenericError; end
@@ -183,6 +194,18 @@ module LibQMP
       raise CommandError.new(r.error_class, r.error_desc, message)
     end
     raise ERRORS.fetch(code, GenericError).new(message, code: code, errno: r.sys_errno)
+  end
+
+  # The outcome of the last call on a qmp_call handle, read as check reads
+  # a native result.
+  CallOutcome = Struct.new(:code, :sys_errno, :message, :error_class, :error_desc, :text, :seq)
+  private_constant :CallOutcome
+
+  def self.outcome(call)
+    code = Native.qmp_call_status(call)
+    e = Native.qmp_call_error(call) unless code == OK
+    CallOutcome.new(code, e&.sys_errno || 0, e&.message, e&.qmp_class, e&.qmp_desc, Native.qmp_call_result(call),
+                    Native.qmp_call_seq(call))
   end
 
   # Seconds (Integer or Float) into the C API's milliseconds: nil is the
@@ -443,6 +466,7 @@ module LibQMP
       @waiters = 0 # threads in process/each_event, which pop the queue themselves
       @waiters_lock = Mutex.new
       @each_event_seq = 0 # where the next each_event starts
+      @default_ms = 30_000 # the client's default timeout (qmp_client_set_timeout)
       self.oob = oob if oob
       self.timeout = default_timeout || command_timeout if default_timeout || command_timeout
       call(:qmpb_client_set_event_buffer, event_buffer) if event_buffer
@@ -453,12 +477,12 @@ module LibQMP
     # --- connecting ---------------------------------------------------------
 
     def connect_unix(path, timeout: nil)
-      drive(:qmpb_rb_client_connect, path.to_s, -1, LibQMP.ms(timeout))
+      drive(:qmpb_client_connect_unix, path.to_s, timeout: LibQMP.ms(timeout))
       self
     end
 
     def connect_agent_unix(path, timeout: nil)
-      drive(:qmpb_client_connect_agent_unix, nil, path.to_s, LibQMP.ms(timeout))
+      drive(:qmpb_client_connect_agent_unix, path.to_s, timeout: LibQMP.ms(timeout))
       self
     end
 
@@ -474,7 +498,7 @@ module LibQMP
     # True when the agent answers guest-ping within timeout (seconds; nil:
     # one second), false when it does not.
     def agent_ping(timeout: nil)
-      drive(:qmpb_agent_ping, nil, timeout.nil? ? 0 : LibQMP.ms(timeout))
+      drive(:qmpb_agent_ping, timeout: timeout.nil? ? 0 : LibQMP.ms(timeout), default: 1000)
       true
     rescue TimeoutError
       false
@@ -483,7 +507,7 @@ module LibQMP
     # [names, version]: the commands the agent has enabled (those blocked
     # with qemu-ga -b left out) and its version string.
     def agent_commands
-      o = JSON.parse(drive(:qmpb_agent_commands, nil))
+      o = JSON.parse(drive(:qmpb_agent_commands))
       [o["commands"], o["version"]]
     end
 
@@ -500,7 +524,9 @@ module LibQMP
       env = env.map { |k, v| "#{k}=#{v}" } if env.is_a?(Hash)
       env_json = env.nil? ? nil : JSON.generate(env.to_a)
       input_hex = input.nil? ? nil : input.to_s.unpack1("H*")
-      o = JSON.parse(drive(:qmpb_agent_exec, nil, JSON.generate(argv), env_json, input_hex, LibQMP.ms(timeout)))
+      # Made again after a trap handler, the program could run twice: Cancelled.
+      o = JSON.parse(drive(:qmpb_agent_exec, JSON.generate(argv), env_json, input_hex,
+                           timeout: LibQMP.ms(timeout), again: false))
       r = ExecResult.new(o["pid"], o["exit_code"], o["signal"], [o["out"]].pack("H*"), [o["err"]].pack("H*"),
                          o["out_truncated"], o["err_truncated"])
       r.check!(argv[0]) if check
@@ -511,26 +537,33 @@ module LibQMP
     # MessageTooBig beyond it (nil: 64 MiB).  CommandError when the agent
     # refuses (a missing file...).
     def agent_file_read(path, max_bytes: nil)
-      [drive(:qmpb_agent_file_read, nil, path.to_s, max_bytes.nil? ? 0 : Integer(max_bytes))].pack("H*")
+      [drive(:qmpb_agent_file_read, path.to_s, max_bytes.nil? ? 0 : Integer(max_bytes))].pack("H*")
     end
 
     # Writes data (a String, as bytes) to a guest file, creating or
     # truncating it.  CommandError when the agent refuses.
     def agent_file_write(path, data)
-      drive(:qmpb_agent_file_write, nil, path.to_s, data.to_s.unpack1("H*"))
+      drive(:qmpb_agent_file_write, path.to_s, data.to_s.unpack1("H*"))
       nil
     end
 
     def connect_tcp(host, port, timeout: nil)
-      drive(:qmpb_client_connect_tcp, nil, host.to_s, port.to_s, LibQMP.ms(timeout))
+      drive(:qmpb_client_connect_tcp, host.to_s, port.to_s, timeout: LibQMP.ms(timeout))
       self
     end
 
     def connect_io(io, timeout: nil)
       source = io.is_a?(IO) ? io : IO.for_fd(LibQMP.fd_of(io), autoclose: false)
-      copy = source.dup
-      copy.autoclose = false # the client takes the descriptor, also on failure
-      drive(:qmpb_rb_client_connect, nil, copy.fileno, LibQMP.ms(timeout))
+      ms = LibQMP.ms(timeout)
+      # The client takes the descriptor, also on failure: a duplicate for
+      # each attempt.  Not made again after a trap handler: the stream's
+      # greeting may have been read.
+      r = blocking(again: false) do |b, call|
+        copy = source.dup
+        copy.autoclose = false
+        Native.qmpb_client_connect_fd(b, call, copy.fileno, ms)
+      end
+      LibQMP.check(r)
       self
     end
 
@@ -561,7 +594,9 @@ module LibQMP
 
     # The default timeout of calls in seconds (Float::INFINITY: none).
     def timeout=(seconds)
-      call(:qmpb_client_set_timeout, LibQMP.ms(seconds))
+      ms = LibQMP.ms(seconds)
+      call(:qmpb_client_set_timeout, ms)
+      @default_ms = ms
     end
 
     def oob=(on)
@@ -596,8 +631,13 @@ module LibQMP
         raise InvalidArgument.new("fds: at most #{MAX_FDS} file descriptors go with one command " \
                                   "(libqmp's limit), got #{fd_list.size}", code: EINVAL)
       end
-      text = drive(:qmpb_rb_client_execute, command_json, LibQMP.ms(timeout), fd_list, oob ? 1 : 0,
-                   LibQMP.call_validation(validate))
+      ms = LibQMP.ms(timeout)
+      flags = LibQMP.call_validation(validate)
+      # Made again after a trap handler, the command could run twice: Cancelled.
+      r = blocking(again: false) do |_, call|
+        Native.qmpb_call_execute(call, command_json, ms, fd_list, oob ? 1 : 0, flags)
+      end
+      text = LibQMP.check(r)
       JSON.parse(text || "null", quirks_mode: true)
     end
 
@@ -653,7 +693,7 @@ module LibQMP
     # once per connection (a round trip, GVL released), then kept.  Raises
     # InvalidArgument for a malformed query, ConnectionClosed when not
     # connected.
-    def schema_has?(query) = drive(:qmpb_client_schema_has, nil, query.to_s) == "true"
+    def schema_has?(query) = drive(:qmpb_client_schema_has, query.to_s) == "true"
     alias schema_has schema_has?
 
     # The server's schema, a LibQMP::Schema (fetched once per connection;
@@ -661,7 +701,7 @@ module LibQMP
     # the client is closed.
     def schema(timeout: nil)
       holder = Native.qmpb_schema_new or raise OutOfMemory.new("out of memory", code: ENOMEM)
-      drive(:qmpb_client_get_schema, nil, holder, LibQMP.ms(timeout))
+      drive(:qmpb_client_get_schema, holder, timeout: LibQMP.ms(timeout))
       Schema.send(:wrap, holder)
     end
 
@@ -673,13 +713,13 @@ module LibQMP
     # mistake raises InvalidArgument without reaching QEMU.  When connected,
     # this fetches the schema.
     def validation=(flags)
-      drive(:qmpb_client_set_validation, nil, LibQMP.validation_flags(flags))
+      drive(:qmpb_client_set_validation, LibQMP.validation_flags(flags))
     end
 
     # validation = VALIDATE with the deny options as keywords:
     # set_validation(deny_deprecated: true); set_validation(false) turns it off.
     def set_validation(validate = true, deny_deprecated: false, deny_unstable: false)
-      drive(:qmpb_client_set_validation, nil,
+      drive(:qmpb_client_set_validation,
             LibQMP.validation_flags(validate, deny_deprecated: deny_deprecated, deny_unstable: deny_unstable))
       nil
     end
@@ -700,9 +740,12 @@ module LibQMP
     def wait_event(name = nil, match: nil, after: nil, timeout: nil)
       after ||= event_seq
       match_json = match && !match.empty? ? JSON.generate(match) : ""
-      r = nil
-      text = drive(:qmpb_rb_client_wait_event, name.to_s, match_json, Integer(after), LibQMP.ms(timeout)) { |res| r = res }
-      Event.new(JSON.parse(text), r.seq)
+      after = Integer(after)
+      # The same after: on a fresh handle finds the same events: nothing is lost.
+      r = blocking(timeout: LibQMP.ms(timeout)) do |_, call, left|
+        Native.qmpb_call_wait_event(call, name.to_s, match_json, after, left)
+      end
+      Event.new(JSON.parse(LibQMP.check(r)), r.seq)
     end
 
     # Calls the block with every event named name (nil: every event), in the
@@ -785,14 +828,81 @@ module LibQMP
       @handle.use { |b| LibQMP.check(Native.send(fn, b, *args)) }
     end
 
-    # A blocking call (GVL released in C); then the queued events go to the
-    # handlers, also when the call failed.
-    def drive(fn, *args)
-      r = @handle.use { |b| Native.send(fn, b, *args) }
-      yield r if block_given?
-      dispatch_queued if @queueing && @waiters.zero?
+    # The shim's blocking call fn(b, call, *args[, timeout]) through
+    # blocking: its result's text.  timeout: milliseconds (0: the client's
+    # default, or default:), passed last, and what is left of it when the
+    # call is made again.
+    def drive(fn, *args, timeout: nil, default: nil, again: true)
+      r = blocking(timeout: timeout, default: default, again: again) do |b, call, left|
+        left.nil? ? Native.send(fn, b, call, *args) : Native.send(fn, b, call, *args, left)
+      end
       LibQMP.check(r)
     end
+
+    # Marks a call that Ruby's unblocking function ended.
+    INTERRUPTED = Object.new.freeze
+    private_constant :INTERRUPTED
+
+    # A blocking call, on a fresh qmp_call handle (qmp-call.h): the block
+    # gets the native client, the handle and the timeout in ms (timeout:,
+    # nil when the call has none), makes the native call, and returns its
+    # result, or its status (an Integer) when the outcome is the handle's.
+    # The native call releases the GVL, and Ruby's unblocking function
+    # cancels the handle (the SWIGRUBY block of bindings/qmp.i), so the
+    # wait ends at once.  Then the handle is freed and Ruby's pending
+    # interrupts run: an exception (Thread#kill, Thread#raise,
+    # Timeout.timeout, Interrupt) propagates from here.  When none raises
+    # (a trap handler ran, or Thread.handle_interrupt deferred it), a call
+    # that may be made again (again: true) is, on a fresh handle with what
+    # is left of its timeout; another raises Cancelled.  The queued events
+    # go to the handlers after the call, also when it failed.
+    def blocking(timeout: nil, default: nil, again: true)
+      deadline = deadline_of(timeout, default)
+      left = timeout
+      loop do
+        r = @handle.use do |b|
+          call = nil
+          begin
+            call = Native.qmpb_call_new(b) or raise OutOfMemory.new("out of memory", code: ENOMEM)
+            native = yield b, call, left
+            code = native.is_a?(Integer) ? native : native&.code
+            # Cancelled, but done all the same (the reply came first): done.
+            if code == ECANCELLED && Native.qmp_call_is_cancelled(call) == 1 then INTERRUPTED
+            elsif native.is_a?(Integer) then LibQMP.outcome(call)
+            else native
+            end
+          ensure
+            Native.qmp_call_free(call) if call
+          end
+        end
+        unless r.equal?(INTERRUPTED)
+          dispatch_queued if @queueing && @waiters.zero?
+          return r
+        end
+        # Not run at all: Ruby skips the C part while any interrupt flag is
+        # up, also a time slice's; then nothing was done, and it is made again.
+        not_run = Native.qmpb_rb_check_interrupts == 1
+        unless again || not_run
+          raise Cancelled.new("interrupted (a signal's trap handler, or a deferred interrupt); not made again, " \
+                              "as it may already have acted (a command sent, a program started)", code: ECANCELLED)
+        end
+        left = ms_until(deadline) unless timeout.nil?
+      end
+    end
+
+    # When a call with timeout ms (0: default, else the client's; -1:
+    # none) must end, in CLOCK_MONOTONIC seconds; nil: never.
+    def deadline_of(ms, default)
+      return nil if ms.nil?
+
+      ms = default || @default_ms if ms.zero?
+      ms.negative? ? nil : now + ms / 1000.0
+    end
+
+    # What is left until deadline in ms, at least 1 (-1: no deadline).
+    def ms_until(deadline) = deadline.nil? ? -1 : [((deadline - now) * 1000).ceil, 1].max
+
+    def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
 
     # While a thread waits in process or each_event, it pops the queue and
     # the other threads' calls leave it alone: a waiter blocked in C could
@@ -810,7 +920,7 @@ module LibQMP
     # The next queued event, waiting up to ms; nil on timeout or when the
     # connection is closed.
     def next_event(ms)
-      r = @handle.use { |b| Native.qmpb_rb_client_next_event(b, ms) }
+      r = blocking(timeout: ms) { |b, call, left| Native.qmpb_client_next_event(b, call, left) }
       text = LibQMP.check(r)
       Event.new(JSON.parse(text), r.seq)
     rescue TimeoutError, ConnectionClosed

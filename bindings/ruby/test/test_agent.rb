@@ -4,10 +4,13 @@
 #
 # qemu-ga run here acts on this machine, so every instance gets -b with the
 # whole list of blocked commands, read at test time from tests/agent/qga.h
-# (QGA_BLOCKED_RPCS); guest-exec runs only /bin/echo, /bin/cat, /bin/false
-# and /bin/sh -c 'exit 3'; files live only in the private temporary directory.
+# (QGA_BLOCKED_RPCS); guest-exec runs only /bin/echo, /bin/cat, /bin/false,
+# /bin/sh -c 'exit 3', /bin/sh -c 'sleep 3' and a shell line that appends
+# to a file in the private temporary directory and sleeps; files live only
+# in that directory.
 require "fileutils"
 require "socket"
+require "timeout"
 require "tmpdir"
 require "minitest/autorun"
 require "libqmp"
@@ -118,6 +121,65 @@ class TestAgent < Minitest::Test
       assert_raises(LibQMP::CommandError) { c.agent_file_read(path("missing")) }
       assert_raises(LibQMP::CommandError) { c.agent_file_write(path("no-dir/f"), "x") }
       assert c.agent_ping
+    end
+  end
+
+  def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+
+  # Interrupting a program's run (guest-exec, then guest-exec-status with
+  # naps between) ends agent_exec well under a second after the interrupt;
+  # the program goes on in the guest (the agent cannot stop it), the client
+  # stays usable (the channel is synchronised again) and no thread is left.
+  def test_interrupts_end_agent_exec
+    LibQMP::Client.open_agent(@sock, timeout: 30) do |c|
+      sleeper = ["/bin/sh", "-c", "sleep 3"]
+      t = Thread.new { c.agent_exec(sleeper, timeout: 30) }
+      t.report_on_exception = false
+      sleep 0.01 until t.status == "sleep" || !t.alive?
+      sleep 0.3 # guest-exec has started the program; the helper polls its status
+      t0 = now
+      t.kill
+      assert t.join(1.0), "Thread#kill did not end agent_exec within 1 s"
+      assert_operator now - t0, :<, 1.0
+      threads = Thread.list.size
+      t0 = now
+      assert_raises(Timeout::Error) { Timeout.timeout(0.3) { c.agent_exec(sleeper, timeout: 30) } }
+      assert_operator now - t0, :<, 1.3, "Timeout.timeout did not end agent_exec within 1 s"
+      assert_equal threads, Thread.list.size
+      assert c.agent_ping
+      r = c.agent_exec(["/bin/echo", "still here"], timeout: 10)
+      assert_equal "still here\n", r.stdout
+    end
+  end
+
+  # A trap handler that interrupts agent_exec: the program may be running
+  # already, so the call raises Cancelled rather than start it again.
+  def test_trap_handler_ends_agent_exec_without_running_it_again
+    runs = path("runs")
+    LibQMP::Client.open_agent(@sock, timeout: 30) do |c|
+      trapped = false
+      old = trap("USR1") { trapped = true }
+      signaller = Thread.new do
+        sleep 0.5
+        sent = now
+        Process.kill(:USR1, Process.pid)
+        sent
+      end
+      begin
+        e = assert_raises(LibQMP::Cancelled) do
+          c.agent_exec(["/bin/sh", "-c", "echo run >> '#{runs}'; sleep 3"], timeout: 30)
+        end
+        raised = now
+        assert_equal LibQMP::ECANCELLED, e.code
+      ensure
+        signaller.join
+        trap("USR1", old)
+      end
+      assert trapped
+      assert_operator raised - signaller.value, :<, 1.0
+      assert c.agent_ping
+      sleep 0.3
+      assert_equal "run\n", File.read(runs), "the program ran again"
     end
   end
 
