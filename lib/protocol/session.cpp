@@ -132,10 +132,33 @@ void Session::handle_sync(wire::Message &&m, Effects &fx) {
             fx.became_ready = true;
         }
         resyncing_ = false;
+        drop_abandoned();
         release_held();
         return;
     }
     fx.notes.push_back("dropped while synchronising with the guest agent: " + preview(m.text));
+}
+
+// The guest agent answered the sync.  It runs one command at a time, in
+// the order received, and the 0xFF before the sync drops whatever half
+// command it holds: a command given up on before the sync was answered
+// before the sync's answer or never, and that answer was dropped with the
+// stale bytes.  Its entry can go, and its id be used again.  (Commands
+// still awaited stay: their calls end by their own deadline.)
+void Session::drop_abandoned() {
+    for (auto it = pending_.begin(); it != pending_.end();) {
+        if (!it->second.abandoned || !it->second.on_wire) {
+            ++it;
+            continue;
+        }
+        if (it->second.inband) {
+            auto w = std::find(inband_on_wire_.begin(), inband_on_wire_.end(), it->first);
+            if (w != inband_on_wire_.end()) inband_on_wire_.erase(w);
+            if (inband_in_flight_ > 0) inband_in_flight_--;
+        }
+        it = pending_.erase(it);
+    }
+    keep_counting_ = false;
 }
 
 std::vector<uint64_t> Session::end() {
@@ -160,10 +183,30 @@ void Session::clear() noexcept {
     resyncing_ = false;
     need_resync_ = false;
     sentinel_seen_ = false;
+    keep_counting_ = false;
+    last_answered_ = 0;
+}
+
+// QEMU reads its monitor one byte per recvmsg(), so every digit of an id
+// costs it ~8 system calls: ids start from 1 again whenever no command is
+// pending.  An id is answered only while it is in pending_ (a command
+// abandoned on the wire stays there until its late reply comes), so a
+// reply to an earlier command never reaches a newer one with the same id.
+// Not the id answered last, though: a server that sent that reply twice
+// has its copy read before the reply to the next command, so the next
+// command takes 2 after 1 (and 1 after anything else) and the copy is
+// dropped as unknown.  Among the pending, ids stay unique and increasing
+// in the order of submission (the client ends calls in id order).  After a
+// reply without an id was given to a command by guesswork, that command
+// may still be answered with its id: the count goes on until the next
+// connection (or the guest agent's next sync).
+uint64_t Session::next_id() {
+    if (pending_.empty() && !keep_counting_) next_id_ = last_answered_ == 1 ? 2 : 1;
+    return next_id_++;
 }
 
 uint64_t Session::submit(const std::string &command, bool oob, bool with_fds) {
-    uint64_t id = next_id_++;
+    uint64_t id = next_id();
     Outgoing o;
     o.id = id;
     o.inband = !oob;
@@ -372,6 +415,7 @@ void Session::handle_reply(wire::Message &&m, Effects &fx) {
             return;
         }
         id = inband_on_wire_.front();
+        keep_counting_ = true;  // a guess: the command may still be answered with its id
         std::string what = preview(m.text);
         std::string cls, desc;
         if (m.error.present() && read_error(m, &cls, &desc))
@@ -403,6 +447,7 @@ void Session::complete(uint64_t id, Error &&err, wire::Message &&m, Effects &fx)
     if (it == pending_.end()) return;
     Pending p = it->second;
     pending_.erase(it);
+    last_answered_ = id;
     if (p.inband) {
         auto w = std::find(inband_on_wire_.begin(), inband_on_wire_.end(), id);
         if (w != inband_on_wire_.end()) inband_on_wire_.erase(w);

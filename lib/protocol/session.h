@@ -109,11 +109,13 @@ public:
     Phase phase() const { return phase_; }
 
     // Queues a command (an encoded JSON object without "id") and returns its
-    // id.  with_fds: the caller has fds to send on its first byte.  If it
-    // throws, nothing was queued.
+    // id: 1 or 2 when no command is pending, else one more than the last
+    // (see next_id()).  with_fds: the caller has fds to send on its first byte.
+    // If it throws, nothing was queued.
     uint64_t submit(const std::string &command, bool oob, bool with_fds);
     // The caller gave up waiting: a command not yet sent is dropped; one on
-    // the wire keeps its place and its late reply is dropped.
+    // the wire keeps its place (and its id, which no newer command takes)
+    // until its late reply comes, which is dropped.
     void abandon(uint64_t id);
     size_t pending_count() const { return pending_.size(); }
 
@@ -155,6 +157,8 @@ private:
         bool on_wire = false;  // sending has started: the server will answer it
     };
 
+    uint64_t next_id();
+    void drop_abandoned();
     void release_held();
     void queue_sync(uint64_t sync_id);
     void handle_sync(wire::Message &&m, Effects &fx);
@@ -168,6 +172,8 @@ private:
     Phase phase_ = Phase::Idle;
     bool want_oob_ = false;
     uint64_t next_id_ = 1;
+    bool keep_counting_ = false;  // ids do not start from 1 again (see next_id())
+    uint64_t last_answered_ = 0;  // the id of the last reply routed to a pending command
     uint64_t caps_id_ = 0;
     json_t *greeting_ = nullptr;
     bool agent_ = false;

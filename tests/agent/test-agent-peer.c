@@ -264,6 +264,51 @@ static void test_late_reply_after_timeout(void **state)
     agent_finish(a);
 }
 
+/* --- ids after a timeout and the resync -------------------------------------- */
+
+static void script_ids(agent *a)
+{
+    agent_sync(a);
+    char *slow = agent_expect(a, "guest-ping");
+    if (slow && strcmp(slow, "1") != 0) agent_fail(a, "the first command has id %s, not 1", slow);
+    usleep(300 * 1000); /* the client gave up after 100 ms */
+    agent_return(a, slow, "{}");
+    agent_sync(a);
+    /* Made while the timed-out command was still awaited: another id. */
+    char *next = agent_expect(a, "guest-info");
+    if (next && slow && strcmp(next, slow) == 0) agent_fail(a, "a new command took the id %s of one unanswered", next);
+    agent_return(a, next, "{\"version\": \"next\"}");
+    /* The sync was answered, so the timed-out command can no longer be: small ids again. */
+    char *later = agent_expect(a, "guest-info");
+    if (later && strcmp(later, "1") != 0) agent_fail(a, "the command after the resync has id %s, not 1", later);
+    agent_return(a, later, "{\"version\": \"later\"}");
+    free(slow);
+    free(next);
+    free(later);
+}
+
+static void test_ids_after_timeout_and_resync(void **state)
+{
+    (void)state;
+    agent *a = agent_new();
+    agent_run(a, script_ids);
+    qmp_client *c = connect_to(a);
+    qmp_exec_options o = QMP_EXEC_OPTIONS_INIT;
+    o.timeout_ms = 100;
+    assert_int_equal(qmp_client_execute_full(c, qmp_command_new("guest-ping", NULL), &o, NULL), QMP_ETIMEDOUT);
+    usleep(350 * 1000); /* the late reply is in the channel now */
+    json_t *r = NULL;
+    assert_int_equal(qmp_client_execute(c, qmp_command_new("guest-info", NULL), &r), QMP_OK);
+    assert_string_equal(json_string_value(json_object_get(r, "version")), "next");
+    json_decref(r);
+    r = NULL;
+    assert_int_equal(qmp_client_execute(c, qmp_command_new("guest-info", NULL), &r), QMP_OK);
+    assert_string_equal(json_string_value(json_object_get(r, "version")), "later");
+    json_decref(r);
+    qmp_client_free(c);
+    agent_finish(a);
+}
+
 /* --- the agent restarts mid-call -------------------------------------------- */
 
 static void script_restart(agent *a)
@@ -510,6 +555,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stale_bytes_before_connect),
         cmocka_unit_test(test_late_reply_after_timeout),
+        cmocka_unit_test(test_ids_after_timeout_and_resync),
         cmocka_unit_test(test_restart_mid_call),
         cmocka_unit_test(test_agent_never_answers),
         cmocka_unit_test(test_commands_answering_only_on_failure),

@@ -12,7 +12,9 @@
  * waits for an event, drives the async one home and is freed.
  *
  * Ids: the client numbers its commands 1 (qmp_capabilities), 2, 3...  so a
- * stream that answers "id": 2 answers the first command.
+ * stream that answers "id": 2 answers the first command.  (Ids start from 1
+ * again only when nothing is pending, and never with the id answered last:
+ * with the async command pending, the sync ones take 3 and 4.)
  *
  * Checked: every status is one the header documents for that call, out
  * pointers follow the ownership rules, callbacks and destroy notifiers run

@@ -135,7 +135,8 @@ static void test_slow_reply(void **state) {
     peer *p;
     qmp_client *c = connect_client(&p);
     peer_expect(p, "query-status", PEER_NO_ARGS);
-    /* The first command after qmp_capabilities (id 1) has id 2. */
+    /* The first command after qmp_capabilities (id 1) has id 2: ids start
+       from 1 again when nothing is pending, but never with the id answered last. */
     peer_send_slowly(p, "{\"return\": {\"status\": \"running\", \"running\": true}, \"id\": 2}\r\n", 50);
     json_t *r = NULL;
     qmp_exec_options o = QMP_EXEC_OPTIONS_INIT;

@@ -423,6 +423,228 @@ void test_second_greeting_ignored(void **) {
     assert_false(s.want_write());
 }
 
+
+// Ids start from 1 again whenever nothing is pending: QEMU reads its
+// monitor one byte per recvmsg(), so every digit of an id costs it system
+// calls.  Never the id answered last (qmp_capabilities' 1, first), so
+// sequential calls take 2, 1, 2, 1...
+void test_ids_start_again_when_nothing_pending(void **) {
+    Session s;
+    ready(s);  // qmp_capabilities was id 1, and is answered
+    for (uint64_t want : {2, 1, 2, 1}) {
+        uint64_t a = s.submit("{\"execute\":\"query-status\"}", false, false);
+        assert_int_equal(a, want);
+        auto sent = drain(s);
+        assert_int_equal(sent.size(), 1);
+        assert_string_equal(sent[0].c_str(), ("{\"id\":" + std::to_string(want) + ",\"execute\":\"query-status\"}").c_str());
+        auto fx = feed(s, reply(a));
+        assert_int_equal(fx.completions.size(), 1);
+        assert_int_equal(fx.completions[0].id, want);
+    }
+    // A command dropped before a byte of it was sent left nothing to answer:
+    // the next one takes its id.
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, false);
+    assert_int_equal(a, 2);
+    s.abandon(a);
+    assert_int_equal(s.submit("{\"execute\":\"b\"}", false, false), 2);
+}
+
+// A reply sent twice: the copy comes before the next command's reply, and
+// the next command has another id, so the copy is dropped.
+void test_reply_twice_not_given_to_next_command(void **) {
+    Session s;
+    ready(s);
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, false);
+    drain(s);
+    auto fx = feed(s, reply(a, "\"first\""));
+    assert_int_equal(fx.completions.size(), 1);
+    uint64_t b = s.submit("{\"execute\":\"b\"}", false, false);
+    assert_int_not_equal(b, a);
+    assert_true(b <= 2);
+    drain(s);
+    fx = feed(s, reply(a, "\"again\""));
+    assert_int_equal(fx.completions.size(), 0);
+    assert_int_equal(fx.fatal.code, QMP_OK);
+    fx = feed(s, reply(b, "\"second\""));
+    assert_int_equal(fx.completions.size(), 1);
+    assert_int_equal(fx.completions[0].id, b);
+    assert_string_equal(fx.completions[0].reply.text.c_str(), reply(b, "\"second\"").c_str());
+}
+
+// While a command is pending the next one takes a new id, and the ids of the
+// pending stay increasing in the order they were submitted.
+void test_ids_distinct_while_in_flight(void **) {
+    Session s;
+    ready(s);
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, false);
+    uint64_t b = s.submit("{\"execute\":\"b\"}", false, false);
+    assert_int_equal(a, 2);
+    assert_int_equal(b, 3);
+    drain(s);
+    auto fx = feed(s, reply(a));
+    assert_int_equal(fx.completions.size(), 1);
+    uint64_t c = s.submit("{\"execute\":\"c\"}", false, false);  // b is still pending
+    assert_int_equal(c, 4);
+    auto sent = drain(s);
+    assert_string_equal(sent[0].c_str(), "{\"id\":4,\"execute\":\"c\"}");
+    fx = feed(s, reply(c));
+    assert_int_equal(fx.completions[0].id, c);
+    fx = feed(s, reply(b));
+    assert_int_equal(fx.completions[0].id, b);
+    assert_int_equal(s.pending_count(), 0);
+    assert_int_equal(s.submit("{\"execute\":\"d\"}", false, false), 1);
+    // The same with an out-of-band command pending.
+    Session t;
+    ready(t, true);
+    uint64_t o = t.submit("{\"exec-oob\":\"o\"}", true, false);
+    assert_int_equal(o, 2);
+    drain(t);
+    assert_int_equal(t.submit("{\"execute\":\"i\"}", false, false), 3);
+}
+
+// A command given up on while on the wire keeps its id until its late reply
+// comes: no newer command takes it, and the late reply is dropped, not
+// given to a newer command.
+void test_abandoned_id_not_reused_until_late_reply(void **) {
+    Session s;
+    ready(s);
+    uint64_t a = s.submit("{\"execute\":\"slow\"}", false, false);
+    assert_int_equal(a, 2);
+    drain(s);
+    s.abandon(a);  // timed out
+    uint64_t b = s.submit("{\"execute\":\"b\"}", false, false);
+    assert_int_equal(b, 3);
+    drain(s);
+    auto fx = feed(s, reply(b));
+    assert_int_equal(fx.completions.size(), 1);
+    assert_int_equal(fx.completions[0].id, b);
+    // Nothing but the abandoned command is pending: still counting.
+    uint64_t c = s.submit("{\"execute\":\"c\"}", false, false);
+    assert_int_equal(c, 4);
+    drain(s);
+    fx = feed(s, reply(a, "\"late\""));
+    assert_int_equal(fx.completions.size(), 0);
+    assert_int_equal(fx.fatal.code, QMP_OK);
+    assert_int_equal(fx.notes.size(), 1);
+    fx = feed(s, reply(c));
+    assert_int_equal(fx.completions.size(), 1);
+    assert_int_equal(fx.completions[0].id, c);
+    // The late reply came: small ids again, 2 among them.
+    uint64_t d = s.submit("{\"execute\":\"d\"}", false, false);
+    assert_int_equal(d, 1);
+    drain(s);
+    fx = feed(s, reply(d));
+    uint64_t e = s.submit("{\"execute\":\"e\"}", false, false);
+    assert_int_equal(e, a);
+    drain(s);
+    fx = feed(s, reply(e, "\"mine\""));
+    assert_int_equal(fx.completions.size(), 1);
+    assert_string_equal(fx.completions[0].reply.text.c_str(), reply(e, "\"mine\"").c_str());
+}
+
+// An error without an id is given to the oldest in-band command by
+// guesswork; that command may still be answered with its id, so ids go on
+// counting until the next connection.
+void test_error_without_id_keeps_ids_counting(void **) {
+    Session s;
+    ready(s);
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, false);
+    drain(s);
+    auto fx = feed(s, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}");
+    assert_int_equal(fx.completions.size(), 1);
+    assert_int_equal(fx.completions[0].id, a);
+    assert_int_equal(s.pending_count(), 0);
+    uint64_t b = s.submit("{\"execute\":\"b\"}", false, false);
+    assert_int_not_equal(b, a);
+    drain(s);
+    fx = feed(s, reply(a));
+    assert_int_equal(fx.completions.size(), 0);
+    fx = feed(s, reply(b));
+    assert_int_equal(fx.completions.size(), 1);
+    assert_int_equal(fx.completions[0].id, b);
+    assert_true(s.submit("{\"execute\":\"c\"}", false, false) > b);
+    // A new connection starts from 1, its qmp_capabilities first.
+    s.end();
+    s.begin(false);
+    feed(s, kGreeting);
+    auto sent = drain(s);
+    assert_string_equal(sent[0].c_str(), "{\"id\":1,\"execute\":\"qmp_capabilities\"}");
+}
+
+// A new connection cannot be answered for the old one's commands: ids start
+// from 1 again, abandoned commands of the old connection or not.
+void test_ids_restart_on_new_connection(void **) {
+    Session s;
+    ready(s);
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, false);
+    drain(s);
+    s.abandon(a);
+    assert_int_equal(s.submit("{\"execute\":\"b\"}", false, false), 3);
+    s.end();
+    ready(s);  // expects qmp_capabilities with id 1
+    assert_int_equal(s.submit("{\"execute\":\"c\"}", false, false), 2);
+}
+
+// The guest agent answers in order: once it answered a guest-sync-delimited,
+// a command given up on before it can no longer be answered (its answer came
+// before the sync's and was dropped with the stale bytes), so its id is free.
+void test_agent_ids_free_after_resync(void **) {
+    Session s;
+    s.begin_agent(77);
+    auto sent = drain(s);
+    assert_int_equal(sent.size(), 2);
+    assert_string_equal(sent[1].c_str(), "{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":77}}");
+    s.sentinel();
+    auto fx = feed(s, "{\"return\": 77}");
+    assert_true(fx.became_ready);
+    uint64_t a = s.submit("{\"execute\":\"guest-info\"}", false, false);
+    assert_int_equal(a, 1);
+    drain(s);
+    s.abandon(a);  // timed out
+    assert_true(s.needs_resync());
+    assert_false(s.awaiting_answers());
+    s.resync(78);
+    uint64_t b = s.submit("{\"execute\":\"guest-ping\"}", false, false);
+    assert_int_equal(b, 2);  // a may still be answered until the sync's answer comes
+    sent = drain(s);
+    assert_int_equal(sent.size(), 2);  // 0xFF and the sync; b waits for its answer
+    fx = feed(s, reply(a));            // a's late answer, before the sentinel
+    assert_int_equal(fx.completions.size(), 0);
+    s.sentinel();
+    fx = feed(s, "{\"return\": 78}");
+    assert_int_equal(fx.completions.size(), 0);
+    assert_int_equal(s.pending_count(), 1);  // b alone: a's entry went with the sync
+    sent = drain(s);
+    assert_int_equal(sent.size(), 1);
+    assert_string_equal(sent[0].c_str(), "{\"id\":2,\"execute\":\"guest-ping\"}");
+    fx = feed(s, reply(b));
+    assert_int_equal(fx.completions.size(), 1);
+    assert_int_equal(fx.completions[0].id, b);
+    assert_int_equal(s.submit("{\"execute\":\"guest-ping\"}", false, false), 1);  // after 2
+}
+
+// A command still awaited when a sync is answered (one queued but not yet
+// sent when the resync was asked for) keeps its entry and its id.
+void test_agent_sync_keeps_awaited_commands(void **) {
+    Session s;
+    s.begin_agent(5);
+    drain(s);
+    s.sentinel();
+    feed(s, "{\"return\": 5}");
+    uint64_t a = s.submit("{\"execute\":\"guest-info\"}", false, false);
+    drain(s);
+    s.abandon(a);
+    uint64_t b = s.submit("{\"execute\":\"guest-ping\"}", false, false);  // queued, not sent
+    s.resync(6);  // goes behind b
+    auto sent = drain(s);
+    assert_int_equal(sent.size(), 3);
+    s.sentinel();
+    feed(s, "{\"return\": 6}");
+    assert_int_equal(s.pending_count(), 1);
+    assert_true(s.on_wire(b));
+    assert_int_equal(s.submit("{\"execute\":\"guest-ping\"}", false, false), b + 1);
+}
+
 }  // namespace
 
 int main() {
@@ -453,6 +675,14 @@ int main() {
         cmocka_unit_test(test_events_sequence_and_ring),
         cmocka_unit_test(test_event_bad_timestamp_and_no_name),
         cmocka_unit_test(test_second_greeting_ignored),
+        cmocka_unit_test(test_ids_start_again_when_nothing_pending),
+        cmocka_unit_test(test_reply_twice_not_given_to_next_command),
+        cmocka_unit_test(test_ids_distinct_while_in_flight),
+        cmocka_unit_test(test_abandoned_id_not_reused_until_late_reply),
+        cmocka_unit_test(test_error_without_id_keeps_ids_counting),
+        cmocka_unit_test(test_ids_restart_on_new_connection),
+        cmocka_unit_test(test_agent_ids_free_after_resync),
+        cmocka_unit_test(test_agent_sync_keeps_awaited_commands),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
