@@ -25,7 +25,6 @@ void in_child(void (*fn)(void *arg, sample_t *s), void *arg, sample_t *s);
 void in_child_sized(void (*fn)(void *arg, sample_t *s), void *arg, sample_t *s, size_t size);
 
 /* The raw baseline (raw.c): blocking socket, one write(), json_loadb per reply. */
-void raw_round_trip(const char *sock, long count, sample_t *s);      /* us per call */
 void raw_big_reply(const char *sock, long count, sample_t *s);       /* ms per call */
 void raw_flood(const char *sock, long count, sample_t *s);           /* events/s, RSS growth */
 
@@ -40,7 +39,6 @@ void raw_disconnect(raw_t *r);
 int lib_status_call(qmp_client *c, int str_api);
 /* A client connected to sock (10 s to connect), or NULL with the sample failed. */
 qmp_client *lib_open(const char *sock, sample_t *s);
-void lib_round_trip(const char *sock, long count, int str_api, sample_t *s);  /* us per call; str_api 2: a qmp_call handle per call */
 /* calls/s; oob: negotiate "oob" (then at most 7 in-band commands are unanswered at a time) */
 void lib_pipelined(const char *sock, long count, int in_flight, int oob, sample_t *s);
 /* The same (up to 4 clients, "oob" as oob[i] asks) against raw's sequential
@@ -48,10 +46,12 @@ void lib_pipelined(const char *sock, long count, int in_flight, int oob, sample_
 void alternating_pipelined(const char *raw_sock, const char *const *lib_socks, const int *oob, int nlib, long count,
                            long batch, int in_flight, sample_t *raw_s, sample_t *lib_s);
 void lib_big_reply(const char *sock, long count, int str_api, sample_t *s);   /* ms per call */
-/* The round trip of raw, libqmp json_t and libqmp string, each on its own
-   monitor (socks[0..2]), in alternating batches of `batch` calls; us per
-   call into out[0..2] (alternate.c). */
-void alternating_round_trips(const char *const socks[3], long count, long batch, sample_t out[3]);
+/* The round trip of raw and of libqmp clients, each on its own connection
+   or monitor, in alternating batches of `batch` calls (alternate.c):
+   socks[0] for raw, socks[1..nlib] for libqmp clients calling as
+   lib_status_call(c, modes[k]) (nlib <= 4); out[0..nlib]: us per call. */
+void alternating_round_trips(const char *const *socks, const int *modes, int nlib, long count, long batch,
+                             sample_t *out);
 enum flood_kind { FLOOD_NAME, FLOOD_DATA, FLOOD_WAIT };
 void lib_flood(const char *sock, long count, enum flood_kind kind, sample_t *s); /* events/s, RSS growth */
 void lib_clients(const char *sock, long count, sample_t *s);                 /* bytes per client */

@@ -48,21 +48,6 @@ int lib_status_call(qmp_client *c, int str_api) {
     return r;
 }
 
-void lib_round_trip(const char *sock, long count, int str_api, sample_t *s) {
-    qmp_client *c = lib_open(sock, s);
-    if (!c) return;
-    for (int i = 0; i < 10 && i < count; i++) lib_status_call(c, str_api);
-    double t0 = now_s();
-    for (long i = 0; i < count; i++) {
-        if (lib_status_call(c, str_api) < 0) {
-            sample_fail(s, "query-status: %s", qmp_error_last()->message);
-            break;
-        }
-    }
-    s->value = (now_s() - t0) * 1e6 / (double)count;
-    qmp_client_free(c);
-}
-
 /* --- pipelined: a callback sends the next command, keeping in_flight on the way ------------ */
 
 typedef struct {

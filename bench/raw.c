@@ -126,10 +126,6 @@ void raw_disconnect(raw_t *r) {
     free(r);
 }
 
-void raw_round_trip(const char *sock, long count, sample_t *s) {
-    timed_calls(sock, "{\"execute\":\"query-status\",\"id\":1}\n", JSON_OBJECT, count, 1e6, s);
-}
-
 void raw_big_reply(const char *sock, long count, sample_t *s) {
     timed_calls(sock, "{\"execute\":\"query-qmp-schema\",\"id\":1}\n", JSON_ARRAY, count, 1e3, s);
 }
