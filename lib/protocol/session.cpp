@@ -162,10 +162,13 @@ void Session::drop_abandoned() {
 }
 
 std::vector<uint64_t> Session::end() {
-    std::vector<uint64_t> ids;
+    std::vector<std::pair<uint64_t, uint64_t>> live;  // (order, id)
     for (auto &p : pending_)
-        if (p.first != caps_id_ && !p.second.abandoned) ids.push_back(p.first);
-    std::sort(ids.begin(), ids.end());
+        if (p.first != caps_id_ && !p.second.abandoned) live.emplace_back(p.second.order, p.first);
+    std::sort(live.begin(), live.end());
+    std::vector<uint64_t> ids;
+    ids.reserve(live.size());
+    for (auto &l : live) ids.push_back(l.second);
     clear();
     return ids;
 }
@@ -185,24 +188,40 @@ void Session::clear() noexcept {
     sentinel_seen_ = false;
     keep_counting_ = false;
     last_answered_ = 0;
+    next_id_ = 1;
+    submitted_ = 0;
 }
 
 // QEMU reads its monitor one byte per recvmsg(), so every digit of an id
-// costs it ~8 system calls: ids start from 1 again whenever no command is
-// pending.  An id is answered only while it is in pending_ (a command
-// abandoned on the wire stays there until its late reply comes), so a
-// reply to an earlier command never reaches a newer one with the same id.
-// Not the id answered last, though: a server that sent that reply twice
-// has its copy read before the reply to the next command, so the next
-// command takes 2 after 1 (and 1 after anything else) and the copy is
-// dropped as unknown.  Among the pending, ids stay unique and increasing
-// in the order of submission (the client ends calls in id order).  After a
-// reply without an id was given to a command by guesswork, that command
-// may still be answered with its id: the count goes on until the next
-// connection (or the guest agent's next sync).
+// costs it ~8 system calls: a command takes the smallest id that no pending
+// command holds, so sequential calls send one-digit ids and a pipeline of 64
+// two-digit ones.  An id is answered only while it is in pending_ (a command
+// abandoned on the wire stays there until its late reply comes), so a reply
+// to an earlier command never reaches a newer one with the same id.  Not
+// the id answered last, though: a server that sent that reply twice has its
+// copy read before the reply to the next command, so the next command takes
+// another id and the copy is dropped as unknown.  With more than
+// kSmallIdScan pending, the search would cost more than the bytes it saves:
+// ids count up from above every id used on the connection.  After a reply
+// without an id was given to a command by guesswork, that command may still
+// be answered with its id: ids count up, unused, until the next connection
+// (or the guest agent's next sync).  Ids do not say the order commands were
+// submitted in; Pending::order does.
 uint64_t Session::next_id() {
-    if (pending_.empty() && !keep_counting_) next_id_ = last_answered_ == 1 ? 2 : 1;
-    return next_id_++;
+    constexpr size_t kSmallIdScan = 256;
+    uint64_t id = 0;
+    if (!keep_counting_ && pending_.size() <= kSmallIdScan) {
+        // Among 1 .. size + 2, at least one is neither pending nor the last answered.
+        for (uint64_t c = 1; c <= pending_.size() + 2; c++) {
+            if (c != last_answered_ && pending_.find(c) == pending_.end()) {
+                id = c;
+                break;
+            }
+        }
+    }
+    if (!id) id = next_id_;
+    if (id >= next_id_) next_id_ = id + 1;
+    return id;
 }
 
 uint64_t Session::submit(const std::string &command, bool oob, bool with_fds) {
@@ -218,7 +237,9 @@ uint64_t Session::submit(const std::string &command, bool oob, bool with_fds) {
     o.bytes.append(command, 1, std::string::npos);
     o.with_fds = with_fds;
     bool inband = o.inband;
-    auto p = pending_.emplace(id, Pending{inband}).first;
+    Pending pend{inband};
+    pend.order = ++submitted_;
+    auto p = pending_.emplace(id, pend).first;
     bool hold = inband && (inband_in_flight_ >= inband_limit_ || (agent_ && syncing()));
     try {
         (hold ? held_ : out_).push_back(std::move(o));

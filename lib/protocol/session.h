@@ -109,8 +109,7 @@ public:
     Phase phase() const { return phase_; }
 
     // Queues a command (an encoded JSON object without "id") and returns its
-    // id: 1 or 2 when no command is pending, else one more than the last
-    // (see next_id()).  with_fds: the caller has fds to send on its first byte.
+    // id: the smallest that no pending command holds (see next_id()).  with_fds: the caller has fds to send on its first byte.
     // If it throws, nothing was queued.
     uint64_t submit(const std::string &command, bool oob, bool with_fds);
     // The caller gave up waiting: a command not yet sent is dropped; one on
@@ -153,6 +152,7 @@ private:
     };
     struct Pending {
         bool inband;
+        uint64_t order = 0;    // when it was submitted: ids are reused, so they do not say
         bool abandoned = false;
         bool on_wire = false;  // sending has started: the server will answer it
     };
@@ -171,8 +171,9 @@ private:
 
     Phase phase_ = Phase::Idle;
     bool want_oob_ = false;
-    uint64_t next_id_ = 1;
-    bool keep_counting_ = false;  // ids do not start from 1 again (see next_id())
+    uint64_t next_id_ = 1;        // above every id used on this connection
+    uint64_t submitted_ = 0;      // commands submitted on this connection (Pending::order)
+    bool keep_counting_ = false;  // ids are not reused (see next_id())
     uint64_t last_answered_ = 0;  // the id of the last reply routed to a pending command
     uint64_t caps_id_ = 0;
     json_t *greeting_ = nullptr;

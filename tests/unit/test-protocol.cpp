@@ -471,8 +471,8 @@ void test_reply_twice_not_given_to_next_command(void **) {
     assert_string_equal(fx.completions[0].reply.text.c_str(), reply(b, "\"second\"").c_str());
 }
 
-// While a command is pending the next one takes a new id, and the ids of the
-// pending stay increasing in the order they were submitted.
+// While a command is pending the next one takes another id: the smallest
+// that no pending command holds (nor the one answered last).
 void test_ids_distinct_while_in_flight(void **) {
     Session s;
     ready(s);
@@ -483,16 +483,16 @@ void test_ids_distinct_while_in_flight(void **) {
     drain(s);
     auto fx = feed(s, reply(a));
     assert_int_equal(fx.completions.size(), 1);
-    uint64_t c = s.submit("{\"execute\":\"c\"}", false, false);  // b is still pending
-    assert_int_equal(c, 4);
+    uint64_t c = s.submit("{\"execute\":\"c\"}", false, false);  // b is still pending, a answered last
+    assert_int_equal(c, 1);
     auto sent = drain(s);
-    assert_string_equal(sent[0].c_str(), "{\"id\":4,\"execute\":\"c\"}");
+    assert_string_equal(sent[0].c_str(), "{\"id\":1,\"execute\":\"c\"}");
     fx = feed(s, reply(c));
     assert_int_equal(fx.completions[0].id, c);
     fx = feed(s, reply(b));
     assert_int_equal(fx.completions[0].id, b);
     assert_int_equal(s.pending_count(), 0);
-    assert_int_equal(s.submit("{\"execute\":\"d\"}", false, false), 1);
+    assert_int_equal(s.submit("{\"execute\":\"d\"}", false, false), 1);  // b (3) answered last
     // The same with an out-of-band command pending.
     Session t;
     ready(t, true);
@@ -518,9 +518,9 @@ void test_abandoned_id_not_reused_until_late_reply(void **) {
     auto fx = feed(s, reply(b));
     assert_int_equal(fx.completions.size(), 1);
     assert_int_equal(fx.completions[0].id, b);
-    // Nothing but the abandoned command is pending: still counting.
+    // The abandoned command still holds its id: the next takes another.
     uint64_t c = s.submit("{\"execute\":\"c\"}", false, false);
-    assert_int_equal(c, 4);
+    assert_int_equal(c, 1);
     drain(s);
     fx = feed(s, reply(a, "\"late\""));
     assert_int_equal(fx.completions.size(), 0);
@@ -529,11 +529,7 @@ void test_abandoned_id_not_reused_until_late_reply(void **) {
     fx = feed(s, reply(c));
     assert_int_equal(fx.completions.size(), 1);
     assert_int_equal(fx.completions[0].id, c);
-    // The late reply came: small ids again, 2 among them.
-    uint64_t d = s.submit("{\"execute\":\"d\"}", false, false);
-    assert_int_equal(d, 1);
-    drain(s);
-    fx = feed(s, reply(d));
+    // The late reply came: its id is free again.
     uint64_t e = s.submit("{\"execute\":\"e\"}", false, false);
     assert_int_equal(e, a);
     drain(s);
@@ -642,7 +638,51 @@ void test_agent_sync_keeps_awaited_commands(void **) {
     feed(s, "{\"return\": 6}");
     assert_int_equal(s.pending_count(), 1);
     assert_true(s.on_wire(b));
-    assert_int_equal(s.submit("{\"execute\":\"guest-ping\"}", false, false), b + 1);
+    // a's entry went with the sync: its id is free again; b's is not.
+    assert_int_equal(s.submit("{\"execute\":\"guest-ping\"}", false, false), a);
+}
+
+// A pipeline keeps its ids small: with 64 pending and replies coming in any
+// order, every new command takes the smallest free id, two digits at most.
+void test_pipeline_ids_stay_small(void **) {
+    Session s;
+    ready(s);
+    std::vector<uint64_t> live;
+    for (int i = 0; i < 64; i++) live.push_back(s.submit("{\"execute\":\"q\"}", false, false));
+    drain(s);
+    uint64_t most = 0;
+    for (int round = 0; round < 1000; round++) {
+        size_t k = (size_t)(round * 7) % live.size();  // answer one, not the oldest
+        auto fx = feed(s, reply(live[k]));
+        assert_int_equal(fx.completions.size(), 1);
+        assert_int_equal(fx.completions[0].id, live[k]);
+        uint64_t id = s.submit("{\"execute\":\"q\"}", false, false);
+        drain(s);
+        for (uint64_t other : live)
+            if (other != live[k]) assert_int_not_equal(id, other);
+        assert_int_not_equal(id, live[k]);  // never the id answered last
+        live[k] = id;
+        if (id > most) most = id;
+    }
+    assert_true(most <= 66);
+}
+
+// Ids no longer say the order commands were submitted in: the connection's
+// end reports the pending in that order all the same.
+void test_end_reports_in_submission_order(void **) {
+    Session s;
+    ready(s);
+    uint64_t a = s.submit("{\"execute\":\"a\"}", false, false);
+    uint64_t b = s.submit("{\"execute\":\"b\"}", false, false);
+    drain(s);
+    feed(s, reply(a));
+    uint64_t c = s.submit("{\"execute\":\"c\"}", false, false);
+    assert_true(c < b);  // a smaller id, submitted later
+    drain(s);
+    auto ids = s.end();
+    assert_int_equal(ids.size(), 2);
+    assert_int_equal(ids[0], b);
+    assert_int_equal(ids[1], c);
 }
 
 }  // namespace
@@ -683,6 +723,8 @@ int main() {
         cmocka_unit_test(test_ids_restart_on_new_connection),
         cmocka_unit_test(test_agent_ids_free_after_resync),
         cmocka_unit_test(test_agent_sync_keeps_awaited_commands),
+        cmocka_unit_test(test_pipeline_ids_stay_small),
+        cmocka_unit_test(test_end_reports_in_submission_order),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
