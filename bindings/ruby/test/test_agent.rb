@@ -159,8 +159,12 @@ class TestAgent < Minitest::Test
     LibQMP::Client.open_agent(@sock, timeout: 30) do |c|
       trapped = false
       old = trap("USR1") { trapped = true }
+      # Only once the program has started (its first act writes the file):
+      # the call is then waiting in C, however slow the machine.
       signaller = Thread.new do
-        sleep 0.5
+        deadline = now + 20
+        sleep 0.01 until File.exist?(runs) || now > deadline
+        sleep 0.1
         sent = now
         Process.kill(:USR1, Process.pid)
         sent

@@ -172,6 +172,8 @@ class TestInterrupt < Minitest::Test
         @server = UNIXServer.new(@path)
       end
       @received = Queue.new
+      @seen = []
+      @seen_lock = Mutex.new
       @conns = Queue.new
       @thread = Thread.new do
         loop do
@@ -188,6 +190,7 @@ class TestInterrupt < Minitest::Test
       conn.write("#{GREETING}\n")
       each_message(conn) do |msg|
         @received << msg["execute"]
+        @seen_lock.synchronize { @seen << msg["execute"] }
         next if SILENT.include?(msg["execute"])
 
         ret = msg["execute"] == "query-name" ? { "name" => "peer" } : {}
@@ -226,6 +229,9 @@ class TestInterrupt < Minitest::Test
     end
 
     def commands = Array.new(@received.size) { @received.pop }
+
+    # Whether a command of that name has come (without taking it from #commands).
+    def seen?(name) = @seen_lock.synchronize { @seen.include?(name) }
 
     def close
       @server.close
@@ -315,11 +321,18 @@ class TestInterrupt < Minitest::Test
   end
 
   # A USR1 trap handler runs while the main thread is blocked in C; the
-  # block gets a Thread whose value is when the signal was sent.
-  def with_usr1_after(seconds)
+  # block gets a Thread whose value is when the signal was sent.  With
+  # ready, the signal goes only once ready.call is true (the call has
+  # reached its wait), and seconds later: a slow machine cannot send it
+  # before the call has started.
+  def with_usr1_after(seconds, ready: nil)
     trapped = false
     old = trap("USR1") { trapped = true }
     signaller = Thread.new do
+      if ready
+        deadline = now + 20
+        sleep 0.01 until ready.call || now > deadline
+      end
       sleep seconds
       sent = now
       Process.kill(:USR1, Process.pid)
@@ -358,7 +371,7 @@ class TestInterrupt < Minitest::Test
     silent = peer(greet: true)
     c = LibQMP::Client.connect_unix(silent.path, timeout: 10)
     begin
-      with_usr1_after(0.3) do |signaller|
+      with_usr1_after(0.1, ready: -> { silent.seen?("x-never-answered") }) do |signaller|
         e = assert_raises(LibQMP::Cancelled) { c.execute("x-never-answered", timeout: 30) }
         assert_operator now - signaller.value, :<, AFTER_INTERRUPT
         assert_equal LibQMP::ECANCELLED, e.code
