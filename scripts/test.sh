@@ -53,8 +53,13 @@ fi
 passed=0
 failed=0
 skipped=0
+# The failed tests of every round, with the end of their output, printed
+# again before the last line.
+RECAP=$(mktemp)
+trap 'rm -f "$RECAP"' EXIT
 
-# count LOG: adds the results in meson's JSON test log to the totals.
+# count LOG ROUND: adds the results in meson's JSON test log to the totals,
+# and what failed (named with ROUND) to the recap.
 # A run that left no log (the build failed, meson crashed) is one failure.
 count() {
     local log="$1" counts
@@ -63,7 +68,7 @@ count() {
         failed=$((failed + 1))
         return
     fi
-    if ! counts=$(python3 - "$log" <<'PY'
+    if ! counts=$(python3 - "$log" "$2" "$RECAP" <<'PY'
 import json, sys
 ok = bad = skip = 0
 with open(sys.argv[1]) as f:
@@ -79,6 +84,21 @@ with open(sys.argv[1]) as f:
         else:  # FAIL, TIMEOUT, ERROR, UNEXPECTEDPASS, INTERRUPT
             bad += 1
 print(ok, bad, skip)
+# What failed, for the recap at the end (a CI log may show only its tail).
+with open(sys.argv[3], "a") as out:
+    with open(sys.argv[1]) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            r = json.loads(line)
+            if r.get("result") in ("OK", "EXPECTEDFAIL", "SKIP"):
+                continue
+            out.write("--- %s: %s %s after %.1f s; the end of its output:\n"
+                      % (sys.argv[2], r.get("name"), r.get("result"), r.get("duration") or 0))
+            text = (r.get("stdout") or "") + (r.get("stderr") or "")
+            for l in text.splitlines()[-25:]:
+                out.write("    " + l[:300] + "\n")
 PY
     ); then
         echo "test.sh: cannot read ${log}" >&2
@@ -104,6 +124,7 @@ check_counts() {
     if [ "$rc" -ne 0 ]; then
         local n
         n=$(grep -c '^suite-counts: ' <<<"$out")
+        grep '^suite-counts: ' <<<"$out" | sed "s|^|--- ${log}: |" >>"$RECAP"
         failed=$((failed + (n > 0 ? n : 1)))
     fi
 }
@@ -120,7 +141,7 @@ run_in() {
     local before=$failed
     meson test -C "${dir}" --print-errorlogs "$@"
     local rc=$?
-    count "$log"
+    count "$log" "$name"
     if [ "$rc" -ne 0 ] && [ "$failed" -eq "$before" ]; then
         echo "test.sh: meson test exited with ${rc}" >&2
         failed=$((failed + 1))
@@ -202,6 +223,10 @@ if [ "$quick" -eq 0 ]; then
     run_asan
 fi
 
+if [ -s "$RECAP" ]; then
+    echo "==> what failed"
+    cat "$RECAP"
+fi
 if [ "$skipped" -ne 0 ]; then
     echo "(${skipped} skipped)"
 fi
