@@ -261,7 +261,9 @@ QMP_API int qmp_client_execute_async(qmp_client *c, json_t *command, const qmp_e
 
 /* --- events ---------------------------------------------------------------- */
 
-/* A read-only view of one event, valid during the callback that receives it. */
+/* A read-only view of one event, valid during the callback that receives it
+ * (read it from the callback's thread; to keep the event, copy it:
+ * qmp_event_to_json(), or json_deep_copy() of its data). */
 typedef struct qmp_event qmp_event;
 QMP_API const char   *qmp_event_name(const qmp_event *ev);
 /* The "data" member, borrowed; NULL when the event has none, or when the

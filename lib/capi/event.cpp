@@ -6,9 +6,12 @@
 
 namespace {
 
-const qmp::protocol::Event *ev_of(const qmp_event *ev) {
-    return reinterpret_cast<const qmp::protocol::Event *>(ev);
+// A qmp_event is the Delivery that run_dispatch hands to the handlers.
+const qmp::protocol::Delivery *delivery_of(const qmp_event *ev) {
+    return reinterpret_cast<const qmp::protocol::Delivery *>(ev);
 }
+
+const qmp::protocol::Event *ev_of(const qmp_event *ev) { return &delivery_of(ev)->event(); }
 
 }  // namespace
 
@@ -19,7 +22,7 @@ QMP_API const char *qmp_event_name(const qmp_event *ev) { return ev ? ev_of(ev)-
 QMP_API const json_t *qmp_event_data(const qmp_event *ev) {
     if (!ev) return nullptr;
     try {
-        return ev_of(ev)->data();
+        return delivery_of(ev)->data();
     } catch (const std::bad_alloc &) {
         qmp::set_last_error(QMP_ENOMEM, "out of memory decoding the event's data");
     } catch (...) {

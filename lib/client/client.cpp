@@ -1598,6 +1598,18 @@ void Client::reserve_dispatch(size_t more) {
     if (dispatch_q_.capacity() < need) dispatch_q_.reserve(std::max(need, 2 * dispatch_q_.capacity()));
 }
 
+void Client::shrink_dispatch() noexcept {
+    size_t keep = std::max(kKeptDispatch, dispatch_reserve_);
+    if (dispatch_q_.capacity() <= 2 * keep) return;
+    try {
+        std::vector<Dispatch> smaller;
+        smaller.reserve(keep);  // at least the reserved room
+        dispatch_q_.swap(smaller);
+    } catch (const std::bad_alloc &) {
+        // The big queue stays: it has the room.
+    }
+}
+
 void Client::queue(Dispatch &&d) {
     reserve_dispatch(1);
     dispatch_q_.push_back(std::move(d));  // within the capacity just ensured
@@ -1814,6 +1826,7 @@ void Client::dispatch(Lock &lk) {
         if (dispatch_idle()) {
             dispatch_q_.clear();  // keeps the capacity, and with it the reserved room
             dispatch_head_ = 0;
+            shrink_dispatch();
         } else if (dispatch_head_ >= 1024 && 2 * dispatch_head_ >= dispatch_q_.size()) {
             // Callbacks that keep queueing more: drop the run ones (moves, no allocation).
             dispatch_q_.erase(dispatch_q_.begin(), dispatch_q_.begin() + static_cast<std::ptrdiff_t>(dispatch_head_));
@@ -1838,9 +1851,12 @@ void Client::run_dispatch(Lock &lk, Dispatch &d) {
         for (const auto &h : handlers_)
             if (h->name.empty() || h->name == d.event->name()) targets.push_back(h);
         lk.unlock();
-        for (const auto &h : targets) {
-            if (h->removed) continue;
-            h->cb(handle(), reinterpret_cast<const qmp_event *>(d.event.get()), h->user_data);
+        {
+            protocol::Delivery view(*d.event);
+            for (const auto &h : targets) {
+                if (h->removed) continue;
+                h->cb(handle(), reinterpret_cast<const qmp_event *>(&view), h->user_data);
+            }
         }
         targets.clear();
         d.event.reset();

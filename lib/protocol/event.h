@@ -1,5 +1,6 @@
 // One event from the server, shared by the ring, the handlers and waiters.
-// The jansson trees are built on first use, once, from any thread.
+// The jansson trees of Event are built on first use, once, from any thread;
+// a handler reads the event through a Delivery, whose tree is its own.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +34,9 @@ public:
     const json_t *data() const;
     // The whole event object, borrowed.
     const json_t *whole() const;
+    // A new tree of the data (the caller owns it); NULL when the event has
+    // none (or it cannot be decoded); std::bad_alloc when memory runs out.
+    json_t *parse_data() const;
 
 private:
     std::string text_;
@@ -48,5 +52,27 @@ private:
 };
 
 using EventPtr = std::shared_ptr<const Event>;
+
+// What the handlers of one dispatch are given (qmp_event): the event, and a
+// data tree built for them on first use and freed when they have all
+// returned.  So the ring keeps each event's text, not a tree per event: a
+// thousand clients' rings of events that handlers have read would otherwise
+// hold ~1 KiB more per event (bench/scale.c).  One thread only.
+class Delivery {
+public:
+    explicit Delivery(const Event &ev) : ev_(ev) {}
+    ~Delivery();
+    Delivery(const Delivery &) = delete;
+    Delivery &operator=(const Delivery &) = delete;
+
+    const Event &event() const { return ev_; }
+    // Borrowed, valid until the Delivery ends; as Event::data().
+    const json_t *data() const;
+
+private:
+    const Event &ev_;
+    mutable json_t *tree_ = nullptr;
+    mutable bool built_ = false;
+};
 
 }  // namespace qmp::protocol

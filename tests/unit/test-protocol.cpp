@@ -414,6 +414,67 @@ void test_event_bad_timestamp_and_no_name(void **) {
     assert_int_equal(fx.fatal.code, QMP_OK);
 }
 
+// Every form of timestamp reads as jansson reads it: the plain form in
+// place, any other (keys escaped, repeated or extra, reals, huge numbers)
+// through the tree.
+void test_event_timestamp_forms(void **) {
+    struct {
+        const char *ts;
+        long long sec, usec;
+    } cases[] = {
+        {"{\"seconds\": 1700000000, \"microseconds\": 123456}", 1700000000, 123456},
+        {"{\"microseconds\":7,\"seconds\":8}", 8, 7},
+        {"{ \"seconds\" :\n 1 ,\t\"microseconds\" : 2 \r\n}", 1, 2},
+        {"{\"seconds\": -1, \"microseconds\": -1}", -1, -1},
+        {"{\"seconds\": 0, \"microseconds\": 0}", 0, 0},
+        {"{\"seconds\": 123456789012345678, \"microseconds\": 1}", 123456789012345678LL, 1},
+        {"{\"seconds\": 1234567890123456789, \"microseconds\": 1}", 1234567890123456789LL, 1},
+        {"{\"seconds\": 1, \"microseconds\": 2, \"nanoseconds\": 3}", 1, 2},
+        {"{\"seconds\": 1, \"seconds\": 5, \"microseconds\": 2}", 5, 2},
+        {"{\"\\u0073econds\": 3, \"microseconds\": 4}", 3, 4},
+        {"{\"seconds\": 1.5, \"microseconds\": 2}", -1, -1},
+        {"{\"seconds\": 1e3, \"microseconds\": 2}", -1, -1},
+        {"{\"seconds\": 1}", -1, -1},
+        {"{}", -1, -1},
+        {"{\"seconds\": \"1\", \"microseconds\": 2}", -1, -1},
+        {"[1, 2]", -1, -1},
+        {"null", -1, -1},
+    };
+    for (const auto &c : cases) {
+        Session s;
+        ready(s);
+        auto fx = feed(s, std::string("{\"event\": \"E\", \"timestamp\": ") + c.ts + "}");
+        assert_int_equal(fx.events.size(), 1);
+        if (fx.events[0]->seconds() != c.sec || fx.events[0]->microseconds() != c.usec)
+            fail_msg("%s: read %lld/%lld, want %lld/%lld", c.ts, fx.events[0]->seconds(), fx.events[0]->microseconds(),
+                     c.sec, c.usec);
+    }
+}
+
+// A handler's view builds its own data tree, once, and frees it with the
+// view (ASan and valgrind check that); the event's own tree is apart.
+void test_event_delivery_data(void **) {
+    Session s;
+    ready(s);
+    auto fx = feed(s, "{\"event\": \"E\", \"data\": {\"n\": 7, \"s\": \"x\"}}");
+    assert_int_equal(fx.events.size(), 1);
+    const qmp::protocol::Event &ev = *fx.events[0];
+    {
+        qmp::protocol::Delivery view(ev);
+        assert_ptr_equal(&view.event(), &ev);
+        const json_t *d = view.data();
+        assert_non_null(d);
+        assert_ptr_equal(view.data(), d);
+        assert_int_equal(json_integer_value(json_object_get(d, "n")), 7);
+        assert_true(json_equal(const_cast<json_t *>(d), const_cast<json_t *>(ev.data())));
+        assert_ptr_not_equal(d, ev.data());
+    }
+    fx = feed(s, "{\"event\": \"F\"}");
+    qmp::protocol::Delivery none(*fx.events[0]);
+    assert_null(none.data());
+    assert_null(none.data());
+}
+
 void test_second_greeting_ignored(void **) {
     Session s;
     ready(s);
@@ -714,6 +775,8 @@ int main() {
         cmocka_unit_test(test_end_lists_pending),
         cmocka_unit_test(test_events_sequence_and_ring),
         cmocka_unit_test(test_event_bad_timestamp_and_no_name),
+        cmocka_unit_test(test_event_timestamp_forms),
+        cmocka_unit_test(test_event_delivery_data),
         cmocka_unit_test(test_second_greeting_ignored),
         cmocka_unit_test(test_ids_start_again_when_nothing_pending),
         cmocka_unit_test(test_reply_twice_not_given_to_next_command),
