@@ -72,7 +72,8 @@ enum {
     CLI_LIB, CLI_GO,
     VRT_OFF, VRT_ON, VCPU_BA_BUILD, VCPU_BA, VCPU_DM_BUILD, VCPU_DM, SCHEMA_RAW, SCHEMA_LOAD,
     /* scale: per loop, a run of one client alone (the baseline) and one of the fleet */
-#define SCALE_ROWS(P) P##_STORM1, P##_STORM, P##_MEM, P##_RATE1, P##_RATE, P##_PACED1_P99, P##_PACED_P50, \
+#define SCALE_ROWS(P) P##_STORM1, P##_STORM, P##_MEM, P##_RATE1, P##_RATE, P##_LOOP_CPU1, P##_LOOP_SYS1, P##_FAULTS1, \
+        P##_SERVER_CPU1, P##_LOOP_CPU, P##_LOOP_SYS, P##_FAULTS, P##_SERVER_CPU, P##_PACED1_P99, P##_PACED_P50, \
         P##_PACED_P99, P##_CPU_TICK, P##_RUNQ, P##_FLOOD_P50, P##_FLOOD_P99, P##_RSS_FLOOD, P##_LEAK, P##_RSS_AFTER
     SCALE_ROWS(SG), SCALE_ROWS(SE),
     SGO_STORM, SGO_MEM, SGO_RATE, SGO_PACED_P50, SGO_PACED_P99,
@@ -131,6 +132,14 @@ static row_t rows[NROWS] = {
     [P##_RATE1] = {"", "fan-in: one client alone, its flood as big as all 1,000", "events/s", T_NONE, 0, -1, 1, 1}, \
     [P##_RATE] = {"", "fan-in: 1,000 servers flooding at once, handlers read the data", "events/s", T_RATIO_MIN, 0.8, \
                   P##_RATE1, 1, 1},                                                                                 \
+    [P##_LOOP_CPU1] = {"", "fan-in, one alone: CPU of the loop thread (% of the flood's wall time)", "%", T_NONE, 0, -1, 1, 1}, \
+    [P##_LOOP_SYS1] = {"", "fan-in, one alone: of which in the kernel (getrusage)", "ms", T_NONE, 0, -1, 1, 1}, \
+    [P##_FAULTS1] = {"", "fan-in, one alone: minor page faults of the loop thread", "faults", T_NONE, 0, -1, 1, 1}, \
+    [P##_SERVER_CPU1] = {"", "fan-in, one alone: CPU of the mock server (% of the wall time)", "%", T_NONE, 0, -1, 1, 1}, \
+    [P##_LOOP_CPU] = {"", "fan-in, 1,000: CPU of the loop thread", "%", T_NONE, 0, -1, 1, 1}, \
+    [P##_LOOP_SYS] = {"", "fan-in, 1,000: of which in the kernel", "ms", T_NONE, 0, -1, 1, 1}, \
+    [P##_FAULTS] = {"", "fan-in, 1,000: minor page faults of the loop thread", "faults", T_NONE, 0, -1, 1, 1}, \
+    [P##_SERVER_CPU] = {"", "fan-in, 1,000: CPU of the mock server", "%", T_NONE, 0, -1, 1, 1}, \
     [P##_PACED1_P99] = {"", "latency p99, one client alone, paced", "ms", T_NONE, 0, -1, 1, 1},                    \
     [P##_PACED_P50] = {"", "latency p50 send->handler, paced: every server 1 event / 100 ms, together", "ms", T_NONE, 0, -1, 1, 1}, \
     [P##_PACED_P99] = {"", "latency p99 send->handler, paced", "ms", T_ABS_MAX, 10.0, P##_PACED1_P99, 1, 1},       \
@@ -291,12 +300,15 @@ typedef struct {
     int rows[SCALE_NFIG];  /* the row of each figure, or 0 (not shown) */
 } scale_run_t;
 
-#define ALONE_ROWS(P) {[SCALE_STORM] = P##_STORM1, [SCALE_RATE] = P##_RATE1, [SCALE_PACED_P99] = P##_PACED1_P99}
+#define ALONE_ROWS(P) {[SCALE_STORM] = P##_STORM1, [SCALE_RATE] = P##_RATE1, [SCALE_PACED_P99] = P##_PACED1_P99, \
+        [SCALE_LOOP_CPU] = P##_LOOP_CPU1, [SCALE_LOOP_SYS] = P##_LOOP_SYS1, [SCALE_FAULTS] = P##_FAULTS1, \
+        [SCALE_SERVER_CPU] = P##_SERVER_CPU1}
 #define FLEET_ROWS(P) {[SCALE_STORM] = P##_STORM, [SCALE_MEM] = P##_MEM, [SCALE_RATE] = P##_RATE, \
         [SCALE_PACED_P50] = P##_PACED_P50, [SCALE_PACED_P99] = P##_PACED_P99, [SCALE_FLOOD_P50] = P##_FLOOD_P50, \
         [SCALE_FLOOD_P99] = P##_FLOOD_P99, [SCALE_RSS_FLOOD] = P##_RSS_FLOOD, [SCALE_LEAK_FDS] = P##_LEAK, \
         [SCALE_RSS_AFTER] = P##_RSS_AFTER, [SCALE_RUNQ] = P##_RUNQ, \
-        [SCALE_CPU_TICK] = P##_CPU_TICK}
+        [SCALE_CPU_TICK] = P##_CPU_TICK, [SCALE_LOOP_CPU] = P##_LOOP_CPU, \
+        [SCALE_LOOP_SYS] = P##_LOOP_SYS, [SCALE_FAULTS] = P##_FAULTS, [SCALE_SERVER_CPU] = P##_SERVER_CPU}
 #define PEER_ROWS(P) {[SCALE_STORM] = P##_STORM, [SCALE_MEM] = P##_MEM, [SCALE_RATE] = P##_RATE, \
         [SCALE_PACED_P50] = P##_PACED_P50, [SCALE_PACED_P99] = P##_PACED_P99}
 static const scale_run_t scale_runs[] = {
@@ -325,7 +337,7 @@ static void scale_job(void *arg, sample_t *s) {
     if (run->what == 0) {
         long n = run->alone ? 1 : counts.fleet;
         long flood = run->alone ? counts.fleet * counts.fleet_flood : counts.fleet_flood;
-        scale_mock(mock.sock, run->kind, n, flood, counts.fleet_paced, counts.pace_us, r);
+        scale_mock(mock.sock, mock.pid, run->kind, n, flood, counts.fleet_paced, counts.pace_us, r);
     } else {
         scale_qemu(&qemus, run->kind, run->alone ? 1 : qemus.n,
                    run->alone ? qemus.n * counts.qemu_events : counts.qemu_events, counts.fleet_paced, counts.pace_us, r);

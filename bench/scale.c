@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,13 +44,23 @@ long open_fds(void) {
     return n - 1;  /* the directory's own fd */
 }
 
-void sched_ns(long long *on_cpu, long long *waiting) {
-    FILE *f = fopen("/proc/thread-self/schedstat", "r");
+static void schedstat(const char *path, long long *on_cpu, long long *waiting) {
+    FILE *f = fopen(path, "r");
     *on_cpu = *waiting = 0;
     if (f) {
         if (fscanf(f, "%lld %lld", on_cpu, waiting) != 2) *on_cpu = *waiting = 0;
         fclose(f);
     }
+}
+
+void sched_ns(long long *on_cpu, long long *waiting) { schedstat("/proc/thread-self/schedstat", on_cpu, waiting); }
+
+long long proc_cpu_ns(int pid) {
+    char path[64];
+    long long cpu, waiting;
+    snprintf(path, sizeof path, "/proc/%d/schedstat", pid);
+    schedstat(path, &cpu, &waiting);
+    return cpu;
 }
 
 void lat_init(lat_t *l, long cap) {
@@ -297,7 +308,17 @@ static void on_reply(qmp_client *c, int status, const json_t *result, void *user
    (bench-start from ctl, a client of its own outside the loop); runs the loop
    until every client has its BENCH_END.  Returns the seconds from the start
    to the last BENCH_END, or < 0 with s failed. */
-static double fanin(fleet_t *f, qmp_client *ctl, fanin_t *fi, long count, long interval_us, sample_t *s) {
+/* What the loop thread and the server spent during a fan-in. */
+typedef struct {
+    double loop_pct, loop_sys_ms, faults, server_pct;
+} fanin_cost_t;
+
+static double tv_ms(struct timeval a, struct timeval b) {
+    return (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_usec - a.tv_usec) / 1e3;
+}
+
+static double fanin(fleet_t *f, qmp_client *ctl, fanin_t *fi, long count, long interval_us, int server_pid,
+                    fanin_cost_t *cost, sample_t *s) {
     fi->replies = fi->reply_failed = fi->ends = fi->events = 0;
     for (long i = 0; i < f->n; i++) {
         json_t *cmd = qmp_command_new("bench-flood", "I:count", (long long)count, "b:stamp", 1, "b:armed", 1,
@@ -311,6 +332,10 @@ static double fanin(fleet_t *f, qmp_client *ctl, fanin_t *fi, long count, long i
         sample_fail(s, "bench-flood: %ld of %ld answered, %ld failed", fi->replies, f->n, fi->reply_failed);
         return -1;
     }
+    long long loop0, loop1, wait, server0 = proc_cpu_ns(server_pid);
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_THREAD, &ru0);
+    sched_ns(&loop0, &wait);
     double t0 = now_s();
     if (qmp_client_execute(ctl, qmp_command_new("bench-start", NULL), NULL) < 0) {
         sample_fail(s, "bench-start: %s", qmp_error_last()->message);
@@ -321,6 +346,14 @@ static double fanin(fleet_t *f, qmp_client *ctl, fanin_t *fi, long count, long i
         return -1;
     }
     double t = now_s() - t0;
+    sched_ns(&loop1, &wait);
+    getrusage(RUSAGE_THREAD, &ru1);
+    if (cost) {
+        cost->loop_pct = (double)(loop1 - loop0) / 1e9 / t * 100;
+        cost->loop_sys_ms = tv_ms(ru0.ru_stime, ru1.ru_stime);
+        cost->faults = (double)(ru1.ru_minflt - ru0.ru_minflt);
+        cost->server_pct = (double)(proc_cpu_ns(server_pid) - server0) / 1e9 / t * 100;
+    }
     if (fi->events != f->n * count) {
         sample_fail(s, "received %ld of %ld events", fi->events, f->n * count);
         return -1;
@@ -328,7 +361,7 @@ static double fanin(fleet_t *f, qmp_client *ctl, fanin_t *fi, long count, long i
     return t;
 }
 
-void scale_mock(const char *sock, enum loop_kind kind, long n, long flood_per_client, long paced_per_client,
+void scale_mock(const char *sock, int mock_pid, enum loop_kind kind, long n, long flood_per_client, long paced_per_client,
                 long interval_us, scale_sample_t *r) {
     sample_t *s = &r->s;
     double *out = r->fig;
@@ -363,9 +396,14 @@ void scale_mock(const char *sock, enum loop_kind kind, long n, long flood_per_cl
 
     for (long i = 0; i < n; i++)
         qmp_client_on_event(fleet_client(f, i), NULL, on_bench_event, &fi, NULL, NULL);
-    double t = fanin(f, ctl, &fi, flood_per_client, 0, s);
+    fanin_cost_t cost;
+    double t = fanin(f, ctl, &fi, flood_per_client, 0, mock_pid, &cost, s);
     if (t < 0) goto out;
     out[SCALE_RATE] = (double)fi.events / t;
+    out[SCALE_LOOP_CPU] = cost.loop_pct;
+    out[SCALE_LOOP_SYS] = cost.loop_sys_ms;
+    out[SCALE_FAULTS] = cost.faults;
+    out[SCALE_SERVER_CPU] = cost.server_pct;
     out[SCALE_FLOOD_P50] = lat_pct(&lat, 50);
     out[SCALE_FLOOD_P99] = lat_pct(&lat, 99);
     out[SCALE_RSS_FLOOD] = (double)(rss_bytes() - rss0) / (double)n;
@@ -373,7 +411,7 @@ void scale_mock(const char *sock, enum loop_kind kind, long n, long flood_per_cl
     lat.n = 0;
     long long cpu0, wait0;
     sched_ns(&cpu0, &wait0);
-    if (fanin(f, ctl, &fi, paced_per_client, interval_us, s) < 0) goto out;
+    if (fanin(f, ctl, &fi, paced_per_client, interval_us, mock_pid, NULL, s) < 0) goto out;
     paced_figures(out, &lat, cpu0, wait0, paced_per_client);
     fleet_free(f);
     f = NULL;

@@ -48,6 +48,10 @@ enum {
     SCALE_RSS_AFTER,  /* bytes of RSS after freeing the clients (and malloc_trim), minus before */
     SCALE_RUNQ,       /* ms per paced tick the loop was runnable but waited for a CPU (schedstat) */
     SCALE_CPU_TICK,   /* ms of CPU the loop used per paced tick (schedstat) */
+    SCALE_LOOP_CPU,   /* % of one CPU the loop thread used during the fan-in flood */
+    SCALE_LOOP_SYS,   /* ms of that in the kernel (getrusage) */
+    SCALE_FAULTS,     /* minor page faults of the loop thread during the flood */
+    SCALE_SERVER_CPU, /* % of one CPU the server (the mock) used during the fan-in flood */
     SCALE_NFIG
 };
 typedef struct {
@@ -58,7 +62,7 @@ typedef struct {
 /* n clients on one loop against the mock at sock: connect storm, idle
    memory, a fan-in flood of flood_per_client events each, a paced fan-in of
    paced_per_client events each one every interval_us, leaks. */
-void scale_mock(const char *sock, enum loop_kind kind, long n, long flood_per_client, long paced_per_client,
+void scale_mock(const char *sock, int mock_pid, enum loop_kind kind, long n, long flood_per_client, long paced_per_client,
                 long interval_us, scale_sample_t *r);
 
 /* A peer (go-qemu's qmp-bench-go, or bench/python/scale_qmp.py for qemu.qmp
@@ -92,6 +96,8 @@ void paced_figures(double *out, lat_t *lat, long long cpu0, long long wait0, lon
 void left_after_free(double *out, long fds1, long rss0);
 /* ns this thread has run on a CPU and waited on a run queue (/proc/thread-self/schedstat), or 0. */
 void sched_ns(long long *on_cpu, long long *waiting);
+/* CPU time (ns) of process pid's main thread, from /proc/PID/schedstat; 0 if unknown. */
+long long proc_cpu_ns(int pid);
 long long mono_ns(void);
 long long real_us(void);
 
