@@ -309,6 +309,56 @@ static void test_ids_after_timeout_and_resync(void **state)
     agent_finish(a);
 }
 
+/* --- exec: the deadline passes during a status query ------------------------- */
+
+static void script_exec_status_late(agent *a)
+{
+    agent_sync(a);
+    char *id = agent_expect(a, "guest-exec");
+    agent_return(a, id, "{\"pid\": 42}");
+    free(id);
+    /* "Still running" at once, until 150 ms have passed; the query in flight
+       then is answered only after the client's 300 ms are up (a loaded
+       machine, slowly). */
+    long long t0 = now_ms();
+    for (;;) {
+        id = agent_expect(a, "guest-exec-status");
+        if (!id) return;
+        int late = now_ms() - t0 >= 150;
+        if (late) usleep(400 * 1000);
+        agent_return(a, id, "{\"exited\": false}");
+        free(id);
+        if (late) break;
+    }
+    agent_sync(a);
+    id = agent_expect(a, "guest-ping");
+    agent_return(a, id, "{}");
+    free(id);
+}
+
+/* A status query still unanswered at the deadline means what "not exited"
+   means: QMP_ETIMEDOUT, the pid, "it keeps running"; the channel stays usable. */
+static void test_exec_deadline_during_status(void **state)
+{
+    (void)state;
+    agent *a = agent_new();
+    agent_run(a, script_exec_status_late);
+    qmp_client *c = connect_to(a);
+    const char *argv[] = {"/bin/sleep", "5", NULL};
+    qmp_agent_exec_result r;
+    long long t0 = now_ms();
+    assert_int_equal(qmp_agent_exec(c, argv, NULL, NULL, 0, 300, &r), QMP_ETIMEDOUT);
+    long long took = now_ms() - t0;
+    assert_true(took >= 290 && took < 2000);
+    assert_int_equal(r.pid, 42);
+    if (!strstr(qmp_error_last()->message, "keeps running") || !strstr(qmp_error_last()->message, "pid 42"))
+        fail_msg("the error says: %s", qmp_error_last()->message);
+    qmp_agent_exec_result_clear(&r);
+    assert_int_equal(qmp_agent_ping(c, 0), QMP_OK);
+    qmp_client_free(c);
+    agent_finish(a);
+}
+
 /* --- the agent restarts mid-call -------------------------------------------- */
 
 static void script_restart(agent *a)
@@ -556,6 +606,7 @@ int main(void)
         cmocka_unit_test(test_stale_bytes_before_connect),
         cmocka_unit_test(test_late_reply_after_timeout),
         cmocka_unit_test(test_ids_after_timeout_and_resync),
+        cmocka_unit_test(test_exec_deadline_during_status),
         cmocka_unit_test(test_restart_mid_call),
         cmocka_unit_test(test_agent_never_answers),
         cmocka_unit_test(test_commands_answering_only_on_failure),
