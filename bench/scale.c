@@ -304,10 +304,6 @@ static void on_reply(qmp_client *c, int status, const json_t *result, void *user
     if (status != 0) fi->reply_failed++;
 }
 
-/* Arms a flood of count events on every client, then starts them all at once
-   (bench-start from ctl, a client of its own outside the loop); runs the loop
-   until every client has its BENCH_END.  Returns the seconds from the start
-   to the last BENCH_END, or < 0 with s failed. */
 /* What the loop thread and the server spent during a fan-in. */
 typedef struct {
     double loop_pct, loop_sys_ms, faults, server_pct;
@@ -317,6 +313,10 @@ static double tv_ms(struct timeval a, struct timeval b) {
     return (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_usec - a.tv_usec) / 1e3;
 }
 
+/* Arms a flood of count events on every client, then starts them all at once
+   (bench-start from ctl, a client of its own outside the loop); runs the loop
+   until every client has its BENCH_END.  Returns the seconds from the start
+   to the last BENCH_END, or < 0 with s failed. */
 static double fanin(fleet_t *f, qmp_client *ctl, fanin_t *fi, long count, long interval_us, int server_pid,
                     fanin_cost_t *cost, sample_t *s) {
     fi->replies = fi->reply_failed = fi->ends = fi->events = 0;
@@ -332,10 +332,10 @@ static double fanin(fleet_t *f, qmp_client *ctl, fanin_t *fi, long count, long i
         sample_fail(s, "bench-flood: %ld of %ld answered, %ld failed", fi->replies, f->n, fi->reply_failed);
         return -1;
     }
-    long long loop0, loop1, wait, server0 = proc_cpu_ns(server_pid);
+    long long loop0, loop1, waited, server0 = proc_cpu_ns(server_pid);
     struct rusage ru0, ru1;
     getrusage(RUSAGE_THREAD, &ru0);
-    sched_ns(&loop0, &wait);
+    sched_ns(&loop0, &waited);
     double t0 = now_s();
     if (qmp_client_execute(ctl, qmp_command_new("bench-start", NULL), NULL) < 0) {
         sample_fail(s, "bench-start: %s", qmp_error_last()->message);
@@ -346,7 +346,7 @@ static double fanin(fleet_t *f, qmp_client *ctl, fanin_t *fi, long count, long i
         return -1;
     }
     double t = now_s() - t0;
-    sched_ns(&loop1, &wait);
+    sched_ns(&loop1, &waited);
     getrusage(RUSAGE_THREAD, &ru1);
     if (cost) {
         cost->loop_pct = (double)(loop1 - loop0) / 1e9 / t * 100;
