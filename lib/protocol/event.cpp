@@ -4,6 +4,7 @@
 #include <new>
 
 #include "wire/codec.h"
+#include "wire/text.h"
 
 namespace qmp::protocol {
 
@@ -43,8 +44,8 @@ bool read_plain_timestamp(const char *p, const char *end, long long *sec, long l
         if (neg) p++;
         const char *digits = p;
         long long v = 0;
-        while (p < end && *p >= '0' && *p <= '9' && p - digits < 18) v = v * 10 + (*p++ - '0');
-        if (p == digits || (p < end && ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E')))
+        while (p < end && wire::is_digit(*p) && p - digits < 18) v = v * 10 + (*p++ - '0');
+        if (p == digits || (p < end && (wire::is_digit(*p) || *p == '.' || *p == 'e' || *p == 'E')))
             return false;
         if (neg) v = -v;
         if (klen == 7 && std::memcmp(key, "seconds", 7) == 0 && !have_sec) {

@@ -1,4 +1,4 @@
-// Small text helpers shared by the splitter and the codec.
+// Small text helpers shared by the splitter, the codec and the event's timestamp.
 #pragma once
 
 #include <cstddef>
